@@ -1,0 +1,72 @@
+# Jardinier. `make help` lists the targets.
+#
+# The servers the tests and `make dev` run (Temporal development server,
+# MinIO) are built from source at pinned versions into bin/, once.
+
+TEMPORAL_CLI_VERSION  := v1.5.1
+MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
+WORKFLOWCHECK_VERSION := v0.6.0
+
+GO        ?= go
+TESTFLAGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN { FS = ":.*## " } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) } \
+		/^[a-zA-Z0-9_.\/-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+##@ Tools
+# Each binary depends on a stamp file named after its version: changing the
+# version, or deleting the binary, rebuilds it. go install leaves an unchanged
+# binary untouched, hence the touch.
+
+.PHONY: tools
+tools: bin/temporal bin/minio ## Build the pinned Temporal CLI and MinIO server into bin/ (takes minutes the first time).
+
+bin/temporal: bin/.temporal-$(TEMPORAL_CLI_VERSION)
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+	@touch $@
+
+bin/minio: bin/.minio-$(MINIO_VERSION)
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+	@touch $@
+
+bin/.temporal-%:
+	@mkdir -p bin
+	@rm -f bin/.temporal-*
+	@touch $@
+
+bin/.minio-%:
+	@mkdir -p bin
+	@rm -f bin/.minio-*
+	@touch $@
+
+##@ Development
+
+.PHONY: build
+build: ## Build bin/jardinier.
+	$(GO) build -o bin/jardinier .
+
+.PHONY: dev
+dev: build tools ## Run Jardinier with local Temporal and MinIO servers (see temporal-dev.yaml).
+	bin/jardinier dev
+
+.PHONY: test
+test: tools ## Run every test against real servers; pass more flags with TESTFLAGS=...
+	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) ./...
+
+.PHONY: lint
+lint: ## Run go vet and check that workflow code is deterministic.
+	$(GO) vet ./...
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION) ./workflows/...
+
+.PHONY: clean
+clean: ## Remove build and coverage output (keeps the tools in bin/ and the dev data).
+	rm -f bin/jardinier coverage.out coverage.html *.test
+
+.PHONY: clean-dev
+clean-dev: ## Delete the local servers' data in .dev/ (workflows, buckets).
+	rm -rf .dev

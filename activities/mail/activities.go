@@ -1,0 +1,220 @@
+package mail
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"jardinier/models"
+)
+
+// Error types of the mail failures that retrying cannot fix.
+const (
+	// ErrTypeNoRecipient: the application is gone (purged), nobody is left to write to.
+	ErrTypeNoRecipient = "MailNoRecipient"
+	// ErrTypeTemplate: the mail cannot be written (no template for its kind, missing
+	// data, or the template failed).
+	ErrTypeTemplate = "MailTemplate"
+	// ErrTypeSecret: the sealed password cannot be opened with this worker's key.
+	ErrTypeSecret = "MailSecret"
+)
+
+// ServiceName is the name the mails are signed with.
+const ServiceName = "Jardinier"
+
+// markSentTimeout bounds recording a delivered mail. It runs even if the activity was
+// cancelled meanwhile: once the server has the mail, recording it matters most.
+const markSentTimeout = 10 * time.Second
+
+// Activities sends the service's mails. Build it once in the worker and register it.
+type Activities struct {
+	DB        *gorm.DB       // applications (recipients) and sent mails
+	Sender    Sender         // SMTP in production, a directory in development
+	Templates *Templates     // the mails' text, in French
+	Sealer    *models.Sealer // opens SendInput.Password
+
+	From            string // MAIL_FROM, "Name <address>"
+	ModeratorsEmail string // where KindProvisioningFailed goes
+	BaseDomain      string // spaces live at https://<slug>.<BaseDomain>
+	PublicURL       string // the service's address, for links in mails
+}
+
+// NewSender returns the Sender for the configuration: SMTP when smtpURL is set,
+// otherwise .eml files in dir, which is what a development machine wants.
+func NewSender(smtpURL, dir string) (Sender, error) {
+	if smtpURL != "" {
+		return NewSMTPSender(smtpURL)
+	}
+	return NewDirSender(dir)
+}
+
+// Key identifies one mail for exactly-once delivery: "<slug>/<kind>/<seq>/<application
+// id>". The application ID is part of it because a slug is freed when an application is
+// rejected or its space deleted, and a later application may take it again: its mails
+// are new mails, not repeats of the earlier ones.
+func (in SendInput) Key() string {
+	return fmt.Sprintf("%s/%s/%d/%s", in.Slug, in.Kind, in.Seq, in.ApplicationID)
+}
+
+// Send renders and sends one mail, once per Key however often it is retried.
+//
+// A row of models.SentMail is reserved (Sent=false, with a Message-ID derived from the
+// key) and committed before the mail goes out, and marked sent after the server accepted
+// it; a retry finding it sent returns AlreadySent without sending. One window cannot be
+// closed: if the worker dies, or the database fails, after the server accepted the mail
+// but before the row is marked, the next attempt sends it again. It then carries the
+// same Message-ID, which mail clients use to show the two copies as one. The same holds
+// for two attempts running at once, which only happens if the start-to-close timeout
+// fires while the first attempt is still talking to the server: keep that timeout at one
+// minute or more (see smtpTimeout).
+func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
+	logger := log.With(activity.GetLogger(ctx), "slug", in.Slug, "kind", in.Kind, "seq", in.Seq)
+	if !a.Templates.Has(in.Kind) {
+		return SendResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("no mail template for kind %q", in.Kind), ErrTypeTemplate, nil)
+	} else if in.Kind == KindAccepted && (in.AdminUser == "" || in.Password == "") {
+		return SendResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: admin login or password missing", in.Kind, in.Slug), ErrTypeTemplate, nil)
+	}
+	key := in.Key()
+	row, err := a.reserve(ctx, key, in)
+	if err != nil {
+		return SendResult{}, err
+	}
+	if row.Sent {
+		logger.Info("Mail already sent", "message_id", row.MessageID)
+		return SendResult{MessageID: row.MessageID, AlreadySent: true}, nil
+	}
+
+	msg, err := a.compose(ctx, in)
+	if err != nil {
+		return SendResult{}, err
+	}
+	msg.MessageID = row.MessageID
+	msg.Date = time.Now()
+	if err := a.Sender.Send(ctx, msg); err != nil {
+		logger.Warn("Mail not sent", "message_id", row.MessageID, "error", err)
+		return SendResult{}, fmt.Errorf("send mail %s: %w", key, err)
+	}
+
+	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
+	defer cancel()
+	now := time.Now().UTC()
+	if err := a.DB.WithContext(markCtx).Model(&models.SentMail{}).Where("key = ?", key).
+		Updates(map[string]any{"sent": true, "sent_at": now}).Error; err != nil {
+		// The retry will send it again, with the same Message-ID (see above).
+		logger.Error("Mail sent but not recorded as sent", "message_id", row.MessageID, "error", err)
+		return SendResult{}, fmt.Errorf("record mail %s as sent: %w", key, err)
+	}
+	logger.Info("Mail sent", "message_id", row.MessageID)
+	return SendResult{MessageID: row.MessageID}, nil
+}
+
+// reserve returns the row of the mail, inserting it unsent if this is the first attempt.
+// ON CONFLICT makes concurrent first attempts share one row and one Message-ID.
+func (a *Activities) reserve(ctx context.Context, key string, in SendInput) (models.SentMail, error) {
+	var row models.SentMail
+	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		fresh := models.SentMail{Key: key, Slug: in.Slug, Kind: string(in.Kind), MessageID: a.messageID(key)}
+		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}).
+			Create(&fresh).Error; err != nil {
+			return err
+		}
+		return tx.Where("key = ?", key).Take(&row).Error
+	})
+	if err != nil {
+		return models.SentMail{}, fmt.Errorf("reserve mail %s: %w", key, err)
+	}
+	return row, nil
+}
+
+// compose finds the recipient and renders the mail. Only here is the password opened,
+// and it leaves this package only inside the message body.
+func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error) {
+	app, found, err := a.application(ctx, in.ApplicationID)
+	if err != nil {
+		return Message{}, err
+	} else if !found {
+		return Message{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: application %q not found", in.Kind, in.Slug, in.ApplicationID),
+			ErrTypeNoRecipient, nil)
+	}
+	to := app.ContactEmail
+	if in.Kind == KindProvisioningFailed {
+		to = a.ModeratorsEmail
+	}
+
+	data := Data{
+		ServiceName:      ServiceName,
+		OrganizationName: app.OrganizationName,
+		Slug:             in.Slug,
+		SpaceURL:         "https://" + in.Slug + "." + a.BaseDomain,
+		AdminUser:        in.AdminUser,
+		Reason:           in.Reason,
+		Detail:           in.Detail,
+		Date:             app.CreatedAt,
+		PublicURL:        a.PublicURL,
+		MaxAccounts:      models.MaxSpaceAccounts,
+		StorageGB:        models.MaxSpaceStorageGB,
+		MaxVideoMB:       models.MaxVideoFileMB,
+	}
+	if in.Password != "" {
+		if a.Sealer == nil {
+			return Message{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("mail %s of %q: no key to open the password", in.Kind, in.Slug), ErrTypeSecret, nil)
+		}
+		password, err := a.Sealer.Open(in.Password)
+		if err != nil {
+			return Message{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("mail %s of %q: cannot open the password (sealed with another SECRET_KEY?)", in.Kind, in.Slug),
+				ErrTypeSecret, nil)
+		}
+		data.Password = password
+	}
+	subject, body, err := a.Templates.Render(in.Kind, data)
+	if err != nil {
+		// Template errors name the template and the field at fault, not the data.
+		return Message{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: %v", in.Kind, in.Slug, err), ErrTypeTemplate, nil)
+	}
+	return Message{From: a.From, To: to, Subject: subject, Body: body}, nil
+}
+
+// application loads what the mails need of an application; found is false if it is gone.
+func (a *Activities) application(ctx context.Context, id string) (app models.Application, found bool, err error) {
+	if uuid.Validate(id) != nil {
+		// No such row can exist, and PostgreSQL would reject the query.
+		return app, false, nil
+	}
+	err = a.DB.WithContext(ctx).Select("id", "organization_name", "contact_email", "created_at").
+		Where("id = ?", id).Take(&app).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return app, false, nil
+	} else if err != nil {
+		return app, false, fmt.Errorf("load application %s: %w", id, err)
+	}
+	return app, true, nil
+}
+
+// messageID derives the Message-ID from the key, so every attempt at one mail uses the
+// same: "<32 hex digits>@<domain of From>".
+func (a *Activities) messageID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	domain := a.BaseDomain
+	if addr, err := mail.ParseAddress(a.From); err == nil {
+		domain = addr.Address[strings.LastIndex(addr.Address, "@")+1:]
+	}
+	return hex.EncodeToString(sum[:16]) + "@" + domain
+}

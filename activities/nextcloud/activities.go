@@ -1,0 +1,160 @@
+package nextcloud
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+
+	"jardinier/models"
+)
+
+// adminPasswordLength gives about 143 bits of entropy from 62 symbols.
+const adminPasswordLength = 24
+
+const (
+	lowerLetters = "abcdefghijklmnopqrstuvwxyz"
+	upperLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	digits       = "0123456789"
+	passwordSet  = lowerLetters + upperLetters + digits
+)
+
+// Activities are the Temporal activities that change Nextcloud instances through a
+// Driver. The worker builds one and registers it.
+type Activities struct {
+	Driver Driver
+	Sealer *models.Sealer // seals the passwords the activities return
+}
+
+// CreateSpaceDatabase creates the database and role of a space.
+func (a *Activities) CreateSpaceDatabase(ctx context.Context, in CreateDatabaseInput) (CreateDatabaseResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Creating space database")
+	if err := a.Driver.CreateDatabase(ctx, in.Slug); err != nil {
+		return CreateDatabaseResult{}, a.failure(logger, "create database of space", in.Slug, err)
+	}
+	return CreateDatabaseResult{}, nil
+}
+
+// InstallSpace installs Nextcloud for a space whose database exists, and reports the
+// installed version.
+func (a *Activities) InstallSpace(ctx context.Context, in InstallInput) (InstallResult, error) {
+	logger := a.logger(ctx, in.Spec.Slug)
+	logger.Info("Installing space", "version", in.Spec.Version, "bucket", in.Spec.Bucket)
+	if err := a.Driver.Install(ctx, in.Spec); err != nil {
+		return InstallResult{}, a.failure(logger, "install space", in.Spec.Slug, err)
+	}
+	st, err := a.Driver.Status(ctx, in.Spec.Slug)
+	if err != nil {
+		return InstallResult{}, a.failure(logger, "status of space", in.Spec.Slug, err)
+	}
+	if !st.Installed {
+		// Retryable: the instance may report its state late after install.
+		return InstallResult{}, fmt.Errorf("install space %q: not reported as installed", in.Spec.Slug)
+	}
+	return InstallResult{Version: st.Version}, nil
+}
+
+// CreateSpaceAdmin creates the admin account of a space with a new random password, or
+// gives the existing account a new one, and returns that password sealed. A retry
+// makes a new password, so only the last result is valid.
+func (a *Activities) CreateSpaceAdmin(ctx context.Context, in CreateAdminInput) (CreateAdminResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Creating space admin", "user", in.AdminUser)
+	if a.Sealer == nil {
+		return CreateAdminResult{}, temporal.NewNonRetryableApplicationError(
+			"create admin: no sealer configured", ErrTypePermanent, nil)
+	}
+	password := newPassword()
+	if err := a.Driver.CreateAdmin(ctx, in.Slug, in.AdminUser, password); err != nil {
+		return CreateAdminResult{}, a.failure(logger, "create admin of space", in.Slug, err)
+	}
+	return CreateAdminResult{AdminUser: in.AdminUser, Password: a.Sealer.Seal(password)}, nil
+}
+
+// ApplySpaceLimits enforces the account, storage and file-size limits of a space.
+func (a *Activities) ApplySpaceLimits(ctx context.Context, in ApplyLimitsInput) (ApplyLimitsResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Applying space limits", "max_accounts", in.Limits.MaxAccounts,
+		"quota_bytes", in.Limits.QuotaBytes, "max_video_bytes", in.Limits.MaxVideoBytes)
+	if err := a.Driver.ApplyLimits(ctx, in.Slug, in.Limits); err != nil {
+		return ApplyLimitsResult{}, a.failure(logger, "apply limits of space", in.Slug, err)
+	}
+	return ApplyLimitsResult{}, nil
+}
+
+// EnableSpaceApps enables the office suite and apps of a space.
+func (a *Activities) EnableSpaceApps(ctx context.Context, in EnableAppsInput) (EnableAppsResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Enabling space apps", "office_suite", in.OfficeSuite, "apps", in.Apps)
+	if err := a.Driver.EnableApps(ctx, in.Slug, in.OfficeSuite, in.Apps); err != nil {
+		return EnableAppsResult{}, a.failure(logger, "enable apps of space", in.Slug, err)
+	}
+	return EnableAppsResult{}, nil
+}
+
+// RemoveSpace removes the instance, configuration, database and role of a space.
+// Removing a space that is already gone succeeds.
+func (a *Activities) RemoveSpace(ctx context.Context, in RemoveInput) (RemoveResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Removing space")
+	if err := a.Driver.Remove(ctx, in.Slug); err != nil {
+		return RemoveResult{}, a.failure(logger, "remove space", in.Slug, err)
+	}
+	return RemoveResult{}, nil
+}
+
+func (a *Activities) logger(ctx context.Context, slug string) log.Logger {
+	return log.With(activity.GetLogger(ctx), "slug", slug, "driver", a.Driver.Name())
+}
+
+// failure turns a driver error into what Temporal should do with it: errors that
+// retrying will not fix become non-retryable application errors with a named type;
+// the others are returned with context, so that Temporal retries them.
+func (a *Activities) failure(logger log.Logger, what, slug string, err error) error {
+	msg := fmt.Sprintf("%s %q", what, slug)
+	switch {
+	case errors.Is(err, ErrNotInstalled):
+		logger.Error("Nextcloud operation failed for good", "error", err)
+		return temporal.NewNonRetryableApplicationError(msg+": "+err.Error(), ErrTypeNotInstalled, err)
+	case errors.Is(err, ErrPermanent):
+		logger.Error("Nextcloud operation failed for good", "error", err)
+		return temporal.NewNonRetryableApplicationError(msg+": "+err.Error(), ErrTypePermanent, err)
+	default:
+		logger.Warn("Nextcloud operation failed, will be retried", "error", err)
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+}
+
+// newPassword returns a random password of letters and digits holding at least one
+// lowercase letter, one uppercase letter and one digit, as password policies ask.
+func newPassword() string {
+	b := make([]byte, adminPasswordLength)
+	for {
+		for i := range b {
+			b[i] = passwordSet[randomIndex(len(passwordSet))]
+		}
+		p := string(b)
+		if strings.ContainsAny(p, lowerLetters) && strings.ContainsAny(p, upperLetters) && strings.ContainsAny(p, digits) {
+			return p
+		}
+	}
+}
+
+// randomIndex returns a uniform random number in [0, n), n at most 256.
+func randomIndex(n int) int {
+	// Bytes at or above the largest multiple of n are rejected to avoid modulo bias.
+	limit := 256 - 256%n
+	var b [1]byte
+	for {
+		_, _ = rand.Read(b[:]) // never fails: crypto/rand aborts the program instead
+		if int(b[0]) < limit {
+			return int(b[0]) % n
+		}
+	}
+}

@@ -1,0 +1,510 @@
+package nextcloud
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"jardinier/models"
+)
+
+// SimulatorName is what Simulator.Name returns and what its logs carry as "driver".
+const SimulatorName = "simulator"
+
+// The operations of the Simulator, as named in InjectFailure and Calls.
+const (
+	OpCreateDatabase = "CreateDatabase"
+	OpInstall        = "Install"
+	OpCreateAdmin    = "CreateAdmin"
+	OpApplyLimits    = "ApplyLimits"
+	OpEnableApps     = "EnableApps"
+	OpStatus         = "Status"
+	OpSetMaintenance = "SetMaintenance"
+	OpLastActivity   = "LastActivity"
+	OpRemove         = "Remove"
+	OpUpgrade        = "Upgrade"
+)
+
+// The apps of the two office suites.
+const (
+	AppCollabora  = "richdocuments"
+	AppOnlyOffice = "onlyoffice"
+)
+
+// minPasswordLength is Nextcloud's default password policy minimum.
+const minPasswordLength = 10
+
+// Failure is a failure injected into the Simulator: the next Times calls of an
+// operation fail with Err; Times 0 means every call fails until the failure is replaced.
+type Failure struct {
+	Err   error
+	Times int
+}
+
+// SimInstance is a copy of what the Simulator knows of one space, for tests and
+// demonstrations.
+type SimInstance struct {
+	DatabaseCreated bool
+	Installed       bool
+	Domain          string
+	Bucket          string
+	Version         string
+	Maintenance     bool
+	AdminUser       string
+	Users           map[string]time.Time // user → last password login; zero if never
+	TokenActivity   time.Time            // latest use of any auth token; zero if never
+	LimitsApplied   bool
+	Limits          models.Limits
+	OfficeSuite     models.OfficeSuite
+	Apps            []string // enabled apps, sorted
+}
+
+// Simulator is a Driver that keeps instances in memory and creates nothing real. It
+// enforces the rules workflows depend on (order of steps, limits, approved apps,
+// upgrade paths) so that they can be developed, tested and demonstrated without a
+// Nextcloud fleet. It is safe for concurrent use.
+type Simulator struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	spaces   map[string]*simSpace
+	failures map[opKey]*Failure
+	calls    map[opKey]int
+}
+
+var _ Driver = (*Simulator)(nil)
+
+type opKey struct{ slug, op string }
+
+type simSpace struct {
+	database      bool
+	installed     bool
+	domain        string
+	bucket        string
+	version       string
+	maintenance   bool
+	adminUser     string
+	users         map[string]*simUser
+	tokenActivity time.Time
+	limits        *models.Limits
+	office        models.OfficeSuite
+	apps          map[string]bool
+}
+
+type simUser struct {
+	lastLogin time.Time
+	salt      []byte
+	hash      []byte // salted SHA-256 of the password; nil if it has none
+}
+
+// NewSimulator returns an empty Simulator logging to log (slog.Default() if nil).
+func NewSimulator(log *slog.Logger) *Simulator {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("driver", SimulatorName)
+	log.Warn("Nextcloud simulator in use: no real instance is created")
+	return &Simulator{
+		log:      log,
+		spaces:   map[string]*simSpace{},
+		failures: map[opKey]*Failure{},
+		calls:    map[opKey]int{},
+	}
+}
+
+// Name implements Driver.
+func (s *Simulator) Name() string { return SimulatorName }
+
+// CreateDatabase implements Driver. Creating an existing database succeeds.
+func (s *Simulator) CreateDatabase(ctx context.Context, slug string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpCreateDatabase, slug); err != nil {
+		return err
+	}
+	sp := s.spaces[slug]
+	if sp == nil {
+		sp = &simSpace{users: map[string]*simUser{}, apps: map[string]bool{}}
+		s.spaces[slug] = sp
+	}
+	sp.database = true
+	return nil
+}
+
+// Install implements Driver. It needs the database; installing again with the same
+// spec succeeds without change, while a different domain, bucket or version for an
+// installed space is refused as permanent (versions change through Upgrade).
+func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpInstall, spec.Slug, "version", spec.Version, "bucket", spec.Bucket); err != nil {
+		return err
+	}
+	switch {
+	case spec.Domain == "":
+		return permanent("install spec has no domain")
+	case spec.Bucket == "":
+		return permanent("install spec has no bucket")
+	}
+	if _, err := parseVersion(spec.Version); err != nil {
+		return err
+	}
+	sp := s.spaces[spec.Slug]
+	if sp == nil || !sp.database {
+		return permanent("the database of the space does not exist")
+	}
+	if sp.installed {
+		switch {
+		case sp.bucket != spec.Bucket:
+			return permanent("already installed on bucket %q, not %q", sp.bucket, spec.Bucket)
+		case sp.domain != spec.Domain:
+			return permanent("already installed for domain %q, not %q", sp.domain, spec.Domain)
+		case sp.version != spec.Version:
+			return permanent("already installed at version %s, not %s: upgrade instead", sp.version, spec.Version)
+		}
+		return nil
+	}
+	sp.installed = true
+	sp.domain, sp.bucket, sp.version = spec.Domain, spec.Bucket, spec.Version
+	return nil
+}
+
+// CreateAdmin implements Driver. A new account is refused when it would exceed the
+// applied limits; an existing one only gets its new password.
+func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpCreateAdmin, slug, "user", user); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	switch {
+	case user == "":
+		return permanent("admin user name is empty")
+	case len(password) < minPasswordLength:
+		return permanent("admin password is shorter than %d characters", minPasswordLength)
+	}
+	u := sp.users[user]
+	if u == nil {
+		if sp.limits != nil && len(sp.users) >= sp.limits.MaxAccounts {
+			return permanent("the space already has %d accounts, its limit", len(sp.users))
+		}
+		u = &simUser{}
+		sp.users[user] = u
+	}
+	u.salt = make([]byte, 16)
+	_, _ = rand.Read(u.salt)
+	u.hash = hashPassword(u.salt, password)
+	sp.adminUser = user
+	return nil
+}
+
+// ApplyLimits implements Driver. Accounts already beyond a lowered limit are kept;
+// new ones are refused.
+func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpApplyLimits, slug, "max_accounts", limits.MaxAccounts, "quota_bytes", limits.QuotaBytes); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	switch {
+	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
+		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
+	case limits.QuotaBytes <= 0:
+		return permanent("quota %d is not positive", limits.QuotaBytes)
+	case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
+		return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
+	}
+	sp.limits = &limits
+	return nil
+}
+
+// EnableApps implements Driver. Apps already enabled stay enabled; the app of the
+// office suite not chosen is disabled.
+func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpEnableApps, slug, "office_suite", office, "apps", apps); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	officeApp := ""
+	switch office {
+	case models.OfficeCollabora:
+		officeApp = AppCollabora
+	case models.OfficeOnlyOffice:
+		officeApp = AppOnlyOffice
+	case models.OfficeNone:
+	default:
+		return permanent("unknown office suite %q", office)
+	}
+	for _, app := range apps {
+		switch {
+		case !slices.Contains(DefaultApps, app) && app != AppCollabora && app != AppOnlyOffice:
+			return permanent("app %q is not approved", app)
+		case (app == AppCollabora || app == AppOnlyOffice) && app != officeApp:
+			return permanent("app %q does not belong to office suite %q", app, office)
+		}
+	}
+	for _, app := range apps {
+		sp.apps[app] = true
+	}
+	// Two office suites on one space would both claim the same documents.
+	delete(sp.apps, AppCollabora)
+	delete(sp.apps, AppOnlyOffice)
+	if officeApp != "" {
+		sp.apps[officeApp] = true
+	}
+	sp.office = office
+	return nil
+}
+
+// Status implements Driver. A space without an instance is reported as not installed,
+// not as an error.
+func (s *Simulator) Status(ctx context.Context, slug string) (InstanceStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpStatus, slug); err != nil {
+		return InstanceStatus{}, err
+	}
+	sp := s.spaces[slug]
+	if sp == nil || !sp.installed {
+		return InstanceStatus{}, nil
+	}
+	return InstanceStatus{Installed: true, Version: sp.version, Maintenance: sp.maintenance}, nil
+}
+
+// SetMaintenance implements Driver.
+func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpSetMaintenance, slug, "on", on); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	sp.maintenance = on
+	return nil
+}
+
+// LastActivity implements Driver.
+func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpLastActivity, slug); err != nil {
+		return time.Time{}, err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return time.Time{}, err
+	}
+	last := sp.tokenActivity
+	for _, u := range sp.users {
+		if u.lastLogin.After(last) {
+			last = u.lastLogin
+		}
+	}
+	return last, nil
+}
+
+// Remove implements Driver: the Simulator forgets everything of the space.
+func (s *Simulator) Remove(ctx context.Context, slug string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpRemove, slug); err != nil {
+		return err
+	}
+	delete(s.spaces, slug)
+	return nil
+}
+
+// Upgrade moves an installed space in maintenance mode to the target version, under
+// the rules of CheckUpgrade. Upgrading to the current version succeeds without change,
+// so that a retried upgrade finishes instead of failing.
+func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpUpgrade, slug, "target", target); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	if err := CheckUpgrade(sp.version, target); err != nil {
+		return err
+	}
+	if sp.version == target {
+		return nil
+	}
+	if !sp.maintenance {
+		return permanent("upgrade needs maintenance mode on")
+	}
+	sp.version = target
+	return nil
+}
+
+// SetLastLogin records a password login of user at t, creating the user if needed
+// (as an admin would in the web interface, regardless of limits). It is for tests and
+// demonstrations, and does nothing for a space that is not installed.
+func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.spaces[slug]
+	if sp == nil || !sp.installed {
+		return
+	}
+	u := sp.users[user]
+	if u == nil {
+		u = &simUser{}
+		sp.users[user] = u
+	}
+	u.lastLogin = t
+}
+
+// SetTokenActivity records that an auth token of the space (sync client, app
+// password) was last used at t. It is for tests and demonstrations, and does nothing
+// for a space that is not installed.
+func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp := s.spaces[slug]; sp != nil && sp.installed {
+		sp.tokenActivity = t
+	}
+}
+
+// CheckPassword reports whether password is the one user of the space was given. It
+// is for tests and demonstrations.
+func (s *Simulator) CheckPassword(slug, user, password string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.spaces[slug]
+	if sp == nil {
+		return false
+	}
+	u := sp.users[user]
+	if u == nil || u.hash == nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(u.hash, hashPassword(u.salt, password)) == 1
+}
+
+// Instance returns a copy of what the Simulator knows of a space, and false if it
+// knows nothing of it. It is for tests and demonstrations.
+func (s *Simulator) Instance(slug string) (SimInstance, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.spaces[slug]
+	if sp == nil {
+		return SimInstance{}, false
+	}
+	in := SimInstance{
+		DatabaseCreated: sp.database,
+		Installed:       sp.installed,
+		Domain:          sp.domain,
+		Bucket:          sp.bucket,
+		Version:         sp.version,
+		Maintenance:     sp.maintenance,
+		AdminUser:       sp.adminUser,
+		Users:           make(map[string]time.Time, len(sp.users)),
+		TokenActivity:   sp.tokenActivity,
+		LimitsApplied:   sp.limits != nil,
+		OfficeSuite:     sp.office,
+		Apps:            slices.Sorted(maps.Keys(sp.apps)),
+	}
+	for name, u := range sp.users {
+		in.Users[name] = u.lastLogin
+	}
+	if sp.limits != nil {
+		in.Limits = *sp.limits
+	}
+	return in, true
+}
+
+// InjectFailure makes the next calls of op (one of the Op constants) for slug fail as
+// f says. It replaces any failure injected before for the same slug and op; a Failure
+// with a nil Err removes it. It is for tests and demonstrations.
+func (s *Simulator) InjectFailure(slug, op string, f Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Err == nil {
+		delete(s.failures, opKey{slug, op})
+		return
+	}
+	s.failures[opKey{slug, op}] = &f
+}
+
+// Calls counts the calls of op for slug, failed ones included, since the Simulator
+// was created; Remove does not reset it. It is for tests and demonstrations.
+func (s *Simulator) Calls(slug, op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[opKey{slug, op}]
+}
+
+// enter starts every operation: it logs and counts the call, then fails it if the
+// context is done, the slug empty or a failure injected. The caller holds s.mu.
+func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) error {
+	s.log.InfoContext(ctx, "nextcloud "+op, append([]any{"slug", slug}, attrs...)...)
+	key := opKey{slug, op}
+	s.calls[key]++
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if slug == "" {
+		return permanent("empty slug")
+	}
+	f := s.failures[key]
+	if f == nil {
+		return nil
+	}
+	if f.Times > 0 {
+		f.Times--
+		if f.Times == 0 {
+			delete(s.failures, key)
+		}
+	}
+	s.log.WarnContext(ctx, "nextcloud "+op+": injected failure", "slug", slug, "error", f.Err)
+	return f.Err
+}
+
+// installed returns the space's instance, or an error wrapping ErrNotInstalled. The
+// caller holds s.mu.
+func (s *Simulator) installed(slug string) (*simSpace, error) {
+	sp := s.spaces[slug]
+	if sp == nil || !sp.installed {
+		return nil, fmt.Errorf("space %q: %w", slug, ErrNotInstalled)
+	}
+	return sp, nil
+}
+
+func hashPassword(salt []byte, password string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(password))
+	return h.Sum(nil)
+}
+
+// permanent returns an error wrapping ErrPermanent.
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrPermanent)
+}

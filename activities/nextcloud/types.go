@@ -1,0 +1,124 @@
+// Package nextcloud drives the Nextcloud instances of the fleet: one instance per
+// space, all running from one shared code base. Driver is the interface the workflows
+// need; Simulator implements it in memory for development and tests.
+package nextcloud
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"jardinier/models"
+)
+
+// ErrTypePermanent is the Temporal error type of a Nextcloud failure that retrying will
+// not fix (an invalid request, a refused upgrade...).
+const ErrTypePermanent = "NextcloudPermanentFailure"
+
+// ErrTypeNotInstalled is the Temporal error type of an operation on a space that has
+// no instance; retrying will not fix it, and a caller removing a space may take it as
+// done.
+const ErrTypeNotInstalled = "NextcloudNotInstalled"
+
+// ErrPermanent marks a driver error that retrying will not fix; wrap it with %w.
+var ErrPermanent = errors.New("permanent failure")
+
+// ErrNotInstalled is returned for operations on a space that has no instance.
+var ErrNotInstalled = errors.New("space not installed")
+
+// InstallSpec is what an instance is installed with.
+type InstallSpec struct {
+	Slug      string
+	Domain    string // <slug>.<base domain>
+	Version   string // the Nextcloud version of the shared code base to install
+	Bucket    string // primary object storage
+	AdminUser string // the first admin's login; set by CreateAdmin
+}
+
+// InstanceStatus is what `occ status` tells of an instance.
+type InstanceStatus struct {
+	Installed   bool
+	Version     string
+	Maintenance bool
+}
+
+// Driver changes Nextcloud instances. Every method is idempotent: calling it again
+// after a crash half-way finishes the job instead of failing or duplicating.
+type Driver interface {
+	// Name says which driver this is, for logs ("simulator", "occ").
+	Name() string
+	// CreateDatabase creates the space's database and its role.
+	CreateDatabase(ctx context.Context, slug string) error
+	// Install writes the space's configuration and installs Nextcloud.
+	Install(ctx context.Context, spec InstallSpec) error
+	// CreateAdmin creates the admin account, or resets its password if it exists.
+	CreateAdmin(ctx context.Context, slug, user, password string) error
+	// ApplyLimits enforces the space's account, storage and file-size limits.
+	ApplyLimits(ctx context.Context, slug string, limits models.Limits) error
+	// EnableApps enables the office suite and the allowed apps, and disables the
+	// other office suite.
+	EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error
+	// Status reports whether the instance is installed, its version and maintenance.
+	Status(ctx context.Context, slug string) (InstanceStatus, error)
+	// SetMaintenance switches maintenance mode on or off.
+	SetMaintenance(ctx context.Context, slug string, on bool) error
+	// LastActivity is the latest of any user's last login and any auth token's last
+	// use; the zero time if nobody ever used the space.
+	LastActivity(ctx context.Context, slug string) (time.Time, error)
+	// Remove deletes the instance, its configuration, its data directory, database
+	// and role. Removing what does not exist succeeds.
+	Remove(ctx context.Context, slug string) error
+}
+
+// DefaultApps are the operator-approved apps enabled on every new space.
+var DefaultApps = []string{"calendar", "contacts", "deck", "forms", "groupfolders", "notes", "polls", "tasks"}
+
+// CreateDatabaseInput asks for a space's database.
+type CreateDatabaseInput struct{ Slug string }
+
+// CreateDatabaseResult is empty for now.
+type CreateDatabaseResult struct{}
+
+// InstallInput asks for a space's instance.
+type InstallInput struct{ Spec InstallSpec }
+
+// InstallResult reports the installed version.
+type InstallResult struct{ Version string }
+
+// CreateAdminInput asks for a space's first admin.
+type CreateAdminInput struct {
+	Slug      string
+	AdminUser string
+}
+
+// CreateAdminResult holds the admin's password, sealed: it never sits in clear text
+// in workflow history.
+type CreateAdminResult struct {
+	AdminUser string
+	Password  models.Sealed
+}
+
+// ApplyLimitsInput asks to enforce limits on a space.
+type ApplyLimitsInput struct {
+	Slug   string
+	Limits models.Limits
+}
+
+// ApplyLimitsResult is empty for now.
+type ApplyLimitsResult struct{}
+
+// EnableAppsInput asks to enable the office suite and apps of a space.
+type EnableAppsInput struct {
+	Slug        string
+	OfficeSuite models.OfficeSuite
+	Apps        []string
+}
+
+// EnableAppsResult is empty for now.
+type EnableAppsResult struct{}
+
+// RemoveInput asks to remove a space's instance and database.
+type RemoveInput struct{ Slug string }
+
+// RemoveResult is empty for now.
+type RemoveResult struct{}

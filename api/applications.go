@@ -1,0 +1,472 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"gorm.io/gorm"
+
+	"jardinier/activities/storage"
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// pageSize is the number of rows of a list screen page.
+const pageSize = 50
+
+// slugReservation keeps a deleted space's slug from being taken again at once, so that
+// links and mails to the old space do not reach a new organisation.
+const slugReservation = 90 * 24 * time.Hour
+
+// applicationRequest is the public application form. Pointers tell a missing answer
+// from a zero.
+type applicationRequest struct {
+	OrganizationName string   `json:"organization_name"`
+	OrganizationType string   `json:"organization_type"`
+	Sectors          []string `json:"sectors"`
+	FoundedYear      *int     `json:"founded_year"`
+	Employees        *int     `json:"employees"`
+	Members          *int     `json:"members"`
+	Beneficiaries    *int     `json:"beneficiaries"`
+	AnnualBudgetEUR  *int64   `json:"annual_budget_eur"`
+	Mission          string   `json:"mission"`
+	Actions          string   `json:"actions"`
+	Needs            string   `json:"needs"`
+	Slug             string   `json:"slug"`
+	AccountsNeeded   *int     `json:"accounts_needed"`
+	OfficeSuite      string   `json:"office_suite"`
+	ContactEmail     string   `json:"contact_email"`
+	TermsAccepted    *bool    `json:"terms_accepted"`
+}
+
+// submissionResponse answers a submission.
+type submissionResponse struct {
+	ID     string        `json:"id"`
+	Slug   string        `json:"slug"`
+	Status models.Status `json:"status"`
+}
+
+// decodeJSON reads a request body strictly: unknown fields, trailing data, wrong types
+// and oversized bodies are refused with an error naming the field when there is one.
+func decodeJSON(r *http.Request, dst any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	var (
+		typeErr *json.UnmarshalTypeError
+		maxErr  *http.MaxBytesError
+		synErr  *json.SyntaxError
+	)
+	switch {
+	case err == nil:
+		if dec.More() {
+			return models.Errorf(models.EINVALID, "le corps de la requête doit contenir un seul objet JSON")
+		}
+		return nil
+	case errors.As(err, &maxErr):
+		return &models.Error{Code: models.EINVALID, Message: fmt.Sprintf("corps de requête trop grand (au plus %d octets)", maxBodyBytes)}
+	case errors.As(err, &typeErr):
+		return models.FieldError(typeErr.Field, "type incorrect, attendu %s", typeErr.Type.String())
+	case errors.As(err, &synErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return models.Errorf(models.EINVALID, "JSON invalide : %v", err)
+	case errors.Is(err, io.EOF):
+		return models.Errorf(models.EINVALID, "corps de requête vide, un objet JSON est attendu")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return models.FieldError(field, "champ inconnu")
+	}
+	return models.Errorf(models.EINVALID, "JSON invalide : %v", err)
+}
+
+// toApplication checks presence of the required answers and builds the model.
+func (req *applicationRequest) toApplication(now time.Time) (*models.Application, error) {
+	for _, f := range []struct {
+		name  string
+		value *int
+	}{{"founded_year", req.FoundedYear}, {"employees", req.Employees}, {"members", req.Members},
+		{"beneficiaries", req.Beneficiaries}, {"accounts_needed", req.AccountsNeeded}} {
+		if f.value == nil {
+			return nil, models.FieldError(f.name, "est obligatoire")
+		}
+	}
+	office := models.OfficeSuite(req.OfficeSuite)
+	if office == "" {
+		office = models.OfficeCollabora // the service's default suite
+	}
+	app := &models.Application{
+		ID:               uuid.NewString(),
+		Slug:             req.Slug,
+		OrganizationName: strings.TrimSpace(req.OrganizationName),
+		OrganizationType: models.OrganizationType(req.OrganizationType),
+		Sectors:          req.Sectors,
+		FoundedYear:      *req.FoundedYear,
+		Employees:        *req.Employees,
+		Members:          *req.Members,
+		Beneficiaries:    *req.Beneficiaries,
+		AnnualBudgetEUR:  req.AnnualBudgetEUR,
+		Mission:          req.Mission,
+		Actions:          req.Actions,
+		Needs:            req.Needs,
+		AccountsNeeded:   *req.AccountsNeeded,
+		OfficeSuite:      office,
+		ContactEmail:     strings.TrimSpace(req.ContactEmail),
+		TermsAcceptedAt:  now,
+	}
+	if err := app.Validate(now); err != nil {
+		return nil, err
+	}
+	if req.TermsAccepted == nil || !*req.TermsAccepted {
+		return nil, models.FieldError("terms_accepted", "les conditions d'utilisation doivent être acceptées")
+	}
+	app.ContactEmail = models.NormalizeEmail(app.ContactEmail)
+	return app, nil
+}
+
+// submitApplication is the public form: it records the application, reserves its slug
+// and starts the space's workflow, which mails the receipt.
+func (s *Server) submitApplication(c *gin.Context) {
+	var req applicationRequest
+	if err := decodeJSON(c.Request, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	now := s.now().UTC()
+	app, err := req.toApplication(now)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if err := s.insertApplication(ctx, app, now); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if err := s.startSpaceWorkflow(ctx, app); err != nil {
+		// Without its workflow the application would wait forever: take it back.
+		if derr := s.deleteApplication(context.WithoutCancel(ctx), app); derr != nil {
+			s.logger.Error("Undo of a submission failed", "slug", app.Slug, "error", derr)
+		}
+		s.logger.Error("Start space workflow", "slug", app.Slug, "error", err)
+		s.writeError(c, models.Errorf(models.EUNAVAILABLE, "le service est momentanément indisponible, réessayez plus tard"))
+		return
+	}
+	s.logger.Info("Application submitted", "slug", app.Slug, "application_id", app.ID)
+	c.JSON(http.StatusCreated, submissionResponse{ID: app.ID, Slug: app.Slug, Status: models.StatusSubmitted})
+}
+
+// insertApplication writes the application and its space row in one transaction, after
+// checking that the slug is free and the contact has room for one more.
+func (s *Server) insertApplication(ctx context.Context, app *models.Application, now time.Time) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Serialise submissions for one contact and for one slug, so that two at once
+		// cannot both pass the checks below.
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?)), pg_advisory_xact_lock(hashtext(?))",
+			"contact:"+app.ContactEmail, "slug:"+app.Slug).Error; err != nil {
+			return err
+		}
+		var taken int64
+		if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
+			app.Slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.Add(-slugReservation)).
+			Count(&taken).Error; err != nil {
+			return err
+		}
+		if taken > 0 {
+			return &models.Error{Code: models.ECONFLICT, Field: "slug", Message: "ce nom d'espace est déjà pris ou réservé"}
+		}
+		var open int64
+		if err := tx.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
+			Where("applications.contact_email = ? AND spaces.status NOT IN ?", app.ContactEmail,
+				[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&open).Error; err != nil {
+			return err
+		}
+		if open >= models.MaxOpenPerContact {
+			return &models.Error{Code: models.ECONFLICT, Field: "contact_email", Message: fmt.Sprintf(
+				"cette adresse a déjà %d demandes ou espaces en cours : le service ne crée pas d'espaces en nombre pour une même personne ou organisation", open)}
+		}
+		if err := tx.Create(app).Error; err != nil {
+			return err
+		}
+		limits := models.DefaultLimits()
+		return tx.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusSubmitted,
+			OfficeSuite: app.OfficeSuite, MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes,
+			MaxVideoBytes: limits.MaxVideoBytes, BucketName: storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+			SubmittedAt: now}).Error
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique violation: the slug was taken meanwhile
+		return &models.Error{Code: models.ECONFLICT, Field: "slug", Message: "ce nom d'espace est déjà pris ou réservé"}
+	}
+	return err
+}
+
+func (s *Server) deleteApplication(ctx context.Context, app *models.Application) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("application_id = ?", app.ID).Delete(&models.Space{}).Error; err != nil {
+			return err
+		}
+		return tx.Delete(app).Error
+	})
+}
+
+func (s *Server) startSpaceWorkflow(ctx context.Context, app *models.Application) error {
+	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.SpaceWorkflowID(app.Slug),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrSlug.ValueSet(app.Slug),
+			workflows.SearchAttrStatus.ValueSet(string(models.StatusSubmitted))),
+	}, workflows.SpaceWorkflow, workflows.SpaceInput{
+		ApplicationID:    app.ID,
+		Slug:             app.Slug,
+		OfficeSuite:      app.OfficeSuite,
+		Bucket:           storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+		Domain:           app.Slug + "." + s.cfg.BaseDomain,
+		NextcloudVersion: s.cfg.NextcloudVersion,
+	})
+	return err
+}
+
+// applicationSummary is one row of the moderators' list.
+type applicationSummary struct {
+	ID               string                  `json:"id"`
+	Slug             string                  `json:"slug"`
+	OrganizationName string                  `json:"organization_name"`
+	OrganizationType models.OrganizationType `json:"organization_type"`
+	Status           models.Status           `json:"status"`
+	ContactEmail     string                  `json:"contact_email"`
+	SubmittedAt      time.Time               `json:"submitted_at"`
+}
+
+// listResponse is a page of a list screen.
+type listResponse[T any] struct {
+	Items []T   `json:"items"`
+	Page  int   `json:"page"`
+	Total int64 `json:"total"`
+}
+
+// pageParam reads ?page= (from 1).
+func pageParam(c *gin.Context) (int, error) {
+	v := c.DefaultQuery("page", "1")
+	page, err := strconv.Atoi(v)
+	if err != nil || page < 1 || page > 100_000 {
+		return 0, models.FieldError("page", "doit être un nombre entier à partir de 1")
+	}
+	return page, nil
+}
+
+// statusParam reads ?status=; "" means any.
+func statusParam(c *gin.Context) (models.Status, error) {
+	st := models.Status(c.Query("status"))
+	if st == "" {
+		return "", nil
+	}
+	for _, known := range models.Statuses {
+		if st == known {
+			return st, nil
+		}
+	}
+	return "", models.FieldError("status", "état inconnu %q", st)
+}
+
+// listApplications lists applications, newest first, filtered by status and by a
+// search in the organisation name, slug and contact address.
+func (s *Server) listApplications(c *gin.Context) {
+	page, err := pageParam(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	status, err := statusParam(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	q := s.db.WithContext(c.Request.Context()).Table("applications").
+		Joins("JOIN spaces ON spaces.application_id = applications.id")
+	if status != "" {
+		q = q.Where("spaces.status = ?", status)
+	}
+	if search := strings.TrimSpace(c.Query("q")); search != "" {
+		if len(search) > 200 {
+			s.writeError(c, models.FieldError("q", "recherche trop longue"))
+			return
+		}
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(search) + "%"
+		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", like, like, like)
+	}
+	var resp listResponse[applicationSummary]
+	if err := q.Count(&resp.Total).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resp.Page, resp.Items = page, []applicationSummary{}
+	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
+		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
+		Order("applications.created_at DESC, applications.id").Offset((page - 1) * pageSize).Limit(pageSize).
+		Scan(&resp.Items).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// applicationDetail is everything a moderator needs to decide.
+type applicationDetail struct {
+	ID               string                  `json:"id"`
+	Slug             string                  `json:"slug"`
+	Status           models.Status           `json:"status"`
+	OrganizationName string                  `json:"organization_name"`
+	OrganizationType models.OrganizationType `json:"organization_type"`
+	Sectors          []string                `json:"sectors"`
+	FoundedYear      int                     `json:"founded_year"`
+	Employees        int                     `json:"employees"`
+	Members          int                     `json:"members"`
+	Beneficiaries    int                     `json:"beneficiaries"`
+	AnnualBudgetEUR  *int64                  `json:"annual_budget_eur"`
+	Mission          string                  `json:"mission"`
+	Actions          string                  `json:"actions"`
+	Needs            string                  `json:"needs"`
+	AccountsNeeded   int                     `json:"accounts_needed"`
+	OfficeSuite      models.OfficeSuite      `json:"office_suite"`
+	ContactEmail     string                  `json:"contact_email"`
+	SubmittedAt      time.Time               `json:"submitted_at"`
+	// OtherOpen counts the contact's other open applications and spaces: a sign of
+	// mass creation.
+	OtherOpen int64        `json:"other_open_by_contact"`
+	History   []auditEntry `json:"history"`
+}
+
+// auditEntry is one recorded action.
+type auditEntry struct {
+	Action string    `json:"action"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+func (s *Server) loadApplication(c *gin.Context) (*models.Application, *models.Space, error) {
+	id := c.Param("id")
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, nil, models.FieldError("id", "identifiant de demande invalide")
+	}
+	db := s.db.WithContext(c.Request.Context())
+	var app models.Application
+	if err := db.First(&app, "id = ?", id).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil, models.Errorf(models.ENOTFOUND, "demande %s introuvable", id)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	var sp models.Space
+	if err := db.First(&sp, "application_id = ?", id).Error; err != nil {
+		return nil, nil, fmt.Errorf("space of application %s: %w", id, err)
+	}
+	return &app, &sp, nil
+}
+
+func (s *Server) getApplication(c *gin.Context) {
+	app, sp, err := s.loadApplication(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	db := s.db.WithContext(c.Request.Context())
+	d := applicationDetail{ID: app.ID, Slug: app.Slug, Status: sp.Status, OrganizationName: app.OrganizationName,
+		OrganizationType: app.OrganizationType, Sectors: app.Sectors, FoundedYear: app.FoundedYear,
+		Employees: app.Employees, Members: app.Members, Beneficiaries: app.Beneficiaries,
+		AnnualBudgetEUR: app.AnnualBudgetEUR, Mission: app.Mission, Actions: app.Actions, Needs: app.Needs,
+		AccountsNeeded: app.AccountsNeeded, OfficeSuite: app.OfficeSuite, ContactEmail: app.ContactEmail,
+		SubmittedAt: app.CreatedAt, History: []auditEntry{}}
+	if err := db.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
+		Where("applications.contact_email = ? AND applications.id <> ? AND spaces.status NOT IN ?", app.ContactEmail, app.ID,
+			[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&d.OtherOpen).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if err := db.Model(&models.AuditEvent{}).Where("application_id = ?", app.ID).Order("at, id").
+		Select("action, actor, reason, at").Scan(&d.History).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// decisionRequest is the optional body of a decision.
+type decisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// decisionUpdates maps the decision in the URL to the workflow update.
+var decisionUpdates = map[string]string{
+	"accept": workflows.UpdateAccept,
+	"hold":   workflows.UpdateHold,
+	"reject": workflows.UpdateReject,
+}
+
+// decideApplication sends a moderator's decision to the space's workflow, which checks
+// it against the current status and records it, and answers the new status.
+func (s *Server) decideApplication(c *gin.Context) {
+	update, ok := decisionUpdates[c.Param("decision")]
+	if !ok {
+		s.writeError(c, models.Errorf(models.ENOTFOUND, "décision inconnue %q : accept, hold ou reject", c.Param("decision")))
+		return
+	}
+	var req decisionRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c.Request, &req); err != nil {
+			s.writeError(c, err)
+			return
+		}
+	}
+	app, _, err := s.loadApplication(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	mod := currentModerator(c)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
+	defer cancel()
+	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.SpaceWorkflowID(app.Slug),
+		UpdateName:   update,
+		Args:         []any{workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var result workflows.DecisionResult
+	if err == nil {
+		err = handle.Get(ctx, &result)
+	}
+	if err != nil {
+		s.writeError(c, updateError(err))
+		return
+	}
+	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
+	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
+}
+
+// updateError turns a refused update into a conflict carrying the validator's message.
+func updateError(err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		msg := appErr.Message()
+		if field, rest, ok := strings.Cut(msg, ": "); ok && (field == "reason" || field == "moderator") {
+			return models.FieldError(field, "%s", rest)
+		}
+		return models.Errorf(models.ECONFLICT, "%s", msg)
+	}
+	return fmt.Errorf("update space workflow: %w", err)
+}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"jardinier/models"
+)
+
+// statusOf maps application error codes to HTTP statuses, in one place.
+var statusOf = map[string]int{
+	models.EINVALID:      http.StatusBadRequest,
+	models.ECONFLICT:     http.StatusConflict,
+	models.ENOTFOUND:     http.StatusNotFound,
+	models.EUNAUTHORIZED: http.StatusUnauthorized,
+	models.EFORBIDDEN:    http.StatusForbidden,
+	models.ELIMIT:        http.StatusTooManyRequests,
+	models.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	models.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errorBody is the JSON of every error answer.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// writeError answers with the error's code and message; an internal error is logged
+// with its context and the user sees a plain message, never its details.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var e *models.Error
+	if !errors.As(err, &e) {
+		s.logger.Error("Internal error", "method", c.Request.Method, "path", c.FullPath(), "error", err)
+		e = models.Errorf(models.EINTERNAL, "erreur interne, réessayez plus tard")
+	}
+	status := statusOf[e.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="jardinier"`)
+	}
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: e.Code, Field: e.Field, Message: e.Message}})
+}

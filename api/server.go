@@ -1,0 +1,124 @@
+// Package api is Jardinier's HTTP API: the public application form and the moderators'
+// screens, JSON under /api/v1.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+	"gorm.io/gorm"
+
+	"jardinier/models"
+)
+
+// maxBodyBytes bounds every request body: the longest application is about 20 KB.
+const maxBodyBytes = 64 << 10
+
+// Server serves the API.
+type Server struct {
+	cfg      models.Config
+	db       *gorm.DB
+	temporal client.Client
+	logger   *slog.Logger
+	limiter  *rateLimiter
+	now      func() time.Time
+}
+
+// NewServer returns a Server; it owns nothing it is given.
+func NewServer(cfg models.Config, db *gorm.DB, temporal client.Client, logger *slog.Logger) *Server {
+	return &Server{cfg: cfg, db: db, temporal: temporal, logger: logger,
+		limiter: newRateLimiter(cfg.SubmitRate, time.Hour), now: time.Now}
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	r.Use(s.logRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
+		s.writeError(c, fmt.Errorf("panic: %v", v))
+	}), limitBody)
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/applications", s.limitSubmissions, s.submitApplication)
+
+	mod := v1.Group("", s.authenticate(models.RoleModerator))
+	mod.GET("/applications", s.listApplications)
+	mod.GET("/applications/:id", s.getApplication)
+	mod.POST("/applications/:id/:decision", s.decideApplication)
+	mod.GET("/spaces", s.listSpaces)
+	mod.GET("/spaces/:slug", s.getSpace)
+
+	admin := v1.Group("", s.authenticate(models.RoleAdmin))
+	admin.GET("/moderators", s.listModerators)
+	admin.POST("/moderators", s.createModerator)
+
+	r.NoRoute(func(c *gin.Context) { s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue")) })
+	return r, nil
+}
+
+// Run serves on cfg.APIAddr until ctx is cancelled, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	h, err := s.Handler()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: s.cfg.APIAddr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	s.logger.Info("API listening", "addr", "http://"+s.cfg.APIAddr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("API_ADDR %s: %w", s.cfg.APIAddr, err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down API: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.logger.Info("HTTP request", "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", c.Writer.Status(), "duration", time.Since(start), "client", c.ClientIP())
+}
+
+func limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	c.Next()
+}
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// readyz answers 200 only when the database and Temporal answer.
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	checks := gin.H{"database": "ok", "temporal": "ok"}
+	ready := true
+	if sqlDB, err := s.db.DB(); err != nil || sqlDB.PingContext(ctx) != nil {
+		checks["database"], ready = "unavailable", false
+	}
+	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ready = "unavailable", false
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"ready": ready, "checks": checks})
+}

@@ -1,0 +1,133 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// spaceView is a space as moderators see it.
+type spaceView struct {
+	Slug             string             `json:"slug"`
+	Status           models.Status      `json:"status"`
+	ApplicationID    *string            `json:"application_id,omitempty"`
+	NextcloudVersion string             `json:"nextcloud_version,omitempty"`
+	OfficeSuite      models.OfficeSuite `json:"office_suite"`
+	URL              string             `json:"url"`
+	Bucket           string             `json:"bucket"`
+	Limits           models.Limits      `json:"limits"`
+	Exempt           bool               `json:"exempt"`
+	SubmittedAt      time.Time          `json:"submitted_at"`
+	DecidedAt        *time.Time         `json:"decided_at,omitempty"`
+	ProvisionedAt    *time.Time         `json:"provisioned_at,omitempty"`
+	LastActivityAt   *time.Time         `json:"last_activity_at,omitempty"`
+	DeactivatedAt    *time.Time         `json:"deactivated_at,omitempty"`
+	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
+	Reason           string             `json:"reason,omitempty"`
+}
+
+func (s *Server) viewOf(sp *models.Space) spaceView {
+	return spaceView{Slug: sp.Slug, Status: sp.Status, ApplicationID: sp.ApplicationID,
+		NextcloudVersion: sp.NextcloudVersion, OfficeSuite: sp.OfficeSuite,
+		URL: "https://" + sp.Slug + "." + s.cfg.BaseDomain, Bucket: sp.BucketName,
+		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
+		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
+		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason}
+}
+
+// listSpaces lists spaces from the database projection, newest first.
+func (s *Server) listSpaces(c *gin.Context) {
+	page, err := pageParam(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	status, err := statusParam(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	q := s.db.WithContext(c.Request.Context()).Model(&models.Space{})
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var resp listResponse[spaceView]
+	if err := q.Count(&resp.Total).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var rows []models.Space
+	if err := q.Order("submitted_at DESC, id DESC").Offset((page - 1) * pageSize).Limit(pageSize).Find(&rows).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resp.Page, resp.Items = page, make([]spaceView, 0, len(rows))
+	for i := range rows {
+		resp.Items = append(resp.Items, s.viewOf(&rows[i]))
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// spaceDetail adds what the space's workflow says now to the projection.
+type spaceDetail struct {
+	spaceView
+	Workflow *workflowView `json:"workflow,omitempty"`
+}
+
+// workflowView is the answer of the workflow's status query.
+type workflowView struct {
+	ID        string        `json:"id"`
+	Status    models.Status `json:"status"`
+	LastError string        `json:"last_error,omitempty"`
+	Steps     []stepView    `json:"steps"`
+}
+
+type stepView struct {
+	Status models.Status `json:"status"`
+	Actor  string        `json:"actor"`
+	Reason string        `json:"reason,omitempty"`
+	At     time.Time     `json:"at"`
+}
+
+// getSpace shows one space: the live one holding the slug, or else its latest tombstone.
+// The status is the workflow's own when it answers, the projection's otherwise.
+func (s *Server) getSpace(c *gin.Context) {
+	slug := c.Param("slug")
+	var sp models.Space
+	err := s.db.WithContext(c.Request.Context()).Where("slug = ?", slug).
+		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		s.writeError(c, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug))
+		return
+	} else if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	d := spaceDetail{spaceView: s.viewOf(&sp)}
+	if sp.Status.Open() {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		defer cancel()
+		var st workflows.SpaceStatus
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.SpaceWorkflowID(slug), "", workflows.QueryStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err != nil {
+			s.logger.Warn("Space workflow did not answer its status query", "slug", slug, "error", err)
+		} else {
+			d.Status = st.Status
+			d.Workflow = &workflowView{ID: workflows.SpaceWorkflowID(slug), Status: st.Status, LastError: st.LastError, Steps: []stepView{}}
+			for _, step := range st.Steps {
+				d.Workflow.Steps = append(d.Workflow.Steps, stepView{Status: step.Status, Actor: step.Actor, Reason: step.Reason, At: step.At})
+			}
+		}
+	}
+	c.JSON(http.StatusOK, d)
+}

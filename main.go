@@ -1,0 +1,117 @@
+// Command jardinier runs the parts of Jardinier: the API, the worker, the development
+// stack, and the administration commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"jardinier/api"
+	"jardinier/deploy/devstack"
+	"jardinier/models"
+	"jardinier/worker"
+	"jardinier/workflows"
+)
+
+const usage = `usage: jardinier COMMAND
+
+Commands:
+  api                                    serve the HTTP API
+  worker                                 run the Temporal worker
+  dev                                    run the whole development stack (make dev)
+  moderator add --name NAME --role ROLE  create a moderator (ROLE: moderator or admin)
+                                         and print their API token
+  bench-provision [--spaces N]           submit and accept N applications, and report
+
+Configuration comes from the environment: see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var usageErr usageError
+	switch {
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(os.Stderr, "%s\n\n%s", usageErr, usage)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "jardinier: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("missing command")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := models.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "api":
+		return runAPI(ctx, cfg, logger)
+	case "worker":
+		return worker.Run(ctx, cfg, logger)
+	case "dev":
+		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Stdout: stdout, Logger: logger})
+	case "moderator":
+		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError(fmt.Sprintf("unknown command %q", args[0]))
+}
+
+func runAPI(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	c, err := workflows.Dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return api.NewServer(cfg, db, c, logger).Run(ctx)
+}
+
+func moderatorCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin")
+	}
+	fs := flag.NewFlagSet("moderator add", flag.ContinueOnError)
+	name := fs.String("name", "", "the moderator's name, as recorded in the audit trail")
+	role := fs.String("role", string(models.RoleModerator), "moderator or admin")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(err.Error())
+	}
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	token, _, err := api.CreateModerator(ctx, db, *name, models.Role(*role))
+	if err != nil {
+		var e *models.Error
+		if errors.As(err, &e) && e.Field != "" {
+			return fmt.Errorf("--%s: %s", e.Field, e.Message)
+		}
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, token)
+	return err
+}

@@ -1,0 +1,181 @@
+package models
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration every Jardinier process reads from its environment.
+// Defaults suit `make dev` on one machine; FromEnv checks every value at start-up.
+type Config struct {
+	DatabaseURL       string        // DATABASE_URL
+	TemporalAddress   string        // TEMPORAL_ADDRESS
+	TemporalNamespace string        // TEMPORAL_NAMESPACE
+	S3Endpoint        string        // S3_ENDPOINT, host:port
+	S3AccessKey       string        // S3_ACCESS_KEY
+	S3SecretKey       string        // S3_SECRET_KEY
+	S3TLS             bool          // S3_TLS
+	S3Region          string        // S3_REGION
+	BucketPrefix      string        // BUCKET_PREFIX
+	SMTPURL           string        // SMTP_URL; empty: mails are written to MailDir
+	MailDir           string        // MAIL_DIR
+	MailFrom          string        // MAIL_FROM
+	ModeratorsEmail   string        // MODERATORS_EMAIL
+	NextcloudDriver   string        // NEXTCLOUD_DRIVER: sim
+	NextcloudVersion  string        // NEXTCLOUD_VERSION: the version new spaces get
+	BaseDomain        string        // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
+	PublicURL         string        // PUBLIC_URL: where the API is reached, for links in mails
+	APIAddr           string        // API_ADDR
+	TrustedProxies    []string      // TRUSTED_PROXIES, comma-separated addresses or CIDRs
+	SubmitRate        int           // SUBMIT_RATE: applications per client address and hour
+	SecretKey         []byte        // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	ActivityTimeout   time.Duration // ACTIVITY_TIMEOUT: start-to-close of ordinary activities
+}
+
+// DefaultConfig returns the configuration of a development machine.
+func DefaultConfig() Config {
+	return Config{
+		DatabaseURL:       "postgres://postgres@127.0.0.1:5432/jardinier?sslmode=disable",
+		TemporalAddress:   "127.0.0.1:7233",
+		TemporalNamespace: "jardinier",
+		S3Endpoint:        "127.0.0.1:9000",
+		S3AccessKey:       "jardinier",
+		S3SecretKey:       "jardinier-dev-secret",
+		S3Region:          "us-east-1",
+		BucketPrefix:      "space-",
+		MailDir:           ".dev/mail",
+		MailFrom:          "Jardinier <ne-pas-repondre@jardinier.localhost>",
+		ModeratorsEmail:   "moderation@jardinier.localhost",
+		NextcloudDriver:   "sim",
+		NextcloudVersion:  "31.0.9",
+		BaseDomain:        "jardinier.localhost",
+		PublicURL:         "http://127.0.0.1:8080",
+		APIAddr:           "127.0.0.1:8080",
+		SubmitRate:        10,
+		ActivityTimeout:   2 * time.Minute,
+	}
+}
+
+// ConfigFromEnv returns DefaultConfig overridden by the environment, or an error that
+// names the variable at fault.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := DefaultConfig()
+	e := envReader{getenv: getenv}
+	e.str("DATABASE_URL", &c.DatabaseURL)
+	e.str("TEMPORAL_ADDRESS", &c.TemporalAddress)
+	e.str("TEMPORAL_NAMESPACE", &c.TemporalNamespace)
+	e.str("S3_ENDPOINT", &c.S3Endpoint)
+	e.str("S3_ACCESS_KEY", &c.S3AccessKey)
+	e.str("S3_SECRET_KEY", &c.S3SecretKey)
+	e.boolean("S3_TLS", &c.S3TLS)
+	e.str("S3_REGION", &c.S3Region)
+	e.str("BUCKET_PREFIX", &c.BucketPrefix)
+	e.str("SMTP_URL", &c.SMTPURL)
+	e.str("MAIL_DIR", &c.MailDir)
+	e.str("MAIL_FROM", &c.MailFrom)
+	e.str("MODERATORS_EMAIL", &c.ModeratorsEmail)
+	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
+	e.str("NEXTCLOUD_VERSION", &c.NextcloudVersion)
+	e.str("BASE_DOMAIN", &c.BaseDomain)
+	e.str("PUBLIC_URL", &c.PublicURL)
+	e.str("API_ADDR", &c.APIAddr)
+	if v := getenv("TRUSTED_PROXIES"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			c.TrustedProxies = append(c.TrustedProxies, strings.TrimSpace(p))
+		}
+	}
+	e.integer("SUBMIT_RATE", &c.SubmitRate)
+	e.duration("ACTIVITY_TIMEOUT", &c.ActivityTimeout)
+	if v := getenv("SECRET_KEY"); v != "" {
+		key, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(key) != 32 {
+			e.fail("SECRET_KEY", "must be 32 bytes encoded in base64 (openssl rand -base64 32)")
+		}
+		c.SecretKey = key
+	}
+	if e.err != nil {
+		return c, e.err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values that have no sensible default or must agree with each other.
+func (c Config) Validate() error {
+	if _, err := url.Parse(c.DatabaseURL); err != nil || c.DatabaseURL == "" {
+		return fmt.Errorf("DATABASE_URL: not a valid URL")
+	}
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			return fmt.Errorf("SMTP_URL: want smtp://[user:password@]host:port or smtps://..., got %q", c.SMTPURL)
+		}
+	}
+	if c.NextcloudDriver != "sim" {
+		return fmt.Errorf("NEXTCLOUD_DRIVER: %q is not available, use sim", c.NextcloudDriver)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("PUBLIC_URL: want an absolute URL such as https://jardinier.example.org, got %q", c.PublicURL)
+	}
+	if c.SubmitRate < 1 {
+		return fmt.Errorf("SUBMIT_RATE: must be at least 1 application per hour")
+	}
+	if err := ValidateEmail("MODERATORS_EMAIL", c.ModeratorsEmail); err != nil {
+		return fmt.Errorf("MODERATORS_EMAIL: not a valid address")
+	}
+	return nil
+}
+
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (e *envReader) fail(name, msg string) {
+	if e.err == nil {
+		e.err = fmt.Errorf("%s: %s", name, msg)
+	}
+}
+
+func (e *envReader) str(name string, dst *string) {
+	if v := e.getenv(name); v != "" {
+		*dst = v
+	}
+}
+
+func (e *envReader) boolean(name string, dst *bool) {
+	if v := e.getenv(name); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.fail(name, "must be true or false")
+		}
+		*dst = b
+	}
+}
+
+func (e *envReader) integer(name string, dst *int) {
+	if v := e.getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.fail(name, "must be a whole number")
+		}
+		*dst = n
+	}
+}
+
+func (e *envReader) duration(name string, dst *time.Duration) {
+	if v := e.getenv(name); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			e.fail(name, "must be a positive duration such as 30s or 2m")
+		}
+		*dst = d
+	}
+}

@@ -1,0 +1,79 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// OpenDB connects to PostgreSQL, creating the database first if the server has none by
+// that name (so that `make dev` needs no manual step), and migrates the schema.
+func OpenDB(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
+	if err := ensureDatabase(ctx, dsn); err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{
+		Logger:  logger.NewSlogLogger(log, logger.Config{SlowThreshold: time.Second, IgnoreRecordNotFoundError: true, LogLevel: logger.Warn}),
+		NowFunc: func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := Migrate(db.WithContext(ctx)); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Migrate brings the schema up to date. It is safe to run from several processes at
+// once: an advisory lock serialises them.
+func Migrate(db *gorm.DB) error {
+	return db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(4242)").Error; err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	})
+}
+
+func ensureDatabase(ctx context.Context, dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || name == "postgres" {
+		return nil
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	db, err := gorm.Open(postgres.Open(admin.String()), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return fmt.Errorf("connect to the postgres database to check %q exists: %w", name, err)
+	}
+	sqlDB, _ := db.DB()
+	defer sqlDB.Close()
+	var n int64
+	if err := db.WithContext(ctx).Raw("SELECT count(*) FROM pg_database WHERE datname = ?", name).Scan(&n).Error; err != nil {
+		// The role may not see pg_database; let the real connection report the problem.
+		return nil
+	}
+	if n == 0 {
+		if err := db.WithContext(ctx).Exec("CREATE DATABASE " + quoteIdent(name)).Error; err != nil && !strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("create database %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

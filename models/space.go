@@ -1,0 +1,71 @@
+package models
+
+import "time"
+
+// Status is where a space stands in its life. The space workflow owns it; the database
+// holds a projection for list screens.
+type Status string
+
+// The statuses of a space, in the order of its life.
+const (
+	StatusSubmitted          Status = "submitted"           // waiting for a moderator
+	StatusOnHold             Status = "on_hold"             // eligible, waiting for room
+	StatusRejected           Status = "rejected"            // refused; personal data purged
+	StatusProvisioning       Status = "provisioning"        // accepted, being created
+	StatusProvisioningFailed Status = "provisioning_failed" // creation failed and was undone
+	StatusActive             Status = "active"              // in service
+	StatusDeactivated        Status = "deactivated"         // out of service, can be reactivated
+	StatusDeleted            Status = "deleted"             // gone; the row is a tombstone
+)
+
+// Statuses lists every status, for validating filters.
+var Statuses = []Status{StatusSubmitted, StatusOnHold, StatusRejected, StatusProvisioning,
+	StatusProvisioningFailed, StatusActive, StatusDeactivated, StatusDeleted}
+
+// Open reports whether a space in this status holds its slug and counts against its
+// contact's allowance of open applications and spaces.
+func (s Status) Open() bool { return s != StatusRejected && s != StatusDeleted }
+
+// Limits are what a space may hold (DOMAIN.md: 50 accounts, 50 GB shared, 500 MB per
+// video file).
+type Limits struct {
+	MaxAccounts   int   `json:"max_accounts"`
+	QuotaBytes    int64 `json:"quota_bytes"`
+	MaxVideoBytes int64 `json:"max_video_bytes"`
+}
+
+// DefaultLimits are the limits of every space.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxAccounts:   MaxSpaceAccounts,
+		QuotaBytes:    MaxSpaceStorageGB << 30,
+		MaxVideoBytes: MaxVideoFileMB << 20,
+	}
+}
+
+// Space is the database projection of one space's workflow: what list screens and
+// statistics read. Rejected and deleted spaces stay as tombstones without personal data.
+type Space struct {
+	ID               uint    `gorm:"primaryKey"`
+	Slug             string  `gorm:"not null;uniqueIndex:idx_spaces_open_slug,where:status <> 'rejected' AND status <> 'deleted'"`
+	ApplicationID    *string `gorm:"type:uuid;index"`
+	Status           Status  `gorm:"not null;index"`
+	NextcloudVersion string
+	OfficeSuite      OfficeSuite `gorm:"not null"`
+	MaxAccounts      int
+	QuotaBytes       int64
+	MaxVideoBytes    int64
+	BucketName       string
+	Exempt           bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
+	SubmittedAt      time.Time `gorm:"not null"`
+	DecidedAt        *time.Time
+	ProvisionedAt    *time.Time
+	LastActivityAt   *time.Time
+	FirstWarningAt   *time.Time
+	SecondWarningAt  *time.Time
+	DeactivatedAt    *time.Time
+	DeletionNoticeAt *time.Time
+	DeletedAt        *time.Time
+	StatusReason     string
+	UpdatedAt        time.Time
+}

@@ -1,0 +1,111 @@
+// Package worker builds the Temporal worker that runs the space workflows and their
+// activities, with every client the activities need.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"gorm.io/gorm"
+
+	"jardinier/activities/database"
+	"jardinier/activities/mail"
+	"jardinier/activities/nextcloud"
+	"jardinier/activities/storage"
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// Options are what the worker is built from. Nextcloud and Sender may be set by tests
+// and benchmarks; when nil they are built from Config.
+type Options struct {
+	Config    models.Config
+	DB        *gorm.DB
+	Client    client.Client
+	Logger    *slog.Logger
+	Nextcloud nextcloud.Driver
+	Sender    mail.Sender
+	// MaxConcurrentActivities bounds the activities run at once (0: SDK default).
+	MaxConcurrentActivities int
+}
+
+// New returns a worker on workflows.TaskQueue with the space workflow and every
+// activity registered. Start or Run it.
+func New(o Options) (worker.Worker, error) {
+	cfg := o.Config
+	if len(cfg.SecretKey) != 32 {
+		return nil, fmt.Errorf("SECRET_KEY: must be set to 32 bytes encoded in base64 (openssl rand -base64 32)")
+	}
+	sealer, err := models.NewSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	s3, err := storage.NewClient(cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey, cfg.S3TLS, cfg.S3Region)
+	if err != nil {
+		return nil, fmt.Errorf("S3_ENDPOINT: %w", err)
+	}
+	driver := o.Nextcloud
+	if driver == nil {
+		if driver, err = NewNextcloudDriver(cfg, o.Logger); err != nil {
+			return nil, err
+		}
+	}
+	sender := o.Sender
+	if sender == nil {
+		if sender, err = mail.NewSender(cfg.SMTPURL, cfg.MailDir); err != nil {
+			return nil, err
+		}
+	}
+	templates, err := mail.LoadTemplates(mail.DefaultLanguage)
+	if err != nil {
+		return nil, err
+	}
+
+	w := worker.New(o.Client, workflows.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+	})
+	w.RegisterWorkflow(workflows.SpaceWorkflow)
+	w.RegisterActivity(&database.Activities{DB: o.DB})
+	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
+	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer})
+	w.RegisterActivity(&mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
+		From: cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL})
+	return w, nil
+}
+
+// NewNextcloudDriver returns the driver NEXTCLOUD_DRIVER names.
+func NewNextcloudDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, error) {
+	switch cfg.NextcloudDriver {
+	case "sim":
+		return nextcloud.NewSimulator(logger), nil
+	}
+	return nil, fmt.Errorf("NEXTCLOUD_DRIVER: unknown driver %q", cfg.NextcloudDriver)
+}
+
+// Run builds the worker's dependencies from the configuration and runs it until ctx
+// is cancelled.
+func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	c, err := workflows.Dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := New(Options{Config: cfg, DB: db, Client: c, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("Worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

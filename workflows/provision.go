@@ -1,0 +1,99 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"jardinier/activities/nextcloud"
+	"jardinier/activities/storage"
+	"jardinier/models"
+)
+
+// AdminUser is the login of the first admin of every space.
+const AdminUser = "admin"
+
+// provisionAttempts bounds the retries of one provisioning step: past that a failure is
+// taken as permanent and everything done so far is undone. With the backoff below it
+// lets a dependency restart (about 4 minutes) without failing the space.
+const provisionAttempts = 8
+
+// provision creates the space: bucket, database, instance, admin, limits, apps. It is
+// a saga: on a permanent failure every step already done is undone, so nothing is left
+// behind, and the error is returned. The admin's password comes back sealed.
+func (s *space) provision(ctx workflow.Context) (adminUser string, password models.Sealed, err error) {
+	logger := workflow.GetLogger(ctx)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute, // an install on a loaded node takes a few minutes
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        provisionAttempts,
+			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, storage.ErrTypeInvalidBucket},
+		},
+	})
+	var (
+		sa *storage.Activities
+		na *nextcloud.Activities
+	)
+	var undo []func(workflow.Context) error
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Undo in reverse order, even if the workflow is being cancelled, and until it
+		// works: leaving a bucket or a database behind is the failure to avoid.
+		uctx, _ := workflow.NewDisconnectedContext(ctx)
+		uctx = workflow.WithActivityOptions(uctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 30 * time.Minute, // emptying a large bucket; it heartbeats
+			HeartbeatTimeout:    time.Minute,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
+		})
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](uctx); uerr != nil {
+				logger.Error("Undo of provisioning failed", "slug", s.in.Slug, "error", uerr)
+			}
+		}
+	}()
+
+	if err = workflow.ExecuteActivity(actx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
+		// A retry may have created it before failing: delete it anyway.
+		undo = append(undo, s.deleteBucket)
+		return "", "", err
+	}
+	undo = append(undo, s.deleteBucket)
+
+	// The instance's removal also drops its database, so one undo covers both steps.
+	undo = append(undo, func(uctx workflow.Context) error {
+		return workflow.ExecuteActivity(uctx, na.RemoveSpace, nextcloud.RemoveInput{Slug: s.in.Slug}).Get(uctx, nil)
+	})
+	if err = workflow.ExecuteActivity(actx, na.CreateSpaceDatabase, nextcloud.CreateDatabaseInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
+		return "", "", err
+	}
+	var installed nextcloud.InstallResult
+	spec := nextcloud.InstallSpec{Slug: s.in.Slug, Domain: s.in.Domain, Version: s.in.NextcloudVersion,
+		Bucket: s.in.Bucket, AdminUser: AdminUser}
+	if err = workflow.ExecuteActivity(actx, na.InstallSpace, nextcloud.InstallInput{Spec: spec}).Get(ctx, &installed); err != nil {
+		return "", "", err
+	}
+	s.version = installed.Version
+	var admin nextcloud.CreateAdminResult
+	if err = workflow.ExecuteActivity(actx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
+		return "", "", err
+	}
+	if err = workflow.ExecuteActivity(actx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
+		return "", "", err
+	}
+	if err = workflow.ExecuteActivity(actx, na.EnableSpaceApps, nextcloud.EnableAppsInput{Slug: s.in.Slug,
+		OfficeSuite: s.in.OfficeSuite, Apps: nextcloud.DefaultApps}).Get(ctx, nil); err != nil {
+		return "", "", err
+	}
+	return admin.AdminUser, admin.Password, nil
+}
+
+func (s *space) deleteBucket(uctx workflow.Context) error {
+	var sa *storage.Activities
+	return workflow.ExecuteActivity(uctx, sa.DeleteBucket, storage.DeleteBucketInput{Bucket: s.in.Bucket}).Get(uctx, nil)
+}
