@@ -229,7 +229,7 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 	adminUser, password, err := s.provision(ctx)
 	if err != nil {
 		s.failures++
-		s.lastError, s.version = err.Error(), ""  // the undo removed the instance
+		s.lastError, s.version = err.Error(), "" // the undo removed the instance
 		workflow.GetLogger(ctx).Error("Provisioning failed and was undone", "slug", s.in.Slug, "error", err)
 		if err := s.transition(ctx, models.StatusProvisioningFailed, ActorSystem, "provisioning_failed", s.lastError); err != nil {
 			return err
@@ -296,8 +296,8 @@ func (s *space) mail(ctx workflow.Context, in mail.SendInput) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second,
-			MaximumInterval: 10 * time.Minute, // a mail server down for hours delays mails, loses none
+			InitialInterval:        5 * time.Second,
+			MaximumInterval:        10 * time.Minute, // a mail server down for hours delays mails, loses none
 			NonRetryableErrorTypes: []string{mail.ErrTypeNoRecipient, mail.ErrTypeTemplate},
 		},
 	})

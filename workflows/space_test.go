@@ -56,10 +56,16 @@ func newHarness(t *testing.T) *harness {
 		h.mails = append(h.mails, in)
 		return mail.SendResult{MessageID: "m"}
 	})
-	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult { return storage.CreateBucketResult{Created: true} })
+	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult {
+		return storage.CreateBucketResult{Created: true}
+	})
 	register(h, "DeleteBucket", func(storage.DeleteBucketInput) storage.DeleteBucketResult { return storage.DeleteBucketResult{} })
-	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult { return nextcloud.CreateDatabaseResult{} })
-	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult { return nextcloud.InstallResult{Version: "31.0.9"} })
+	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult {
+		return nextcloud.CreateDatabaseResult{}
+	})
+	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult {
+		return nextcloud.InstallResult{Version: "31.0.9"}
+	})
 	register(h, "CreateSpaceAdmin", func(in nextcloud.CreateAdminInput) nextcloud.CreateAdminResult {
 		return nextcloud.CreateAdminResult{AdminUser: in.AdminUser, Password: "c2VhbGVk"}
 	})
@@ -88,8 +94,8 @@ func register[In, Out any](h *harness, name string, fn func(In) Out) {
 func (h *harness) decide(delay time.Duration, update string, in DecisionInput, answer *decisionAnswer) {
 	h.env.RegisterDelayedCallback(func() {
 		h.env.UpdateWorkflow(update, "", &testsuite.TestUpdateCallback{
-			OnReject:   func(err error) { answer.rejected = err },
-			OnAccept:   func() {},
+			OnReject: func(err error) { answer.rejected = err },
+			OnAccept: func() {},
 			OnComplete: func(result any, err error) {
 				answer.err = err
 				if r, ok := result.(DecisionResult); ok {

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	"jardinier/activities/mail/mailtest"
+	"jardinier/activities/storage"
+	"jardinier/api"
+	"jardinier/deploy/devstack/devstacktest"
+	"jardinier/models"
+	"jardinier/models/modeltest"
+	"jardinier/worker"
+	"jardinier/workflows"
+)
+
+// system is Jardinier running on real servers for one test.
+type system struct {
+	t        *testing.T
+	cfg      models.Config
+	api      *httptest.Server
+	smtp     *mailtest.Server
+	temporal client.Client
+	token    string
+}
+
+func startSystem(t *testing.T) *system {
+	t.Helper()
+	tmp := devstacktest.StartTemporal(t)
+	s3 := devstacktest.StartMinIO(t)
+	smtp := mailtest.Start(t)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	cfg := models.DefaultConfig()
+	cfg.DatabaseURL = modeltest.NewDatabaseURL(t)
+	cfg.TemporalAddress, cfg.TemporalNamespace = tmp.HostPort, tmp.Namespace
+	cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = s3.Endpoint, s3.AccessKey, s3.SecretKey
+	cfg.SMTPURL = smtp.URL()
+	cfg.SecretKey = modeltest.SecretKey
+	require.NoError(t, cfg.Validate())
+
+	ctx := context.Background()
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	require.NoError(t, err)
+	c, err := workflows.Dial(ctx, cfg, logger)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger})
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	h, err := api.NewServer(cfg, db, c, logger).Handler()
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	token, _, err := api.CreateModerator(ctx, db, "camille", models.RoleModerator)
+	require.NoError(t, err)
+	return &system{t: t, cfg: cfg, api: srv, smtp: smtp, temporal: c, token: token}
+}
+
+// call sends a JSON request to the API and decodes the answer into out.
+func (s *system) call(method, path, token string, body any, out any) int {
+	s.t.Helper()
+	raw, err := json.Marshal(body)
+	require.NoError(s.t, err)
+	if body == nil {
+		raw = nil
+	}
+	req, err := http.NewRequest(method, s.api.URL+path, bytes.NewReader(raw))
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(data) > 0 {
+		require.NoError(s.t, json.Unmarshal(data, out), string(data))
+	}
+	return resp.StatusCode
+}
+
+func (s *system) submit(slug, email string) string {
+	s.t.Helper()
+	var resp struct{ ID, Slug, Status string }
+	code := s.call("POST", "/api/v1/applications", "", map[string]any{
+		"organization_name": "Collectif " + slug, "organization_type": "informal_collective",
+		"sectors": []string{"culture"}, "founded_year": 2020, "employees": 0, "members": 12,
+		"beneficiaries": 40, "mission": "Animer la vie culturelle du quartier.",
+		"actions": "Concerts, lectures publiques.", "needs": "Partager nos documents.",
+		"slug": slug, "accounts_needed": 5, "office_suite": "onlyoffice",
+		"contact_email": email, "terms_accepted": true,
+	}, &resp)
+	require.Equal(s.t, http.StatusCreated, code)
+	require.Equal(s.t, "submitted", resp.Status)
+	return resp.ID
+}
+
+// waitStatus polls the space until the API reports want.
+func (s *system) waitStatus(slug string, want models.Status) map[string]any {
+	s.t.Helper()
+	var space map[string]any
+	require.Eventually(s.t, func() bool {
+		space = nil
+		return s.call("GET", "/api/v1/spaces/"+slug, s.token, nil, &space) == http.StatusOK && space["status"] == string(want)
+	}, 60*time.Second, 200*time.Millisecond, "space %s never became %s: %v", slug, want, space)
+	return space
+}
+
+func TestApplicationLifecycleEndToEnd(t *testing.T) {
+	s := startSystem(t)
+	s3, err := storage.NewClient(s.cfg.S3Endpoint, s.cfg.S3AccessKey, s.cfg.S3SecretKey, false, s.cfg.S3Region)
+	require.NoError(t, err)
+
+	t.Run("an accepted application becomes an active space with its bucket, and each mail is delivered once", func(t *testing.T) {
+		id := s.submit("chorale-du-port", "chef@chorale.example")
+		receipt := s.smtp.WaitFor(t, 1, 30*time.Second)
+		assert.Equal(t, []string{"chef@chorale.example"}, receipt[0].To)
+		assert.Contains(t, receipt[0].Body, "chorale-du-port")
+
+		var decided map[string]any
+		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token,
+			map[string]any{"reason": "collectif éligible"}, &decided))
+		assert.Equal(t, "provisioning", decided["status"])
+
+		space := s.waitStatus("chorale-du-port", models.StatusActive)
+		assert.Equal(t, s.cfg.NextcloudVersion, space["nextcloud_version"])
+		ok, err := s3.BucketExists(context.Background(), "space-chorale-du-port")
+		require.NoError(t, err)
+		assert.True(t, ok, "the space's bucket exists in S3")
+
+		mails := s.smtp.WaitFor(t, 2, 30*time.Second)
+		time.Sleep(2 * time.Second) // a duplicate would arrive by now
+		mails = s.smtp.Messages()
+		require.Len(t, mails, 2, "receipt and credentials, once each")
+		accepted := mails[1]
+		assert.Equal(t, []string{"chef@chorale.example"}, accepted.To)
+		assert.Contains(t, accepted.Body, "https://chorale-du-port."+s.cfg.BaseDomain)
+		assert.Contains(t, accepted.Body, "admin")
+
+		// The password reached the mail but never the workflow history in clear text.
+		password := passwordIn(t, accepted.Body)
+		history := historyText(t, s.temporal, workflows.SpaceWorkflowID("chorale-du-port"))
+		require.Contains(t, history, "chorale-du-port", "payloads are read in clear")
+		require.Contains(t, history, `"AdminUser":"admin"`, "the admin creation result is in history")
+		assert.NotContains(t, history, password)
+		assert.NotContains(t, history, "chef@chorale.example", "no personal data in history")
+
+		// Moderators, and ops in the Temporal UI, can find the space by its status.
+		require.Eventually(t, func() bool {
+			resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+				Query: fmt.Sprintf("%s = 'active' AND %s = 'chorale-du-port'", workflows.SearchAttrStatus.GetName(), workflows.SearchAttrSlug.GetName()),
+			})
+			return err == nil && len(resp.Executions) == 1
+		}, 30*time.Second, 500*time.Millisecond)
+
+		var refused map[string]map[string]string
+		assert.Equal(t, http.StatusConflict, s.call("POST", "/api/v1/applications/"+id+"/reject", s.token, nil, &refused))
+		assert.Contains(t, refused["error"]["message"], "active")
+	})
+
+	t.Run("a rejected application is told so, its personal data purged, and its slug freed", func(t *testing.T) {
+		before := len(s.smtp.Messages())
+		id := s.submit("fanfare", "fanfare@example.org")
+		s.smtp.WaitFor(t, before+1, 30*time.Second)
+		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/reject", s.token,
+			map[string]any{"reason": "hors du champ du service"}, nil))
+		mails := s.smtp.WaitFor(t, before+2, 30*time.Second)
+		assert.Contains(t, mails[before+1].Body, "hors du champ du service")
+		require.Eventually(t, func() bool {
+			return s.call("GET", "/api/v1/applications/"+id, s.token, nil, nil) == http.StatusNotFound
+		}, 30*time.Second, 200*time.Millisecond, "the application is purged")
+		s.waitStatus("fanfare", models.StatusRejected)
+		s.submit("fanfare", "autre@example.org")
+	})
+}
+
+// passwordIn finds the provisional password line of the credentials mail.
+func passwordIn(t *testing.T, body string) string {
+	t.Helper()
+	for _, line := range strings.Split(body, "\n") {
+		if _, pw, ok := strings.Cut(line, "Mot de passe provisoire : "); ok {
+			return strings.TrimSpace(pw)
+		}
+	}
+	t.Fatalf("no password in the mail:\n%s", body)
+	return ""
+}
+
+// historyText is the whole event history of a workflow in protobuf wire format, where
+// payloads stand in clear.
+func historyText(t *testing.T, c client.Client, workflowID string) string {
+	t.Helper()
+	var b strings.Builder
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		raw, err := proto.Marshal(ev)
+		require.NoError(t, err)
+		b.Write(raw)
+	}
+	return b.String()
+}
