@@ -70,3 +70,11 @@ clean: ## Remove build and coverage output (keeps the tools in bin/ and the dev 
 .PHONY: clean-dev
 clean-dev: ## Delete the local servers' data in .dev/ (workflows, buckets).
 	rm -rf .dev
+
+##@ Benchmarks
+
+SPACES ?= 1000
+
+.PHONY: bench-provision
+bench-provision: build tools ## Submit and accept SPACES applications (default 1000) through the API and report.
+	bin/jardinier bench-provision --spaces $(SPACES)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"jardinier/api"
+	"jardinier/deploy/bench"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/worker"
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Stdout: stdout, Logger: logger})
 	case "moderator":
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
+	case "bench-provision":
+		return benchProvision(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -113,5 +116,24 @@ func moderatorCommand(ctx context.Context, cfg models.Config, args []string, std
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, token)
+	return err
+}
+
+func benchProvision(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-provision", flag.ContinueOnError)
+	spaces := fs.Int("spaces", 1000, "applications to submit and accept")
+	clients := fs.Int("concurrency", 16, "HTTP clients at once")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *spaces < 1 || *clients < 1 {
+		return usageError("--spaces and --concurrency must be at least 1")
+	}
+	r, err := bench.Provision(ctx, bench.ProvisionOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
+		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
 	return err
 }

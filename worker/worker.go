@@ -66,6 +66,10 @@ func New(o Options) (worker.Worker, error) {
 
 	w := worker.New(o.Client, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+		// Most activities wait on I/O (S3, SQL, SMTP, occ): more pollers keep tasks
+		// flowing when hundreds of spaces are provisioned at once.
+		MaxConcurrentActivityTaskPollers: 8,
+		MaxConcurrentWorkflowTaskPollers: 8,
 	})
 	w.RegisterWorkflow(workflows.SpaceWorkflow)
 	w.RegisterActivity(&database.Activities{DB: o.DB})

@@ -298,7 +298,7 @@ func (s *space) mail(ctx workflow.Context, in mail.SendInput) {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        5 * time.Second,
 			MaximumInterval:        10 * time.Minute, // a mail server down for hours delays mails, loses none
-			NonRetryableErrorTypes: []string{mail.ErrTypeNoRecipient, mail.ErrTypeTemplate},
+			NonRetryableErrorTypes: []string{mail.ErrTypeNoRecipient, mail.ErrTypeTemplate, mail.ErrTypeRefused, mail.ErrTypeSecret},
 		},
 	})
 	var ma *mail.Activities

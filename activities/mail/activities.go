@@ -29,6 +29,8 @@ const (
 	ErrTypeTemplate = "MailTemplate"
 	// ErrTypeSecret: the sealed password cannot be opened with this worker's key.
 	ErrTypeSecret = "MailSecret"
+	// ErrTypeRefused: the mail server refused the mail for good (unknown address...).
+	ErrTypeRefused = "MailRefused"
 )
 
 // ServiceName is the name the mails are signed with.
@@ -106,6 +108,10 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	msg.Date = time.Now()
 	if err := a.Sender.Send(ctx, msg); err != nil {
 		logger.Warn("Mail not sent", "message_id", row.MessageID, "error", err)
+		if errors.Is(err, ErrRefused) {
+			return SendResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("send mail %s: %v", key, err), ErrTypeRefused, nil)
+		}
 		return SendResult{}, fmt.Errorf("send mail %s: %w", key, err)
 	}
 

@@ -258,6 +258,20 @@ func TestSend(t *testing.T) {
 		assert.True(t, f.sentMail(t, in).Sent)
 	})
 
+	t.Run("an address the server refuses for good is not retried", func(t *testing.T) {
+		app := f.newApplication(t, "jardin-bounce")
+		in := mail.SendInput{Slug: app.Slug, ApplicationID: app.ID, Kind: mail.KindReceipt}
+		f.smtp.BounceNext(1)
+
+		_, err := f.send(t, a, in)
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr)
+		assert.True(t, appErr.NonRetryable())
+		assert.Equal(t, mail.ErrTypeRefused, appErr.Type())
+		assert.NotContains(t, err.Error(), app.ContactEmail)
+		assert.False(t, f.sentMail(t, in).Sent)
+	})
+
 	t.Run("an unreachable server fails the attempt, to be retried", func(t *testing.T) {
 		app := f.newApplication(t, "jardin-unreachable")
 		in := mail.SendInput{Slug: app.Slug, ApplicationID: app.ID, Kind: mail.KindReceipt}

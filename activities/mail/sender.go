@@ -114,10 +114,18 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	if err := s.client.DialAndSendWithContext(ctx, msg); err != nil {
+		var sendErr *gomail.SendError
+		if errors.As(err, &sendErr) && !sendErr.IsTemp() && sendErr.ErrorCode() >= 500 {
+			return fmt.Errorf("smtp %s: %w: %w", s.client.ServerAddr(), ErrRefused, redactedError{err: err, secret: m.To})
+		}
 		return fmt.Errorf("smtp %s: %w", s.client.ServerAddr(), redactedError{err: err, secret: m.To})
 	}
 	return nil
 }
+
+// ErrRefused marks a mail the server refused for good (a 5xx reply, such as an
+// address that does not exist): sending it again would fail the same way.
+var ErrRefused = errors.New("refused by the mail server")
 
 // redactedError hides the recipient's address, personal data, from a server's reply
 // ("550 <someone@example.org>: no such user") before it reaches logs and workflow

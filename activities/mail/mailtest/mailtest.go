@@ -39,6 +39,7 @@ type Server struct {
 	mu         sync.Mutex
 	messages   []Received
 	rejectNext int
+	bounceNext int // refused for good (550)
 }
 
 // Start starts a server on a free port; it is closed when the test ends.
@@ -87,6 +88,25 @@ func (s *Server) RejectNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectNext = n
+}
+
+// BounceNext makes the server refuse the next n recipients for good (550 no such user),
+// as a server does for an address that does not exist.
+func (s *Server) BounceNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bounceNext = n
+}
+
+// bounce reports whether the server was told to refuse the next recipient for good.
+func (s *Server) bounce() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bounceNext > 0 {
+		s.bounceNext--
+		return true
+	}
+	return false
 }
 
 // WaitFor waits until at least n mails have arrived and returns them; the test fails if
@@ -143,6 +163,10 @@ func (c *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (c *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if c.server.bounce() {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message: "<" + to + ">: no such user"}
+	}
 	if c.server.refuse() {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
 			Message: "<" + to + ">: greylisted, try again later"}

@@ -1,0 +1,215 @@
+package models_test
+
+import (
+	"encoding/base64"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jardinier/models"
+)
+
+// env is a fake environment for ConfigFromEnv.
+type env map[string]string
+
+func (e env) getenv(name string) string { return e[name] }
+
+// configFrom reads a configuration from vars and nothing else: the test process's own
+// environment must not leak in.
+func configFrom(t *testing.T, vars env) (models.Config, error) {
+	t.Helper()
+	return models.ConfigFromEnv(vars.getenv)
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Run("an empty environment gives the development defaults", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Equal(t, models.DefaultConfig(), c)
+		assert.NoError(t, models.DefaultConfig().Validate(), "the defaults must pass their own checks")
+	})
+
+	key := []byte("fedcba9876543210fedcba9876543210")
+	vars := env{
+		"DATABASE_URL":       "postgres://jardinier:pw@db.internal:5432/jardinier",
+		"TEMPORAL_ADDRESS":   "temporal.internal:7233",
+		"TEMPORAL_NAMESPACE": "prod",
+		"S3_ENDPOINT":        "s3.internal:443",
+		"S3_ACCESS_KEY":      "access",
+		"S3_SECRET_KEY":      "secret",
+		"S3_TLS":             "true",
+		"S3_REGION":          "eu-west-3",
+		"BUCKET_PREFIX":      "prod-space-",
+		"SMTP_URL":           "smtps://user:pw@smtp.example.org:465",
+		"MAIL_DIR":           "/var/mail/jardinier",
+		"MAIL_FROM":          "Jardinier <noreply@jardinier.example.org>",
+		"MODERATORS_EMAIL":   "moderation@jardinier.example.org",
+		"NEXTCLOUD_DRIVER":   "sim",
+		"NEXTCLOUD_VERSION":  "32.0.1",
+		"BASE_DOMAIN":        "jardinier.example.org",
+		"PUBLIC_URL":         "https://jardinier.example.org",
+		"API_ADDR":           ":9090",
+		"TRUSTED_PROXIES":    "10.0.0.1",
+		"SUBMIT_RATE":        "3",
+		"SECRET_KEY":         base64.StdEncoding.EncodeToString(key),
+		"ACTIVITY_TIMEOUT":   "45s",
+	}
+	want := models.Config{
+		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
+		TemporalAddress:   "temporal.internal:7233",
+		TemporalNamespace: "prod",
+		S3Endpoint:        "s3.internal:443",
+		S3AccessKey:       "access",
+		S3SecretKey:       "secret",
+		S3TLS:             true,
+		S3Region:          "eu-west-3",
+		BucketPrefix:      "prod-space-",
+		SMTPURL:           "smtps://user:pw@smtp.example.org:465",
+		MailDir:           "/var/mail/jardinier",
+		MailFrom:          "Jardinier <noreply@jardinier.example.org>",
+		ModeratorsEmail:   "moderation@jardinier.example.org",
+		NextcloudDriver:   "sim",
+		NextcloudVersion:  "32.0.1",
+		BaseDomain:        "jardinier.example.org",
+		PublicURL:         "https://jardinier.example.org",
+		APIAddr:           ":9090",
+		TrustedProxies:    []string{"10.0.0.1"},
+		SubmitRate:        3,
+		SecretKey:         key,
+		ActivityTimeout:   45 * time.Second,
+	}
+
+	t.Run("every variable overrides its default", func(t *testing.T) {
+		c, err := configFrom(t, vars)
+		require.NoError(t, err)
+		assert.Equal(t, want, c)
+	})
+
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		t.Run(name+" alone overrides only its own setting", func(t *testing.T) {
+			got, err := configFrom(t, env{name: vars[name]})
+			require.NoError(t, err)
+			assert.Equal(t, overrideOne(t, models.DefaultConfig(), want, name), got)
+		})
+	}
+
+	t.Run("S3_TLS accepts the usual ways to say false", func(t *testing.T) {
+		for _, v := range []string{"false", "0", "FALSE"} {
+			c, err := configFrom(t, env{"S3_TLS": v})
+			require.NoError(t, err, v)
+			assert.False(t, c.S3TLS, v)
+		}
+	})
+
+	t.Run("TRUSTED_PROXIES is a comma-separated list of addresses and networks", func(t *testing.T) {
+		c, err := configFrom(t, env{"TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16 ,::1"})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"10.0.0.1", "192.168.0.0/16", "::1"}, c.TrustedProxies)
+	})
+
+	t.Run("TRUSTED_PROXIES ignores empty entries left by stray commas", func(t *testing.T) {
+		c, err := configFrom(t, env{"TRUSTED_PROXIES": "10.0.0.1,, 10.0.0.2, "})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"10.0.0.1", "10.0.0.2"}, c.TrustedProxies)
+	})
+
+	t.Run("without TRUSTED_PROXIES no proxy is trusted", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Empty(t, c.TrustedProxies)
+	})
+
+	for _, tc := range []struct {
+		name, variable, value string
+	}{
+		{"S3_TLS that is not a boolean is refused", "S3_TLS", "maybe"},
+		{"SUBMIT_RATE that is not a number is refused", "SUBMIT_RATE", "x"},
+		{"SUBMIT_RATE of zero is refused", "SUBMIT_RATE", "0"},
+		{"a negative SUBMIT_RATE is refused", "SUBMIT_RATE", "-5"},
+		{"a negative ACTIVITY_TIMEOUT is refused", "ACTIVITY_TIMEOUT", "-1s"},
+		{"a zero ACTIVITY_TIMEOUT is refused", "ACTIVITY_TIMEOUT", "0s"},
+		{"an ACTIVITY_TIMEOUT without a unit is refused", "ACTIVITY_TIMEOUT", "30"},
+		{"a SECRET_KEY of the wrong length is refused", "SECRET_KEY",
+			base64.StdEncoding.EncodeToString([]byte("only sixteen byt"))},
+		{"a SECRET_KEY that is not base64 is refused", "SECRET_KEY", "not base64 at all!"},
+		{"an SMTP_URL that is not smtp or smtps is refused", "SMTP_URL", "http://x"},
+		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
+		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "occ"},
+		{"a relative PUBLIC_URL is refused", "PUBLIC_URL", "/jardinier"},
+		{"an invalid MODERATORS_EMAIL is refused", "MODERATORS_EMAIL", "bad"},
+	} {
+		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
+			_, err := configFrom(t, env{tc.variable: tc.value})
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.variable+":"),
+				"the error %q must start with the variable's name", err)
+		})
+	}
+
+	t.Run("the secret key does not appear in its error message", func(t *testing.T) {
+		bad := base64.StdEncoding.EncodeToString([]byte("a secret of the wrong size"))
+		_, err := configFrom(t, env{"SECRET_KEY": bad})
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), bad)
+	})
+}
+
+// overrideOne returns defaults with the setting of variable taken from full.
+func overrideOne(t *testing.T, defaults, full models.Config, variable string) models.Config {
+	t.Helper()
+	c := defaults
+	switch variable {
+	case "DATABASE_URL":
+		c.DatabaseURL = full.DatabaseURL
+	case "TEMPORAL_ADDRESS":
+		c.TemporalAddress = full.TemporalAddress
+	case "TEMPORAL_NAMESPACE":
+		c.TemporalNamespace = full.TemporalNamespace
+	case "S3_ENDPOINT":
+		c.S3Endpoint = full.S3Endpoint
+	case "S3_ACCESS_KEY":
+		c.S3AccessKey = full.S3AccessKey
+	case "S3_SECRET_KEY":
+		c.S3SecretKey = full.S3SecretKey
+	case "S3_TLS":
+		c.S3TLS = full.S3TLS
+	case "S3_REGION":
+		c.S3Region = full.S3Region
+	case "BUCKET_PREFIX":
+		c.BucketPrefix = full.BucketPrefix
+	case "SMTP_URL":
+		c.SMTPURL = full.SMTPURL
+	case "MAIL_DIR":
+		c.MailDir = full.MailDir
+	case "MAIL_FROM":
+		c.MailFrom = full.MailFrom
+	case "MODERATORS_EMAIL":
+		c.ModeratorsEmail = full.ModeratorsEmail
+	case "NEXTCLOUD_DRIVER":
+		c.NextcloudDriver = full.NextcloudDriver
+	case "NEXTCLOUD_VERSION":
+		c.NextcloudVersion = full.NextcloudVersion
+	case "BASE_DOMAIN":
+		c.BaseDomain = full.BaseDomain
+	case "PUBLIC_URL":
+		c.PublicURL = full.PublicURL
+	case "API_ADDR":
+		c.APIAddr = full.APIAddr
+	case "TRUSTED_PROXIES":
+		c.TrustedProxies = full.TrustedProxies
+	case "SUBMIT_RATE":
+		c.SubmitRate = full.SubmitRate
+	case "SECRET_KEY":
+		c.SecretKey = full.SecretKey
+	case "ACTIVITY_TIMEOUT":
+		c.ActivityTimeout = full.ActivityTimeout
+	default:
+		t.Fatalf("no setting known for %s", variable)
+	}
+	return c
+}
