@@ -92,9 +92,9 @@ func TestApplicationValidate(t *testing.T) {
 	negative := int64(-1)
 	tooLong := strings.Repeat("é", models.MaxTextLength+1)
 	for _, tc := range []struct {
-		name  string
-		field string
-		code  string
+		name    string
+		field   string
+		code    string
 		breakIt func(*models.Application)
 	}{
 		{"a blank organisation name is refused", "organization_name", models.EINVALID,
@@ -171,7 +171,7 @@ func TestApplicationValidate(t *testing.T) {
 }
 
 func TestValidateSlug(t *testing.T) {
-	for _, slug := range []string{"abc", "amis-du-jardin", "asso-1901", "42", "a1b",
+	for _, slug := range []string{"abc", "amis-du-jardin", "asso-1901", "404", "a1b",
 		strings.Repeat("z", models.MaxSlugLength)} {
 		t.Run("accepts "+slug, func(t *testing.T) {
 			assert.NoError(t, models.ValidateSlug(slug))

@@ -89,7 +89,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("API_ADDR", &c.APIAddr)
 	if v := getenv("TRUSTED_PROXIES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
-			c.TrustedProxies = append(c.TrustedProxies, strings.TrimSpace(p))
+			// A stray comma would give gin an empty address, which it refuses at start-up.
+			if p = strings.TrimSpace(p); p != "" {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
 		}
 	}
 	e.integer("SUBMIT_RATE", &c.SubmitRate)

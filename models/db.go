@@ -69,7 +69,7 @@ func ensureDatabase(ctx context.Context, dsn string) error {
 		return nil
 	}
 	if n == 0 {
-		if err := db.WithContext(ctx).Exec("CREATE DATABASE " + quoteIdent(name)).Error; err != nil && !strings.Contains(err.Error(), "already exists") {
+		if err := db.WithContext(ctx).Exec("CREATE DATABASE " + quoteIdent(name)).Error; err != nil && !strings.Contains(err.Error(), "already exists") && !strings.Contains(err.Error(), "duplicate key") {
 			return fmt.Errorf("create database %q: %w", name, err)
 		}
 	}

@@ -189,13 +189,14 @@ func (s *space) decide(ctx workflow.Context) error {
 	case UpdateAccept:
 		err = s.accept(ctx, d)
 	}
-	s.pending = nil
 	return err
 }
 
-// settle answers the moderator's update with the status just recorded.
+// settle answers the moderator's update with the status just recorded, and lets the
+// next decision in while the mails of this one go out.
 func (s *space) settle(d *decision) {
 	d.done, d.result = true, s.status
+	s.pending = nil
 }
 
 func (s *space) hold(ctx workflow.Context, d *decision) error {

@@ -188,6 +188,25 @@ func TestSpaceWorkflow(t *testing.T) {
 		assert.Equal(t, "plus de place ce mois-ci", h.mails[1].Reason)
 	})
 
+	t.Run("a decision can follow at once while the mail of the previous one is being sent", func(t *testing.T) {
+		h := newHarness(t)
+		h.fail["Send"] = func(attempt int) error {
+			if attempt == 1 && len(h.mails) == 1 {
+				return errors.New("mail server busy") // the hold mail waits for its retry
+			}
+			return nil
+		}
+		var hold, accept decisionAnswer
+		h.decide(time.Hour, UpdateHold, DecisionInput{Moderator: "camille"}, &hold)
+		h.decide(time.Hour+time.Second, UpdateAccept, DecisionInput{Moderator: "camille"}, &accept)
+		h.run(3 * time.Hour)
+
+		require.NoError(t, hold.rejected)
+		require.NoError(t, accept.rejected, "the hold is recorded, so accepting is valid")
+		assert.Equal(t, []models.Status{models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioning, models.StatusActive}, h.statuses())
+		assert.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindOnHold, mail.KindAccepted}, h.mailKinds())
+	})
+
 	t.Run("a rejected application is told so, then its personal data is purged and the workflow ends", func(t *testing.T) {
 		h := newHarness(t)
 		var answer decisionAnswer
