@@ -32,6 +32,7 @@ type fixture struct {
 	t        *testing.T
 	db       *gorm.DB
 	temporal *mocks.Client
+	server   *Server
 	handler  http.Handler
 	started  []client.StartWorkflowOptions
 	admin    string
@@ -41,6 +42,7 @@ type fixture struct {
 func newFixture(t *testing.T, configure ...func(*models.Config)) *fixture {
 	t.Helper()
 	cfg := models.DefaultConfig()
+	cfg.SecretKey = modeltest.SecretKey
 	for _, f := range configure {
 		f(&cfg)
 	}
@@ -49,8 +51,9 @@ func newFixture(t *testing.T, configure ...func(*models.Config)) *fixture {
 		Return(&mocks.WorkflowRun{}, nil).Run(func(args mock.Arguments) {
 		f.started = append(f.started, args.Get(1).(client.StartWorkflowOptions))
 	}).Maybe()
-	s := NewServer(cfg, f.db, f.temporal, slog.New(slog.DiscardHandler))
-	h, err := s.Handler()
+	f.server = NewServer(cfg, f.db, f.temporal, slog.New(slog.DiscardHandler))
+	t.Cleanup(f.server.background.Wait) // before the database is dropped
+	h, err := f.server.Handler()
 	require.NoError(t, err)
 	f.handler = h
 	f.admin = f.moderator("alix", models.RoleAdmin)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
@@ -458,9 +459,16 @@ func (s *Server) decideApplication(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
 }
 
-// updateError turns a refused update into a conflict carrying the validator's message.
+// updateError turns a refused update into a conflict carrying the validator's message,
+// and a missing or finished workflow into "not found".
 func updateError(err error) error {
-	var appErr *temporal.ApplicationError
+	var (
+		appErr   *temporal.ApplicationError
+		notFound *serviceerror.NotFound
+	)
+	if errors.As(err, &notFound) {
+		return models.Errorf(models.ENOTFOUND, "aucun espace en cours ne porte ce nom")
+	}
 	if errors.As(err, &appErr) {
 		msg := appErr.Message()
 		if field, rest, ok := strings.Cut(msg, ": "); ok && (field == "reason" || field == "moderator") {

@@ -57,14 +57,16 @@ func (l *rateLimiter) allow(client string, now time.Time) (bool, time.Duration) 
 	return true, 0
 }
 
-// limitSubmissions refuses submissions beyond SUBMIT_RATE per hour from one address.
-// The address is the client's, through the proxies of TRUSTED_PROXIES.
-func (s *Server) limitSubmissions(c *gin.Context) {
-	ok, wait := s.limiter.allow(c.ClientIP(), s.now())
-	if !ok {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		s.writeError(c, models.Errorf(models.ELIMIT, "trop de demandes depuis cette adresse, réessayez dans %d minutes", int(math.Ceil(wait.Minutes()))))
-		return
+// rateLimit refuses requests beyond the limiter's rate (SUBMIT_RATE per hour) from one
+// address. The address is the client's, through the proxies of TRUSTED_PROXIES.
+func (s *Server) rateLimit(l *rateLimiter) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ok, wait := l.allow(c.ClientIP(), s.now())
+		if !ok {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			s.writeError(c, models.Errorf(models.ELIMIT, "trop de demandes depuis cette adresse, réessayez dans %d minutes", int(math.Ceil(wait.Minutes()))))
+			return
+		}
+		c.Next()
 	}
-	c.Next()
 }

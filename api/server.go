@@ -1,5 +1,6 @@
 // Package api is Jardinier's HTTP API: the public application form and the moderators'
-// screens, JSON under /api/v1.
+// screens, JSON under /api/v1; and the pages a space's contact reaches from the links of
+// its mails, HTML in French.
 package api
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,14 +28,26 @@ type Server struct {
 	db       *gorm.DB
 	temporal client.Client
 	logger   *slog.Logger
-	limiter  *rateLimiter
-	now      func() time.Time
+	limiter  *rateLimiter // applications
+	contacts *rateLimiter // contacts' requests for a confirmation link
+	// signer checks the links mailed to contacts; nil without SECRET_KEY, and then the
+	// pages of those links say the service is unavailable.
+	signer *models.Signer
+	pages  *pages
+	// background counts the work a request leaves running after its answer.
+	background sync.WaitGroup
+	now        func() time.Time
 }
 
 // NewServer returns a Server; it owns nothing it is given.
 func NewServer(cfg models.Config, db *gorm.DB, temporal client.Client, logger *slog.Logger) *Server {
-	return &Server{cfg: cfg, db: db, temporal: temporal, logger: logger,
-		limiter: newRateLimiter(cfg.SubmitRate, time.Hour), now: time.Now}
+	s := &Server{cfg: cfg, db: db, temporal: temporal, logger: logger,
+		limiter:  newRateLimiter(cfg.SubmitRate, time.Hour),
+		contacts: newRateLimiter(cfg.SubmitRate, time.Hour), now: time.Now}
+	if len(cfg.SecretKey) > 0 {
+		s.signer = models.NewSigner(cfg.SecretKey)
+	}
+	return s
 }
 
 // Handler returns the routes.
@@ -43,14 +57,30 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
+	p, err := loadPages(pageLanguage)
+	if err != nil {
+		return nil, err
+	}
+	s.pages = p
 	r.Use(s.logRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
 		s.writeError(c, fmt.Errorf("panic: %v", v))
 	}), limitBody)
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 
+	// Pages reached from the links of mails, and where the web servers send every URL
+	// of a deactivated space.
+	r.GET("/spaces/:slug/deactivated", s.deactivatedPage)
+	r.GET("/spaces/:slug/deactivated/*rest", s.deactivatedPage)
+	r.GET("/reactivate", s.reactivatePage)
+	r.POST("/reactivate", s.reactivate)
+	r.GET("/confirm", s.confirmPage)
+	r.POST("/confirm", s.confirm)
+
 	v1 := r.Group("/api/v1")
-	v1.POST("/applications", s.limitSubmissions, s.submitApplication)
+	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
+	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
+	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)
@@ -58,6 +88,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.POST("/applications/:id/:decision", s.decideApplication)
 	mod.GET("/spaces", s.listSpaces)
 	mod.GET("/spaces/:slug", s.getSpace)
+	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
+	mod.POST("/spaces/:slug/:action", s.actOnSpace)
+	mod.GET("/policy/preview", s.previewPolicy)
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/moderators", s.listModerators)
@@ -87,6 +120,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shut down API: %w", err)
 	}
+	// Requests already answered may still be passing a contact's request on.
+	s.background.Wait()
 	return nil
 }
 

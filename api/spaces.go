@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -33,10 +34,13 @@ type spaceView struct {
 	Reason           string             `json:"reason,omitempty"`
 }
 
+// spaceURL is where a space is reached.
+func (s *Server) spaceURL(slug string) string { return "https://" + slug + "." + s.cfg.BaseDomain }
+
 func (s *Server) viewOf(sp *models.Space) spaceView {
 	return spaceView{Slug: sp.Slug, Status: sp.Status, ApplicationID: sp.ApplicationID,
 		NextcloudVersion: sp.NextcloudVersion, OfficeSuite: sp.OfficeSuite,
-		URL: "https://" + sp.Slug + "." + s.cfg.BaseDomain, Bucket: sp.BucketName,
+		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
 		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
 		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
 		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason}
@@ -100,17 +104,12 @@ type stepView struct {
 // The status is the workflow's own when it answers, the projection's otherwise.
 func (s *Server) getSpace(c *gin.Context) {
 	slug := c.Param("slug")
-	var sp models.Space
-	err := s.db.WithContext(c.Request.Context()).Where("slug = ?", slug).
-		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		s.writeError(c, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug))
-		return
-	} else if err != nil {
+	sp, err := s.loadSpace(c.Request.Context(), slug)
+	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	d := spaceDetail{spaceView: s.viewOf(&sp)}
+	d := spaceDetail{spaceView: s.viewOf(sp)}
 	if sp.Status.Open() {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 		defer cancel()
@@ -130,4 +129,18 @@ func (s *Server) getSpace(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, d)
+}
+
+// loadSpace reads the projection of the space holding the slug, or else of its latest
+// tombstone.
+func (s *Server) loadSpace(ctx context.Context, slug string) (*models.Space, error) {
+	var sp models.Space
+	err := s.db.WithContext(ctx).Where("slug = ?", slug).
+		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug)
+	} else if err != nil {
+		return nil, fmt.Errorf("load space %q: %w", slug, err)
+	}
+	return &sp, nil
 }

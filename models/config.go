@@ -13,28 +13,29 @@ import (
 // Config is the configuration every Jardinier process reads from its environment.
 // Defaults suit `make dev` on one machine; FromEnv checks every value at start-up.
 type Config struct {
-	DatabaseURL       string        // DATABASE_URL
-	TemporalAddress   string        // TEMPORAL_ADDRESS
-	TemporalNamespace string        // TEMPORAL_NAMESPACE
-	S3Endpoint        string        // S3_ENDPOINT, host:port
-	S3AccessKey       string        // S3_ACCESS_KEY
-	S3SecretKey       string        // S3_SECRET_KEY
-	S3TLS             bool          // S3_TLS
-	S3Region          string        // S3_REGION
-	BucketPrefix      string        // BUCKET_PREFIX
-	SMTPURL           string        // SMTP_URL; empty: mails are written to MailDir
-	MailDir           string        // MAIL_DIR
-	MailFrom          string        // MAIL_FROM
-	ModeratorsEmail   string        // MODERATORS_EMAIL
-	NextcloudDriver   string        // NEXTCLOUD_DRIVER: sim
-	NextcloudVersion  string        // NEXTCLOUD_VERSION: the version new spaces get
-	BaseDomain        string        // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
-	PublicURL         string        // PUBLIC_URL: where the API is reached, for links in mails
-	APIAddr           string        // API_ADDR
-	TrustedProxies    []string      // TRUSTED_PROXIES, comma-separated addresses or CIDRs
-	SubmitRate        int           // SUBMIT_RATE: applications per client address and hour
-	SecretKey         []byte        // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
-	ActivityTimeout   time.Duration // ACTIVITY_TIMEOUT: start-to-close of ordinary activities
+	DatabaseURL       string           // DATABASE_URL
+	TemporalAddress   string           // TEMPORAL_ADDRESS
+	TemporalNamespace string           // TEMPORAL_NAMESPACE
+	S3Endpoint        string           // S3_ENDPOINT, host:port
+	S3AccessKey       string           // S3_ACCESS_KEY
+	S3SecretKey       string           // S3_SECRET_KEY
+	S3TLS             bool             // S3_TLS
+	S3Region          string           // S3_REGION
+	BucketPrefix      string           // BUCKET_PREFIX
+	SMTPURL           string           // SMTP_URL; empty: mails are written to MailDir
+	MailDir           string           // MAIL_DIR
+	MailFrom          string           // MAIL_FROM
+	ModeratorsEmail   string           // MODERATORS_EMAIL
+	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
+	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
+	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
+	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
+	APIAddr           string           // API_ADDR
+	TrustedProxies    []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
+	SubmitRate        int              // SUBMIT_RATE: applications per client address and hour
+	SecretKey         []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	ActivityTimeout   time.Duration    // ACTIVITY_TIMEOUT: start-to-close of ordinary activities
+	Policy            InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
 }
 
 // DefaultConfig returns the configuration of a development machine.
@@ -58,6 +59,7 @@ func DefaultConfig() Config {
 		APIAddr:           "127.0.0.1:8080",
 		SubmitRate:        10,
 		ActivityTimeout:   2 * time.Minute,
+		Policy:            DefaultInactivityPolicy(),
 	}
 }
 
@@ -97,6 +99,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	e.integer("SUBMIT_RATE", &c.SubmitRate)
 	e.duration("ACTIVITY_TIMEOUT", &c.ActivityTimeout)
+	if v := getenv("INACTIVITY_POLICY"); v != "" {
+		p, err := ParseInactivityPolicy(v)
+		if err != nil {
+			e.fail("INACTIVITY_POLICY", err.Error())
+		}
+		c.Policy = p
+	}
 	if v := getenv("SECRET_KEY"); v != "" {
 		key, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(key) != 32 {

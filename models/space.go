@@ -66,6 +66,11 @@ type Space struct {
 	DeactivatedAt    *time.Time
 	DeletionNoticeAt *time.Time
 	DeletedAt        *time.Time
-	StatusReason     string
-	UpdatedAt        time.Time
+	// The next step of the inactivity policy if nothing happens, and when; and when
+	// the space will be deleted. Kept up to date by the workflow, read by the preview.
+	NextStep      Step       `gorm:"index"`
+	NextStepAt    *time.Time `gorm:"index"`
+	DeletionDueAt *time.Time
+	StatusReason  string
+	UpdatedAt     time.Time
 }

@@ -72,11 +72,12 @@ func New(o Options) (worker.Worker, error) {
 		MaxConcurrentWorkflowTaskPollers: 8,
 	})
 	w.RegisterWorkflow(workflows.SpaceWorkflow)
-	w.RegisterActivity(&database.Activities{DB: o.DB})
+	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer})
 	w.RegisterActivity(&mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
-		From: cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL})
+		Signer: models.NewSigner(cfg.SecretKey),
+		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL})
 	return w, nil
 }
 

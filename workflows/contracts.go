@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
+
+	"jardinier/models"
 )
 
 // TaskQueue is the task queue of the space workflows and their activities.
@@ -33,6 +35,17 @@ const (
 	UpdateReject = "reject"
 )
 
+// Actions on a space in service, sent as Temporal Updates with a validator. Moderators
+// send them with their name and a reason; the contact's come from signed links.
+const (
+	UpdateDeactivate     = "deactivate"      // ActionInput; from active
+	UpdateReactivate     = "reactivate"      // ActionInput; from deactivated
+	UpdateDelete         = "delete"          // ActionInput; from active or deactivated
+	UpdateExempt         = "exempt"          // ActionInput; never warned nor deactivated for inactivity
+	UpdateUnexempt       = "unexempt"        // ActionInput; the countdown starts again
+	UpdateContactRequest = "contact-request" // ContactRequestInput; mails the contact a confirmation link
+)
+
 // QueryStatus answers the current SpaceStatus of a space workflow.
 const QueryStatus = "status"
 
@@ -48,4 +61,27 @@ var (
 const (
 	ActorApplicant = "applicant"
 	ActorSystem    = "system"
+	ActorContact   = "contact" // the space's contact, through a signed link
 )
+
+// ActionInput is an action on a space in service. Token is set when the contact acts
+// through a signed link: it must be the one the workflow sent last for this action.
+type ActionInput struct {
+	Actor  string
+	Reason string
+	// TokenSeq is the sequence number of the contact's signed link; 0 for moderators.
+	TokenSeq int
+}
+
+// ActionResult is the space's status once the action is recorded.
+type ActionResult struct{ Status models.Status }
+
+// ContactRequestInput asks for a confirmation link to deactivate or delete the space.
+type ContactRequestInput struct {
+	// Action is UpdateDeactivate or UpdateDelete.
+	Action string
+}
+
+// ContactRequestResult says whether a link was mailed (false: the space cannot take
+// that action now, or a link went out moments ago).
+type ContactRequestResult struct{ Mailed bool }

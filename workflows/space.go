@@ -22,6 +22,20 @@ type SpaceInput struct {
 	Bucket           string // the space's S3 bucket
 	Domain           string // <slug>.<base domain>
 	NextcloudVersion string // the version new spaces are installed with
+	// State carries the space over Continue-As-New; nil when the application is new.
+	State *SpaceState
+}
+
+// SpaceState is what a space workflow carries from one run to the next.
+type SpaceState struct {
+	Status           models.Status
+	NextcloudVersion string
+	Reason           string
+	LastError        string
+	Steps            []Step
+	Seq, Holds       int
+	Failures         int
+	Lifecycle        Lifecycle
 }
 
 // SpaceResult is how a space's workflow ended.
@@ -52,7 +66,16 @@ type SpaceStatus struct {
 	Reason           string // of the last transition
 	LastError        string // of the last failed provisioning
 	Steps            []Step
+	Exempt           bool
+	LastActivity     time.Time   // the last activity seen on the space
+	NextStep         models.Step // the next step of the inactivity policy, "" if none
+	NextStepAt       time.Time
+	DeletionAt       time.Time
 }
+
+// maxSteps bounds the steps the status query reports (the most recent ones): a space
+// lives for years, and the audit trail in the database keeps them all.
+const maxSteps = 50
 
 // maxReasonLength bounds a moderator's reason: it goes into mails and history.
 const maxReasonLength = 2000
@@ -60,6 +83,11 @@ const maxReasonLength = 2000
 // SpaceWorkflow carries one space from its application to its end.
 func SpaceWorkflow(ctx workflow.Context, in SpaceInput) (SpaceResult, error) {
 	s := &space{in: in, status: models.StatusSubmitted}
+	if st := in.State; st != nil {
+		s.status, s.version, s.reason, s.lastError = st.Status, st.NextcloudVersion, st.Reason, st.LastError
+		s.steps, s.seq, s.holds, s.failures, s.life = st.Steps, st.Seq, st.Holds, st.Failures, st.Lifecycle
+		s.in.State = nil
+	}
 	if err := s.registerHandlers(ctx); err != nil {
 		return SpaceResult{}, err
 	}
@@ -78,6 +106,9 @@ type space struct {
 	holds     int // on_hold mails sent
 	failures  int // failed provisionings
 	pending   *decision
+	life      Lifecycle
+	action    *action // a pending action on the space in service
+	policy    models.InactivityPolicy
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -99,12 +130,17 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 			return fmt.Errorf("register %s update: %w", name, err)
 		}
 	}
-	return nil
+	return s.registerActionHandlers(ctx)
 }
 
 func (s *space) statusQuery() (SpaceStatus, error) {
-	return SpaceStatus{Slug: s.in.Slug, Status: s.status, NextcloudVersion: s.version,
-		Reason: s.reason, LastError: s.lastError, Steps: s.steps}, nil
+	st := SpaceStatus{Slug: s.in.Slug, Status: s.status, NextcloudVersion: s.version,
+		Reason: s.reason, LastError: s.lastError, Steps: s.steps, Exempt: s.life.Exempt,
+		LastActivity: s.life.LastActivity}
+	if sc := s.schedule(); sc != nil {
+		st.NextStep, st.NextStepAt, st.DeletionAt = sc.NextStep, sc.NextStepAt, sc.DeletionAt
+	}
+	return st, nil
 }
 
 // allowedFrom lists, for each decision, the statuses it may be taken in.
@@ -148,26 +184,28 @@ func (s *space) decisionHandler(update string) func(workflow.Context, DecisionIn
 }
 
 func (s *space) run(ctx workflow.Context) (SpaceResult, error) {
-	logger := workflow.GetLogger(ctx)
-	if err := s.transition(ctx, models.StatusSubmitted, ActorApplicant, "submit", ""); err != nil {
-		return SpaceResult{}, err
+	if s.seq == 0 {
+		if err := s.transition(ctx, models.StatusSubmitted, ActorApplicant, "submit", ""); err != nil {
+			return SpaceResult{}, err
+		}
+		s.mail(ctx, mail.SendInput{Kind: mail.KindReceipt})
 	}
-	s.mail(ctx, mail.SendInput{Kind: mail.KindReceipt})
 	for {
 		switch s.status {
 		case models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed:
 			if err := s.decide(ctx); err != nil {
 				return SpaceResult{}, err
 			}
-		case models.StatusRejected:
+		case models.StatusRejected, models.StatusDeleted:
 			return s.finish(ctx)
-		case models.StatusActive:
-			// The inactivity lifecycle takes over from here; until then the workflow stays
-			// open for the whole life of the space, answering queries.
-			logger.Info("Space active", "slug", s.in.Slug)
-			if err := workflow.Await(ctx, func() bool { return s.status != models.StatusActive }); err != nil {
-				return SpaceResult{}, err
+		case models.StatusActive, models.StatusDeactivated:
+			if s.life.Countdown == 0 {
+				// Just provisioned: the review is over, the life in service starts in a
+				// run of its own.
+				s.life.LastActivity, s.life.Countdown = workflow.Now(ctx), 1
+				return SpaceResult{}, s.continueAsNew(ctx)
 			}
+			return s.live(ctx)
 		default:
 			return SpaceResult{}, fmt.Errorf("space %q: no step for status %s", s.in.Slug, s.status)
 		}
@@ -253,33 +291,55 @@ func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 	return SpaceResult{Status: s.status}, nil
 }
 
+// continueAsNew starts a fresh run carrying the state, once every update handler has
+// answered: a space lives for years, a run for one phase of it.
+func (s *space) continueAsNew(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	in := s.in
+	in.State = &SpaceState{Status: s.status, NextcloudVersion: s.version, Reason: s.reason,
+		LastError: s.lastError, Steps: s.steps, Seq: s.seq, Holds: s.holds, Failures: s.failures,
+		Lifecycle: s.life}
+	return workflow.NewContinueAsNewError(ctx, SpaceWorkflow, in)
+}
+
 // transition records a new status in the database projection, the audit trail, the
 // search attributes and the state the query reports.
 func (s *space) transition(ctx workflow.Context, status models.Status, actor, action, reason string) error {
+	return s.record(ctx, database.RecordTransitionInput{Status: status, Actor: actor, Action: action, Reason: reason})
+}
+
+// record writes a transition: the status, the action that caused it (none for a mere
+// update of the projection) and whatever else rec carries.
+func (s *space) record(ctx workflow.Context, rec database.RecordTransitionInput) error {
 	now := workflow.Now(ctx)
-	s.seq++
+	if rec.Action != "" {
+		s.seq++
+		rec.EventKey = fmt.Sprintf("%s/%d", s.in.ApplicationID, s.seq)
+	}
+	rec.Slug, rec.ApplicationID, rec.At, rec.NextcloudVersion = s.in.Slug, s.in.ApplicationID, now, s.version
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	})
 	var dba *database.Activities
-	err := workflow.ExecuteLocalActivity(lctx, dba.RecordTransition, database.RecordTransitionInput{
-		EventKey:         fmt.Sprintf("%s/%d", s.in.ApplicationID, s.seq),
-		Slug:             s.in.Slug,
-		ApplicationID:    s.in.ApplicationID,
-		Status:           status,
-		Actor:            actor,
-		Action:           action,
-		Reason:           reason,
-		At:               now,
-		NextcloudVersion: s.version,
-	}).Get(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record %s of %q: %w", status, s.in.Slug, err)
+	if err := workflow.ExecuteLocalActivity(lctx, dba.RecordTransition, rec).Get(ctx, nil); err != nil {
+		return fmt.Errorf("record %s of %q: %w", rec.Status, s.in.Slug, err)
 	}
-	s.status, s.reason = status, reason
-	s.steps = append(s.steps, Step{Status: status, Actor: actor, Reason: reason, At: now})
-	attrs := []temporal.SearchAttributeUpdate{SearchAttrSlug.ValueSet(s.in.Slug), SearchAttrStatus.ValueSet(string(status))}
+	if rec.Action == "" {
+		return nil
+	}
+	changed := s.status != rec.Status
+	s.status, s.reason = rec.Status, rec.Reason
+	s.steps = append(s.steps, Step{Status: rec.Status, Actor: rec.Actor, Reason: rec.Reason, At: now})
+	if len(s.steps) > maxSteps {
+		s.steps = s.steps[len(s.steps)-maxSteps:]
+	}
+	if !changed && s.seq > 1 {
+		return nil
+	}
+	attrs := []temporal.SearchAttributeUpdate{SearchAttrSlug.ValueSet(s.in.Slug), SearchAttrStatus.ValueSet(string(rec.Status))}
 	if s.version != "" {
 		attrs = append(attrs, SearchAttrNextcloudVersion.ValueSet(s.version))
 	}

@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/database"
 	"jardinier/activities/mail"
@@ -19,60 +21,105 @@ import (
 	"jardinier/models"
 )
 
-// harness runs one space workflow on the test server with fake activities registered
-// under the real activities' names, and records what they were asked.
+// harness runs one space workflow on the test server, with time skipping, and fake
+// activities registered under the real activities' names that record what they were
+// asked. It follows Continue-As-New: each run gets a fresh test environment starting
+// where the previous run ended, with the callbacks still to come.
 type harness struct {
 	testsuite.WorkflowTestSuite
 	t           *testing.T
 	env         *testsuite.TestWorkflowEnvironment
+	start       time.Time
+	timeline    []*timed
+	runs        int
+	result      SpaceResult
+	err         error
 	transitions []database.RecordTransitionInput
+	projections []database.RecordTransitionInput
 	mails       []mail.SendInput
 	purged      bool
 	calls       map[string]int
+	deactivated []bool
 	// fail makes an activity fail: given its attempt number, the error to return (nil:
 	// succeed).
 	fail map[string]func(attempt int) error
+	// policy is what CurrentPolicy answers; lastActivity what ReadLastActivity reads,
+	// given the test clock.
+	policy       models.InactivityPolicy
+	lastActivity func(now time.Time) time.Time
+}
+
+// timed is a callback at a time from the start of the test.
+type timed struct {
+	at    time.Duration
+	fn    func()
+	fired bool
 }
 
 var testInput = SpaceInput{ApplicationID: "6a1d0c9e-0000-4000-8000-000000000001", Slug: "les-amis",
 	OfficeSuite: models.OfficeCollabora, Bucket: "space-les-amis", Domain: "les-amis.example.org",
 	NextcloudVersion: "31.0.9"}
 
+// testStart is when every test begins: a fixed date, so that dates can be checked.
+var testStart = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, calls: map[string]int{}, fail: map[string]func(int) error{}}
+	return &harness{t: t, calls: map[string]int{}, fail: map[string]func(int) error{}, start: testStart,
+		policy: models.DefaultInactivityPolicy(), lastActivity: func(time.Time) time.Time { return time.Time{} }}
+}
+
+// newEnv prepares the test environment of the next run.
+func (h *harness) newEnv(elapsed time.Duration) {
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.SetTestTimeout(30 * time.Second)
+	h.env.SetStartTime(h.start.Add(elapsed))
 	h.env.RegisterWorkflow(SpaceWorkflow)
 	register(h, "RecordTransition", func(in database.RecordTransitionInput) database.RecordTransitionResult {
-		h.transitions = append(h.transitions, in)
+		if in.Action == "" {
+			h.projections = append(h.projections, in)
+		} else {
+			h.transitions = append(h.transitions, in)
+		}
 		return database.RecordTransitionResult{Recorded: true}
 	})
 	register(h, "PurgeApplication", func(database.PurgeApplicationInput) database.PurgeApplicationResult {
 		h.purged = true
 		return database.PurgeApplicationResult{Deleted: true}
 	})
+	register(h, "CurrentPolicy", func(database.CurrentPolicyInput) database.CurrentPolicyResult {
+		return database.CurrentPolicyResult{Policy: h.policy}
+	})
 	register(h, "Send", func(in mail.SendInput) mail.SendResult {
 		h.mails = append(h.mails, in)
 		return mail.SendResult{MessageID: "m"}
 	})
-	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult {
-		return storage.CreateBucketResult{Created: true}
-	})
+	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult { return storage.CreateBucketResult{Created: true} })
 	register(h, "DeleteBucket", func(storage.DeleteBucketInput) storage.DeleteBucketResult { return storage.DeleteBucketResult{} })
-	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult {
-		return nextcloud.CreateDatabaseResult{}
-	})
-	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult {
-		return nextcloud.InstallResult{Version: "31.0.9"}
-	})
+	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult { return nextcloud.CreateDatabaseResult{} })
+	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult { return nextcloud.InstallResult{Version: "31.0.9"} })
 	register(h, "CreateSpaceAdmin", func(in nextcloud.CreateAdminInput) nextcloud.CreateAdminResult {
 		return nextcloud.CreateAdminResult{AdminUser: in.AdminUser, Password: "c2VhbGVk"}
 	})
 	register(h, "ApplySpaceLimits", func(nextcloud.ApplyLimitsInput) nextcloud.ApplyLimitsResult { return nextcloud.ApplyLimitsResult{} })
 	register(h, "EnableSpaceApps", func(nextcloud.EnableAppsInput) nextcloud.EnableAppsResult { return nextcloud.EnableAppsResult{} })
 	register(h, "RemoveSpace", func(nextcloud.RemoveInput) nextcloud.RemoveResult { return nextcloud.RemoveResult{} })
-	return h
+	register(h, "ReadLastActivity", func(nextcloud.LastActivityInput) nextcloud.LastActivityResult {
+		return nextcloud.LastActivityResult{LastActivity: h.lastActivity(h.env.Now())}
+	})
+	register(h, "SetSpaceDeactivated", func(in nextcloud.SetDeactivatedInput) nextcloud.SetDeactivatedResult {
+		h.deactivated = append(h.deactivated, in.Deactivated)
+		return nextcloud.SetDeactivatedResult{}
+	})
+	for _, c := range h.timeline {
+		if !c.fired {
+			c := c
+			h.env.RegisterDelayedCallback(func() {
+				c.fired = true
+				c.fn()
+			}, max(c.at-elapsed, time.Nanosecond))
+		}
+	}
 }
 
 // register installs a fake activity under name that counts its calls and fails when
@@ -90,49 +137,86 @@ func register[In, Out any](h *harness, name string, fn func(In) Out) {
 	}, activity.RegisterOptions{Name: name})
 }
 
+// at runs fn at a time from the start of the test, in whichever run is current then.
+func (h *harness) at(d time.Duration, fn func()) {
+	h.timeline = append(h.timeline, &timed{at: d, fn: fn})
+}
+
 // decide sends a moderator's decision after delay, and records the answer.
 func (h *harness) decide(delay time.Duration, update string, in DecisionInput, answer *decisionAnswer) {
-	h.env.RegisterDelayedCallback(func() {
+	h.send(delay, update, in, answer)
+}
+
+// send sends any update at a time from the start of the test and records the answer.
+func (h *harness) send(delay time.Duration, update string, in any, answer *decisionAnswer) {
+	h.at(delay, func() {
 		h.env.UpdateWorkflow(update, "", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { answer.rejected = err },
 			OnAccept: func() {},
 			OnComplete: func(result any, err error) {
-				answer.err = err
-				if r, ok := result.(DecisionResult); ok {
+				answer.err, answer.done = err, true
+				switch r := result.(type) {
+				case DecisionResult:
 					answer.result = r
+				case ActionResult:
+					answer.result = DecisionResult(r)
+				case ContactRequestResult:
+					answer.mailed = r.Mailed
 				}
 			},
 		}, in)
-	}, delay)
+	})
 }
 
 type decisionAnswer struct {
 	rejected error
 	err      error
+	done     bool
+	mailed   bool
 	result   DecisionResult
 }
 
 // queryAt reads the workflow's status at a point of the test's timeline.
 func (h *harness) queryAt(delay time.Duration, status *SpaceStatus) {
-	h.env.RegisterDelayedCallback(func() {
+	h.at(delay, func() {
 		v, err := h.env.QueryWorkflow(QueryStatus)
 		require.NoError(h.t, err)
 		require.NoError(h.t, v.Get(status))
-	}, delay)
+	})
 }
 
-// run executes the workflow; a space that became active is cancelled at the end of the
-// timeline since its workflow lives on.
+// run executes the workflow, run after run, until it ends or the timeline reaches end:
+// a space in service is then cancelled, since its workflow lives on.
 func (h *harness) run(end time.Duration) {
-	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, end)
-	h.env.ExecuteWorkflow(SpaceWorkflow, testInput)
-	require.True(h.t, h.env.IsWorkflowCompleted())
+	h.t.Helper()
+	h.at(end, func() { h.env.CancelWorkflow() })
+	in, elapsed := testInput, time.Duration(0)
+	for {
+		h.newEnv(elapsed)
+		h.env.ExecuteWorkflow(SpaceWorkflow, in)
+		require.True(h.t, h.env.IsWorkflowCompleted())
+		h.err = h.env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if !errors.As(h.err, &can) {
+			if h.err == nil {
+				require.NoError(h.t, h.env.GetWorkflowResult(&h.result))
+			}
+			return
+		}
+		h.runs++
+		require.Less(h.t, h.runs, 100, "too many runs")
+		in = SpaceInput{}
+		require.NoError(h.t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+		elapsed = h.env.Now().Sub(h.start)
+	}
 }
 
 func (h *harness) statuses() []models.Status {
 	var out []models.Status
 	for _, tr := range h.transitions {
-		out = append(out, tr.Status)
+		if len(out) == 0 || out[len(out)-1] != tr.Status {
+			out = append(out, tr.Status)
+		}
 	}
 	return out
 }
@@ -211,13 +295,10 @@ func TestSpaceWorkflow(t *testing.T) {
 		h := newHarness(t)
 		var answer decisionAnswer
 		h.decide(time.Hour, UpdateReject, DecisionInput{Moderator: "camille", Reason: "entreprise commerciale"}, &answer)
-		h.env.ExecuteWorkflow(SpaceWorkflow, testInput)
+		h.run(24 * time.Hour)
 
-		require.True(t, h.env.IsWorkflowCompleted())
-		require.NoError(t, h.env.GetWorkflowError())
-		var result SpaceResult
-		require.NoError(t, h.env.GetWorkflowResult(&result))
-		assert.Equal(t, models.StatusRejected, result.Status)
+		require.NoError(t, h.err)
+		assert.Equal(t, models.StatusRejected, h.result.Status)
 		assert.Equal(t, models.StatusRejected, answer.result.Status)
 		assert.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindRejected}, h.mailKinds())
 		assert.Equal(t, "entreprise commerciale", h.mails[1].Reason)

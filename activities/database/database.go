@@ -20,8 +20,30 @@ import (
 // ErrTypeNoSpace is the error type when the space row a workflow projects to is missing.
 const ErrTypeNoSpace = "SpaceRowMissing"
 
-// Activities writes the projection.
-type Activities struct{ DB *gorm.DB }
+// ErrTypeNoPolicy is the error type when the worker has no valid inactivity policy.
+const ErrTypeNoPolicy = "InactivityPolicyInvalid"
+
+// Activities writes the projection, and tells workflows the inactivity policy in force.
+type Activities struct {
+	DB     *gorm.DB
+	Policy models.InactivityPolicy
+}
+
+// CurrentPolicyInput asks for the inactivity policy in force.
+type CurrentPolicyInput struct{}
+
+// CurrentPolicyResult is the inactivity policy of the worker's configuration.
+type CurrentPolicyResult struct{ Policy models.InactivityPolicy }
+
+// CurrentPolicy tells workflows the policy of INACTIVITY_POLICY. Workflows read it each
+// time they plan a step, so that a new policy reaches every space without restarting
+// its workflow; the answer is recorded in history, which keeps replays deterministic.
+func (a *Activities) CurrentPolicy(ctx context.Context, in CurrentPolicyInput) (CurrentPolicyResult, error) {
+	if err := a.Policy.Validate(); err != nil {
+		return CurrentPolicyResult{}, temporal.NewNonRetryableApplicationError("INACTIVITY_POLICY: "+err.Error(), ErrTypeNoPolicy, nil)
+	}
+	return CurrentPolicyResult{Policy: a.Policy}, nil
+}
 
 // RecordTransitionInput describes one transition of a space and who caused it.
 type RecordTransitionInput struct {
@@ -36,6 +58,25 @@ type RecordTransitionInput struct {
 	At               time.Time
 	NextcloudVersion string
 	BucketName       string
+
+	// Step is a step of the inactivity policy done now: its time column gets At.
+	Step models.Step
+	// ClearSteps starts a new countdown: the warning and notice times are cleared.
+	ClearSteps bool
+	// LastActivityAt is the last activity seen on the space; zero leaves it unchanged.
+	LastActivityAt time.Time
+	// Exempt sets the exemption from the inactivity policy; nil leaves it unchanged.
+	Exempt *bool
+	// Schedule is what the policy plans next; nil leaves it unchanged.
+	Schedule *Schedule
+}
+
+// Schedule is the next step of the inactivity policy and the deletion date, if nothing
+// happens on the space. A zero NextStep means nothing is planned (exempt, deleted...).
+type Schedule struct {
+	NextStep   models.Step
+	NextStepAt time.Time
+	DeletionAt time.Time
 }
 
 // RecordTransitionResult says whether this call wrote the transition (false: an
@@ -51,13 +92,17 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		if in.ApplicationID != "" {
 			appID = &in.ApplicationID
 		}
-		ev := models.AuditEvent{Key: in.EventKey, Slug: in.Slug, ApplicationID: appID,
-			Actor: in.Actor, Action: in.Action, Reason: in.Reason, At: in.At.UTC()}
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&ev)
-		if res.Error != nil {
-			return fmt.Errorf("record audit event %s: %w", in.EventKey, res.Error)
-		} else if res.RowsAffected == 0 {
-			return nil // an earlier attempt committed this transition
+		// Without an action this is an update of the projection only (a new schedule),
+		// not an event of the space's life.
+		if in.Action != "" {
+			ev := models.AuditEvent{Key: in.EventKey, Slug: in.Slug, ApplicationID: appID,
+				Actor: in.Actor, Action: in.Action, Reason: in.Reason, At: in.At.UTC()}
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&ev)
+			if res.Error != nil {
+				return fmt.Errorf("record audit event %s: %w", in.EventKey, res.Error)
+			} else if res.RowsAffected == 0 {
+				return nil // an earlier attempt committed this transition
+			}
 		}
 		recorded = true
 		updates := map[string]any{"status": in.Status, "status_reason": in.Reason}
@@ -67,10 +112,37 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		if in.BucketName != "" {
 			updates["bucket_name"] = in.BucketName
 		}
-		if column := stepColumn(in.Status); column != "" {
-			updates[column] = in.At.UTC()
+		at := in.At.UTC()
+		switch in.Status {
+		case models.StatusOnHold, models.StatusRejected, models.StatusProvisioning:
+			updates["decided_at"] = at
+		case models.StatusActive:
+			// The first activation only: a reactivation keeps the provisioning time.
+			updates["provisioned_at"] = gorm.Expr("COALESCE(provisioned_at, ?)", at)
+		case models.StatusDeactivated:
+			updates["deactivated_at"] = gorm.Expr("CASE WHEN status = ? THEN deactivated_at ELSE ? END", models.StatusDeactivated, at)
+		case models.StatusDeleted:
+			updates["deleted_at"] = at
 		}
-		res = tx.Model(&models.Space{}).Where("application_id = ?", in.ApplicationID).Updates(updates)
+		if in.ClearSteps {
+			for _, column := range []string{"first_warning_at", "second_warning_at", "deletion_notice_at"} {
+				updates[column] = nil
+			}
+		}
+		if column := policyStepColumn[in.Step]; column != "" {
+			updates[column] = at
+		}
+		if !in.LastActivityAt.IsZero() {
+			updates["last_activity_at"] = in.LastActivityAt.UTC()
+		}
+		if in.Exempt != nil {
+			updates["exempt"] = *in.Exempt
+		}
+		if sc := in.Schedule; sc != nil {
+			updates["next_step"] = sc.NextStep
+			updates["next_step_at"], updates["deletion_due_at"] = nullTime(sc.NextStepAt), nullTime(sc.DeletionAt)
+		}
+		res := tx.Model(&models.Space{}).Where("application_id = ?", in.ApplicationID).Updates(updates)
 		if res.Error != nil {
 			return fmt.Errorf("update space %q: %w", in.Slug, res.Error)
 		} else if res.RowsAffected == 0 {
@@ -86,19 +158,19 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 	return RecordTransitionResult{Recorded: recorded}, nil
 }
 
-// stepColumn is the column holding the time a space entered a status.
-func stepColumn(s models.Status) string {
-	switch s {
-	case models.StatusOnHold, models.StatusRejected, models.StatusProvisioning:
-		return "decided_at"
-	case models.StatusActive:
-		return "provisioned_at"
-	case models.StatusDeactivated:
-		return "deactivated_at"
-	case models.StatusDeleted:
-		return "deleted_at"
+// policyStepColumn is the column holding the time a policy step was done; deactivation
+// and deletion are statuses, recorded with them.
+var policyStepColumn = map[models.Step]string{
+	models.StepFirstWarning:   "first_warning_at",
+	models.StepSecondWarning:  "second_warning_at",
+	models.StepDeletionNotice: "deletion_notice_at",
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
 	}
-	return ""
+	return t.UTC()
 }
 
 // PurgeApplicationInput names the application whose personal data must go.

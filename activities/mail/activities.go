@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +38,17 @@ const (
 // ServiceName is the name the mails are signed with.
 const ServiceName = "Jardinier"
 
+// slugReservationDays is how long a deleted space's name stays reserved, as the
+// application form enforces it: links and mails to the old space must not reach a new
+// organisation.
+const slugReservationDays = 90
+
+// The values of SendInput.Actor that are not a moderator's name, as in the audit trail.
+const (
+	actorContact = "contact" // the space's contact, through a signed link
+	actorSystem  = "system"  // the service itself: the inactivity policy
+)
+
 // markSentTimeout bounds recording a delivered mail. It runs even if the activity was
 // cancelled meanwhile: once the server has the mail, recording it matters most.
 const markSentTimeout = 10 * time.Second
@@ -46,9 +59,10 @@ type Activities struct {
 	Sender    Sender         // SMTP in production, a directory in development
 	Templates *Templates     // the mails' text, in French
 	Sealer    *models.Sealer // opens SendInput.Password
+	Signer    *models.Signer // signs the links of the deactivated, deletion_notice and confirm_* mails
 
 	From            string // MAIL_FROM, "Name <address>"
-	ModeratorsEmail string // where KindProvisioningFailed goes
+	ModeratorsEmail string // where KindProvisioningFailed and KindDeletedModerators go
 	BaseDomain      string // spaces live at https://<slug>.<BaseDomain>
 	PublicURL       string // the service's address, for links in mails
 }
@@ -83,12 +97,8 @@ func (in SendInput) Key() string {
 // minute or more (see smtpTimeout).
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	logger := log.With(activity.GetLogger(ctx), "slug", in.Slug, "kind", in.Kind, "seq", in.Seq)
-	if !a.Templates.Has(in.Kind) {
-		return SendResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("no mail template for kind %q", in.Kind), ErrTypeTemplate, nil)
-	} else if in.Kind == KindAccepted && (in.AdminUser == "" || in.Password == "") {
-		return SendResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("mail %s of %q: admin login or password missing", in.Kind, in.Slug), ErrTypeTemplate, nil)
+	if err := a.check(in); err != nil {
+		return SendResult{}, err
 	}
 	key := in.Key()
 	row, err := a.reserve(ctx, key, in)
@@ -128,6 +138,66 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	return SendResult{MessageID: row.MessageID}, nil
 }
 
+// check refuses for good a mail that cannot be written: a kind without template, a
+// field its text needs, or the key to sign its link, missing.
+func (a *Activities) check(in SendInput) error {
+	if !a.Templates.Has(in.Kind) {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("no mail template for kind %q", in.Kind), ErrTypeTemplate, nil)
+	}
+	if field := missingField(in); field != "" {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: %s missing", in.Kind, in.Slug, field), ErrTypeTemplate, nil)
+	}
+	if _, _, ok := signedLink(in.Kind); ok && a.Signer == nil {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: no key to sign its link", in.Kind, in.Slug), ErrTypeTemplate, nil)
+	}
+	return nil
+}
+
+// missingField names a field of in that its kind of mail needs and that is not set, or
+// returns "" if none is missing.
+func missingField(in SendInput) string {
+	warning := in.Kind == KindFirstWarning || in.Kind == KindSecondWarning
+	_, _, hasLink := signedLink(in.Kind)
+	switch {
+	case in.Kind == KindAccepted && in.AdminUser == "":
+		return "AdminUser"
+	case in.Kind == KindAccepted && in.Password == "":
+		return "Password"
+	case warning && in.LastActivityAt.IsZero():
+		return "LastActivityAt"
+	case warning && in.NextStepAt.IsZero():
+		return "NextStepAt"
+	case (warning || in.Kind == KindDeactivated || in.Kind == KindDeletionNotice) && in.DeletionAt.IsZero():
+		return "DeletionAt"
+	case hasLink && in.TokenExpires.IsZero():
+		return "TokenExpires"
+	}
+	return ""
+}
+
+// signedLink says which signed link a kind of mail carries: the path of the page it
+// opens, under PublicURL, and what its token allows. ok is false for kinds without one.
+func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
+	switch kind {
+	case KindDeactivated, KindDeletionNotice:
+		return "/reactivate", models.PurposeReactivate, true
+	case KindConfirmDeactivation:
+		return "/confirm", models.PurposeConfirmDeactivation, true
+	case KindConfirmDeletion:
+		return "/confirm", models.PurposeConfirmDeletion, true
+	}
+	return "", "", false
+}
+
+// toModerators reports whether a kind of mail goes to the moderators rather than to the
+// space's contact.
+func toModerators(kind Kind) bool {
+	return slices.Contains([]Kind{KindProvisioningFailed, KindDeletedModerators}, kind)
+}
+
 // reserve returns the row of the mail, inserting it unsent if this is the first attempt.
 // ON CONFLICT makes concurrent first attempts share one row and one Message-ID.
 func (a *Activities) reserve(ctx context.Context, key string, in SendInput) (models.SentMail, error) {
@@ -146,21 +216,23 @@ func (a *Activities) reserve(ctx context.Context, key string, in SendInput) (mod
 	return row, nil
 }
 
-// compose finds the recipient and renders the mail. Only here is the password opened,
-// and it leaves this package only inside the message body.
+// compose finds the recipient and renders the mail. Only here are the password opened
+// and the link signed, and they leave this package only inside the message body.
 func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error) {
 	app, found, err := a.application(ctx, in.ApplicationID)
 	if err != nil {
 		return Message{}, err
-	} else if !found {
+	} else if !found && !toModerators(in.Kind) {
+		// The moderators' mails can do without it: it may be purged along with the space.
 		return Message{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("mail %s of %q: application %q not found", in.Kind, in.Slug, in.ApplicationID),
 			ErrTypeNoRecipient, nil)
 	}
 	to := app.ContactEmail
-	if in.Kind == KindProvisioningFailed {
+	if toModerators(in.Kind) {
 		to = a.ModeratorsEmail
 	}
+	publicURL := strings.TrimRight(a.PublicURL, "/")
 
 	data := Data{
 		ServiceName:      ServiceName,
@@ -175,6 +247,26 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		MaxAccounts:      models.MaxSpaceAccounts,
 		StorageGB:        models.MaxSpaceStorageGB,
 		MaxVideoMB:       models.MaxVideoFileMB,
+		LastActivityDate: in.LastActivityAt,
+		NextStepDate:     in.NextStepAt,
+		DeletionDate:     in.DeletionAt,
+		DeactivatedURL:   publicURL + "/spaces/" + url.PathEscape(in.Slug) + "/deactivated",
+		ReservedDays:     slugReservationDays,
+	}
+	switch in.Actor {
+	case actorContact:
+		data.ByContact = true
+	case actorSystem, "":
+	default:
+		data.Actor = in.Actor
+	}
+	if path, purpose, ok := signedLink(in.Kind); ok {
+		// Whoever holds the token may act on the space: it is built here rather than in
+		// the workflow, so that it never sits in its history, and it is never logged.
+		// Signing is deterministic, so a retried mail carries the same link.
+		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: purpose, Seq: in.TokenSeq, Expires: in.TokenExpires})
+		data.Link = publicURL + path + "?" + url.Values{"token": {token}}.Encode()
+		data.LinkExpiryDate = in.TokenExpires
 	}
 	if in.Password != "" {
 		if a.Sealer == nil {

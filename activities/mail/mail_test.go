@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,7 @@ type fixture struct {
 	db        *gorm.DB
 	smtp      *mailtest.Server
 	sealer    *models.Sealer
+	signer    *models.Signer
 	templates *mail.Templates
 	logs      *syncBuffer // what the activities logged
 }
@@ -54,7 +56,7 @@ func setup(t *testing.T) *fixture {
 	templates, err := mail.LoadTemplates(mail.DefaultLanguage)
 	require.NoError(t, err)
 	return &fixture{db: modeltest.NewDB(t), smtp: mailtest.Start(t), sealer: sealer,
-		templates: templates, logs: &syncBuffer{}}
+		signer: models.NewSigner(modeltest.SecretKey), templates: templates, logs: &syncBuffer{}}
 }
 
 // activities returns the mail activities sending through sender, or through the test
@@ -67,7 +69,7 @@ func (f *fixture) activities(t *testing.T, sender mail.Sender) *mail.Activities 
 		sender = smtpSender
 	}
 	return &mail.Activities{DB: f.db, Sender: sender, Templates: f.templates, Sealer: f.sealer,
-		From: from, ModeratorsEmail: moderators, BaseDomain: baseDomain, PublicURL: publicURL}
+		Signer: f.signer, From: from, ModeratorsEmail: moderators, BaseDomain: baseDomain, PublicURL: publicURL}
 }
 
 // send runs the Send activity once, as one attempt of the Temporal activity.
@@ -370,12 +372,301 @@ func TestSend(t *testing.T) {
 	})
 }
 
+// The dates of the inactivity mails. Paris is one hour ahead of UTC in winter, two in
+// summer (from 28 March 2027).
+var (
+	lastActivity = time.Date(2026, 11, 23, 13, 5, 0, 0, time.UTC) // 23 November 2026, 14:05 in Paris
+	nextStep     = time.Date(2027, 1, 22, 13, 5, 0, 0, time.UTC)  // 22 January 2027, 14:05 in Paris
+	deletion     = time.Date(2027, 3, 31, 22, 30, 0, 0, time.UTC) // 1 April 2027, 00:30 in Paris
+	confirmBy    = time.Date(2027, 1, 1, 11, 0, 0, 0, time.UTC)   // 1 January 2027, 12:00 in Paris
+	beforeExpiry = time.Date(2026, 12, 20, 8, 0, 0, 0, time.UTC)  // when a test clicks the links
+)
+
+// linkPattern finds the signed link of a mail: its page and its token.
+var linkPattern = regexp.MustCompile(`https://jardinier\.example/(reactivate|confirm)\?token=(\S+)`)
+
+func TestSendSpaceMails(t *testing.T) {
+	f := setup(t)
+	a := f.activities(t, nil)
+	dates := mail.SendInput{LastActivityAt: lastActivity, NextStepAt: nextStep, DeletionAt: deletion}
+	withLink := func(in mail.SendInput, seq int, expires time.Time) mail.SendInput {
+		in.TokenSeq, in.TokenExpires = seq, expires
+		return in
+	}
+	withActor := func(in mail.SendInput, actor, reason string) mail.SendInput {
+		in.Actor, in.Reason = actor, reason
+		return in
+	}
+	var tokens []string // every token mailed, to look for in the logs
+
+	t.Run("each mail of a space in service reaches its recipient in French, with its dates and link", func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			slug    string
+			kind    mail.Kind
+			in      mail.SendInput
+			to      string
+			subject string
+			phrases []string
+			absent  []string
+			link    string              // the page the signed link opens, "" if the mail has none
+			purpose models.TokenPurpose // what its token allows
+			expires time.Time
+		}{
+			{name: "first warning", slug: "jardin-warn1", kind: mail.KindFirstWarning, in: dates, to: "contact",
+				subject: "Votre espace « jardin-warn1 » n'est plus utilisé : premier avertissement",
+				phrases: []string{"Personne ne s'est connecté à votre espace Jardinier « jardin-warn1 » (https://jardin-warn1.jardinier.example)",
+					"depuis le 23 novembre 2026 à 14 h 05", "il vous suffit de vous y connecter",
+					"Toute connexion, ou toute synchronisation", "de n'importe quel compte de l'espace",
+					"le 22 janvier 2027 à 14 h 05, vous recevrez un second avertissement", "votre espace sera ensuite désactivé",
+					"le 1er avril 2027 à 0 h 30, il sera supprimé définitivement, avec toutes ses données",
+					"d'autres organisations attendent la leur", "non à l'archivage de données",
+					"vous pouvez aussi le supprimer vous-même"}},
+			{name: "second warning", slug: "jardin-warn2", kind: mail.KindSecondWarning, in: dates, to: "contact",
+				subject: "Dernier avertissement : votre espace « jardin-warn2 » va être désactivé",
+				phrases: []string{"Malgré notre premier avertissement", "depuis le 23 novembre 2026 à 14 h 05",
+					"le 22 janvier 2027 à 14 h 05, votre espace sera désactivé",
+					"le 1er avril 2027 à 0 h 30, il sera supprimé définitivement, avec toutes ses données",
+					"connectez-vous dès maintenant", "non à l'archivage de données", "vous pouvez aussi le supprimer vous-même"}},
+			{name: "deactivated for inactivity", slug: "jardin-deact", kind: mail.KindDeactivated, in: withLink(dates, 3, deletion), to: "contact",
+				subject: "Votre espace « jardin-deact » a été désactivé",
+				phrases: []string{"depuis le 23 novembre 2026 à 14 h 05, il a été désactivé",
+					"toutes ses adresses (fichiers, liens de partage, agendas) affichent désormais une page indiquant qu'il est désactivé",
+					"https://jardinier.example/spaces/jardin-deact/deactivated", "Pour le réactiver immédiatement",
+					"valable jusqu'au 1er avril 2027 à 0 h 30 et ne peut servir qu'une seule fois",
+					"supprimé définitivement, avec toutes ses données (fichiers, agendas, contacts, comptes), le 1er avril 2027 à 0 h 30"},
+				absent: []string{"Motif", "modération"},
+				link:   "reactivate", purpose: models.PurposeReactivate, expires: deletion},
+			{name: "deactivated by a moderator", slug: "jardin-deact-mod", kind: mail.KindDeactivated,
+				in: withActor(withLink(dates, 4, deletion), "camille", "Contenu contraire aux conditions d'utilisation."), to: "contact",
+				subject: "Votre espace « jardin-deact-mod » a été désactivé",
+				phrases: []string{"a été désactivé par camille, de l'équipe de modération de Jardinier",
+					"Motif indiqué : Contenu contraire aux conditions d'utilisation.",
+					"valable jusqu'au 1er avril 2027 à 0 h 30"},
+				link: "reactivate", purpose: models.PurposeReactivate, expires: deletion},
+			{name: "deactivated at the contact's request", slug: "jardin-deact-contact", kind: mail.KindDeactivated,
+				in: withActor(withLink(mail.SendInput{DeletionAt: deletion}, 1, deletion), "contact", ""), to: "contact",
+				subject: "Votre espace « jardin-deact-contact » a été désactivé",
+				phrases: []string{"Comme vous l'avez demandé, votre espace Jardinier « jardin-deact-contact »",
+					"https://jardinier.example/spaces/jardin-deact-contact/deactivated"},
+				absent: []string{"modération", "Motif"},
+				link:   "reactivate", purpose: models.PurposeReactivate, expires: deletion},
+			{name: "deletion notice", slug: "jardin-notice", kind: mail.KindDeletionNotice, in: withLink(dates, 3, deletion), to: "contact",
+				subject: "Votre espace « jardin-notice » sera supprimé le 1er avril 2027 à 0 h 30",
+				phrases: []string{"est désactivé", "supprimé définitivement, avec toutes ses données",
+					"le 1er avril 2027 à 0 h 30", "le lien de réactivation que nous vous avons envoyé fonctionne toujours",
+					"valable jusqu'au 1er avril 2027 à 0 h 30", "https://jardinier.example/spaces/jardin-notice/deactivated"},
+				link: "reactivate", purpose: models.PurposeReactivate, expires: deletion},
+			{name: "deleted for inactivity", slug: "jardin-deleted", kind: mail.KindDeleted, in: dates, to: "contact",
+				subject: "Votre espace « jardin-deleted » a été supprimé",
+				phrases: []string{"Faute de réactivation", "« jardin-deleted » et toutes ses données ont été supprimés le 1er avril 2027 à 0 h 30",
+					"ne peuvent plus être récupérées", "Le nom « jardin-deleted » reste réservé pendant 90 jours",
+					"vous pouvez déposer une nouvelle demande"},
+				absent: []string{"Motif"}},
+			{name: "deleted by a moderator", slug: "jardin-deleted-mod", kind: mail.KindDeleted, in: withActor(mail.SendInput{}, "camille", "Espace abandonné."),
+				to: "contact", subject: "Votre espace « jardin-deleted-mod » a été supprimé",
+				phrases: []string{"ont été supprimés par camille, de l'équipe de modération de Jardinier.",
+					"Motif indiqué : Espace abandonné.", "réservé pendant 90 jours"}},
+			{name: "deleted, to the moderators", slug: "jardin-deleted-moderators", kind: mail.KindDeletedModerators,
+				in: withActor(mail.SendInput{DeletionAt: deletion}, "camille", "Espace abandonné."), to: "moderators",
+				subject: "[Jardinier] Espace « jardin-deleted-moderators » supprimé",
+				phrases: []string{"L'espace « jardin-deleted-moderators » de « Les Amis du Jardin partagé » a été supprimé avec toutes ses données le 1er avril 2027 à 0 h 30",
+					"Supprimé par : camille", "Motif : Espace abandonné."}},
+			{name: "deleted at the contact's request, to the moderators", slug: "jardin-deleted-moderators-contact", kind: mail.KindDeletedModerators,
+				in: withActor(mail.SendInput{}, "contact", ""), to: "moderators",
+				subject: "[Jardinier] Espace « jardin-deleted-moderators-contact » supprimé",
+				phrases: []string{"Supprimé par : le contact de l'espace, à sa demande", "Motif : aucun motif indiqué"}},
+			{name: "deleted for inactivity, to the moderators", slug: "jardin-deleted-moderators-system", kind: mail.KindDeletedModerators,
+				in: withActor(mail.SendInput{DeletionAt: deletion}, "system", ""), to: "moderators",
+				subject: "[Jardinier] Espace « jardin-deleted-moderators-system » supprimé",
+				phrases: []string{"Supprimé par : Jardinier, en application de la politique d'inactivité"}},
+			{name: "reactivated by a moderator", slug: "jardin-reactivated", kind: mail.KindReactivated,
+				in: withActor(mail.SendInput{NextStepAt: nextStep}, "camille", ""), to: "contact",
+				subject: "Votre espace « jardin-reactivated » est de nouveau en service",
+				phrases: []string{"a été réactivé par camille, de l'équipe de modération de Jardinier",
+					"de nouveau en service, avec toutes ses données", "https://jardin-reactivated.jardinier.example",
+					"Continuez simplement à utiliser votre espace",
+					"La politique d'inactivité s'applique de nouveau à compter d'aujourd'hui",
+					"d'ici le 22 janvier 2027 à 14 h 05, vous recevrez un premier avertissement"}},
+			{name: "reactivated by the contact", slug: "jardin-reactivated-contact", kind: mail.KindReactivated, in: withActor(mail.SendInput{}, "contact", ""), to: "contact",
+				subject: "Votre espace « jardin-reactivated-contact » est de nouveau en service",
+				phrases: []string{"Comme vous l'avez demandé, votre espace Jardinier « jardin-reactivated-contact » a été réactivé.",
+					"La politique d'inactivité s'applique de nouveau à compter d'aujourd'hui."},
+				absent: []string{"modération"}},
+			{name: "confirm deactivation", slug: "jardin-confirm-deact", kind: mail.KindConfirmDeactivation, in: withLink(mail.SendInput{}, 2, confirmBy), to: "contact",
+				subject: "Confirmez la désactivation de votre espace « jardin-confirm-deact »",
+				phrases: []string{"Quelqu'un a demandé, depuis le site de Jardinier (https://jardinier.example), la désactivation de votre espace « jardin-confirm-deact »",
+					"Si cette demande vient de vous, confirmez-la", "valable jusqu'au 1er janvier 2027 à 12 h 00",
+					"Cette suppression sera irréversible",
+					"Si cette demande ne vient pas de vous, ignorez simplement ce courriel : rien ne sera fait"},
+				link: "confirm", purpose: models.PurposeConfirmDeactivation, expires: confirmBy},
+			{name: "confirm deletion", slug: "jardin-confirm-delete", kind: mail.KindConfirmDeletion, in: withLink(mail.SendInput{}, 5, confirmBy), to: "contact",
+				subject: "Confirmez la suppression de votre espace « jardin-confirm-delete »",
+				phrases: []string{"la suppression de votre espace « jardin-confirm-delete »", "la suppression est irréversible",
+					"toutes ses données", "ne pourront pas être récupérés", "valable jusqu'au 1er janvier 2027 à 12 h 00",
+					"Si cette demande ne vient pas de vous, ignorez simplement ce courriel : rien ne sera fait"},
+				link: "confirm", purpose: models.PurposeConfirmDeletion, expires: confirmBy},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				app := f.newApplication(t, tc.slug)
+				in := tc.in
+				in.Slug, in.ApplicationID, in.Kind = tc.slug, app.ID, tc.kind
+
+				res, err := f.send(t, a, in)
+				require.NoError(t, err)
+
+				got := f.messagesWithID(res.MessageID)
+				require.Len(t, got, 1)
+				want := app.ContactEmail
+				if tc.to == "moderators" {
+					want = moderators
+				}
+				assert.Equal(t, []string{want}, got[0].To)
+				assert.Equal(t, tc.subject, got[0].Subject)
+				for _, p := range tc.phrases {
+					assert.Contains(t, got[0].Body, p)
+				}
+				for _, p := range tc.absent {
+					assert.NotContains(t, got[0].Body, p)
+				}
+
+				links := linkPattern.FindAllStringSubmatch(got[0].Body, -1)
+				if tc.link == "" {
+					assert.Empty(t, links, "no signed link")
+					return
+				}
+				require.Len(t, links, 1, "one signed link")
+				assert.Equal(t, tc.link, links[0][1])
+				token := links[0][2]
+				tokens = append(tokens, token)
+				lt, err := models.NewSigner(modeltest.SecretKey).Verify(token, tc.purpose, beforeExpiry)
+				require.NoError(t, err)
+				assert.Equal(t, tc.slug, lt.Slug)
+				assert.Equal(t, in.TokenSeq, lt.Seq)
+				assert.True(t, tc.expires.Equal(lt.Expires), "expires %s, want %s", lt.Expires, tc.expires)
+				_, err = models.NewSigner(modeltest.SecretKey).Verify(token, tc.purpose, tc.expires)
+				assert.ErrorIs(t, err, models.ErrTokenExpired)
+				for _, other := range []models.TokenPurpose{models.PurposeReactivate, models.PurposeConfirmDeactivation,
+					models.PurposeConfirmDeletion} {
+					if other != tc.purpose {
+						_, err := models.NewSigner(modeltest.SecretKey).Verify(token, other, beforeExpiry)
+						assert.ErrorIs(t, err, models.ErrTokenInvalid, "a %s link cannot %s", tc.purpose, other)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("a mail sent again after a lost attempt carries the same link", func(t *testing.T) {
+		app := f.newApplication(t, "jardin-relink")
+		in := withLink(dates, 7, deletion)
+		in.Slug, in.ApplicationID, in.Kind = app.Slug, app.ID, mail.KindDeactivated
+		_, err := f.send(t, f.activities(t, crashAfterSend{next: a.Sender}), in)
+		require.Error(t, err)
+		res, err := f.send(t, a, in)
+		require.NoError(t, err)
+
+		got := f.messagesWithID(res.MessageID)
+		require.Len(t, got, 2)
+		first, second := linkPattern.FindString(got[0].Body), linkPattern.FindString(got[1].Body)
+		assert.NotEmpty(t, first)
+		assert.Equal(t, first, second)
+		tokens = append(tokens, linkPattern.FindStringSubmatch(first)[2])
+	})
+
+	t.Run("the moderators hear of a deletion even once the application is purged", func(t *testing.T) {
+		res, err := f.send(t, a, mail.SendInput{Slug: "jardin-purged-deleted", ApplicationID: uuid.NewString(),
+			Kind: mail.KindDeletedModerators, Actor: "system", DeletionAt: deletion})
+		require.NoError(t, err)
+		got := f.messagesWithID(res.MessageID)
+		require.Len(t, got, 1)
+		assert.Equal(t, []string{moderators}, got[0].To)
+		assert.Contains(t, got[0].Body, "L'espace « jardin-purged-deleted » a été supprimé avec toutes ses données le 1er avril 2027 à 0 h 30.")
+	})
+
+	t.Run("a mail with a link but no expiry fails for good, before anything is recorded", func(t *testing.T) {
+		for _, kind := range []mail.Kind{mail.KindDeactivated, mail.KindDeletionNotice,
+			mail.KindConfirmDeactivation, mail.KindConfirmDeletion} {
+			app := f.newApplication(t, "jardin-noexpiry-"+strings.ReplaceAll(string(kind), "_", "-"))
+			in := withLink(dates, 1, time.Time{})
+			in.Slug, in.ApplicationID, in.Kind = app.Slug, app.ID, kind
+			_, err := f.send(t, a, in)
+			assertNonRetryable(t, err, mail.ErrTypeTemplate)
+			assert.ErrorContains(t, err, "TokenExpires")
+			assert.Zero(t, f.countSentMails(t, in), kind)
+		}
+	})
+
+	t.Run("a mail with a link fails for good when there is no key to sign it", func(t *testing.T) {
+		unsigned := f.activities(t, nil)
+		unsigned.Signer = nil
+		for _, kind := range []mail.Kind{mail.KindDeactivated, mail.KindDeletionNotice,
+			mail.KindConfirmDeactivation, mail.KindConfirmDeletion} {
+			app := f.newApplication(t, "jardin-nosigner-"+strings.ReplaceAll(string(kind), "_", "-"))
+			in := withLink(dates, 1, deletion)
+			in.Slug, in.ApplicationID, in.Kind = app.Slug, app.ID, kind
+			_, err := f.send(t, unsigned, in)
+			assertNonRetryable(t, err, mail.ErrTypeTemplate)
+			assert.Zero(t, f.countSentMails(t, in), kind)
+		}
+
+		app := f.newApplication(t, "jardin-nosigner-warning")
+		in := dates
+		in.Slug, in.ApplicationID, in.Kind = app.Slug, app.ID, mail.KindFirstWarning
+		_, err := f.send(t, unsigned, in)
+		assert.NoError(t, err, "mails without a link need no key")
+	})
+
+	t.Run("a mail missing a date it states fails for good", func(t *testing.T) {
+		for _, tc := range []struct {
+			kind  mail.Kind
+			in    mail.SendInput
+			field string
+		}{
+			{mail.KindFirstWarning, mail.SendInput{NextStepAt: nextStep, DeletionAt: deletion}, "LastActivityAt"},
+			{mail.KindSecondWarning, mail.SendInput{LastActivityAt: lastActivity, DeletionAt: deletion}, "NextStepAt"},
+			{mail.KindFirstWarning, mail.SendInput{LastActivityAt: lastActivity, NextStepAt: nextStep}, "DeletionAt"},
+			{mail.KindDeactivated, withLink(mail.SendInput{}, 1, deletion), "DeletionAt"},
+			{mail.KindDeletionNotice, withLink(mail.SendInput{}, 1, deletion), "DeletionAt"},
+		} {
+			app := f.newApplication(t, "jardin-nodate")
+			in := tc.in
+			in.Slug, in.ApplicationID, in.Kind = app.Slug, app.ID, tc.kind
+			_, err := f.send(t, a, in)
+			assertNonRetryable(t, err, mail.ErrTypeTemplate)
+			assert.ErrorContains(t, err, tc.field)
+		}
+	})
+
+	t.Run("logs never show a link's token", func(t *testing.T) {
+		require.NotEmpty(t, tokens)
+		logs := f.logs.String()
+		assert.Contains(t, logs, "kind=deactivated")
+		for _, token := range tokens {
+			assert.NotContains(t, logs, token)
+			body, _, _ := strings.Cut(token, ".")
+			assert.NotContains(t, logs, body, "not even its unsigned part")
+		}
+	})
+}
+
+// countSentMails counts the rows recorded for in's mail.
+func (f *fixture) countSentMails(t *testing.T, in mail.SendInput) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, f.db.Model(&models.SentMail{}).Where("key = ?", in.Key()).Count(&n).Error)
+	return n
+}
+
 func TestRender(t *testing.T) {
 	templates, err := mail.LoadTemplates(mail.DefaultLanguage)
 	require.NoError(t, err)
 	data := mail.Data{ServiceName: "Jardinier", OrganizationName: "Club de lecture", Slug: "lecture",
 		SpaceURL: "https://lecture.jardinier.example", Date: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
-		PublicURL: publicURL, MaxAccounts: 50, StorageGB: 50, MaxVideoMB: 500}
+		PublicURL: publicURL, MaxAccounts: 50, StorageGB: 50, MaxVideoMB: 500,
+		LastActivityDate: lastActivity, NextStepDate: nextStep, DeletionDate: deletion,
+		Link: publicURL + "/reactivate?token=t", LinkExpiryDate: deletion,
+		DeactivatedURL: publicURL + "/spaces/lecture/deactivated", ReservedDays: 90}
 
 	t.Run("dates are written the French way, in Paris time", func(t *testing.T) {
 		_, body, err := templates.Render(mail.KindReceipt, data)
@@ -387,6 +678,37 @@ func TestRender(t *testing.T) {
 		_, body, err = templates.Render(mail.KindReceipt, data)
 		require.NoError(t, err)
 		assert.Contains(t, body, "le 1er août 2027,")
+	})
+
+	t.Run("dates with their time are written the French way, in Paris time, summer or winter", func(t *testing.T) {
+		data := data
+		data.LastActivityDate = time.Date(2027, 1, 31, 23, 0, 0, 0, time.UTC) // midnight on 1 February in Paris
+		data.NextStepDate = time.Date(2027, 7, 14, 7, 9, 0, 0, time.UTC)      // 9:09 in Paris, summer time
+		data.DeletionDate = time.Date(2027, 12, 24, 17, 45, 59, 0, time.UTC)  // 18:45 in Paris, winter time
+		_, body, err := templates.Render(mail.KindFirstWarning, data)
+		require.NoError(t, err)
+		assert.Contains(t, body, "depuis le 1er février 2027 à 0 h 00.")
+		assert.Contains(t, body, "le 14 juillet 2027 à 9 h 09,")
+		assert.Contains(t, body, "le 24 décembre 2027 à 18 h 45,")
+	})
+
+	t.Run("a date a mail states but was not given is an error, not the year 1", func(t *testing.T) {
+		data := data
+		data.DeletionDate = time.Time{}
+		_, _, err := templates.Render(mail.KindFirstWarning, data)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "DeletionDate")
+	})
+
+	t.Run("optional dates are left out when not given", func(t *testing.T) {
+		data := data
+		data.DeletionDate, data.NextStepDate = time.Time{}, time.Time{}
+		for _, kind := range []mail.Kind{mail.KindDeleted, mail.KindDeletedModerators, mail.KindReactivated} {
+			_, body, err := templates.Render(kind, data)
+			require.NoError(t, err, kind)
+			assert.NotContains(t, body, " le 1er janvier 1", kind)
+			assert.NotContains(t, body, "d'ici le", kind)
+		}
 	})
 
 	t.Run("a refusal without reason says none was given", func(t *testing.T) {

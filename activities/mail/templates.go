@@ -21,8 +21,10 @@ const DefaultLanguage = "fr"
 // ErrUnknownKind is returned by Render for a kind the templates do not define.
 var ErrUnknownKind = errors.New("unknown mail kind")
 
-// Data is what a template may show. Templates format dates with {{date .Date}}, in
-// their own language and in the service's time zone.
+// Data is what a template may show. Templates format dates with {{date .Date}}, and
+// dates with their time with {{datetime .DeletionDate}}, in their own language and in
+// the service's time zone; datetime fails on a zero time, so optional ones are shown
+// under {{if not .X.IsZero}}.
 type Data struct {
 	ServiceName      string    // "Jardinier"
 	OrganizationName string    // from the application
@@ -37,6 +39,17 @@ type Data struct {
 	MaxAccounts      int       // accepted: accounts per space
 	StorageGB        int       // accepted: storage per space, shared by all accounts
 	MaxVideoMB       int       // accepted: largest video file
+
+	// The mails of a space in service.
+	LastActivityDate time.Time // the last activity seen on the space; may be zero
+	NextStepDate     time.Time // when the next step of the inactivity policy is due; may be zero
+	DeletionDate     time.Time // when the space will be (or was) deleted; may be zero
+	Actor            string    // the moderator who acted; empty if the contact or the service did
+	ByContact        bool      // the contact asked for it, through a confirmation link
+	Link             string    // the signed link of the mail, if its kind has one
+	LinkExpiryDate   time.Time // when Link stops working
+	DeactivatedURL   string    // the page every address of a deactivated space shows
+	ReservedDays     int       // how long a deleted space's name stays reserved
 }
 
 // Templates are the parsed mail templates of one language.
@@ -47,11 +60,12 @@ type Templates struct {
 
 // language holds what differs between languages besides the template files.
 type language struct {
-	formatDate func(time.Time) string
+	formatDate     func(time.Time) string
+	formatDateTime func(time.Time) (string, error)
 }
 
 var languages = map[string]language{
-	"fr": {formatDate: frenchDate},
+	"fr": {formatDate: frenchDate, formatDateTime: frenchDateTime},
 }
 
 // LoadTemplates parses the embedded templates of a language, templates/<lang>/<kind>.tmpl.
@@ -62,7 +76,7 @@ func LoadTemplates(lang string) (*Templates, error) {
 	if !ok {
 		return nil, fmt.Errorf("mail templates: no language %q", lang)
 	}
-	funcs := template.FuncMap{"date": l.formatDate}
+	funcs := template.FuncMap{"date": l.formatDate, "datetime": l.formatDateTime}
 	t := &Templates{lang: lang, byKind: make(map[Kind]*template.Template, len(Kinds))}
 	for _, kind := range Kinds {
 		name := "templates/" + lang + "/" + string(kind) + ".tmpl"

@@ -2,7 +2,11 @@
 // space and kind.
 package mail
 
-import "jardinier/models"
+import (
+	"time"
+
+	"jardinier/models"
+)
 
 // Kind names a mail; each has a template under templates/fr/.
 type Kind string
@@ -14,10 +18,23 @@ const (
 	KindRejected           Kind = "rejected"            // to the contact: application refused
 	KindAccepted           Kind = "accepted"            // to the contact: space ready, admin credentials
 	KindProvisioningFailed Kind = "provisioning_failed" // to the moderators: creation failed and was undone
+
+	// The mails of the inactivity policy and of the actions on a space in service.
+	KindFirstWarning        Kind = "first_warning"        // to the contact: 60 days without activity
+	KindSecondWarning       Kind = "second_warning"       // to the contact: 75 days without activity
+	KindDeactivated         Kind = "deactivated"          // to the contact: space out of service, reactivation link
+	KindDeletionNotice      Kind = "deletion_notice"      // to the contact: deletion is coming, reactivation link
+	KindDeleted             Kind = "deleted"              // to the contact: the space and its data are gone
+	KindDeletedModerators   Kind = "deleted_moderators"   // to the moderators: a space was deleted
+	KindReactivated         Kind = "reactivated"          // to the contact: the space is back in service
+	KindConfirmDeactivation Kind = "confirm_deactivation" // to the contact: link to confirm deactivating
+	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
 )
 
 // Kinds lists every kind; each language's templates must define all of them.
-var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed}
+var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
+	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
+	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
@@ -32,6 +49,18 @@ type SendInput struct {
 	AdminUser string        // accepted: the admin's login
 	Password  models.Sealed // accepted: the admin's first password, sealed
 	Detail    string        // provisioning_failed: what went wrong
+
+	// Dates the inactivity mails state. Zero when they do not apply.
+	LastActivityAt time.Time // the last activity seen on the space
+	NextStepAt     time.Time // when the next step happens if nothing is done
+	DeletionAt     time.Time // when the space will be deleted if nothing is done
+	Actor          string    // who acted: a moderator's name, "contact" or "system"
+
+	// The signed link of deactivated, deletion_notice and confirm_* mails: built by the
+	// activity, so that it never sits in workflow history. TokenSeq ties it to this
+	// deactivation or request; it expires at TokenExpires.
+	TokenSeq     int
+	TokenExpires time.Time
 }
 
 // SendResult says what happened.

@@ -109,6 +109,26 @@ func (a *Activities) RemoveSpace(ctx context.Context, in RemoveInput) (RemoveRes
 	return RemoveResult{}, nil
 }
 
+// ReadLastActivity reads when the space was last used: the latest login or auth token
+// use of any of its accounts.
+func (a *Activities) ReadLastActivity(ctx context.Context, in LastActivityInput) (LastActivityResult, error) {
+	last, err := a.Driver.LastActivity(ctx, in.Slug)
+	if err != nil {
+		return LastActivityResult{}, a.failure(a.logger(ctx, in.Slug), "read last activity of space", in.Slug, err)
+	}
+	return LastActivityResult{LastActivity: last.UTC()}, nil
+}
+
+// SetSpaceDeactivated puts a space out of service, or back in service.
+func (a *Activities) SetSpaceDeactivated(ctx context.Context, in SetDeactivatedInput) (SetDeactivatedResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	logger.Info("Setting space service", "deactivated", in.Deactivated)
+	if err := a.Driver.SetDeactivated(ctx, in.Slug, in.Deactivated); err != nil {
+		return SetDeactivatedResult{}, a.failure(logger, "set deactivation of space", in.Slug, err)
+	}
+	return SetDeactivatedResult{}, nil
+}
+
 func (a *Activities) logger(ctx context.Context, slug string) log.Logger {
 	return log.With(activity.GetLogger(ctx), "slug", slug, "driver", a.Driver.Name())
 }

@@ -27,6 +27,7 @@ const (
 	OpEnableApps     = "EnableApps"
 	OpStatus         = "Status"
 	OpSetMaintenance = "SetMaintenance"
+	OpSetDeactivated = "SetDeactivated"
 	OpLastActivity   = "LastActivity"
 	OpRemove         = "Remove"
 	OpUpgrade        = "Upgrade"
@@ -57,6 +58,7 @@ type SimInstance struct {
 	Bucket          string
 	Version         string
 	Maintenance     bool
+	Deactivated     bool // its web route shows the "space deactivated" page
 	AdminUser       string
 	Users           map[string]time.Time // user → last password login; zero if never
 	TokenActivity   time.Time            // latest use of any auth token; zero if never
@@ -90,6 +92,7 @@ type simSpace struct {
 	bucket        string
 	version       string
 	maintenance   bool
+	deactivated   bool
 	adminUser     string
 	users         map[string]*simUser
 	tokenActivity time.Time
@@ -306,6 +309,21 @@ func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) er
 	return nil
 }
 
+// SetDeactivated implements Driver: maintenance mode follows, as on a real instance.
+func (s *Simulator) SetDeactivated(ctx context.Context, slug string, deactivated bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpSetDeactivated, slug, "deactivated", deactivated); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	sp.deactivated, sp.maintenance = deactivated, deactivated
+	return nil
+}
+
 // LastActivity implements Driver.
 func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, error) {
 	s.mu.Lock()
@@ -424,6 +442,7 @@ func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 		Bucket:          sp.bucket,
 		Version:         sp.version,
 		Maintenance:     sp.maintenance,
+		Deactivated:     sp.deactivated,
 		AdminUser:       sp.adminUser,
 		Users:           make(map[string]time.Time, len(sp.users)),
 		TokenActivity:   sp.tokenActivity,

@@ -62,6 +62,9 @@ type Driver interface {
 	Status(ctx context.Context, slug string) (InstanceStatus, error)
 	// SetMaintenance switches maintenance mode on or off.
 	SetMaintenance(ctx context.Context, slug string, on bool) error
+	// SetDeactivated puts the instance out of service (maintenance mode on, and its web
+	// route sends every URL of the space to the "space deactivated" page), or back.
+	SetDeactivated(ctx context.Context, slug string, deactivated bool) error
 	// LastActivity is the latest of any user's last login and any auth token's last
 	// use; the zero time if nobody ever used the space.
 	LastActivity(ctx context.Context, slug string) (time.Time, error)
@@ -122,3 +125,19 @@ type RemoveInput struct{ Slug string }
 
 // RemoveResult is empty for now.
 type RemoveResult struct{}
+
+// LastActivityInput asks for a space's last activity.
+type LastActivityInput struct{ Slug string }
+
+// LastActivityResult is the latest of any user's last login and any auth token's last
+// use; zero if nobody ever used the space.
+type LastActivityResult struct{ LastActivity time.Time }
+
+// SetDeactivatedInput puts a space out of service or back.
+type SetDeactivatedInput struct {
+	Slug        string
+	Deactivated bool
+}
+
+// SetDeactivatedResult is empty for now.
+type SetDeactivatedResult struct{}

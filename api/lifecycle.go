@@ -1,0 +1,218 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// maxReasonLength bounds a moderator's reason: a few sentences for the audit trail.
+const maxReasonLength = 2000
+
+// maxPreviewDays bounds the preview window: ten years covers any policy.
+const maxPreviewDays = 3650
+
+// spaceActions maps the action in the URL to the workflow update.
+var spaceActions = map[string]string{
+	"deactivate": workflows.UpdateDeactivate,
+	"reactivate": workflows.UpdateReactivate,
+	"delete":     workflows.UpdateDelete,
+	"exempt":     workflows.UpdateExempt,
+	"unexempt":   workflows.UpdateUnexempt,
+}
+
+// actionRequest is the body of a moderator's action on a space.
+type actionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// actOnSpace sends a moderator's action to the space's workflow, which checks it against
+// the current status and records it, and answers the new status.
+func (s *Server) actOnSpace(c *gin.Context) {
+	slug := c.Param("slug")
+	update, ok := spaceActions[c.Param("action")]
+	if !ok {
+		s.writeError(c, models.Errorf(models.ENOTFOUND, "action inconnue %q : deactivate, reactivate, delete, exempt ou unexempt", c.Param("action")))
+		return
+	}
+	var req actionRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c.Request, &req); err != nil {
+			s.writeError(c, err)
+			return
+		}
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		s.writeError(c, models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu"))
+		return
+	} else if utf8.RuneCountInString(reason) > maxReasonLength {
+		s.writeError(c, models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength))
+		return
+	}
+	mod := currentModerator(c)
+	result, err := s.sendAction(c.Request.Context(), slug, update, workflows.ActionInput{Actor: mod.Name, Reason: reason})
+	if err != nil {
+		s.writeError(c, updateError(err))
+		return
+	}
+	s.logger.Info("Space action recorded", "slug", slug, "action", update, "moderator", mod.Name, "status", result.Status)
+	c.JSON(http.StatusOK, gin.H{"slug": slug, "status": result.Status})
+}
+
+// sendAction sends an action to a space's workflow and waits until it is recorded.
+func (s *Server) sendAction(ctx context.Context, slug, update string, in workflows.ActionInput) (workflows.ActionResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var result workflows.ActionResult
+	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.SpaceWorkflowID(slug),
+		UpdateName:   update,
+		Args:         []any{in},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = handle.Get(ctx, &result)
+	}
+	return result, err
+}
+
+// plannedStep is a step of the inactivity policy still ahead of a space.
+type plannedStep struct {
+	Step models.Step
+	At   time.Time
+}
+
+// plannedSteps are the steps ahead of a space in service if nothing happens, from its
+// next step to its deletion. The dates keep the policy's gaps from the next step's date;
+// the deletion is never before the date the workflow set for it, which may come later
+// (a deactivation by a moderator, for instance, postpones it).
+func plannedSteps(p models.InactivityPolicy, sp *models.Space) []plannedStep {
+	if sp.Status != models.StatusActive && sp.Status != models.StatusDeactivated {
+		return nil
+	}
+	var steps []plannedStep
+	if first := models.StepIndex(sp.NextStep); first >= 0 && sp.NextStepAt != nil {
+		for _, step := range models.Steps[first:] {
+			steps = append(steps, plannedStep{Step: step, At: sp.NextStepAt.Add(p.Offset(step) - p.Offset(sp.NextStep))})
+		}
+	}
+	switch last := len(steps) - 1; {
+	case sp.DeletionDueAt == nil:
+	case last < 0:
+		steps = append(steps, plannedStep{Step: models.StepDeletion, At: *sp.DeletionDueAt})
+	case sp.DeletionDueAt.After(steps[last].At): // steps always end with the deletion
+		steps[last].At = *sp.DeletionDueAt
+	}
+	return steps
+}
+
+// timelineEntry is one step in a space's life: done (from the audit trail) or planned
+// (from the inactivity policy).
+type timelineEntry struct {
+	Action  string    `json:"action"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+	Planned bool      `json:"planned"`
+}
+
+// timelineResponse is a space's life, oldest first.
+type timelineResponse struct {
+	Slug           string          `json:"slug"`
+	Status         models.Status   `json:"status"`
+	Exempt         bool            `json:"exempt"`
+	LastActivityAt *time.Time      `json:"last_activity_at,omitempty"`
+	Steps          []timelineEntry `json:"steps"`
+}
+
+// spaceTimeline lists every step of the space: what happened, who did it and when,
+// then what the inactivity policy will do and when if nothing changes.
+func (s *Server) spaceTimeline(c *gin.Context) {
+	sp, err := s.loadSpace(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resp := timelineResponse{Slug: sp.Slug, Status: sp.Status, Exempt: sp.Exempt, LastActivityAt: sp.LastActivityAt,
+		Steps: []timelineEntry{}}
+	// An older space may have held the slug: its events are before this one's submission.
+	if err := s.db.WithContext(c.Request.Context()).Model(&models.AuditEvent{}).
+		Where("slug = ? AND at >= ?", sp.Slug, sp.SubmittedAt).Order("at, id").
+		Select("action, actor, reason, at").Scan(&resp.Steps).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	for _, p := range plannedSteps(s.cfg.Policy, sp) {
+		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: workflows.ActorSystem, At: p.At, Planned: true})
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// previewItem is a step of the policy that falls on a space within the window.
+type previewItem struct {
+	Slug   string        `json:"slug"`
+	Status models.Status `json:"status"`
+	Step   models.Step   `json:"step"`
+	Date   time.Time     `json:"date"`
+}
+
+// previewResponse says what the inactivity policy will do in the coming days.
+type previewResponse struct {
+	Policy string              `json:"policy"`
+	Days   int                 `json:"days"`
+	Until  time.Time           `json:"until"`
+	Counts map[models.Step]int `json:"counts"`
+	Items  []previewItem       `json:"items"`
+}
+
+// previewPolicy lists the warnings, deactivations and deletions due in the next ?days=
+// days, by date, if no space sees any activity meanwhile. Exempt spaces are left out.
+// Steps already overdue are listed too: the workflows will take them at once.
+func (s *Server) previewPolicy(c *gin.Context) {
+	days, err := strconv.Atoi(c.Query("days"))
+	if err != nil || days < 1 || days > maxPreviewDays {
+		s.writeError(c, models.FieldError("days", "doit être un nombre entier de jours, de 1 à %d", maxPreviewDays))
+		return
+	}
+	until := s.now().UTC().AddDate(0, 0, days)
+	var spaces []models.Space
+	if err := s.db.WithContext(c.Request.Context()).
+		Select("slug, status, exempt, next_step, next_step_at, deletion_due_at").
+		Where("status IN ? AND NOT exempt AND (next_step_at <= ? OR deletion_due_at <= ?)",
+			[]models.Status{models.StatusActive, models.StatusDeactivated}, until, until).
+		Find(&spaces).Error; err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resp := previewResponse{Policy: s.cfg.Policy.String(), Days: days, Until: until,
+		Counts: make(map[models.Step]int, len(models.Steps)), Items: []previewItem{}}
+	for _, step := range models.Steps {
+		resp.Counts[step] = 0
+	}
+	for i := range spaces {
+		for _, p := range plannedSteps(s.cfg.Policy, &spaces[i]) {
+			if p.At.After(until) {
+				continue
+			}
+			resp.Items = append(resp.Items, previewItem{Slug: spaces[i].Slug, Status: spaces[i].Status, Step: p.Step, Date: p.At})
+			resp.Counts[p.Step]++
+		}
+	}
+	slices.SortFunc(resp.Items, func(a, b previewItem) int {
+		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.Slug, b.Slug),
+			cmp.Compare(models.StepIndex(a.Step), models.StepIndex(b.Step)))
+	})
+	c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,512 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"jardinier/activities/database"
+	"jardinier/activities/mail"
+	"jardinier/activities/nextcloud"
+	"jardinier/activities/storage"
+	"jardinier/models"
+)
+
+// Lifecycle is the state of a space in service under the inactivity policy.
+type Lifecycle struct {
+	Exempt bool
+	// LastActivity is the last activity seen on the space; the countdown runs from it.
+	LastActivity time.Time
+	// Countdown numbers the countdowns: each activity seen, or reactivation, starts a new
+	// one (it tells their mails apart).
+	Countdown int
+	// Done counts the policy steps done in this countdown (0: watching; 3: deactivated).
+	Done int
+	// DoneAt is when each step was done in this countdown, indexed like models.Steps.
+	DoneAt [5]time.Time
+	// Promised holds the dates the mails of this countdown announced for later steps: a
+	// step never happens before the date a mail gave, whatever the policy says since.
+	Promised [5]time.Time
+	// Deactivations numbers the deactivations: a reactivation link works for the
+	// current one only.
+	Deactivations int
+	// Request is the contact's last request for a confirmation link.
+	Request ContactRequest
+	// RetryAt delays the next step after the last activity could not be read.
+	RetryAt time.Time
+}
+
+// ContactRequest is a confirmation link mailed to the contact.
+type ContactRequest struct {
+	Seq    int
+	Action string // UpdateDeactivate or UpdateDelete
+	At     time.Time
+	Used   bool
+}
+
+// Business durations of the space's life in service.
+const (
+	// confirmationValidity is how long the contact's confirmation link works.
+	confirmationValidity = 7 * 24 * time.Hour
+	// requestInterval keeps a stranger from flooding a contact with confirmation mails.
+	requestInterval = 10 * time.Minute
+	// unreadableRetry is how long to wait after the last activity could not be read:
+	// no step is taken on a space whose use is unknown.
+	unreadableRetry = 6 * time.Hour
+)
+
+// action is an update on the space in service waiting for the main loop.
+type action struct {
+	update string
+	in     ActionInput
+	req    ContactRequestInput
+	done   bool
+	result ActionResult
+	mailed bool
+}
+
+func (s *space) registerActionHandlers(ctx workflow.Context) error {
+	for _, name := range []string{UpdateDeactivate, UpdateReactivate, UpdateDelete, UpdateExempt, UpdateUnexempt} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+			func(ctx workflow.Context, in ActionInput) (ActionResult, error) {
+				a := &action{update: name, in: in}
+				return a.result, s.enqueue(ctx, a)
+			},
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in ActionInput) error {
+				return s.validateAction(name, in)
+			}})
+		if err != nil {
+			return fmt.Errorf("register %s update: %w", name, err)
+		}
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateContactRequest,
+		func(ctx workflow.Context, in ContactRequestInput) (ContactRequestResult, error) {
+			a := &action{update: UpdateContactRequest, req: in}
+			err := s.enqueue(ctx, a)
+			return ContactRequestResult{Mailed: a.mailed}, err
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in ContactRequestInput) error {
+			return s.validateContactRequest(ctx, in)
+		}})
+}
+
+// enqueue hands an action to the main loop and waits until it is recorded.
+func (s *space) enqueue(ctx workflow.Context, a *action) error {
+	s.action = a
+	if err := workflow.Await(ctx, func() bool { return a.done }); err != nil {
+		return err
+	}
+	a.result.Status = s.status
+	return nil
+}
+
+// validateAction refuses an action that does not fit the space's status, or a link of
+// the contact's that is not the current one; a refused update leaves no trace.
+func (s *space) validateAction(update string, in ActionInput) error {
+	if in.Actor == "" {
+		return errors.New("actor: l'auteur de l'action est obligatoire")
+	} else if in.Actor != ActorContact && in.Reason == "" {
+		return errors.New("reason: la raison est obligatoire")
+	} else if len([]rune(in.Reason)) > maxReasonLength {
+		return fmt.Errorf("reason: ne peut dépasser %d caractères", maxReasonLength)
+	} else if s.action != nil {
+		return errors.New("une autre action est en cours sur cet espace, réessayez dans un instant")
+	}
+	refuse := func(what string) error {
+		return fmt.Errorf("action refusée : l'espace %q est à l'état %s, %s", s.in.Slug, s.status, what)
+	}
+	inService := s.status == models.StatusActive || s.status == models.StatusDeactivated
+	switch update {
+	case UpdateDeactivate:
+		if s.status != models.StatusActive {
+			return refuse("seul un espace actif peut être désactivé")
+		}
+	case UpdateReactivate:
+		if s.status != models.StatusDeactivated {
+			return refuse("seul un espace désactivé peut être réactivé")
+		}
+		if in.Actor == ActorContact && in.TokenSeq != s.life.Deactivations {
+			return errors.New("ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
+		}
+		return nil
+	case UpdateDelete:
+		if !inService {
+			return refuse("seul un espace actif ou désactivé peut être supprimé")
+		}
+	case UpdateExempt, UpdateUnexempt:
+		if !inService {
+			return refuse("l'exemption ne concerne que les espaces actifs ou désactivés")
+		} else if s.life.Exempt == (update == UpdateExempt) {
+			return fmt.Errorf("l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.life.Exempt])
+		}
+		if in.Actor == ActorContact {
+			return errors.New("seuls les modérateurs peuvent exempter un espace")
+		}
+		return nil
+	}
+	if in.Actor == ActorContact {
+		r := s.life.Request
+		if r.Action != update || r.Seq != in.TokenSeq || r.Used {
+			return errors.New("ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
+		}
+	}
+	return nil
+}
+
+func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
+	switch {
+	case in.Action != UpdateDeactivate && in.Action != UpdateDelete:
+		return fmt.Errorf("action: %q n'est pas une demande possible", in.Action)
+	case in.Action == UpdateDeactivate && s.status != models.StatusActive,
+		in.Action == UpdateDelete && s.status != models.StatusActive && s.status != models.StatusDeactivated:
+		return fmt.Errorf("l'espace %q est à l'état %s", s.in.Slug, s.status)
+	case s.action != nil:
+		return errors.New("une autre action est en cours sur cet espace")
+	case !s.life.Request.At.IsZero() && workflow.Now(ctx).Sub(s.life.Request.At) < requestInterval:
+		return errors.New("un lien de confirmation vient d'être envoyé")
+	}
+	return nil
+}
+
+// live carries a space in service: it waits for the next step of the inactivity policy
+// or for an action, whichever comes first, and continues as new at each phase change.
+func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
+	logger := workflow.GetLogger(ctx)
+	if err := s.loadPolicy(ctx); err != nil {
+		return SpaceResult{}, err
+	}
+	if err := s.projectSchedule(ctx); err != nil {
+		return SpaceResult{}, err
+	}
+	for {
+		phase := s.status
+		sc := s.schedule()
+		acted := false
+		switch {
+		case sc == nil: // exempt: only an action moves the space
+			if err := workflow.Await(ctx, func() bool { return s.action != nil }); err != nil {
+				return SpaceResult{}, err
+			}
+			acted = true
+		default:
+			wait := sc.NextStepAt.Sub(workflow.Now(ctx))
+			if wait > 0 {
+				ok, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return s.action != nil })
+				if err != nil {
+					return SpaceResult{}, err
+				}
+				acted = ok
+			} else {
+				acted = s.action != nil
+			}
+		}
+		var err error
+		if acted {
+			err = s.act(ctx)
+		} else {
+			err = s.step(ctx, sc.NextStep)
+		}
+		if err != nil {
+			return SpaceResult{}, err
+		}
+		if s.status == models.StatusDeleted {
+			logger.Info("Space deleted", "slug", s.in.Slug)
+			return s.finish(ctx)
+		}
+		if s.status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return SpaceResult{}, s.continueAsNew(ctx)
+		}
+		if err := s.loadPolicy(ctx); err != nil {
+			return SpaceResult{}, err
+		}
+	}
+}
+
+// loadPolicy reads the inactivity policy in force.
+func (s *space) loadPolicy(ctx workflow.Context) error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var dba *database.Activities
+	var res database.CurrentPolicyResult
+	if err := workflow.ExecuteLocalActivity(lctx, dba.CurrentPolicy, database.CurrentPolicyInput{}).Get(ctx, &res); err != nil {
+		return fmt.Errorf("read the inactivity policy: %w", err)
+	}
+	s.policy = res.Policy
+	return nil
+}
+
+// dueAt is when step i of the policy is due in this countdown if nothing happens: its
+// offset after the last activity, but never sooner after the step before than the
+// policy's gap between them, nor sooner than a mail announced.
+func (s *space) dueAt(i int) time.Time {
+	t := s.life.LastActivity.Add(s.policy.Offsets[i])
+	if i > 0 {
+		prev := s.life.DoneAt[i-1]
+		if prev.IsZero() {
+			prev = s.dueAt(i - 1)
+		}
+		t = later(t, prev.Add(s.policy.Offsets[i]-s.policy.Offsets[i-1]))
+	}
+	return later(t, s.life.Promised[i])
+}
+
+// schedule is the next step and the deletion date; nil when nothing is planned.
+func (s *space) schedule() *database.Schedule {
+	if s.life.Exempt || s.life.Countdown == 0 || s.life.Done >= len(models.Steps) ||
+		(s.status != models.StatusActive && s.status != models.StatusDeactivated) {
+		return nil
+	}
+	next := s.life.Done
+	return &database.Schedule{NextStep: models.Steps[next],
+		NextStepAt: later(s.dueAt(next), s.life.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.life.RetryAt)}
+}
+
+// projectSchedule writes the schedule to the projection, for the list screens and the
+// policy preview.
+func (s *space) projectSchedule(ctx workflow.Context) error {
+	sc := s.schedule()
+	if sc == nil {
+		sc = &database.Schedule{}
+	}
+	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Schedule: sc, LastActivityAt: s.life.LastActivity})
+}
+
+// step runs a policy step whose time has come, after checking the space was not used
+// since the countdown started.
+func (s *space) step(ctx workflow.Context, step models.Step) error {
+	logger := workflow.GetLogger(ctx)
+	last, err := s.readLastActivity(ctx)
+	if err != nil {
+		// Never act on a space whose use is unknown: try again later.
+		logger.Error("Last activity unreadable, step postponed", "slug", s.in.Slug, "step", step, "error", err)
+		s.life.RetryAt = workflow.Now(ctx).Add(unreadableRetry)
+		return s.projectSchedule(ctx)
+	}
+	s.life.RetryAt = time.Time{}
+	if last.After(s.life.LastActivity) {
+		if s.status == models.StatusDeactivated {
+			// A deactivated space cannot be used; if it was, keep it rather than delete it.
+			return s.reactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "activité constatée sur l'espace désactivé"}, last)
+		}
+		// Used since: back to watching, without a mail.
+		s.newCountdown(last)
+		return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "activity_seen",
+			ClearSteps: true, LastActivityAt: last, Schedule: s.schedule()})
+	}
+	now := workflow.Now(ctx)
+	i := models.StepIndex(step)
+	switch step {
+	case models.StepDeactivation:
+		return s.deactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+	case models.StepDeletion:
+		return s.delete(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+	}
+	s.life.DoneAt[i], s.life.Done = now, i+1
+	sc := s.promise()
+	kind := map[models.Step]mail.Kind{models.StepFirstWarning: mail.KindFirstWarning,
+		models.StepSecondWarning: mail.KindSecondWarning, models.StepDeletionNotice: mail.KindDeletionNotice}[step]
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: string(step),
+		Step: step, Schedule: sc}); err != nil {
+		return err
+	}
+	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Countdown, LastActivityAt: s.life.LastActivity,
+		NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt, TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+	return nil
+}
+
+// promise fixes the dates of the next step and of the deletion, which the coming mail
+// announces, and returns the schedule.
+func (s *space) promise() *database.Schedule {
+	sc := s.schedule()
+	if sc != nil {
+		s.life.Promised[s.life.Done] = sc.NextStepAt
+		s.life.Promised[len(models.Steps)-1] = sc.DeletionAt
+	}
+	return sc
+}
+
+// newCountdown starts watching again from the last activity.
+func (s *space) newCountdown(last time.Time) {
+	s.life.LastActivity = last
+	s.life.Countdown++
+	s.life.Done, s.life.DoneAt, s.life.Promised = 0, [5]time.Time{}, [5]time.Time{}
+}
+
+func (s *space) readLastActivity(ctx workflow.Context) (time.Time, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumInterval: 10 * time.Minute,
+			MaximumAttempts: 20}, // about two hours of trying before the step is postponed
+	})
+	var na *nextcloud.Activities
+	var res nextcloud.LastActivityResult
+	err := workflow.ExecuteActivity(actx, na.ReadLastActivity, nextcloud.LastActivityInput{Slug: s.in.Slug}).Get(ctx, &res)
+	return res.LastActivity, err
+}
+
+// act applies the pending action and answers its update.
+func (s *space) act(ctx workflow.Context) error {
+	a := s.action
+	var err error
+	switch a.update {
+	case UpdateDeactivate:
+		err = s.deactivate(ctx, a.in)
+	case UpdateReactivate:
+		err = s.reactivate(ctx, a.in, workflow.Now(ctx))
+	case UpdateDelete:
+		err = s.delete(ctx, a.in)
+	case UpdateExempt, UpdateUnexempt:
+		err = s.setExempt(ctx, a.in, a.update == UpdateExempt)
+	case UpdateContactRequest:
+		a.mailed = true
+		err = s.mailConfirmation(ctx, a.req)
+	}
+	a.done, s.action = true, nil
+	return err
+}
+
+// inService runs an activity that must succeed for the space to change state: it
+// retries as long as it takes, since giving up half-way would leave a space neither in
+// nor out of service.
+func inService(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
+	})
+}
+
+func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
+	var na *nextcloud.Activities
+	if err := workflow.ExecuteActivity(inService(ctx), na.SetSpaceDeactivated,
+		nextcloud.SetDeactivatedInput{Slug: s.in.Slug, Deactivated: true}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("deactivate %q: %w", s.in.Slug, err)
+	}
+	i := models.StepIndex(models.StepDeactivation)
+	s.life.DoneAt[i], s.life.Done = workflow.Now(ctx), i+1
+	s.life.Deactivations++
+	if in.Actor == ActorContact {
+		s.life.Request.Used = true
+	}
+	sc := s.promise()
+	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeactivated, Actor: in.Actor,
+		Action: UpdateDeactivate, Reason: in.Reason, Schedule: sc}); err != nil {
+		return err
+	}
+	reason := in.Reason
+	if in.Actor == ActorSystem {
+		reason = "" // the mail explains inactivity itself
+	}
+	s.mail(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.life.Deactivations, Actor: in.Actor, Reason: reason,
+		LastActivityAt: s.life.LastActivity, NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt,
+		TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+	return nil
+}
+
+func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.Time) error {
+	var na *nextcloud.Activities
+	if err := workflow.ExecuteActivity(inService(ctx), na.SetSpaceDeactivated,
+		nextcloud.SetDeactivatedInput{Slug: s.in.Slug, Deactivated: false}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("reactivate %q: %w", s.in.Slug, err)
+	}
+	seq := s.life.Deactivations
+	s.life.Deactivations++ // the link of this deactivation has served
+	s.newCountdown(activity)
+	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusActive, Actor: in.Actor,
+		Action: UpdateReactivate, Reason: in.Reason, ClearSteps: true, LastActivityAt: activity,
+		Schedule: s.schedule()}); err != nil {
+		return err
+	}
+	s.mail(ctx, mail.SendInput{Kind: mail.KindReactivated, Seq: seq, Actor: in.Actor, Reason: in.Reason})
+	return nil
+}
+
+func (s *space) setExempt(ctx workflow.Context, in ActionInput, exempt bool) error {
+	s.life.Exempt = exempt
+	if !exempt {
+		// The countdown starts again from now, with every warning it implies.
+		s.newCountdown(later(s.life.LastActivity, workflow.Now(ctx)))
+		if s.status == models.StatusDeactivated {
+			i := models.StepIndex(models.StepDeactivation)
+			s.life.DoneAt[i], s.life.Done = workflow.Now(ctx), i+1
+		}
+	}
+	action := map[bool]string{true: UpdateExempt, false: UpdateUnexempt}[exempt]
+	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: in.Actor, Action: action,
+		Reason: in.Reason, Exempt: &exempt, ClearSteps: !exempt, Schedule: orEmpty(s.schedule())})
+}
+
+// delete removes the space and all its data: instance, configuration, database, bucket
+// with every object version, then the personal data; a tombstone row stays.
+func (s *space) delete(ctx workflow.Context, in ActionInput) error {
+	logger := workflow.GetLogger(ctx)
+	logger.Info("Deleting space", "slug", s.in.Slug, "actor", in.Actor, "reason", in.Reason)
+	if in.Actor == ActorContact {
+		s.life.Request.Used = true
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var (
+		na *nextcloud.Activities
+		sa *storage.Activities
+	)
+	if err := workflow.ExecuteActivity(inService(dctx), na.RemoveSpace, nextcloud.RemoveInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("remove instance of %q: %w", s.in.Slug, err)
+	}
+	bctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Hour, // 100,000+ objects; progress survives a retry
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
+	})
+	if err := workflow.ExecuteActivity(bctx, sa.DeleteBucket, storage.DeleteBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("delete bucket of %q: %w", s.in.Slug, err)
+	}
+	// The mails need the contact's address and the organisation's name: before the purge.
+	now := workflow.Now(ctx)
+	contactReason := in.Reason
+	if in.Actor == ActorSystem {
+		contactReason = "" // the mail explains inactivity itself
+	}
+	s.mail(ctx, mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now})
+	s.mail(ctx, mail.SendInput{Kind: mail.KindDeletedModerators, Actor: in.Actor, Reason: in.Reason, DeletionAt: now})
+	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeleted, Actor: in.Actor,
+		Action: UpdateDelete, Reason: in.Reason, Schedule: &database.Schedule{}}); err != nil {
+		return err
+	}
+	lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	var dba *database.Activities
+	return workflow.ExecuteLocalActivity(lctx, dba.PurgeApplication, database.PurgeApplicationInput{
+		Slug: s.in.Slug, ApplicationID: s.in.ApplicationID}).Get(ctx, nil)
+}
+
+// mailConfirmation sends the contact a signed link to confirm deactivating or
+// deleting the space.
+func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) error {
+	now := workflow.Now(ctx)
+	s.life.Request = ContactRequest{Seq: s.life.Request.Seq + 1, Action: req.Action, At: now}
+	kind := mail.KindConfirmDeactivation
+	if req.Action == UpdateDelete {
+		kind = mail.KindConfirmDeletion
+	}
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorContact,
+		Action: "request_" + req.Action}); err != nil {
+		return err
+	}
+	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Request.Seq, TokenSeq: s.life.Request.Seq,
+		TokenExpires: now.Add(confirmationValidity)})
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func orEmpty(sc *database.Schedule) *database.Schedule {
+	if sc == nil {
+		return &database.Schedule{}
+	}
+	return sc
+}
