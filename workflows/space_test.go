@@ -94,10 +94,16 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		h.mails = append(h.mails, in)
 		return mail.SendResult{MessageID: "m"}
 	})
-	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult { return storage.CreateBucketResult{Created: true} })
+	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult {
+		return storage.CreateBucketResult{Created: true}
+	})
 	register(h, "DeleteBucket", func(storage.DeleteBucketInput) storage.DeleteBucketResult { return storage.DeleteBucketResult{} })
-	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult { return nextcloud.CreateDatabaseResult{} })
-	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult { return nextcloud.InstallResult{Version: "31.0.9"} })
+	register(h, "CreateSpaceDatabase", func(nextcloud.CreateDatabaseInput) nextcloud.CreateDatabaseResult {
+		return nextcloud.CreateDatabaseResult{}
+	})
+	register(h, "InstallSpace", func(nextcloud.InstallInput) nextcloud.InstallResult {
+		return nextcloud.InstallResult{Version: "31.0.9"}
+	})
 	register(h, "CreateSpaceAdmin", func(in nextcloud.CreateAdminInput) nextcloud.CreateAdminResult {
 		return nextcloud.CreateAdminResult{AdminUser: in.AdminUser, Password: "c2VhbGVk"}
 	})

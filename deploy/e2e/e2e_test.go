@@ -19,8 +19,10 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
+	"gorm.io/gorm"
 
 	"jardinier/activities/mail/mailtest"
+	"jardinier/activities/nextcloud"
 	"jardinier/activities/storage"
 	"jardinier/api"
 	"jardinier/deploy/devstack/devstacktest"
@@ -34,13 +36,15 @@ import (
 type system struct {
 	t        *testing.T
 	cfg      models.Config
+	db       *gorm.DB
 	api      *httptest.Server
 	smtp     *mailtest.Server
 	temporal client.Client
+	sim      *nextcloud.Simulator
 	token    string
 }
 
-func startSystem(t *testing.T) *system {
+func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	t.Helper()
 	tmp := devstacktest.StartTemporal(t)
 	s3 := devstacktest.StartMinIO(t)
@@ -53,6 +57,9 @@ func startSystem(t *testing.T) *system {
 	cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = s3.Endpoint, s3.AccessKey, s3.SecretKey
 	cfg.SMTPURL = smtp.URL()
 	cfg.SecretKey = modeltest.SecretKey
+	for _, f := range configure {
+		f(&cfg)
+	}
 	require.NoError(t, cfg.Validate())
 
 	ctx := context.Background()
@@ -61,7 +68,9 @@ func startSystem(t *testing.T) *system {
 	c, err := workflows.Dial(ctx, cfg, logger)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger})
+	// The simulator is built here so that the test can play the space's users.
+	sim := nextcloud.NewSimulator(logger)
+	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: sim})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
@@ -72,7 +81,7 @@ func startSystem(t *testing.T) *system {
 	t.Cleanup(srv.Close)
 	token, _, err := api.CreateModerator(ctx, db, "camille", models.RoleModerator)
 	require.NoError(t, err)
-	return &system{t: t, cfg: cfg, api: srv, smtp: smtp, temporal: c, token: token}
+	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, token: token}
 }
 
 // call sends a JSON request to the API and decodes the answer into out.
@@ -169,7 +178,7 @@ func TestApplicationLifecycleEndToEnd(t *testing.T) {
 		// Moderators, and ops in the Temporal UI, can find the space by its status.
 		require.Eventually(t, func() bool {
 			resp, err := s.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-				Query: fmt.Sprintf("%s = 'active' AND %s = 'chorale-du-port'", workflows.SearchAttrStatus.GetName(), workflows.SearchAttrSlug.GetName()),
+				Query: fmt.Sprintf("%s = 'active' AND %s = 'chorale-du-port' AND ExecutionStatus = 'Running'", workflows.SearchAttrStatus.GetName(), workflows.SearchAttrSlug.GetName()),
 			})
 			return err == nil && len(resp.Executions) == 1
 		}, 30*time.Second, 500*time.Millisecond)
@@ -207,18 +216,22 @@ func passwordIn(t *testing.T, body string) string {
 	return ""
 }
 
-// historyText is the whole event history of a workflow in protobuf wire format, where
-// payloads stand in clear.
+// historyText is the event history of a workflow's first and latest runs in protobuf
+// wire format, where payloads stand in clear.
 func historyText(t *testing.T, c client.Client, workflowID string) string {
 	t.Helper()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	require.NoError(t, err)
 	var b strings.Builder
-	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		raw, err := proto.Marshal(ev)
-		require.NoError(t, err)
-		b.Write(raw)
+	for _, runID := range []string{desc.WorkflowExecutionInfo.FirstRunId, desc.WorkflowExecutionInfo.Execution.RunId} {
+		it := c.GetWorkflowHistory(context.Background(), workflowID, runID, false, 0)
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			raw, err := proto.Marshal(ev)
+			require.NoError(t, err)
+			b.Write(raw)
+		}
 	}
 	return b.String()
 }
