@@ -72,9 +72,14 @@ clean-dev: ## Delete the local servers' data in .dev/ (workflows, buckets).
 	rm -rf .dev
 
 ##@ Benchmarks
+# SPACES sets the size of a run; each benchmark has its own default.
 
-SPACES ?= 1000
+SPACES ?=
 
 .PHONY: bench-provision
 bench-provision: build tools ## Submit and accept SPACES applications (default 1000) through the API and report.
-	bin/jardinier bench-provision --spaces $(SPACES)
+	bin/jardinier bench-provision --spaces $(or $(SPACES),1000)
+
+.PHONY: bench-idle
+bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watch on the dev server and report.
+	bin/jardinier bench-idle --spaces $(or $(SPACES),10000)

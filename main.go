@@ -30,6 +30,7 @@ Commands:
   moderator add --name NAME --role ROLE  create a moderator (ROLE: moderator or admin)
                                          and print their API token
   bench-provision [--spaces N]           submit and accept N applications, and report
+  bench-idle [--spaces N]                bring N active spaces under watch, and report
 
 Configuration comes from the environment: see README.md.
 `
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
 	case "bench-provision":
 		return benchProvision(ctx, cfg, args[1:], stdout, logger)
+	case "bench-idle":
+		return benchIdle(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -130,6 +133,25 @@ func benchProvision(ctx context.Context, cfg models.Config, args []string, stdou
 		return usageError("--spaces and --concurrency must be at least 1")
 	}
 	r, err := bench.Provision(ctx, bench.ProvisionOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
+		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+func benchIdle(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-idle", flag.ContinueOnError)
+	spaces := fs.Int("spaces", 10000, "active spaces to bring under watch")
+	clients := fs.Int("concurrency", 32, "workflow starts at once")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *spaces < 1 || *clients < 1 {
+		return usageError("--spaces and --concurrency must be at least 1")
+	}
+	r, err := bench.Idle(ctx, bench.IdleOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
 		Output: stdout, Logger: logger})
 	if err != nil {
 		return err

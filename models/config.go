@@ -28,6 +28,13 @@ type Config struct {
 	ModeratorsEmail   string           // MODERATORS_EMAIL
 	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
 	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
+	// NEXTCLOUD_SIM_DIR: where the simulator keeps its spaces, so that a restarted
+	// worker finds them; "" (set the variable to "-" or "none") keeps them in memory only.
+	NextcloudSimDir string
+	// FLEET_DATABASE_URL: the admin URL (postgres://...) of the server holding the
+	// spaces' databases, where the simulator creates them for real; empty: the
+	// simulator keeps them in memory.
+	FleetDatabaseURL string
 	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
 	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
 	APIAddr           string           // API_ADDR
@@ -54,6 +61,7 @@ func DefaultConfig() Config {
 		ModeratorsEmail:   "moderation@jardinier.localhost",
 		NextcloudDriver:   "sim",
 		NextcloudVersion:  "31.0.9",
+		NextcloudSimDir:   ".dev/nextcloud-sim",
 		BaseDomain:        "jardinier.localhost",
 		PublicURL:         "http://127.0.0.1:8080",
 		APIAddr:           "127.0.0.1:8080",
@@ -86,6 +94,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("MODERATORS_EMAIL", &c.ModeratorsEmail)
 	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
 	e.str("NEXTCLOUD_VERSION", &c.NextcloudVersion)
+	e.str("NEXTCLOUD_SIM_DIR", &c.NextcloudSimDir)
+	if c.NextcloudSimDir == "-" || c.NextcloudSimDir == "none" {
+		c.NextcloudSimDir = ""
+	}
+	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("API_ADDR", &c.APIAddr)
@@ -132,6 +145,13 @@ func (c Config) Validate() error {
 	}
 	if c.NextcloudDriver != "sim" {
 		return fmt.Errorf("NEXTCLOUD_DRIVER: %q is not available, use sim", c.NextcloudDriver)
+	}
+	if c.FleetDatabaseURL != "" {
+		// The URL is not quoted: it may hold a password.
+		u, err := url.Parse(c.FleetDatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return fmt.Errorf("FLEET_DATABASE_URL: want postgres://user:password@host:port/postgres")
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("PUBLIC_URL: want an absolute URL such as https://jardinier.example.org, got %q", c.PublicURL)

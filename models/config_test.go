@@ -51,6 +51,8 @@ func TestConfigFromEnv(t *testing.T) {
 		"MODERATORS_EMAIL":   "moderation@jardinier.example.org",
 		"NEXTCLOUD_DRIVER":   "sim",
 		"NEXTCLOUD_VERSION":  "32.0.1",
+		"NEXTCLOUD_SIM_DIR":  "/var/lib/jardinier/nextcloud-sim",
+		"FLEET_DATABASE_URL": "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		"BASE_DOMAIN":        "jardinier.example.org",
 		"PUBLIC_URL":         "https://jardinier.example.org",
 		"API_ADDR":           ":9090",
@@ -75,6 +77,8 @@ func TestConfigFromEnv(t *testing.T) {
 		ModeratorsEmail:   "moderation@jardinier.example.org",
 		NextcloudDriver:   "sim",
 		NextcloudVersion:  "32.0.1",
+		NextcloudSimDir:   "/var/lib/jardinier/nextcloud-sim",
+		FleetDatabaseURL:  "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		BaseDomain:        "jardinier.example.org",
 		PublicURL:         "https://jardinier.example.org",
 		APIAddr:           ":9090",
@@ -118,6 +122,32 @@ func TestConfigFromEnv(t *testing.T) {
 		assert.Equal(t, []string{"10.0.0.1", "10.0.0.2"}, c.TrustedProxies)
 	})
 
+	t.Run("the simulator keeps its spaces under .dev unless told otherwise", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Equal(t, ".dev/nextcloud-sim", c.NextcloudSimDir)
+	})
+
+	t.Run("NEXTCLOUD_SIM_DIR of - or none keeps the simulator's spaces in memory", func(t *testing.T) {
+		for _, v := range []string{"-", "none"} {
+			c, err := configFrom(t, env{"NEXTCLOUD_SIM_DIR": v})
+			require.NoError(t, err, v)
+			assert.Empty(t, c.NextcloudSimDir, v)
+		}
+	})
+
+	t.Run("without FLEET_DATABASE_URL the spaces' databases are simulated", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Empty(t, c.FleetDatabaseURL)
+	})
+
+	t.Run("FLEET_DATABASE_URL accepts the postgresql scheme too", func(t *testing.T) {
+		c, err := configFrom(t, env{"FLEET_DATABASE_URL": "postgresql://admin@10.0.0.5/postgres?sslmode=require"})
+		require.NoError(t, err)
+		assert.Equal(t, "postgresql://admin@10.0.0.5/postgres?sslmode=require", c.FleetDatabaseURL)
+	})
+
 	t.Run("without TRUSTED_PROXIES no proxy is trusted", func(t *testing.T) {
 		c, err := configFrom(t, env{})
 		require.NoError(t, err)
@@ -141,6 +171,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
 		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "occ"},
 		{"a relative PUBLIC_URL is refused", "PUBLIC_URL", "/jardinier"},
+		{"a FLEET_DATABASE_URL that is not postgres is refused", "FLEET_DATABASE_URL", "mysql://root@db:3306/fleet"},
+		{"a FLEET_DATABASE_URL without a host is refused", "FLEET_DATABASE_URL", "postgres:///postgres"},
+		{"a FLEET_DATABASE_URL that is not a URL is refused", "FLEET_DATABASE_URL", "host=db user=admin"},
+		{"a FLEET_DATABASE_URL that does not parse is refused", "FLEET_DATABASE_URL", "postgres://a:b@db:port/x"},
 		{"an invalid MODERATORS_EMAIL is refused", "MODERATORS_EMAIL", "bad"},
 	} {
 		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
@@ -150,6 +184,12 @@ func TestConfigFromEnv(t *testing.T) {
 				"the error %q must start with the variable's name", err)
 		})
 	}
+
+	t.Run("the password of FLEET_DATABASE_URL does not appear in its error message", func(t *testing.T) {
+		_, err := configFrom(t, env{"FLEET_DATABASE_URL": "mysql://root:hunter2-secret@db/fleet"})
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "hunter2-secret")
+	})
 
 	t.Run("the secret key does not appear in its error message", func(t *testing.T) {
 		bad := base64.StdEncoding.EncodeToString([]byte("a secret of the wrong size"))
@@ -194,6 +234,10 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudDriver = full.NextcloudDriver
 	case "NEXTCLOUD_VERSION":
 		c.NextcloudVersion = full.NextcloudVersion
+	case "NEXTCLOUD_SIM_DIR":
+		c.NextcloudSimDir = full.NextcloudSimDir
+	case "FLEET_DATABASE_URL":
+		c.FleetDatabaseURL = full.FleetDatabaseURL
 	case "BASE_DOMAIN":
 		c.BaseDomain = full.BaseDomain
 	case "PUBLIC_URL":

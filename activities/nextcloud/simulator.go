@@ -5,9 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -68,14 +73,18 @@ type SimInstance struct {
 	Apps            []string // enabled apps, sorted
 }
 
-// Simulator is a Driver that keeps instances in memory and creates nothing real. It
+// Simulator is a Driver that keeps instances in memory and creates no real instance. It
 // enforces the rules workflows depend on (order of steps, limits, approved apps,
 // upgrade paths) so that they can be developed, tested and demonstrated without a
-// Nextcloud fleet. It is safe for concurrent use.
+// Nextcloud fleet. Two options bring it closer to a real fleet: UseFleetDB creates and
+// drops the spaces' real PostgreSQL databases, and Persist keeps the spaces in files so
+// that a new process finds those of the previous one. It is safe for concurrent use.
 type Simulator struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
+	fleet    *FleetDB // nil: databases exist in memory only
+	dir      string   // "": spaces are kept in memory only
 	spaces   map[string]*simSpace
 	failures map[opKey]*Failure
 	calls    map[opKey]int
@@ -107,6 +116,80 @@ type simUser struct {
 	hash      []byte // salted SHA-256 of the password; nil if it has none
 }
 
+// simState is the state of a space as Persist writes it, one JSON file per space.
+type simState struct {
+	Slug          string                  `json:"slug"`
+	Database      bool                    `json:"database"`
+	Installed     bool                    `json:"installed"`
+	Domain        string                  `json:"domain,omitempty"`
+	Bucket        string                  `json:"bucket,omitempty"`
+	Version       string                  `json:"version,omitempty"`
+	Maintenance   bool                    `json:"maintenance"`
+	Deactivated   bool                    `json:"deactivated"`
+	AdminUser     string                  `json:"admin_user,omitempty"`
+	Users         map[string]simUserState `json:"users,omitempty"`
+	TokenActivity time.Time               `json:"token_activity,omitzero"`
+	Limits        *models.Limits          `json:"limits,omitempty"`
+	OfficeSuite   models.OfficeSuite      `json:"office_suite,omitempty"`
+	Apps          []string                `json:"apps,omitempty"`
+}
+
+type simUserState struct {
+	LastLogin    time.Time `json:"last_login,omitzero"`
+	Salt         []byte    `json:"salt,omitempty"`
+	PasswordHash []byte    `json:"password_hash,omitempty"`
+}
+
+// state returns what is written of sp.
+func (sp *simSpace) state(slug string) simState {
+	st := simState{
+		Slug:          slug,
+		Database:      sp.database,
+		Installed:     sp.installed,
+		Domain:        sp.domain,
+		Bucket:        sp.bucket,
+		Version:       sp.version,
+		Maintenance:   sp.maintenance,
+		Deactivated:   sp.deactivated,
+		AdminUser:     sp.adminUser,
+		Users:         make(map[string]simUserState, len(sp.users)),
+		TokenActivity: sp.tokenActivity,
+		Limits:        sp.limits,
+		OfficeSuite:   sp.office,
+		Apps:          slices.Sorted(maps.Keys(sp.apps)),
+	}
+	for name, u := range sp.users {
+		st.Users[name] = simUserState{LastLogin: u.lastLogin, Salt: u.salt, PasswordHash: u.hash}
+	}
+	return st
+}
+
+// space returns the space st describes.
+func (st simState) space() *simSpace {
+	sp := &simSpace{
+		database:      st.Database,
+		installed:     st.Installed,
+		domain:        st.Domain,
+		bucket:        st.Bucket,
+		version:       st.Version,
+		maintenance:   st.Maintenance,
+		deactivated:   st.Deactivated,
+		adminUser:     st.AdminUser,
+		users:         make(map[string]*simUser, len(st.Users)),
+		tokenActivity: st.TokenActivity,
+		limits:        st.Limits,
+		office:        st.OfficeSuite,
+		apps:          make(map[string]bool, len(st.Apps)),
+	}
+	for name, u := range st.Users {
+		sp.users[name] = &simUser{lastLogin: u.LastLogin, salt: u.Salt, hash: u.PasswordHash}
+	}
+	for _, app := range st.Apps {
+		sp.apps[app] = true
+	}
+	return sp
+}
+
 // NewSimulator returns an empty Simulator logging to log (slog.Default() if nil).
 func NewSimulator(log *slog.Logger) *Simulator {
 	if log == nil {
@@ -122,23 +205,90 @@ func NewSimulator(log *slog.Logger) *Simulator {
 	}
 }
 
+// UseFleetDB makes CreateDatabase and Remove create and drop the real database and
+// role of each space through f, so that what provisioning and deletion do to the fleet's
+// PostgreSQL server can be checked. The Simulator does not close f. Call it before the
+// Simulator is used.
+func (s *Simulator) UseFleetDB(f *FleetDB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fleet = f
+	if f != nil {
+		s.log.Info("Nextcloud simulator creates the spaces' databases for real", "server", f.server)
+	}
+}
+
+// Persist keeps the state of every space in dir, created if needed, as <slug>.json: the
+// file is replaced after each change and deleted by Remove, and a space the Simulator
+// does not know yet is read from it, so that a new process (a restarted worker) finds
+// the spaces of the previous one. Injected failures and call counts are not kept. Only
+// one process may use dir at a time. Call it before the Simulator is used.
+func (s *Simulator) Persist(dir string) error {
+	if dir == "" {
+		return errors.New("simulator state directory: empty path")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("simulator state directory %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("simulator state directory: %w", err)
+	}
+	// Fail now rather than at the first space provisioned.
+	probe, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("simulator state directory: %w", err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dir = dir
+	for _, slug := range slices.Sorted(maps.Keys(s.spaces)) {
+		if err := s.save(slug, s.spaces[slug]); err != nil {
+			return err
+		}
+	}
+	s.log.Info("Nextcloud simulator keeps its spaces on disk", "dir", dir)
+	return nil
+}
+
 // Name implements Driver.
 func (s *Simulator) Name() string { return SimulatorName }
 
-// CreateDatabase implements Driver. Creating an existing database succeeds.
+// CreateDatabase implements Driver. Creating an existing database succeeds. With a
+// FleetDB, the real database and role are created first.
 func (s *Simulator) CreateDatabase(ctx context.Context, slug string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpCreateDatabase, slug); err != nil {
+	err := s.enter(ctx, OpCreateDatabase, slug)
+	fleet := s.fleet
+	s.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	sp := s.spaces[slug]
+	if fleet != nil {
+		// Outside s.mu: creating a database takes a while, and other spaces need not wait.
+		if err := fleet.Create(ctx, slug); err != nil {
+			return err
+		}
+		database, role := fleet.Names(slug)
+		s.log.InfoContext(ctx, "nextcloud CreateDatabase: real database created", "slug", slug,
+			"database", database, "role", role)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, err := s.space(slug)
+	if err != nil {
+		return err
+	}
 	if sp == nil {
 		sp = &simSpace{users: map[string]*simUser{}, apps: map[string]bool{}}
 		s.spaces[slug] = sp
 	}
 	sp.database = true
-	return nil
+	return s.save(slug, sp)
 }
 
 // Install implements Driver. It needs the database; installing again with the same
@@ -159,7 +309,10 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 	if _, err := parseVersion(spec.Version); err != nil {
 		return err
 	}
-	sp := s.spaces[spec.Slug]
+	sp, err := s.space(spec.Slug)
+	if err != nil {
+		return err
+	}
 	if sp == nil || !sp.database {
 		return permanent("the database of the space does not exist")
 	}
@@ -176,7 +329,7 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 	}
 	sp.installed = true
 	sp.domain, sp.bucket, sp.version = spec.Domain, spec.Bucket, spec.Version
-	return nil
+	return s.save(spec.Slug, sp)
 }
 
 // CreateAdmin implements Driver. A new account is refused when it would exceed the
@@ -209,7 +362,7 @@ func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string
 	_, _ = rand.Read(u.salt)
 	u.hash = hashPassword(u.salt, password)
 	sp.adminUser = user
-	return nil
+	return s.save(slug, sp)
 }
 
 // ApplyLimits implements Driver. Accounts already beyond a lowered limit are kept;
@@ -233,7 +386,7 @@ func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.
 		return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
 	}
 	sp.limits = &limits
-	return nil
+	return s.save(slug, sp)
 }
 
 // EnableApps implements Driver. Apps already enabled stay enabled; the app of the
@@ -276,7 +429,7 @@ func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.O
 		sp.apps[officeApp] = true
 	}
 	sp.office = office
-	return nil
+	return s.save(slug, sp)
 }
 
 // Status implements Driver. A space without an instance is reported as not installed,
@@ -287,7 +440,10 @@ func (s *Simulator) Status(ctx context.Context, slug string) (InstanceStatus, er
 	if err := s.enter(ctx, OpStatus, slug); err != nil {
 		return InstanceStatus{}, err
 	}
-	sp := s.spaces[slug]
+	sp, err := s.space(slug)
+	if err != nil {
+		return InstanceStatus{}, err
+	}
 	if sp == nil || !sp.installed {
 		return InstanceStatus{}, nil
 	}
@@ -306,7 +462,7 @@ func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) er
 		return err
 	}
 	sp.maintenance = on
-	return nil
+	return s.save(slug, sp)
 }
 
 // SetDeactivated implements Driver: maintenance mode follows, as on a real instance.
@@ -321,7 +477,7 @@ func (s *Simulator) SetDeactivated(ctx context.Context, slug string, deactivated
 		return err
 	}
 	sp.deactivated, sp.maintenance = deactivated, deactivated
-	return nil
+	return s.save(slug, sp)
 }
 
 // LastActivity implements Driver.
@@ -344,14 +500,36 @@ func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, e
 	return last, nil
 }
 
-// Remove implements Driver: the Simulator forgets everything of the space.
+// Remove implements Driver: the Simulator forgets everything of the space, and deletes
+// its state file. With a FleetDB, the real database and role are dropped first.
 func (s *Simulator) Remove(ctx context.Context, slug string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpRemove, slug); err != nil {
+	err := s.enter(ctx, OpRemove, slug)
+	fleet := s.fleet
+	s.mu.Unlock()
+	if err != nil {
 		return err
 	}
+	if fleet != nil {
+		// Outside s.mu, as in CreateDatabase. The state goes last, so that a retry after
+		// a failure here still finds a space to remove.
+		if err := fleet.Drop(ctx, slug); err != nil {
+			return err
+		}
+		database, role := fleet.Names(slug)
+		s.log.InfoContext(ctx, "nextcloud Remove: real database dropped", "slug", slug,
+			"database", database, "role", role)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.spaces, slug)
+	if s.dir == "" {
+		return nil
+	}
+	if err := os.Remove(s.statePath(slug)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove simulator state of space %q: %w", slug, err)
+	}
 	return nil
 }
 
@@ -378,7 +556,7 @@ func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
 		return permanent("upgrade needs maintenance mode on")
 	}
 	sp.version = target
-	return nil
+	return s.save(slug, sp)
 }
 
 // SetLastLogin records a password login of user at t, creating the user if needed
@@ -387,7 +565,7 @@ func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
 func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.spaces[slug]
+	sp := s.hookSpace(slug)
 	if sp == nil || !sp.installed {
 		return
 	}
@@ -397,6 +575,7 @@ func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
 		sp.users[user] = u
 	}
 	u.lastLogin = t
+	s.hookSave(slug, sp)
 }
 
 // SetTokenActivity records that an auth token of the space (sync client, app
@@ -405,8 +584,9 @@ func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
 func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sp := s.spaces[slug]; sp != nil && sp.installed {
+	if sp := s.hookSpace(slug); sp != nil && sp.installed {
 		sp.tokenActivity = t
+		s.hookSave(slug, sp)
 	}
 }
 
@@ -415,7 +595,7 @@ func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
 func (s *Simulator) CheckPassword(slug, user, password string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.spaces[slug]
+	sp := s.hookSpace(slug)
 	if sp == nil {
 		return false
 	}
@@ -426,12 +606,12 @@ func (s *Simulator) CheckPassword(slug, user, password string) bool {
 	return subtle.ConstantTimeCompare(u.hash, hashPassword(u.salt, password)) == 1
 }
 
-// Instance returns a copy of what the Simulator knows of a space, and false if it
-// knows nothing of it. It is for tests and demonstrations.
+// Instance returns a copy of what the Simulator knows of a space, from its state file
+// if needed, and false if it knows nothing of it. It is for tests and demonstrations.
 func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.spaces[slug]
+	sp := s.hookSpace(slug)
 	if sp == nil {
 		return SimInstance{}, false
 	}
@@ -489,8 +669,10 @@ func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if slug == "" {
-		return permanent("empty slug")
+	// A real driver turns the slug into database, role and file names; so do
+	// UseFleetDB and Persist.
+	if err := checkSlug(slug); err != nil {
+		return err
 	}
 	f := s.failures[key]
 	if f == nil {
@@ -509,11 +691,106 @@ func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) er
 // installed returns the space's instance, or an error wrapping ErrNotInstalled. The
 // caller holds s.mu.
 func (s *Simulator) installed(slug string) (*simSpace, error) {
-	sp := s.spaces[slug]
+	sp, err := s.space(slug)
+	if err != nil {
+		return nil, err
+	}
 	if sp == nil || !sp.installed {
 		return nil, fmt.Errorf("space %q: %w", slug, ErrNotInstalled)
 	}
 	return sp, nil
+}
+
+// space returns what the Simulator knows of a space, reading its state file if the
+// space is not in memory yet; nil if nothing is known. The caller holds s.mu.
+func (s *Simulator) space(slug string) (*simSpace, error) {
+	if sp := s.spaces[slug]; sp != nil {
+		return sp, nil
+	}
+	if s.dir == "" || checkSlug(slug) != nil {
+		return nil, nil
+	}
+	path := s.statePath(slug)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read simulator state of space %q: %w", slug, err)
+	}
+	// A damaged file is an error, not an unknown space: that would let provisioning
+	// start again over a space that exists.
+	var st simState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("simulator state %s is damaged: %w", path, err)
+	}
+	if st.Slug != slug {
+		return nil, fmt.Errorf("simulator state %s is damaged: it holds space %q", path, st.Slug)
+	}
+	sp := st.space()
+	s.spaces[slug] = sp
+	return sp, nil
+}
+
+// save writes the state of a space to its file, through a temporary file renamed over
+// it so that a crash leaves the old state or the new one, never a mix. If that fails
+// the space is forgotten from memory, to be read again from the last state written:
+// memory never runs ahead of the file, and a retry of the operation does it again.
+// The caller holds s.mu.
+func (s *Simulator) save(slug string, sp *simSpace) error {
+	if s.dir == "" {
+		return nil
+	}
+	if err := writeFileAtomic(s.dir, slug+".json", sp.state(slug)); err != nil {
+		delete(s.spaces, slug)
+		return fmt.Errorf("write simulator state of space %q: %w", slug, err)
+	}
+	return nil
+}
+
+// hookSpace is space for the test hooks, which have no error to return: they log it.
+// The caller holds s.mu.
+func (s *Simulator) hookSpace(slug string) *simSpace {
+	sp, err := s.space(slug)
+	if err != nil {
+		s.log.Error("nextcloud simulator: cannot read space", "slug", slug, "error", err)
+	}
+	return sp
+}
+
+// hookSave is save for the test hooks. The caller holds s.mu.
+func (s *Simulator) hookSave(slug string, sp *simSpace) {
+	if err := s.save(slug, sp); err != nil {
+		s.log.Error("nextcloud simulator: cannot save space", "slug", slug, "error", err)
+	}
+}
+
+// statePath is the file of a space's state. The caller holds s.mu.
+func (s *Simulator) statePath(slug string) string {
+	return filepath.Join(s.dir, slug+".json")
+}
+
+// writeFileAtomic writes v as JSON to dir/name, replacing the file at once.
+func writeFileAtomic(dir, name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func hashPassword(salt []byte, password string) []byte {

@@ -1,6 +1,7 @@
 // Package nextcloud drives the Nextcloud instances of the fleet: one instance per
 // space, all running from one shared code base. Driver is the interface the workflows
-// need; Simulator implements it in memory for development and tests.
+// need; Simulator implements it without Nextcloud for development and tests; FleetDB
+// creates and drops the spaces' PostgreSQL databases and roles.
 package nextcloud
 
 import (

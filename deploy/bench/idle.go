@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"gorm.io/gorm"
+
+	"jardinier/activities/storage"
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// IdleOptions configure an idle run.
+type IdleOptions struct {
+	Config      models.Config // DatabaseURL names the server; the run uses its own database on it
+	Spaces      int           // active spaces brought under watch
+	Concurrency int           // workflow starts at once
+	Output      io.Writer
+	Logger      *slog.Logger
+}
+
+// IdleReport is what an idle run measured.
+type IdleReport struct {
+	Spaces      int
+	StartWall   time.Duration // from the first start until every space waits for its first check
+	WorkerRSSMB int64         // peak resident memory of the worker process
+	ServerRSSMB int64         // peak resident memory of the Temporal server process
+}
+
+// String is the report's one line.
+func (r IdleReport) String() string {
+	return fmt.Sprintf("idle: spaces=%d start_wall=%.1fs worker_rss=%dMB server_rss=%dMB",
+		r.Spaces, r.StartWall.Seconds(), r.WorkerRSSMB, r.ServerRSSMB)
+}
+
+// Idle brings o.Spaces active spaces under watch: their rows are written as provisioning
+// leaves them, and their workflows start where provisioning hands over, in service with
+// a fresh countdown. It returns once every one waits on its first inactivity timer.
+func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
+	stack, cleanup, err := startBenchStack(ctx, o.Config, "idle", o.Logger, o.Output)
+	if err != nil {
+		return IdleReport{}, err
+	}
+	defer cleanup()
+	cfg := stack.Config
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
+	if err != nil {
+		return IdleReport{}, err
+	}
+	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	if err != nil {
+		return IdleReport{}, err
+	}
+	defer c.Close()
+
+	fmt.Fprintf(o.Output, "bench: writing %d active spaces\n", o.Spaces)
+	inputs, err := insertActiveSpaces(ctx, db, cfg, o.Spaces)
+	if err != nil {
+		return IdleReport{}, err
+	}
+	fmt.Fprintf(o.Output, "bench: starting %d space workflows with %d clients\n", o.Spaces, o.Concurrency)
+	start := time.Now()
+	var failed atomic.Int64
+	var firstErr error
+	var once sync.Once
+	jobs := make(chan workflows.SpaceInput)
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range jobs {
+				if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+					ID:                       workflows.SpaceWorkflowID(in.Slug),
+					TaskQueue:                workflows.TaskQueue,
+					WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+					TypedSearchAttributes: temporal.NewSearchAttributes(
+						workflows.SearchAttrSlug.ValueSet(in.Slug),
+						workflows.SearchAttrStatus.ValueSet(string(models.StatusActive)),
+						workflows.SearchAttrNextcloudVersion.ValueSet(in.NextcloudVersion)),
+				}, workflows.SpaceWorkflow, in); err != nil {
+					failed.Add(1)
+					once.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
+	for _, in := range inputs {
+		jobs <- in
+	}
+	close(jobs)
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return IdleReport{}, fmt.Errorf("%d of %d workflows did not start, first: %w", n, o.Spaces, firstErr)
+	}
+	// A space is under watch once its workflow has projected its first check.
+	for {
+		var watched int64
+		if err := db.WithContext(ctx).Model(&models.Space{}).Where("next_step_at IS NOT NULL").Count(&watched).Error; err != nil {
+			return IdleReport{}, err
+		}
+		if int(watched) == o.Spaces {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return IdleReport{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return IdleReport{Spaces: o.Spaces, StartWall: time.Since(start),
+		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}, nil
+}
+
+// insertActiveSpaces writes n applications and their active spaces, in batches.
+func insertActiveSpaces(ctx context.Context, db *gorm.DB, cfg models.Config, n int) ([]workflows.SpaceInput, error) {
+	const batch = 500
+	now := time.Now().UTC()
+	inputs := make([]workflows.SpaceInput, 0, n)
+	limits := models.DefaultLimits()
+	for from := 0; from < n; from += batch {
+		var apps []models.Application
+		var spaces []models.Space
+		for i := from; i < min(n, from+batch); i++ {
+			slug := fmt.Sprintf("idle-%05d", i)
+			id := uuid.NewString()
+			apps = append(apps, models.Application{ID: id, Slug: slug, OrganizationName: "Association " + slug,
+				OrganizationType: models.OrgAssociation1901, Sectors: []string{"culture"}, FoundedYear: 2010,
+				Mission: "m", Actions: "a", Needs: "n", AccountsNeeded: 5, OfficeSuite: models.OfficeCollabora,
+				ContactEmail: slug + "@example.org", TermsAcceptedAt: now})
+			spaces = append(spaces, models.Space{Slug: slug, ApplicationID: &id, Status: models.StatusActive,
+				NextcloudVersion: cfg.NextcloudVersion, OfficeSuite: models.OfficeCollabora,
+				MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes, MaxVideoBytes: limits.MaxVideoBytes,
+				BucketName: storage.BucketName(cfg.BucketPrefix, slug), SubmittedAt: now, DecidedAt: &now, ProvisionedAt: &now})
+			inputs = append(inputs, workflows.SpaceInput{ApplicationID: id, Slug: slug, OfficeSuite: models.OfficeCollabora,
+				Bucket: storage.BucketName(cfg.BucketPrefix, slug), Domain: slug + "." + cfg.BaseDomain,
+				NextcloudVersion: cfg.NextcloudVersion,
+				State: &workflows.SpaceState{Status: models.StatusActive, NextcloudVersion: cfg.NextcloudVersion, Seq: 3,
+					Lifecycle: workflows.Lifecycle{LastActivity: now, Countdown: 1}}})
+		}
+		if err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Create(&apps).Error; err != nil {
+				return err
+			}
+			return tx.Create(&spaces).Error
+		}); err != nil {
+			return nil, fmt.Errorf("write spaces: %w", err)
+		}
+	}
+	return inputs, nil
+}
