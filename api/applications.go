@@ -28,10 +28,6 @@ import (
 // pageSize is the number of rows of a list screen page.
 const pageSize = 50
 
-// slugReservation keeps a deleted space's slug from being taken again at once, so that
-// links and mails to the old space do not reach a new organisation.
-const slugReservation = 90 * 24 * time.Hour
-
 // applicationRequest is the public application form. Pointers tell a missing answer
 // from a zero.
 type applicationRequest struct {
@@ -180,7 +176,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		}
 		var taken int64
 		if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
-			app.Slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.Add(-slugReservation)).
+			app.Slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
 			Count(&taken).Error; err != nil {
 			return err
 		}

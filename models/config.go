@@ -28,13 +28,8 @@ type Config struct {
 	ModeratorsEmail   string           // MODERATORS_EMAIL
 	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
 	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
-	// NEXTCLOUD_SIM_DIR: where the simulator keeps its spaces, so that a restarted
-	// worker finds them; "" (set the variable to "-" or "none") keeps them in memory only.
-	NextcloudSimDir string
-	// FLEET_DATABASE_URL: the admin URL (postgres://...) of the server holding the
-	// spaces' databases, where the simulator creates them for real; empty: the
-	// simulator keeps them in memory.
-	FleetDatabaseURL string
+	NextcloudSimDir   string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
+	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
 	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
 	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
 	APIAddr           string           // API_ADDR

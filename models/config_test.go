@@ -60,6 +60,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"SUBMIT_RATE":        "3",
 		"SECRET_KEY":         base64.StdEncoding.EncodeToString(key),
 		"ACTIVITY_TIMEOUT":   "45s",
+		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 	}
 	want := models.Config{
 		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
@@ -86,6 +87,8 @@ func TestConfigFromEnv(t *testing.T) {
 		SubmitRate:        3,
 		SecretKey:         key,
 		ActivityTimeout:   45 * time.Second,
+		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
+			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -252,6 +255,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.SecretKey = full.SecretKey
 	case "ACTIVITY_TIMEOUT":
 		c.ActivityTimeout = full.ActivityTimeout
+	case "INACTIVITY_POLICY":
+		c.Policy = full.Policy
 	default:
 		t.Fatalf("no setting known for %s", variable)
 	}

@@ -26,6 +26,10 @@ var Statuses = []Status{StatusSubmitted, StatusOnHold, StatusRejected, StatusPro
 // contact's allowance of open applications and spaces.
 func (s Status) Open() bool { return s != StatusRejected && s != StatusDeleted }
 
+// SlugReservationDays is how long a deleted space's slug stays reserved, so that links
+// and mails to the old space do not reach a new organisation.
+const SlugReservationDays = 90
+
 // Limits are what a space may hold (DOMAIN.md: 50 accounts, 50 GB shared, 500 MB per
 // video file).
 type Limits struct {

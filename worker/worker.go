@@ -81,11 +81,27 @@ func New(o Options) (worker.Worker, error) {
 	return w, nil
 }
 
-// NewNextcloudDriver returns the driver NEXTCLOUD_DRIVER names.
+// NewNextcloudDriver returns the driver NEXTCLOUD_DRIVER names. The simulator keeps its
+// spaces in NEXTCLOUD_SIM_DIR, and creates their databases on the server of
+// FLEET_DATABASE_URL, when those are set.
 func NewNextcloudDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, error) {
 	switch cfg.NextcloudDriver {
 	case "sim":
-		return nextcloud.NewSimulator(logger), nil
+		sim := nextcloud.NewSimulator(logger)
+		if cfg.NextcloudSimDir != "" {
+			if err := sim.Persist(cfg.NextcloudSimDir); err != nil {
+				return nil, fmt.Errorf("NEXTCLOUD_SIM_DIR: %w", err)
+			}
+		}
+		if cfg.FleetDatabaseURL != "" {
+			// It lives as long as the process: the driver has no Close.
+			fleet, err := nextcloud.NewFleetDB(cfg.FleetDatabaseURL)
+			if err != nil {
+				return nil, fmt.Errorf("FLEET_DATABASE_URL: %w", err)
+			}
+			sim.UseFleetDB(fleet)
+		}
+		return sim, nil
 	}
 	return nil, fmt.Errorf("NEXTCLOUD_DRIVER: unknown driver %q", cfg.NextcloudDriver)
 }

@@ -38,11 +38,6 @@ const (
 // ServiceName is the name the mails are signed with.
 const ServiceName = "Jardinier"
 
-// slugReservationDays is how long a deleted space's name stays reserved, as the
-// application form enforces it: links and mails to the old space must not reach a new
-// organisation.
-const slugReservationDays = 90
-
 // The values of SendInput.Actor that are not a moderator's name, as in the audit trail.
 const (
 	actorContact = "contact" // the space's contact, through a signed link
@@ -251,7 +246,7 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		NextStepDate:     in.NextStepAt,
 		DeletionDate:     in.DeletionAt,
 		DeactivatedURL:   publicURL + "/spaces/" + url.PathEscape(in.Slug) + "/deactivated",
-		ReservedDays:     slugReservationDays,
+		ReservedDays:     models.SlugReservationDays,
 	}
 	switch in.Actor {
 	case actorContact:

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"jardinier/models"
 )
 
 //go:embed templates
@@ -65,7 +67,7 @@ type language struct {
 }
 
 var languages = map[string]language{
-	"fr": {formatDate: frenchDate, formatDateTime: frenchDateTime},
+	"fr": {formatDate: models.FrenchDate, formatDateTime: models.FrenchDateTime},
 }
 
 // LoadTemplates parses the embedded templates of a language, templates/<lang>/<kind>.tmpl.
