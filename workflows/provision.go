@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -31,7 +32,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
 			MaximumAttempts:        provisionAttempts,
-			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, storage.ErrTypeInvalidBucket},
+			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, storage.ErrTypeInvalidBucket, storage.ErrTypeBucketTaken},
 		},
 	})
 	var (
@@ -59,8 +60,13 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	}()
 
 	if err = workflow.ExecuteActivity(actx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
-		// A retry may have created it before failing: delete it anyway.
-		undo = append(undo, s.deleteBucket)
+		// An attempt may have created it before the last one failed: delete it, unless
+		// the name was refused or belongs to someone else, where nothing was created and
+		// nothing of ours is there to delete.
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || (appErr.Type() != storage.ErrTypeInvalidBucket && appErr.Type() != storage.ErrTypeBucketTaken) {
+			undo = append(undo, s.deleteBucket)
+		}
 		return "", "", err
 	}
 	undo = append(undo, s.deleteBucket)

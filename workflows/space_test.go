@@ -378,18 +378,31 @@ func TestSpaceWorkflow(t *testing.T) {
 		assert.Contains(t, h.mails[1].Detail, "occ user:add exited 1")
 	})
 
-	t.Run("a failure to create the bucket still deletes whatever a retry may have left", func(t *testing.T) {
+	t.Run("a bucket that keeps failing to be created is deleted in case an attempt created it", func(t *testing.T) {
 		h := newHarness(t)
-		h.fail["CreateBucket"] = func(int) error {
-			return temporal.NewNonRetryableApplicationError("invalid bucket", storage.ErrTypeInvalidBucket, nil)
-		}
-		var answer decisionAnswer
-		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &answer)
+		h.fail["CreateBucket"] = func(int) error { return errors.New("503 slow down") }
+		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &decisionAnswer{})
 		h.run(2 * time.Hour)
 
+		assert.Equal(t, provisionAttempts, h.calls["CreateBucket"], "retried with backoff, then given up")
 		assert.Equal(t, 1, h.calls["DeleteBucket"])
 		assert.Zero(t, h.calls["CreateSpaceDatabase"])
-		assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.transitions)-1])
+		assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.statuses())-1])
+	})
+
+	t.Run("a bucket name refused or owned by someone else is never deleted", func(t *testing.T) {
+		for _, errType := range []string{storage.ErrTypeInvalidBucket, storage.ErrTypeBucketTaken} {
+			h := newHarness(t)
+			h.fail["CreateBucket"] = func(int) error {
+				return temporal.NewNonRetryableApplicationError("refused", errType, nil)
+			}
+			h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &decisionAnswer{})
+			h.run(2 * time.Hour)
+
+			assert.Equal(t, 1, h.calls["CreateBucket"], errType)
+			assert.Zero(t, h.calls["DeleteBucket"], errType)
+			assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.statuses())-1], errType)
+		}
 	})
 
 	t.Run("workflow IDs name the space", func(t *testing.T) {

@@ -221,8 +221,10 @@ func (s *Simulator) UseFleetDB(f *FleetDB) {
 // Persist keeps the state of every space in dir, created if needed, as <slug>.json: the
 // file is replaced after each change and deleted by Remove, and a space the Simulator
 // does not know yet is read from it, so that a new process (a restarted worker) finds
-// the spaces of the previous one. Injected failures and call counts are not kept. Only
-// one process may use dir at a time. Call it before the Simulator is used.
+// the spaces of the previous one. Spaces already in memory are written at once;
+// injected failures and call counts are not kept. Only one process may use dir at a
+// time. Files are not synced to disk: they survive the end of a process, not a crash
+// of the machine.
 func (s *Simulator) Persist(dir string) error {
 	if dir == "" {
 		return errors.New("simulator state directory: empty path")

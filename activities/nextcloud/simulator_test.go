@@ -3,10 +3,14 @@ package nextcloud_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +402,289 @@ func TestSimulatorInjectFailure(t *testing.T) {
 		_, known := f.sim.Instance(testSlug)
 		assert.False(t, known)
 	})
+}
+
+// provision takes a space through every provisioning step, as the space workflow does.
+func provision(t *testing.T, ctx context.Context, sim *nextcloud.Simulator, slug string) {
+	t.Helper()
+	require.NoError(t, provisionSteps(ctx, sim, slug))
+}
+
+// provisionSteps is provision for goroutines other than the test's: it returns the
+// first error.
+func provisionSteps(ctx context.Context, sim *nextcloud.Simulator, slug string) error {
+	for _, step := range []func() error{
+		func() error { return sim.CreateDatabase(ctx, slug) },
+		func() error { return sim.Install(ctx, spec(slug)) },
+		func() error { return sim.CreateAdmin(ctx, slug, "admin", "long-enough-password") },
+		func() error { return sim.ApplyLimits(ctx, slug, models.DefaultLimits()) },
+		func() error { return sim.EnableApps(ctx, slug, models.OfficeCollabora, nextcloud.DefaultApps) },
+	} {
+		if err := step(); err != nil {
+			return fmt.Errorf("provision %s: %w", slug, err)
+		}
+	}
+	return nil
+}
+
+// setupPersisted returns a fixture whose Simulator keeps its spaces in a directory of
+// the test's own, and that directory.
+func setupPersisted(t *testing.T) (*fixture, string) {
+	t.Helper()
+	f := setup(t)
+	dir := filepath.Join(t.TempDir(), "nextcloud-sim")
+	require.NoError(t, f.sim.Persist(dir))
+	return f, dir
+}
+
+// reopen returns a new Simulator on dir, as a restarted worker builds it.
+func reopen(t *testing.T, dir string) *nextcloud.Simulator {
+	t.Helper()
+	sim := nextcloud.NewSimulator(slog.New(slog.NewTextHandler(t.Output(), nil)))
+	require.NoError(t, sim.Persist(dir))
+	return sim
+}
+
+func TestSimulatorPersist(t *testing.T) {
+	login := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+	t.Run("a new simulator on the same directory finds the spaces of the previous one", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		f.sim.SetLastLogin(testSlug, "alice", login)
+		f.sim.SetTokenActivity(testSlug, login.Add(time.Hour))
+		require.NoError(t, f.sim.SetDeactivated(f.ctx, testSlug, true))
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		want, _ := f.sim.Instance(testSlug)
+
+		next := reopen(t, dir)
+
+		got, known := next.Instance(testSlug)
+		require.True(t, known)
+		assert.Equal(t, want, got)
+		assert.True(t, got.Installed)
+		assert.True(t, got.Deactivated)
+		assert.Equal(t, "32.0.0", got.Version)
+		assert.Equal(t, map[string]time.Time{"admin": {}, "alice": login}, got.Users)
+		assert.True(t, next.CheckPassword(testSlug, "admin", "long-enough-password"))
+		last, err := next.LastActivity(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, login.Add(time.Hour), last)
+	})
+
+	t.Run("operations find the space on disk without Instance being asked first", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+
+		next := reopen(t, dir)
+		st, err := next.Status(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: testVersion}, st)
+
+		next = reopen(t, dir)
+		assert.NoError(t, next.SetMaintenance(f.ctx, testSlug, true))
+
+		next = reopen(t, dir)
+		next.SetLastLogin(testSlug, "bob", login)
+		last, err := reopen(t, dir).LastActivity(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, login, last, "test hooks are written too")
+	})
+
+	t.Run("every change is written at once", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		for name, change := range map[string]func(){
+			"maintenance":    func() { require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true)) },
+			"reactivation":   func() { require.NoError(t, f.sim.SetDeactivated(f.ctx, testSlug, false)) },
+			"token activity": func() { f.sim.SetTokenActivity(testSlug, login) },
+			"login":          func() { f.sim.SetLastLogin(testSlug, "carol", login) },
+			"office suite":   func() { require.NoError(t, f.sim.EnableApps(f.ctx, testSlug, models.OfficeOnlyOffice, nil)) },
+			"new password":   func() { require.NoError(t, f.sim.CreateAdmin(f.ctx, testSlug, "admin", "another-long-password")) },
+		} {
+			change()
+			want, _ := f.sim.Instance(testSlug)
+			got, _ := reopen(t, dir).Instance(testSlug)
+			assert.Equal(t, want, got, name)
+		}
+		assert.True(t, reopen(t, dir).CheckPassword(testSlug, "admin", "another-long-password"))
+	})
+
+	t.Run("each space is one JSON file named after it, with no temporary file left", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		require.NoError(t, f.sim.CreateDatabase(f.ctx, "autre-espace"))
+
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		assert.Equal(t, []string{"autre-espace.json", testSlug + ".json"}, names)
+		data, err := os.ReadFile(filepath.Join(dir, testSlug+".json"))
+		require.NoError(t, err)
+		assert.True(t, json.Valid(data))
+		assert.NotContains(t, string(data), "long-enough-password", "only a hash of the password is kept")
+	})
+
+	t.Run("Remove deletes the file, and a new simulator knows nothing of the space", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		require.FileExists(t, filepath.Join(dir, testSlug+".json"))
+
+		require.NoError(t, f.sim.Remove(f.ctx, testSlug))
+		require.NoError(t, f.sim.Remove(f.ctx, testSlug))
+
+		assert.NoFileExists(t, filepath.Join(dir, testSlug+".json"))
+		next := reopen(t, dir)
+		_, known := next.Instance(testSlug)
+		assert.False(t, known)
+		_, err := next.LastActivity(f.ctx, testSlug)
+		assert.ErrorIs(t, err, nextcloud.ErrNotInstalled)
+	})
+
+	t.Run("a removed space is not read back from disk by the same simulator", func(t *testing.T) {
+		f, _ := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		require.NoError(t, f.sim.Remove(f.ctx, testSlug))
+		st, err := f.sim.Status(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.False(t, st.Installed)
+	})
+
+	t.Run("spaces created before Persist are written by it", func(t *testing.T) {
+		f := setup(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		dir := t.TempDir()
+		require.NoError(t, f.sim.Persist(dir))
+
+		_, known := reopen(t, dir).Instance(testSlug)
+		assert.True(t, known)
+	})
+
+	t.Run("a damaged file is an error, not a space that does not exist", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, testSlug+".json"), []byte(`{"slug": "les-jar`), 0o600))
+
+		_, err := f.sim.Status(f.ctx, testSlug)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, nextcloud.ErrNotInstalled)
+		assert.NotErrorIs(t, err, nextcloud.ErrPermanent, "retried until someone repairs the file")
+		assert.ErrorContains(t, err, "damaged")
+		assert.Error(t, f.sim.CreateDatabase(f.ctx, testSlug), "not provisioned again over it")
+	})
+
+	t.Run("a file holding another space is damaged", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, "autre-espace")
+		require.NoError(t, os.Rename(filepath.Join(dir, "autre-espace.json"), filepath.Join(dir, testSlug+".json")))
+
+		_, err := f.sim.Status(f.ctx, testSlug)
+		assert.ErrorContains(t, err, "damaged")
+	})
+
+	t.Run("a malformed slug is refused and touches no file", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		for _, slug := range []string{"../evasion", "a/b", "", "Majuscules", ".cache"} {
+			assert.ErrorIs(t, f.sim.CreateDatabase(f.ctx, slug), nextcloud.ErrPermanent, slug)
+			f.sim.SetTokenActivity(slug, login)
+			_, known := f.sim.Instance(slug)
+			assert.False(t, known, slug)
+		}
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Empty(t, entries)
+		assert.NoFileExists(t, filepath.Join(filepath.Dir(dir), "evasion.json"))
+	})
+
+	t.Run("a directory that cannot be created is refused", func(t *testing.T) {
+		f := setup(t)
+		file := filepath.Join(t.TempDir(), "a-file")
+		require.NoError(t, os.WriteFile(file, nil, 0o600))
+		assert.Error(t, f.sim.Persist(filepath.Join(file, "nextcloud-sim")))
+		assert.Error(t, f.sim.Persist(""))
+	})
+}
+
+func TestSimulatorWithFleetDB(t *testing.T) {
+	t.Run("CreateDatabase creates the real database and role, Remove drops them", func(t *testing.T) {
+		f := setup(t)
+		fleet := setupFleet(t)
+		f.sim.UseFleetDB(fleet.fleet)
+		slug := fleet.slug(t)
+
+		provision(t, f.ctx, f.sim, slug)
+		c := fleet.catalogOrNothing(t, slug)
+		assert.True(t, c.Database && c.Role, "created: %+v", c)
+		database, _ := fleet.fleet.Names(slug)
+		assert.Contains(t, f.logs.String(), `msg="nextcloud CreateDatabase: real database created" driver=simulator slug=`+slug+` database=`+database)
+
+		require.NoError(t, f.sim.Remove(f.ctx, slug))
+		assert.Equal(t, catalog{}, fleet.catalogOrNothing(t, slug))
+		assert.Contains(t, f.logs.String(), `msg="nextcloud Remove: real database dropped" driver=simulator slug=`+slug)
+		_, known := f.sim.Instance(slug)
+		assert.False(t, known)
+	})
+
+	t.Run("a server that cannot be reached fails the call for a retry and changes nothing", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		down, err := nextcloud.NewFleetDB("postgres://nobody@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2")
+		require.NoError(t, err)
+		t.Cleanup(func() { down.Close() })
+		f.sim.UseFleetDB(down)
+
+		err = f.sim.CreateDatabase(f.ctx, "nouvel-espace")
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, nextcloud.ErrPermanent)
+		_, known := f.sim.Instance("nouvel-espace")
+		assert.False(t, known)
+
+		err = f.sim.Remove(f.ctx, testSlug)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, nextcloud.ErrPermanent)
+		_, known = f.sim.Instance(testSlug)
+		assert.True(t, known, "kept, so that the retry removes it")
+	})
+}
+
+func TestSimulatorManySpacesAtOnce(t *testing.T) {
+	f, dir := setupPersisted(t)
+	fleet := setupFleet(t)
+	f.sim.UseFleetDB(fleet.fleet)
+	const spaces = 24
+	slugs := make([]string, spaces)
+	for i := range slugs {
+		slugs[i] = fleet.slug(t)
+	}
+	login := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+	var wg sync.WaitGroup
+	for i, slug := range slugs {
+		wg.Go(func() {
+			assert.NoError(t, provisionSteps(f.ctx, f.sim, slug))
+			f.sim.SetLastLogin(slug, "admin", login.Add(time.Duration(i)*time.Hour))
+			assert.NoError(t, f.sim.SetDeactivated(f.ctx, slug, i%3 == 0))
+			if i%4 == 0 {
+				assert.NoError(t, f.sim.Remove(f.ctx, slug))
+			}
+		})
+	}
+	wg.Wait()
+
+	next := reopen(t, dir)
+	for i, slug := range slugs {
+		in, known := next.Instance(slug)
+		c := fleet.catalogOrNothing(t, slug)
+		if i%4 == 0 {
+			assert.False(t, known, slug)
+			assert.Equal(t, catalog{}, c, slug)
+			continue
+		}
+		require.True(t, known, slug)
+		assert.True(t, c.Database && c.Role, slug)
+		assert.Equal(t, i%3 == 0, in.Deactivated, slug)
+		assert.Equal(t, login.Add(time.Duration(i)*time.Hour), in.Users["admin"], slug)
+	}
 }

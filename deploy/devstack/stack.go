@@ -98,6 +98,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		"TEMPORAL_ADDRESS=" + cfg.TemporalAddress,
 		"TEMPORAL_NAMESPACE=" + cfg.TemporalNamespace,
 		"MAIL_DIR=" + cfg.MailDir,
+		"NEXTCLOUD_SIM_DIR=" + filepath.Join(o.StateDir, "nextcloud-sim"),
 		"DATABASE_URL=" + cfg.DatabaseURL,
 		"S3_ENDPOINT=" + cfg.S3Endpoint,
 		"S3_ACCESS_KEY=" + cfg.S3AccessKey,

@@ -41,6 +41,7 @@ type system struct {
 	smtp     *mailtest.Server
 	temporal client.Client
 	sim      *nextcloud.Simulator
+	fleet    *nextcloud.FleetDB
 	token    string
 }
 
@@ -68,8 +69,13 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	c, err := workflows.Dial(ctx, cfg, logger)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	// The simulator is built here so that the test can play the space's users.
+	// The simulator is built here so that the test can play the space's users; each
+	// space gets a real database on the test PostgreSQL server.
 	sim := nextcloud.NewSimulator(logger)
+	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.Close() })
+	sim.UseFleetDB(fleet)
 	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: sim})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
@@ -81,7 +87,7 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	t.Cleanup(srv.Close)
 	token, _, err := api.CreateModerator(ctx, db, "camille", models.RoleModerator)
 	require.NoError(t, err)
-	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, token: token}
+	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, fleet: fleet, token: token}
 }
 
 // call sends a JSON request to the API and decodes the answer into out.

@@ -66,6 +66,10 @@ func TestInactivityLifecycleEndToEnd(t *testing.T) {
 	ok, err := s3.BucketExists(ctx, "space-"+slug)
 	require.NoError(t, err)
 	require.True(t, ok)
+	dbExists, roleExists, err := s.fleet.Exists(ctx, slug)
+	require.NoError(t, err)
+	require.True(t, dbExists && roleExists, "the space has its own database and role")
+	t.Cleanup(func() { s.fleet.Drop(context.Background(), slug) })
 
 	t.Run("an idle space is warned twice, then deactivated with a reactivation link", func(t *testing.T) {
 		_, i := s.waitMail(t, "", 0)
@@ -114,6 +118,10 @@ func TestInactivityLifecycleEndToEnd(t *testing.T) {
 		assert.False(t, ok, "the bucket is gone")
 		_, exists := s.sim.Instance(slug)
 		assert.False(t, exists, "the instance is gone")
+		dbExists, roleExists, err := s.fleet.Exists(ctx, slug)
+		require.NoError(t, err)
+		assert.False(t, dbExists, "the space's database is gone")
+		assert.False(t, roleExists, "and its role")
 		var apps int64
 		require.NoError(t, s.db.Model(&models.Application{}).Where("id = ?", id).Count(&apps).Error)
 		assert.Zero(t, apps, "the application and the contact's address are purged")
