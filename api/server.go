@@ -95,6 +95,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/moderators", s.listModerators)
 	admin.POST("/moderators", s.createModerator)
+	admin.POST("/upgrades", s.startUpgrade)
+	admin.GET("/upgrades/:id", s.getUpgrade)
+	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
+	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
 
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue")) })
 	return r, nil

@@ -38,6 +38,10 @@ type Config struct {
 	SecretKey         []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
 	ActivityTimeout   time.Duration    // ACTIVITY_TIMEOUT: start-to-close of ordinary activities
 	Policy            InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
+
+	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
+	// `occ upgrade` of the simulator takes, to benchmark fleet upgrades; 0: at once.
+	NextcloudSimUpgradeDuration time.Duration
 }
 
 // DefaultConfig returns the configuration of a development machine.
@@ -92,6 +96,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("NEXTCLOUD_SIM_DIR", &c.NextcloudSimDir)
 	if c.NextcloudSimDir == "-" || c.NextcloudSimDir == "none" {
 		c.NextcloudSimDir = ""
+	}
+	if v := getenv("NEXTCLOUD_SIM_UPGRADE_DURATION"); v != "" {
+		// Not e.duration: 0 is valid here.
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			e.fail("NEXTCLOUD_SIM_UPGRADE_DURATION", "must be a duration such as 90s or 2m, or 0")
+		}
+		c.NextcloudSimUpgradeDuration = d
 	}
 	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
 	e.str("BASE_DOMAIN", &c.BaseDomain)

@@ -61,6 +61,8 @@ func TestConfigFromEnv(t *testing.T) {
 		"SECRET_KEY":         base64.StdEncoding.EncodeToString(key),
 		"ACTIVITY_TIMEOUT":   "45s",
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
+
+		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
 	}
 	want := models.Config{
 		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
@@ -89,6 +91,8 @@ func TestConfigFromEnv(t *testing.T) {
 		ActivityTimeout:   45 * time.Second,
 		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
+
+		NextcloudSimUpgradeDuration: 90 * time.Second,
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -139,6 +143,15 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 	})
 
+	t.Run("the simulator upgrades at once unless told otherwise", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Zero(t, c.NextcloudSimUpgradeDuration)
+		c, err = configFrom(t, env{"NEXTCLOUD_SIM_UPGRADE_DURATION": "0"})
+		require.NoError(t, err)
+		assert.Zero(t, c.NextcloudSimUpgradeDuration)
+	})
+
 	t.Run("without FLEET_DATABASE_URL the spaces' databases are simulated", func(t *testing.T) {
 		c, err := configFrom(t, env{})
 		require.NoError(t, err)
@@ -179,6 +192,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a FLEET_DATABASE_URL that is not a URL is refused", "FLEET_DATABASE_URL", "host=db user=admin"},
 		{"a FLEET_DATABASE_URL that does not parse is refused", "FLEET_DATABASE_URL", "postgres://a:b@db:port/x"},
 		{"an invalid MODERATORS_EMAIL is refused", "MODERATORS_EMAIL", "bad"},
+		{"a negative NEXTCLOUD_SIM_UPGRADE_DURATION is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "-1s"},
+		{"a NEXTCLOUD_SIM_UPGRADE_DURATION without a unit is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "90"},
 	} {
 		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
 			_, err := configFrom(t, env{tc.variable: tc.value})
@@ -239,6 +254,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudVersion = full.NextcloudVersion
 	case "NEXTCLOUD_SIM_DIR":
 		c.NextcloudSimDir = full.NextcloudSimDir
+	case "NEXTCLOUD_SIM_UPGRADE_DURATION":
+		c.NextcloudSimUpgradeDuration = full.NextcloudSimUpgradeDuration
 	case "FLEET_DATABASE_URL":
 		c.FleetDatabaseURL = full.FleetDatabaseURL
 	case "BASE_DOMAIN":

@@ -72,6 +72,7 @@ func New(o Options) (worker.Worker, error) {
 		MaxConcurrentWorkflowTaskPollers: 8,
 	})
 	w.RegisterWorkflow(workflows.SpaceWorkflow)
+	w.RegisterWorkflow(workflows.FleetUpgradeWorkflow)
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer})
@@ -88,6 +89,7 @@ func NewNextcloudDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Drive
 	switch cfg.NextcloudDriver {
 	case "sim":
 		sim := nextcloud.NewSimulator(logger)
+		sim.SetUpgradeDuration(cfg.NextcloudSimUpgradeDuration)
 		if cfg.NextcloudSimDir != "" {
 			if err := sim.Persist(cfg.NextcloudSimDir); err != nil {
 				return nil, fmt.Errorf("NEXTCLOUD_SIM_DIR: %w", err)

@@ -37,6 +37,8 @@ type Lifecycle struct {
 	Request ContactRequest
 	// RetryAt delays the next step after the last activity could not be read.
 	RetryAt time.Time
+	// Upgrades are the fleet upgrades' requests waiting for their turn.
+	Upgrades []UpgradeSpaceRequest
 }
 
 // ContactRequest is a confirmation link mailed to the contact.
@@ -187,26 +189,29 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 		acted := false
 		switch {
 		case sc == nil: // exempt: only an action moves the space
-			if err := workflow.Await(ctx, func() bool { return s.action != nil }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return s.action != nil || s.upgradeWaiting(ctx) }); err != nil {
 				return SpaceResult{}, err
 			}
 			acted = true
 		default:
 			wait := sc.NextStepAt.Sub(workflow.Now(ctx))
 			if wait > 0 {
-				ok, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return s.action != nil })
+				ok, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return s.action != nil || s.upgradeWaiting(ctx) })
 				if err != nil {
 					return SpaceResult{}, err
 				}
 				acted = ok
 			} else {
-				acted = s.action != nil
+				acted = s.action != nil || s.upgradeWaiting(ctx)
 			}
 		}
 		var err error
-		if acted {
+		switch {
+		case acted && s.action != nil:
 			err = s.act(ctx)
-		} else {
+		case acted:
+			err = s.upgradeNext(ctx)
+		default:
 			err = s.step(ctx, sc.NextStep)
 		}
 		if err != nil {

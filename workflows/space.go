@@ -283,11 +283,13 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 	return nil
 }
 
-// finish lets pending update handlers complete before the workflow ends.
+// finish lets pending update handlers complete, and answers waiting upgrade requests,
+// before the workflow ends.
 func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return SpaceResult{}, err
 	}
+	s.skipUpgrades(ctx)
 	return SpaceResult{Status: s.status}, nil
 }
 
@@ -297,6 +299,7 @@ func (s *space) continueAsNew(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
+	s.pendingUpgrades(ctx) // signals would not survive the new run
 	in := s.in
 	in.State = &SpaceState{Status: s.status, NextcloudVersion: s.version, Reason: s.reason,
 		LastError: s.lastError, Steps: s.steps, Seq: s.seq, Holds: s.holds, Failures: s.failures,

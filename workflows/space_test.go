@@ -3,10 +3,12 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
@@ -47,6 +49,18 @@ type harness struct {
 	// given the test clock.
 	policy       models.InactivityPolicy
 	lastActivity func(now time.Time) time.Time
+	// The fake instance's upgrade state, and the steps run on it.
+	nc           fakeInstance
+	upgradeSteps []string
+	failStep     map[string]error
+	reports      []SpaceUpgradeReport
+}
+
+// fakeInstance is what RunUpgradeStep changes.
+type fakeInstance struct {
+	version, code     string
+	maintenance, cron bool
+	snapshots         map[string]string
 }
 
 // timed is a callback at a time from the start of the test.
@@ -66,7 +80,9 @@ var testStart = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	return &harness{t: t, calls: map[string]int{}, fail: map[string]func(int) error{}, start: testStart,
-		policy: models.DefaultInactivityPolicy(), lastActivity: func(time.Time) time.Time { return time.Time{} }}
+		policy: models.DefaultInactivityPolicy(), lastActivity: func(time.Time) time.Time { return time.Time{} },
+		nc:       fakeInstance{version: "31.0.9", code: "31.0.9", cron: true, snapshots: map[string]string{}},
+		failStep: map[string]error{}}
 }
 
 // newEnv prepares the test environment of the next run.
@@ -117,6 +133,12 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		h.deactivated = append(h.deactivated, in.Deactivated)
 		return nextcloud.SetDeactivatedResult{}
 	})
+	h.env.RegisterActivityWithOptions(h.runUpgradeStep, activity.RegisterOptions{Name: "RunUpgradeStep"})
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			h.reports = append(h.reports, arg.(SpaceUpgradeReport))
+			return nil
+		})
 	for _, c := range h.timeline {
 		if !c.fired {
 			c := c
@@ -126,6 +148,39 @@ func (h *harness) newEnv(elapsed time.Duration) {
 			}, max(c.at-elapsed, time.Nanosecond))
 		}
 	}
+}
+
+// runUpgradeStep plays an instance being upgraded, like the simulator.
+func (h *harness) runUpgradeStep(_ context.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
+	h.upgradeSteps = append(h.upgradeSteps, in.Step)
+	if err := h.failStep[in.Step]; err != nil {
+		return nextcloud.UpgradeStepResult{}, err
+	}
+	nc := &h.nc
+	var res nextcloud.UpgradeStepResult
+	switch in.Step {
+	case nextcloud.UpgradeStepMaintenance:
+		nc.maintenance = in.On
+	case nextcloud.UpgradeStepCron:
+		nc.cron = in.On
+	case nextcloud.UpgradeStepSnapshot:
+		res.Snapshot = fmt.Sprintf("snap-%d", len(nc.snapshots)+1)
+		nc.snapshots[res.Snapshot] = nc.version
+	case nextcloud.UpgradeStepRestore:
+		nc.version = nc.snapshots[in.Snapshot]
+	case nextcloud.UpgradeStepDropSnap:
+		delete(nc.snapshots, in.Snapshot)
+	case nextcloud.UpgradeStepSwitchCode:
+		nc.code = in.Version
+	case nextcloud.UpgradeStepUpgrade:
+		if !nc.maintenance || nc.code != in.Version {
+			return res, temporal.NewNonRetryableApplicationError("upgrade out of order", nextcloud.ErrTypePermanent, nil)
+		}
+		nc.version = in.Version
+	case nextcloud.UpgradeStepHealth:
+		res.Version, res.CodeVersion, res.Maintenance = nc.version, nc.code, nc.maintenance
+	}
+	return res, nil
 }
 
 // register installs a fake activity under name that counts its calls and fails when

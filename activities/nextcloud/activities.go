@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
@@ -13,6 +14,11 @@ import (
 
 	"jardinier/models"
 )
+
+// upgradeHeartbeatInterval is how often the upgrade step heartbeats while `occ
+// upgrade` runs, which takes minutes on large spaces: often enough for any heartbeat
+// timeout of a minute or more. A shorter heartbeat timeout shortens it.
+const upgradeHeartbeatInterval = 5 * time.Second
 
 // adminPasswordLength gives about 143 bits of entropy from 62 symbols.
 const adminPasswordLength = 24
@@ -127,6 +133,84 @@ func (a *Activities) SetSpaceDeactivated(ctx context.Context, in SetDeactivatedI
 		return SetDeactivatedResult{}, a.failure(logger, "set deactivation of space", in.Slug, err)
 	}
 	return SetDeactivatedResult{}, nil
+}
+
+// RunUpgradeStep runs one step of a space's upgrade (in.Step, one of the UpgradeStep
+// constants). Every step may be retried: the driver's operations are idempotent. The
+// upgrade step itself heartbeats while it runs; a retry after a lost worker runs it
+// again, and the driver finishes what the lost attempt left.
+func (a *Activities) RunUpgradeStep(ctx context.Context, in UpgradeStepInput) (UpgradeStepResult, error) {
+	logger := log.With(a.logger(ctx, in.Slug), "step", in.Step)
+	logger.Info("Running upgrade step", "version", in.Version, "snapshot", in.Snapshot, "on", in.On)
+	var res UpgradeStepResult
+	var err error
+	switch in.Step {
+	case UpgradeStepMaintenance:
+		err = a.Driver.SetMaintenance(ctx, in.Slug, in.On)
+	case UpgradeStepCron:
+		err = a.Driver.SetCron(ctx, in.Slug, in.On)
+	case UpgradeStepSnapshot:
+		res.Snapshot, err = a.Driver.Snapshot(ctx, in.Slug)
+	case UpgradeStepRestore:
+		err = a.Driver.RestoreSnapshot(ctx, in.Slug, in.Snapshot)
+	case UpgradeStepDropSnap:
+		err = a.Driver.DropSnapshot(ctx, in.Slug, in.Snapshot)
+	case UpgradeStepSwitchCode:
+		err = a.Driver.SwitchCode(ctx, in.Slug, in.Version)
+	case UpgradeStepUpgrade:
+		err = a.upgrade(ctx, in.Slug, in.Version)
+	case UpgradeStepHealth:
+		res, err = a.health(ctx, in.Slug)
+	case UpgradeStepPost:
+		err = a.Driver.PostUpgrade(ctx, in.Slug)
+	default:
+		err = permanent("unknown upgrade step %q", in.Step)
+	}
+	if err != nil {
+		return UpgradeStepResult{}, a.failure(logger, in.Step+" step of space", in.Slug, err)
+	}
+	logger.Info("Upgrade step done", "snapshot", res.Snapshot, "installed_version", res.Version,
+		"code_version", res.CodeVersion)
+	return res, nil
+}
+
+// upgrade runs the driver's Upgrade, heartbeating until it returns.
+func (a *Activities) upgrade(ctx context.Context, slug, target string) error {
+	interval := upgradeHeartbeatInterval
+	if timeout := activity.GetInfo(ctx).HeartbeatTimeout; timeout > 0 {
+		interval = max(min(interval, timeout/3), time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Driver.Upgrade(ctx, slug, target) }()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case err := <-done:
+			// Also when ctx is done: the driver stops the upgrade and returns, and
+			// nothing may still be running when the activity ends.
+			return err
+		case <-ticker.C:
+			activity.RecordHeartbeat(ctx, target)
+		}
+	}
+}
+
+// health reads the installed version, maintenance mode and the version of the code
+// base of a space.
+func (a *Activities) health(ctx context.Context, slug string) (UpgradeStepResult, error) {
+	st, err := a.Driver.Status(ctx, slug)
+	if err != nil {
+		return UpgradeStepResult{}, err
+	}
+	if !st.Installed {
+		return UpgradeStepResult{}, fmt.Errorf("space %q: %w", slug, ErrNotInstalled)
+	}
+	code, err := a.Driver.CodeVersion(ctx, slug)
+	if err != nil {
+		return UpgradeStepResult{}, err
+	}
+	return UpgradeStepResult{Version: st.Version, CodeVersion: code, Maintenance: st.Maintenance}, nil
 }
 
 func (a *Activities) logger(ctx context.Context, slug string) log.Logger {

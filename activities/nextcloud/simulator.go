@@ -1,6 +1,7 @@
 package nextcloud
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,7 +36,16 @@ const (
 	OpSetDeactivated = "SetDeactivated"
 	OpLastActivity   = "LastActivity"
 	OpRemove         = "Remove"
-	OpUpgrade        = "Upgrade"
+
+	// The steps of an upgrade.
+	OpSetCron         = "SetCron"
+	OpSnapshot        = "Snapshot"
+	OpRestoreSnapshot = "RestoreSnapshot"
+	OpDropSnapshot    = "DropSnapshot"
+	OpCodeVersion     = "CodeVersion"
+	OpSwitchCode      = "SwitchCode"
+	OpUpgrade         = "Upgrade"
+	OpPostUpgrade     = "PostUpgrade"
 )
 
 // The apps of the two office suites.
@@ -49,9 +59,15 @@ const minPasswordLength = 10
 
 // Failure is a failure injected into the Simulator: the next Times calls of an
 // operation fail with Err; Times 0 means every call fails until the failure is replaced.
+// A call that fails changes nothing, unless AfterChange says otherwise.
 type Failure struct {
 	Err   error
 	Times int
+	// AfterChange makes Upgrade fail only once it has upgraded the space, as when
+	// `occ upgrade` ran but its answer was lost: a retry finds the work done, and a
+	// rollback must restore the snapshot to get the old version back. The other
+	// operations ignore it and fail before changing anything.
+	AfterChange bool
 }
 
 // SimInstance is a copy of what the Simulator knows of one space, for tests and
@@ -71,6 +87,10 @@ type SimInstance struct {
 	Limits          models.Limits
 	OfficeSuite     models.OfficeSuite
 	Apps            []string // enabled apps, sorted
+	CodeVersion     string   // the version of the code base it runs from
+	CronEnabled     bool     // its background jobs run
+	Snapshots       []string // names of its database snapshots, oldest first
+	PostUpgraded    bool     // PostUpgrade ran since the last Upgrade
 }
 
 // Simulator is a Driver that keeps instances in memory and creates no real instance. It
@@ -88,6 +108,8 @@ type Simulator struct {
 	spaces   map[string]*simSpace
 	failures map[opKey]*Failure
 	calls    map[opKey]int
+
+	upgradeDuration time.Duration // how long Upgrade takes
 }
 
 var _ Driver = (*Simulator)(nil)
@@ -108,6 +130,19 @@ type simSpace struct {
 	limits        *models.Limits
 	office        models.OfficeSuite
 	apps          map[string]bool
+	cronEnabled   bool
+	codeVersion   string
+	snapshots     map[string]simSnapshot // by name; nil until the first
+	lastSnapshot  int                    // number of the latest snapshot, for names
+	postUpgraded  bool
+}
+
+// simSnapshot is what a snapshot of a space's database holds of the space, in memory
+// and on disk: what an upgrade changes in the database.
+type simSnapshot struct {
+	Number       int    `json:"number"`
+	Version      string `json:"version"`
+	PostUpgraded bool   `json:"post_upgraded"`
 }
 
 type simUser struct {
@@ -132,6 +167,13 @@ type simState struct {
 	Limits        *models.Limits          `json:"limits,omitempty"`
 	OfficeSuite   models.OfficeSuite      `json:"office_suite,omitempty"`
 	Apps          []string                `json:"apps,omitempty"`
+	CodeVersion   string                  `json:"code_version,omitempty"`
+	// CronPaused rather than enabled, so that a file written before cron could be
+	// paused reads as running.
+	CronPaused   bool                   `json:"cron_paused"`
+	Snapshots    map[string]simSnapshot `json:"snapshots,omitempty"`
+	LastSnapshot int                    `json:"last_snapshot,omitempty"`
+	PostUpgraded bool                   `json:"post_upgraded"`
 }
 
 type simUserState struct {
@@ -157,6 +199,11 @@ func (sp *simSpace) state(slug string) simState {
 		Limits:        sp.limits,
 		OfficeSuite:   sp.office,
 		Apps:          slices.Sorted(maps.Keys(sp.apps)),
+		CodeVersion:   sp.codeVersion,
+		CronPaused:    sp.installed && !sp.cronEnabled,
+		Snapshots:     sp.snapshots,
+		LastSnapshot:  sp.lastSnapshot,
+		PostUpgraded:  sp.postUpgraded,
 	}
 	for name, u := range sp.users {
 		st.Users[name] = simUserState{LastLogin: u.lastLogin, Salt: u.salt, PasswordHash: u.hash}
@@ -180,6 +227,15 @@ func (st simState) space() *simSpace {
 		limits:        st.Limits,
 		office:        st.OfficeSuite,
 		apps:          make(map[string]bool, len(st.Apps)),
+		cronEnabled:   st.Installed && !st.CronPaused,
+		codeVersion:   st.CodeVersion,
+		snapshots:     st.Snapshots,
+		lastSnapshot:  st.LastSnapshot,
+		postUpgraded:  st.PostUpgraded,
+	}
+	if sp.installed && sp.codeVersion == "" {
+		// Written before the code base could be switched: it runs from its version.
+		sp.codeVersion = sp.version
 	}
 	for name, u := range st.Users {
 		sp.users[name] = &simUser{lastLogin: u.LastLogin, salt: u.Salt, hash: u.PasswordHash}
@@ -215,6 +271,19 @@ func (s *Simulator) UseFleetDB(f *FleetDB) {
 	s.fleet = f
 	if f != nil {
 		s.log.Info("Nextcloud simulator creates the spaces' databases for real", "server", f.server)
+	}
+}
+
+// SetUpgradeDuration makes every Upgrade take d (0: at once), to see how a fleet upgrade
+// behaves when `occ upgrade` takes as long as on large spaces. The wait ends early if
+// the call's context is done; other operations, other spaces' upgrades included, do not
+// wait for it.
+func (s *Simulator) SetUpgradeDuration(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.upgradeDuration = max(d, 0)
+	if d > 0 {
+		s.log.Info("Nextcloud simulator upgrades take time", "upgrade_duration", d)
 	}
 }
 
@@ -331,6 +400,7 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 	}
 	sp.installed = true
 	sp.domain, sp.bucket, sp.version = spec.Domain, spec.Bucket, spec.Version
+	sp.codeVersion, sp.cronEnabled = spec.Version, true
 	return s.save(spec.Slug, sp)
 }
 
@@ -535,29 +605,226 @@ func (s *Simulator) Remove(ctx context.Context, slug string) error {
 	return nil
 }
 
-// Upgrade moves an installed space in maintenance mode to the target version, under
-// the rules of CheckUpgrade. Upgrading to the current version succeeds without change,
-// so that a retried upgrade finishes instead of failing.
-func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
+// SetCron implements Driver.
+func (s *Simulator) SetCron(ctx context.Context, slug string, enabled bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpUpgrade, slug, "target", target); err != nil {
+	if err := s.enter(ctx, OpSetCron, slug, "enabled", enabled); err != nil {
 		return err
 	}
 	sp, err := s.installed(slug)
 	if err != nil {
 		return err
 	}
-	if err := CheckUpgrade(sp.version, target); err != nil {
+	sp.cronEnabled = enabled
+	return s.save(slug, sp)
+}
+
+// Snapshot implements Driver: every call makes a new snapshot, named <slug>-<n>, of what
+// an upgrade changes in the database (the installed version, whether PostUpgrade ran).
+func (s *Simulator) Snapshot(ctx context.Context, slug string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpSnapshot, slug); err != nil {
+		return "", err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return "", err
+	}
+	if sp.snapshots == nil {
+		sp.snapshots = map[string]simSnapshot{}
+	}
+	sp.lastSnapshot++
+	name := fmt.Sprintf("%s-%d", slug, sp.lastSnapshot)
+	sp.snapshots[name] = simSnapshot{Number: sp.lastSnapshot, Version: sp.version, PostUpgraded: sp.postUpgraded}
+	if err := s.save(slug, sp); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// RestoreSnapshot implements Driver. It needs maintenance mode on, as the database
+// changes under the instance; the code base stays as it is, and the snapshot is kept.
+// A snapshot the space does not have is a permanent failure.
+func (s *Simulator) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpRestoreSnapshot, slug, "snapshot", snapshot); err != nil {
 		return err
 	}
-	if sp.version == target {
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	snap, ok := sp.snapshots[snapshot]
+	switch {
+	case !ok:
+		return permanent("space %q has no snapshot %q", slug, snapshot)
+	case !sp.maintenance:
+		return permanent("restoring a snapshot needs maintenance mode on")
+	}
+	sp.version, sp.postUpgraded = snap.Version, snap.PostUpgraded
+	return s.save(slug, sp)
+}
+
+// DropSnapshot implements Driver. Dropping a snapshot that does not exist, or one of a
+// space that does not, succeeds.
+func (s *Simulator) DropSnapshot(ctx context.Context, slug, snapshot string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpDropSnapshot, slug, "snapshot", snapshot); err != nil {
+		return err
+	}
+	if snapshot == "" {
+		return permanent("no snapshot named")
+	}
+	sp, err := s.space(slug)
+	if err != nil {
+		return err
+	}
+	if sp == nil {
+		return nil
+	}
+	if _, ok := sp.snapshots[snapshot]; !ok {
+		return nil
+	}
+	delete(sp.snapshots, snapshot)
+	return s.save(slug, sp)
+}
+
+// CodeVersion implements Driver.
+func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpCodeVersion, slug); err != nil {
+		return "", err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return "", err
+	}
+	return sp.codeVersion, nil
+}
+
+// SwitchCode implements Driver. It needs maintenance mode on, as a space in service
+// whose code base is ahead of its database only shows "update needed". The version must
+// be one the space may be upgraded to (CheckUpgrade), or its installed version, to
+// switch back when an upgrade is rolled back. Switching to the code base the space
+// already runs from succeeds without change.
+func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpSwitchCode, slug, "version", version); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	if _, err := parseVersion(version); err != nil {
+		return err
+	}
+	if sp.codeVersion == version {
 		return nil
 	}
 	if !sp.maintenance {
-		return permanent("upgrade needs maintenance mode on")
+		return permanent("switching the code base needs maintenance mode on")
 	}
-	sp.version = target
+	if version != sp.version {
+		if err := CheckUpgrade(sp.version, version); err != nil {
+			return err
+		}
+	}
+	sp.codeVersion = version
+	return s.save(slug, sp)
+}
+
+// Upgrade implements Driver: it moves an installed space in maintenance mode, whose
+// code base was switched to target, to the target version under the rules of
+// CheckUpgrade, after the time set by SetUpgradeDuration. The slow optional steps of
+// the new version are left for PostUpgrade. Upgrading a space already at target
+// succeeds without change, so that a retried upgrade finishes instead of failing.
+func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpUpgrade, slug, "target", target); err != nil {
+		return err
+	}
+	sp, done, err := s.upgradable(slug, target)
+	if err != nil || done {
+		return err
+	}
+	if d := s.upgradeDuration; d > 0 {
+		// Without s.mu, so that other operations and other spaces' upgrades go on.
+		s.mu.Unlock()
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-timer.C:
+		}
+		timer.Stop()
+		s.mu.Lock()
+		if err != nil {
+			return err
+		}
+		// The space may have changed meanwhile: removed, or upgraded by a retry of this
+		// call that did not wait for this one to end.
+		if sp, done, err = s.upgradable(slug, target); err != nil || done {
+			return err
+		}
+	}
+	sp.version, sp.postUpgraded = target, false
+	if err := s.save(slug, sp); err != nil {
+		return err
+	}
+	return s.injected(ctx, OpUpgrade, slug, true)
+}
+
+// upgradable returns the space if it may be upgraded to target now, and done if it
+// already is. The caller holds s.mu.
+func (s *Simulator) upgradable(slug, target string) (sp *simSpace, done bool, err error) {
+	sp, err = s.installed(slug)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := parseVersion(target); err != nil {
+		return nil, false, err
+	}
+	switch {
+	case sp.version == target && sp.codeVersion == target:
+		return sp, true, nil
+	case !sp.maintenance:
+		return nil, false, permanent("upgrade needs maintenance mode on")
+	case sp.codeVersion != target:
+		return nil, false, permanent("code base not switched: the space runs from %s, not %s", sp.codeVersion, target)
+	}
+	if err := CheckUpgrade(sp.version, target); err != nil {
+		return nil, false, err
+	}
+	return sp, false, nil
+}
+
+// PostUpgrade implements Driver. It runs in service, so maintenance mode must be off,
+// and on a finished upgrade: the code base and the database at the same version.
+func (s *Simulator) PostUpgrade(ctx context.Context, slug string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enter(ctx, OpPostUpgrade, slug); err != nil {
+		return err
+	}
+	sp, err := s.installed(slug)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sp.maintenance:
+		return permanent("post-upgrade steps run in service: maintenance mode must be off")
+	case sp.codeVersion != sp.version:
+		return permanent("the upgrade from %s to %s is not finished", sp.version, sp.codeVersion)
+	}
+	sp.postUpgraded = true
 	return s.save(slug, sp)
 }
 
@@ -631,6 +898,12 @@ func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 		LimitsApplied:   sp.limits != nil,
 		OfficeSuite:     sp.office,
 		Apps:            slices.Sorted(maps.Keys(sp.apps)),
+		CodeVersion:     sp.codeVersion,
+		CronEnabled:     sp.cronEnabled,
+		Snapshots: slices.SortedFunc(maps.Keys(sp.snapshots), func(a, b string) int {
+			return cmp.Compare(sp.snapshots[a].Number, sp.snapshots[b].Number)
+		}),
+		PostUpgraded: sp.postUpgraded,
 	}
 	for name, u := range sp.users {
 		in.Users[name] = u.lastLogin
@@ -666,8 +939,7 @@ func (s *Simulator) Calls(slug, op string) int {
 // context is done, the slug empty or a failure injected. The caller holds s.mu.
 func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) error {
 	s.log.InfoContext(ctx, "nextcloud "+op, append([]any{"slug", slug}, attrs...)...)
-	key := opKey{slug, op}
-	s.calls[key]++
+	s.calls[opKey{slug, op}]++
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -676,8 +948,16 @@ func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) er
 	if err := checkSlug(slug); err != nil {
 		return err
 	}
+	return s.injected(ctx, op, slug, false)
+}
+
+// injected returns the failure injected for op on slug, if it is due at this point of
+// the operation: before any change, or, with afterChange, once the change is made
+// (Failure.AfterChange, for Upgrade only). The caller holds s.mu.
+func (s *Simulator) injected(ctx context.Context, op, slug string, afterChange bool) error {
+	key := opKey{slug, op}
 	f := s.failures[key]
-	if f == nil {
+	if f == nil || (f.AfterChange && op == OpUpgrade) != afterChange {
 		return nil
 	}
 	if f.Times > 0 {

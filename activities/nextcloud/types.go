@@ -72,6 +72,32 @@ type Driver interface {
 	// Remove deletes the instance, its configuration, its data directory, database
 	// and role. Removing what does not exist succeeds.
 	Remove(ctx context.Context, slug string) error
+
+	// The steps of one upgrade of one space, in the order the workflow runs them:
+	// maintenance on, SetCron(false), Snapshot, SwitchCode, Upgrade, Status (health),
+	// maintenance off, SetCron(true), then PostUpgrade while in service. On failure:
+	// RestoreSnapshot, SwitchCode back, maintenance off, SetCron(true).
+
+	// SetCron pauses (false) or resumes (true) the space's background jobs (cron.php).
+	SetCron(ctx context.Context, slug string, enabled bool) error
+	// Snapshot dumps the space's database (pg_dump) and returns the snapshot's name.
+	Snapshot(ctx context.Context, slug string) (string, error)
+	// RestoreSnapshot puts the space's database back as the snapshot holds it.
+	RestoreSnapshot(ctx context.Context, slug, snapshot string) error
+	// DropSnapshot deletes a snapshot that is no longer needed.
+	DropSnapshot(ctx context.Context, slug, snapshot string) error
+	// CodeVersion is the version of the code base the space runs from (which may be
+	// ahead of its installed version half-way through an upgrade).
+	CodeVersion(ctx context.Context, slug string) (string, error)
+	// SwitchCode points the space at the shared code base of version.
+	SwitchCode(ctx context.Context, slug, version string) error
+	// Upgrade runs `occ upgrade` to the version of the code base the space runs from,
+	// which must be target: same major, or exactly the next one (CheckUpgrade).
+	// Maintenance must be on.
+	Upgrade(ctx context.Context, slug, target string) error
+	// PostUpgrade runs the slow optional steps (missing indices, columns, primary keys)
+	// once the space is back in service.
+	PostUpgrade(ctx context.Context, slug string) error
 }
 
 // DefaultApps are the operator-approved apps enabled on every new space.
@@ -142,3 +168,36 @@ type SetDeactivatedInput struct {
 
 // SetDeactivatedResult is empty for now.
 type SetDeactivatedResult struct{}
+
+// UpgradeStepInput is one step of a space's upgrade.
+type UpgradeStepInput struct {
+	Slug string
+	// Step is one of the UpgradeStep constants.
+	Step string
+	// Version is the target of SwitchCode and Upgrade; Snapshot the snapshot of
+	// RestoreSnapshot and DropSnapshot; On the state of maintenance and cron.
+	Version  string
+	Snapshot string
+	On       bool
+}
+
+// UpgradeStepResult reports what a step found or made.
+type UpgradeStepResult struct {
+	Snapshot    string // Snapshot: the snapshot's name
+	Version     string // Health: the installed version
+	CodeVersion string // Health: the version of the code base
+	Maintenance bool   // Health: maintenance mode
+}
+
+// The steps of an upgrade, run by the RunUpgradeStep activity.
+const (
+	UpgradeStepMaintenance = "maintenance"   // On: maintenance mode on or off
+	UpgradeStepCron        = "cron"          // On: background jobs resumed or paused
+	UpgradeStepSnapshot    = "snapshot"      // dump the database
+	UpgradeStepRestore     = "restore"       // restore Snapshot
+	UpgradeStepDropSnap    = "drop-snapshot" // delete Snapshot
+	UpgradeStepSwitchCode  = "switch-code"   // point at the code base of Version
+	UpgradeStepUpgrade     = "upgrade"       // occ upgrade to Version
+	UpgradeStepHealth      = "health"        // status: installed version, code version, maintenance
+	UpgradeStepPost        = "post-upgrade"  // slow optional steps, in service
+)

@@ -1,0 +1,211 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"jardinier/activities/database"
+	"jardinier/activities/nextcloud"
+	"jardinier/models"
+)
+
+// upgradeAttempts bounds the retries of one upgrade step: past that the upgrade is
+// rolled back. The rollback itself retries until it works.
+const upgradeAttempts = 3
+
+// pendingUpgrades moves the upgrade requests waiting in the signal channel into the
+// state, so that none is lost across Continue-As-New or while the space is busy.
+func (s *space) pendingUpgrades(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalUpgradeSpace)
+	for {
+		var req UpgradeSpaceRequest
+		if !ch.ReceiveAsync(&req) {
+			return
+		}
+		s.life.Upgrades = append(s.life.Upgrades, req)
+	}
+}
+
+// upgradeWaiting reports whether an upgrade request waits, in the state or the channel.
+func (s *space) upgradeWaiting(ctx workflow.Context) bool {
+	return len(s.life.Upgrades) > 0 || workflow.GetSignalChannel(ctx, SignalUpgradeSpace).Len() > 0
+}
+
+// upgradeNext runs the oldest waiting upgrade request and answers the fleet upgrade.
+func (s *space) upgradeNext(ctx workflow.Context) error {
+	s.pendingUpgrades(ctx)
+	if len(s.life.Upgrades) == 0 {
+		return nil
+	}
+	req := s.life.Upgrades[0]
+	s.life.Upgrades = s.life.Upgrades[1:]
+	report, snapshot, err := s.upgrade(ctx, req)
+	if err != nil {
+		return err
+	}
+	s.report(ctx, req, report)
+	if report.Outcome == SpaceUpgraded && snapshot != "" {
+		s.afterUpgrade(ctx, snapshot)
+	}
+	return nil
+}
+
+// afterUpgrade runs the slow optional steps once the space is back in service and the
+// fleet upgrade has its answer; a failure there leaves a working space.
+func (s *space) afterUpgrade(ctx workflow.Context, snapshot string) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Hour, // missing indices on a large space
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts},
+	})
+	var na *nextcloud.Activities
+	for _, in := range []nextcloud.UpgradeStepInput{{Step: nextcloud.UpgradeStepPost}, {Step: nextcloud.UpgradeStepDropSnap, Snapshot: snapshot}} {
+		in.Slug = s.in.Slug
+		if err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("Optional step after upgrade failed", "slug", s.in.Slug, "step", in.Step, "error", err)
+		}
+	}
+}
+
+// skipUpgrades answers every waiting request when the space ends.
+func (s *space) skipUpgrades(ctx workflow.Context) {
+	s.pendingUpgrades(ctx)
+	for _, req := range s.life.Upgrades {
+		s.report(ctx, req, SpaceUpgradeReport{Slug: s.in.Slug, Outcome: SpaceSkipped, From: s.version,
+			To: req.Target, Status: s.status, Error: fmt.Sprintf("l'espace est à l'état %s", s.status)})
+	}
+	s.life.Upgrades = nil
+}
+
+func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceUpgradeReport) {
+	rep.Slug, rep.Status = s.in.Slug, s.status
+	if err := workflow.SignalExternalWorkflow(ctx, req.UpgradeID, "", SignalSpaceUpgraded, rep).Get(ctx, nil); err != nil {
+		// The fleet upgrade may be over (aborted): the space's history keeps the outcome.
+		workflow.GetLogger(ctx).Warn("Upgrade report not delivered", "slug", s.in.Slug, "upgrade", req.UpgradeID, "error", err)
+	}
+}
+
+// upgrade moves the space to req.Target inside its own workflow: maintenance on, cron
+// paused, database snapshot, new code base, occ upgrade, health check, maintenance off,
+// cron back. On failure the snapshot is restored, the old code base is back and the
+// space leaves maintenance: it is never left broken or in maintenance.
+func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (rep SpaceUpgradeReport, snapshot string, err error) {
+	rep, err = s.upgradeSteps(ctx, req, &snapshot)
+	return rep, snapshot, err
+}
+
+func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snapshotOut *string) (SpaceUpgradeReport, error) {
+	logger := workflow.GetLogger(ctx)
+	rep := SpaceUpgradeReport{From: s.version, To: req.Target}
+	switch {
+	case s.status != models.StatusActive:
+		rep.Outcome, rep.Error = SpaceSkipped, fmt.Sprintf("l'espace est à l'état %s", s.status)
+		return rep, nil
+	case s.version == req.Target:
+		rep.Outcome = SpaceUpgraded // already there: a repeated request
+		return rep, nil
+	}
+	if err := nextcloud.CheckUpgrade(s.version, req.Target); err != nil {
+		rep.Outcome, rep.Error = SpaceSkipped, err.Error()
+		return rep, nil
+	}
+	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.version, "to", req.Target)
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgrade_started",
+		Reason: s.version + " → " + req.Target}); err != nil {
+		return rep, err
+	}
+
+	step := func(actx workflow.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
+		in.Slug = s.in.Slug
+		var na *nextcloud.Activities
+		var res nextcloud.UpgradeStepResult
+		err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, &res)
+		return res, err
+	}
+	try := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute, // occ upgrade of a space with 100,000+ files
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: upgradeAttempts,
+			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent}},
+	})
+	// Undoing must work whatever happens, even if the workflow is being cancelled.
+	must, _ := workflow.NewDisconnectedContext(ctx)
+	must = workflow.WithActivityOptions(must, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
+	})
+
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); err != nil {
+		return rep, err
+	}
+	down := workflow.Now(ctx)
+	var snapshot string
+	failed := func(err error) (SpaceUpgradeReport, error) {
+		logger.Error("Upgrade failed, rolling back", "slug", s.in.Slug, "error", err)
+		if snapshot != "" {
+			if _, rerr := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepRestore, Snapshot: snapshot}); rerr != nil {
+				return rep, rerr
+			}
+		}
+		for _, in := range []nextcloud.UpgradeStepInput{
+			{Step: nextcloud.UpgradeStepSwitchCode, Version: rep.From},
+			{Step: nextcloud.UpgradeStepMaintenance, On: false},
+			{Step: nextcloud.UpgradeStepCron, On: true},
+		} {
+			if _, rerr := step(must, in); rerr != nil {
+				return rep, rerr
+			}
+		}
+		rep.Downtime = workflow.Now(ctx).Sub(down)
+		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
+		return rep, s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
+			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
+	}
+	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
+		return failed(err)
+	}
+	res, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSnapshot})
+	if err != nil {
+		return failed(err)
+	}
+	snapshot = res.Snapshot
+	*snapshotOut = snapshot
+	for _, in := range []nextcloud.UpgradeStepInput{
+		{Step: nextcloud.UpgradeStepSwitchCode, Version: req.Target},
+		{Step: nextcloud.UpgradeStepUpgrade, Version: req.Target},
+	} {
+		if _, err := step(try, in); err != nil {
+			return failed(err)
+		}
+	}
+	health, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepHealth})
+	if err == nil && (health.Version != req.Target || health.CodeVersion != req.Target) {
+		err = fmt.Errorf("health check: installed %s, code %s, want %s", health.Version, health.CodeVersion, req.Target)
+	}
+	if err != nil {
+		return failed(err)
+	}
+	for _, in := range []nextcloud.UpgradeStepInput{
+		{Step: nextcloud.UpgradeStepMaintenance, On: false},
+		{Step: nextcloud.UpgradeStepCron, On: true},
+	} {
+		if _, err := step(must, in); err != nil {
+			return rep, err
+		}
+	}
+	rep.Downtime = workflow.Now(ctx).Sub(down)
+	s.version = req.Target
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgraded",
+		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {
+		return rep, err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrNextcloudVersion.ValueSet(s.version)); err != nil {
+		return rep, fmt.Errorf("search attributes of %q: %w", s.in.Slug, err)
+	}
+	rep.Outcome = SpaceUpgraded
+	return rep, nil
+}

@@ -1,0 +1,112 @@
+package workflows
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"jardinier/activities/nextcloud"
+	"jardinier/models"
+)
+
+// requestUpgrade sends a fleet upgrade's request to the space at a time of the test.
+func (h *harness) requestUpgrade(at time.Duration, target string) {
+	h.at(at, func() {
+		h.env.SignalWorkflow(SignalUpgradeSpace, UpgradeSpaceRequest{UpgradeID: "upgrade/u1", Target: target})
+	})
+}
+
+func TestSpaceUpgrade(t *testing.T) {
+	t.Run("a space upgrades inside its own workflow and reports its downtime", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.requestUpgrade(2*day, "32.0.0")
+		var st SpaceStatus
+		h.queryAt(3*day, &st)
+		h.run(4 * day)
+
+		require.Len(t, h.reports, 1)
+		rep := h.reports[0]
+		assert.Equal(t, SpaceUpgraded, rep.Outcome, rep.Error)
+		assert.Equal(t, "31.0.9", rep.From)
+		assert.Equal(t, "32.0.0", rep.To)
+		assert.Equal(t, "les-amis", rep.Slug)
+		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "health", "maintenance", "cron",
+			"post-upgrade", "drop-snapshot"}, h.upgradeSteps, "slow optional steps run after the space is back in service")
+		assert.Equal(t, "32.0.0", st.NextcloudVersion)
+		assert.False(t, h.nc.maintenance, "out of maintenance")
+		assert.True(t, h.nc.cron, "cron back")
+		_, recorded := h.transitionAt("upgraded")
+		assert.True(t, recorded, "the upgrade is in the audit trail")
+	})
+
+	t.Run("a failed upgrade is rolled back: database restored, old code, out of maintenance", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.failStep[nextcloud.UpgradeStepUpgrade] = temporal.NewNonRetryableApplicationError("occ upgrade exited 1", nextcloud.ErrTypePermanent, nil)
+		h.requestUpgrade(2*day, "32.0.0")
+		var st SpaceStatus
+		h.queryAt(3*day, &st)
+		h.run(4 * day)
+
+		require.Len(t, h.reports, 1)
+		assert.Equal(t, SpaceUpgradeFailed, h.reports[0].Outcome)
+		assert.Contains(t, h.reports[0].Error, "occ upgrade exited 1")
+		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "restore", "switch-code",
+			"maintenance", "cron"}, h.upgradeSteps)
+		assert.Equal(t, "31.0.9", h.nc.code, "back to the old code base")
+		assert.Equal(t, "31.0.9", h.nc.version, "database restored")
+		assert.False(t, h.nc.maintenance, "never left in maintenance")
+		assert.True(t, h.nc.cron)
+		assert.Equal(t, "31.0.9", st.NextcloudVersion)
+		assert.Equal(t, models.StatusActive, st.Status)
+	})
+
+	t.Run("a failing health check rolls back too", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.failStep[nextcloud.UpgradeStepHealth] = temporal.NewNonRetryableApplicationError("status: not installed", nextcloud.ErrTypePermanent, nil)
+		h.requestUpgrade(2*day, "32.0.0")
+		h.run(3 * day)
+
+		require.Len(t, h.reports, 1)
+		assert.Equal(t, SpaceUpgradeFailed, h.reports[0].Outcome)
+		assert.Equal(t, "31.0.9", h.nc.version)
+		assert.False(t, h.nc.maintenance)
+	})
+
+	t.Run("a skip of a major is refused before anything is touched", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.requestUpgrade(2*day, "33.0.0")
+		h.run(3 * day)
+
+		require.Len(t, h.reports, 1)
+		assert.Equal(t, SpaceSkipped, h.reports[0].Outcome)
+		assert.Contains(t, h.reports[0].Error, "skip")
+		assert.Empty(t, h.upgradeSteps)
+	})
+
+	t.Run("a deactivated space is left out, and a busy one upgrades once free", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.send(1*day, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "r"}, &decisionAnswer{})
+		h.requestUpgrade(2*day, "32.0.0")
+		h.send(3*day, UpdateReactivate, ActionInput{Actor: "camille", Reason: "r"}, &decisionAnswer{})
+		h.requestUpgrade(4*day, "32.0.0")
+		h.run(5 * day)
+
+		require.Len(t, h.reports, 2)
+		assert.Equal(t, SpaceSkipped, h.reports[0].Outcome)
+		assert.Equal(t, models.StatusDeactivated, h.reports[0].Status)
+		assert.Equal(t, SpaceUpgraded, h.reports[1].Outcome)
+	})
+
+	t.Run("a request that arrives during review waits for the space to be in service", func(t *testing.T) {
+		h := newHarness(t)
+		h.requestUpgrade(30*time.Minute, "32.0.0")
+		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &decisionAnswer{})
+		h.run(2 * day)
+
+		require.Len(t, h.reports, 1, "carried over Continue-As-New")
+		assert.Equal(t, SpaceUpgraded, h.reports[0].Outcome)
+	})
+}

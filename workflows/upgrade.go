@@ -1,0 +1,342 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"jardinier/activities/database"
+	"jardinier/activities/nextcloud"
+	"jardinier/models"
+)
+
+// Business rules of fleet upgrades.
+const (
+	// minFinishedForRatio: the failure ratio is judged only after this many spaces, so
+	// that one early failure does not pause a large rollout by itself.
+	minFinishedForRatio = 5
+	// spaceAnswerTimeout: a space that has not answered by then counts as failed, and
+	// the rollout goes on; its own workflow still finishes or rolls back its upgrade.
+	spaceAnswerTimeout = 2 * time.Hour
+	// upgradeTick is how often the fleet upgrade looks for spaces that do not answer.
+	upgradeTick = 5 * time.Minute
+	// upgradeHistoryLimit: past this many events the fleet upgrade continues as new.
+	upgradeHistoryLimit = 20_000
+	// projectBatch is how many rows of the upgrade's space list one activity writes.
+	projectBatch = 1000
+)
+
+// FleetUpgradeWorkflow upgrades every space that can go to the target version: a
+// canary set first, one at a time, then waves with bounded concurrency. It pauses by
+// itself when a canary fails or failures pass the threshold; admins pause, resume and
+// abort it. Each space upgrades inside its own workflow.
+func FleetUpgradeWorkflow(ctx workflow.Context, in FleetUpgradeInput) (UpgradeProgress, error) {
+	f := &fleet{in: in}
+	if err := f.register(ctx); err != nil {
+		return UpgradeProgress{}, err
+	}
+	if in.State != nil {
+		f.st = *in.State
+		f.in.State = nil
+	} else if err := f.plan(ctx); err != nil {
+		return UpgradeProgress{}, err
+	}
+	return f.run(ctx)
+}
+
+// fleet is the state of one fleet upgrade.
+type fleet struct {
+	in FleetUpgradeInput
+	st FleetUpgradeState
+}
+
+func (f *fleet) register(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryUpgradeProgress, func() (UpgradeProgress, error) {
+		return f.progress(workflow.Now(ctx)), nil
+	}); err != nil {
+		return fmt.Errorf("register progress query: %w", err)
+	}
+	controls := map[string]struct {
+		from []string
+		to   string
+	}{
+		UpdateUpgradePause:  {[]string{UpgradeRunning}, UpgradePaused},
+		UpdateUpgradeResume: {[]string{UpgradePaused}, UpgradeRunning},
+		UpdateUpgradeAbort:  {[]string{UpgradeRunning, UpgradePaused}, UpgradeAborted},
+	}
+	for _, name := range workflow.DeterministicKeys(controls) {
+		c := controls[name]
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+			func(ctx workflow.Context, in UpgradeControlInput) (UpgradeControlResult, error) {
+				f.st.Status, f.st.PauseReason = c.to, ""
+				if c.to == UpgradePaused {
+					f.st.PauseReason = fmt.Sprintf("mise en pause par %s : %s", in.Actor, in.Reason)
+				}
+				workflow.GetLogger(ctx).Info("Fleet upgrade control", "control", name, "actor", in.Actor, "reason", in.Reason)
+				return UpgradeControlResult{Status: f.st.Status}, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in UpgradeControlInput) error {
+				if in.Actor == "" {
+					return errors.New("actor: l'auteur est obligatoire")
+				}
+				if !slices.Contains(c.from, f.st.Status) {
+					return fmt.Errorf("la mise à jour est à l'état %s : « %s » n'est pas possible", f.st.Status, name)
+				}
+				return nil
+			}})
+		if err != nil {
+			return fmt.Errorf("register %s update: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// plan reads the spaces and sorts them: included (canaries first), refused with the
+// steps they need, or left out (deactivated, being deleted...).
+func (f *fleet) plan(ctx workflow.Context) error {
+	f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 5 * time.Minute})
+	var dba *database.Activities
+	var spaces database.ListSpacesResult
+	if err := workflow.ExecuteActivity(actx, dba.ListSpaces, database.ListSpacesInput{}).Get(ctx, &spaces); err != nil {
+		return fmt.Errorf("list spaces: %w", err)
+	}
+	var rows []database.UpgradeSpaceRow
+	var included []string
+	for _, sp := range spaces.Spaces {
+		row := database.UpgradeSpaceRow{Slug: sp.Slug, From: sp.Version, To: f.in.Target}
+		switch {
+		case sp.Status != models.StatusActive:
+			row.Status, row.Error = "skipped", "état "+string(sp.Status)
+			f.st.Skipped++
+		case sp.Version == f.in.Target:
+			continue // already there
+		default:
+			if err := nextcloud.CheckUpgrade(sp.Version, f.in.Target); err != nil {
+				steps := upgradeSteps(sp.Version, f.in.Target)
+				f.st.Refused = append(f.st.Refused, RefusedSpace{Slug: sp.Slug, Version: sp.Version, Steps: steps})
+				row.Status, row.Error = "refused", err.Error()
+				if len(steps) > 0 {
+					row.Error = "passer d'abord par " + strings.Join(steps, " puis ")
+				}
+			} else {
+				row.Status = "pending"
+				included = append(included, sp.Slug)
+			}
+		}
+		rows = append(rows, row)
+	}
+	canaries := f.in.CanarySlugs
+	if len(canaries) == 0 {
+		canaries = included[:min(f.in.Canary, len(included))]
+	}
+	f.st.Canaries = nil
+	for _, c := range canaries {
+		if slices.Contains(included, c) {
+			f.st.Canaries = append(f.st.Canaries, c)
+		}
+	}
+	f.st.Pending = append(slices.Clone(f.st.Canaries), slices.DeleteFunc(included, func(s string) bool {
+		return slices.Contains(f.st.Canaries, s)
+	})...)
+	for i := 0; i < len(rows); i += projectBatch {
+		batch := rows[i:min(len(rows), i+projectBatch)]
+		if err := workflow.ExecuteActivity(actx, dba.RecordUpgradeSpaces, database.RecordUpgradeSpacesInput{
+			UpgradeID: f.in.ID, Rows: batch}).Get(ctx, nil); err != nil {
+			return fmt.Errorf("record upgrade spaces: %w", err)
+		}
+	}
+	workflow.GetLogger(ctx).Info("Fleet upgrade planned", "target", f.in.Target, "included", len(f.st.Pending),
+		"canaries", len(f.st.Canaries), "refused", len(f.st.Refused), "left_out", f.st.Skipped)
+	return nil
+}
+
+// upgradeSteps lists the versions a space must go through before target: every major
+// in between, then target itself.
+func upgradeSteps(from, target string) []string {
+	fm, err1 := strconv.Atoi(strings.SplitN(from, ".", 2)[0])
+	tm, err2 := strconv.Atoi(strings.SplitN(target, ".", 2)[0])
+	if err1 != nil || err2 != nil || tm <= fm+1 {
+		return nil
+	}
+	var steps []string
+	for m := fm + 1; m < tm; m++ {
+		steps = append(steps, strconv.Itoa(m))
+	}
+	return append(steps, target)
+}
+
+func (f *fleet) run(ctx workflow.Context) (UpgradeProgress, error) {
+	logger := workflow.GetLogger(ctx)
+	reports := workflow.GetSignalChannel(ctx, SignalSpaceUpgraded)
+	for {
+		f.receive(ctx, reports)
+		if f.st.Status == UpgradeAborted && len(f.st.Running) == 0 {
+			break
+		}
+		if len(f.st.Pending) == 0 && len(f.st.Running) == 0 {
+			f.st.Status = UpgradeDone
+			break
+		}
+		if err := f.startSpaces(ctx); err != nil {
+			return UpgradeProgress{}, err
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > upgradeHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return UpgradeProgress{}, f.continueAsNew(ctx, reports)
+		}
+		status := f.st.Status
+		if _, err := workflow.AwaitWithTimeout(ctx, upgradeTick, func() bool {
+			return reports.Len() > 0 || f.st.Status != status
+		}); err != nil {
+			return UpgradeProgress{}, err
+		}
+		f.expire(ctx)
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return UpgradeProgress{}, err
+	}
+	p := f.progress(workflow.Now(ctx))
+	logger.Info("Fleet upgrade over", "status", p.Status, "upgraded", p.Upgraded, "failed", p.Failed, "skipped", p.Skipped)
+	return p, nil
+}
+
+// inCanary reports whether canaries are still to finish: until then one space at a time.
+func (f *fleet) inCanary() bool {
+	for _, c := range f.st.Canaries {
+		if _, running := f.st.Running[c]; running || slices.Contains(f.st.Pending, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// startSpaces asks spaces to upgrade while the rollout runs and slots are free.
+func (f *fleet) startSpaces(ctx workflow.Context) error {
+	limit := max(f.in.Concurrency, 1)
+	if f.inCanary() {
+		limit = 1
+	}
+	var started []database.UpgradeSpaceRow
+	for f.st.Status == UpgradeRunning && len(f.st.Running) < limit && len(f.st.Pending) > 0 {
+		slug := f.st.Pending[0]
+		f.st.Pending = f.st.Pending[1:]
+		req := UpgradeSpaceRequest{UpgradeID: workflow.GetInfo(ctx).WorkflowExecution.ID, Target: f.in.Target}
+		if err := workflow.SignalExternalWorkflow(ctx, SpaceWorkflowID(slug), "", SignalUpgradeSpace, req).Get(ctx, nil); err != nil {
+			f.st.Skipped++
+			started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: "skipped", Error: "espace introuvable : " + err.Error()})
+			continue
+		}
+		f.st.Running[slug] = workflow.Now(ctx)
+		started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: "running"})
+	}
+	return f.project(ctx, started)
+}
+
+// receive takes the spaces' reports.
+func (f *fleet) receive(ctx workflow.Context, reports workflow.ReceiveChannel) {
+	var rows []database.UpgradeSpaceRow
+	for {
+		var rep SpaceUpgradeReport
+		if !reports.ReceiveAsync(&rep) {
+			break
+		}
+		if _, ok := f.st.Running[rep.Slug]; !ok {
+			continue // late answer of a space already counted as failed
+		}
+		delete(f.st.Running, rep.Slug)
+		rows = append(rows, f.account(rep))
+	}
+	f.project(ctx, rows)
+}
+
+// account counts one space's outcome and pauses the rollout when it must.
+func (f *fleet) account(rep SpaceUpgradeReport) database.UpgradeSpaceRow {
+	row := database.UpgradeSpaceRow{Slug: rep.Slug, Status: rep.Outcome, From: rep.From, To: rep.To,
+		DowntimeMS: rep.Downtime.Milliseconds(), Error: rep.Error}
+	switch rep.Outcome {
+	case SpaceUpgraded:
+		f.st.Upgraded++
+		f.st.Downtimes = append(f.st.Downtimes, rep.Downtime)
+	case SpaceSkipped:
+		f.st.Skipped++
+	default:
+		row.Status = SpaceUpgradeFailed
+		f.st.Failed++
+		if slices.Contains(f.st.Canaries, rep.Slug) && f.st.Status == UpgradeRunning {
+			f.st.Status, f.st.PauseReason = UpgradePaused, "échec sur un espace témoin ("+rep.Slug+") : "+rep.Error
+		}
+	}
+	finished := f.st.Upgraded + f.st.Failed
+	if f.st.Status == UpgradeRunning && finished >= minFinishedForRatio && f.in.MaxFailureRatio > 0 &&
+		float64(f.st.Failed)/float64(finished) > f.in.MaxFailureRatio {
+		f.st.Status = UpgradePaused
+		f.st.PauseReason = fmt.Sprintf("seuil d'échecs dépassé : %d sur %d", f.st.Failed, finished)
+	}
+	return row
+}
+
+// expire counts spaces that have not answered for too long as failed.
+func (f *fleet) expire(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	var rows []database.UpgradeSpaceRow
+	for _, slug := range workflow.DeterministicKeys(f.st.Running) {
+		if now.Sub(f.st.Running[slug]) > spaceAnswerTimeout {
+			delete(f.st.Running, slug)
+			rows = append(rows, f.account(SpaceUpgradeReport{Slug: slug, Outcome: SpaceUpgradeFailed,
+				Error: "pas de réponse de l'espace"}))
+		}
+	}
+	f.project(ctx, rows)
+}
+
+// project writes rows of the upgrade's space list; the list is a view, so a failure to
+// write it is logged and does not stop the rollout.
+func (f *fleet) project(ctx workflow.Context, rows []database.UpgradeSpaceRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var dba *database.Activities
+	if err := workflow.ExecuteLocalActivity(lctx, dba.RecordUpgradeSpaces, database.RecordUpgradeSpacesInput{
+		UpgradeID: f.in.ID, Rows: rows}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("Upgrade space list not updated", "error", err)
+	}
+	return nil
+}
+
+func (f *fleet) continueAsNew(ctx workflow.Context, reports workflow.ReceiveChannel) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	f.receive(ctx, reports) // signals would not survive the new run
+	in := f.in
+	st := f.st
+	in.State = &st
+	return workflow.NewContinueAsNewError(ctx, FleetUpgradeWorkflow, in)
+}
+
+// progress is what the query answers.
+func (f *fleet) progress(now time.Time) UpgradeProgress {
+	p := UpgradeProgress{ID: f.in.ID, Target: f.in.Target, Status: f.st.Status, PauseReason: f.st.PauseReason,
+		Upgraded: f.st.Upgraded, Failed: f.st.Failed, Skipped: f.st.Skipped, Running: len(f.st.Running),
+		Remaining: len(f.st.Pending), Refused: f.st.Refused, StartedAt: f.st.StartedAt}
+	p.Total = p.Upgraded + p.Failed + p.Running + p.Remaining
+	if d := slices.Clone(f.st.Downtimes); len(d) > 0 {
+		slices.Sort(d)
+		p.DowntimeP50, p.DowntimeP95 = d[(len(d)-1)*50/100], d[(len(d)-1)*95/100]
+	}
+	if finished := p.Upgraded + p.Failed; finished > 0 && p.Status == UpgradeRunning {
+		perSpace := now.Sub(f.st.StartedAt) / time.Duration(finished)
+		p.EstimatedEnd = now.Add(perSpace * time.Duration(p.Remaining+p.Running))
+	}
+	return p
+}

@@ -1,0 +1,128 @@
+package workflows
+
+import (
+	"time"
+
+	"jardinier/models"
+)
+
+// upgradeWorkflowIDPrefix starts the ID of every fleet upgrade workflow.
+const upgradeWorkflowIDPrefix = "upgrade/"
+
+// UpgradeWorkflowID is the ID of the workflow of one fleet upgrade.
+func UpgradeWorkflowID(id string) string { return upgradeWorkflowIDPrefix + id }
+
+// Controls of a fleet upgrade (Temporal Updates with a validator), its progress query,
+// and the signals it exchanges with the space workflows.
+const (
+	UpdateUpgradePause   = "pause"    // UpgradeControlInput; no new space starts
+	UpdateUpgradeResume  = "resume"   // UpgradeControlInput; after a pause or an automatic pause
+	UpdateUpgradeAbort   = "abort"    // UpgradeControlInput; spaces under way finish, no new one starts
+	QueryUpgradeProgress = "progress" // UpgradeProgress
+
+	// SignalUpgradeSpace asks a space workflow to upgrade (UpgradeSpaceRequest). The
+	// space upgrades inside its own workflow, so its history shows every step.
+	SignalUpgradeSpace = "upgrade-space"
+	// SignalSpaceUpgraded answers the fleet upgrade (SpaceUpgradeReport).
+	SignalSpaceUpgraded = "space-upgraded"
+)
+
+// Status of a fleet upgrade.
+const (
+	UpgradeRunning = "running"
+	UpgradePaused  = "paused"  // by an admin, or automatically (canary failure, threshold)
+	UpgradeAborted = "aborted" // stopped by an admin; spaces under way finished
+	UpgradeDone    = "done"
+)
+
+// FleetUpgradeInput starts a fleet upgrade.
+type FleetUpgradeInput struct {
+	ID     string
+	Target string // a full version, e.g. 32.0.3
+	// Canary is how many spaces upgrade first, one at a time; CanarySlugs names them
+	// instead. Any canary failure pauses the rollout.
+	Canary      int
+	CanarySlugs []string
+	// Concurrency bounds the spaces upgrading at once in the waves after the canary.
+	Concurrency int
+	// MaxFailureRatio pauses the rollout once failed/finished passes it (after at least
+	// MinFinished spaces), e.g. 0.05.
+	MaxFailureRatio float64
+	Requester       string
+	// State carries the upgrade over Continue-As-New; nil at the start.
+	State *FleetUpgradeState
+}
+
+// FleetUpgradeState is what a fleet upgrade carries from one run to the next.
+type FleetUpgradeState struct {
+	Status      string
+	PauseReason string
+	Pending     []string // slugs not started yet, in order
+	Running     map[string]time.Time
+	Canaries    []string
+	Upgraded    int
+	Failed      int
+	Skipped     int
+	Refused     []RefusedSpace
+	Downtimes   []time.Duration // of every upgraded space, for percentiles
+	StartedAt   time.Time
+}
+
+// RefusedSpace is a space the upgrade leaves out because it is too far behind.
+type RefusedSpace struct {
+	Slug    string
+	Version string
+	Steps   []string // the versions it must go through first, in order
+}
+
+// UpgradeControlInput pauses, resumes or aborts a fleet upgrade.
+type UpgradeControlInput struct {
+	Actor  string
+	Reason string
+}
+
+// UpgradeControlResult is the upgrade's status after the control.
+type UpgradeControlResult struct{ Status string }
+
+// UpgradeProgress answers QueryUpgradeProgress.
+type UpgradeProgress struct {
+	ID           string
+	Target       string
+	Status       string
+	PauseReason  string
+	Total        int // spaces included (refused ones are not)
+	Upgraded     int
+	Failed       int
+	Skipped      int // deactivated or being deleted when their turn came
+	Running      int
+	Remaining    int // not started yet
+	Refused      []RefusedSpace
+	StartedAt    time.Time
+	EstimatedEnd time.Time // zero until a space has finished
+	DowntimeP50  time.Duration
+	DowntimeP95  time.Duration
+}
+
+// UpgradeSpaceRequest asks a space to upgrade to Target and to report to UpgradeID.
+type UpgradeSpaceRequest struct {
+	UpgradeID string // the fleet upgrade's workflow ID
+	Target    string
+}
+
+// Outcomes of one space's upgrade.
+const (
+	SpaceUpgraded      = "upgraded"
+	SpaceUpgradeFailed = "failed"  // rolled back: database restored, old code, out of maintenance
+	SpaceSkipped       = "skipped" // deactivated, deleted, or not on a version that can go to the target
+)
+
+// SpaceUpgradeReport is a space's answer to UpgradeSpaceRequest.
+type SpaceUpgradeReport struct {
+	Slug     string
+	Outcome  string
+	From     string
+	To       string
+	Downtime time.Duration // maintenance on to off
+	Error    string
+	Status   models.Status // the space's status when it answered
+}
