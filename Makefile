@@ -83,3 +83,10 @@ bench-provision: build tools ## Submit and accept SPACES applications (default 1
 .PHONY: bench-idle
 bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watch on the dev server and report.
 	bin/jardinier bench-idle --spaces $(or $(SPACES),10000)
+
+CONCURRENCY ?=
+OCC ?=
+
+.PHONY: bench-upgrade
+bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.
+	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"jardinier/api"
 	"jardinier/deploy/bench"
@@ -31,6 +32,8 @@ Commands:
                                          and print their API token
   bench-provision [--spaces N]           submit and accept N applications, and report
   bench-idle [--spaces N]                bring N active spaces under watch, and report
+  bench-upgrade [--spaces N --concurrency C --occ T]
+                                         upgrade N simulated spaces, C at once, and report
 
 Configuration comes from the environment: see README.md.
 `
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchProvision(ctx, cfg, args[1:], stdout, logger)
 	case "bench-idle":
 		return benchIdle(ctx, cfg, args[1:], stdout, logger)
+	case "bench-upgrade":
+		return benchUpgrade(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -152,6 +157,26 @@ func benchIdle(ctx context.Context, cfg models.Config, args []string, stdout io.
 		return usageError("--spaces and --concurrency must be at least 1")
 	}
 	r, err := bench.Idle(ctx, bench.IdleOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
+		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-upgrade", flag.ContinueOnError)
+	spaces := fs.Int("spaces", 200, "spaces to upgrade")
+	concurrency := fs.Int("concurrency", 20, "spaces upgrading at once")
+	occ := fs.Duration("occ", 2*time.Second, "how long the simulated occ upgrade of one space takes")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *spaces < 1 || *concurrency < 1 || *occ <= 0 {
+		return usageError("--spaces and --concurrency must be at least 1, --occ positive")
+	}
+	r, err := bench.Upgrade(ctx, bench.UpgradeOptions{Config: cfg, Spaces: *spaces, Concurrency: *concurrency, OCC: *occ,
 		Output: stdout, Logger: logger})
 	if err != nil {
 		return err

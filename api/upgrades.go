@@ -38,8 +38,8 @@ const (
 	defaultMaxFailureRatio = 0.05
 )
 
-// fleetUpgradeWorkflowType is the registered name of workflows.FleetUpgradeWorkflow,
-// which the visibility query for running upgrades needs.
+// fleetUpgradeWorkflowType is the name workflows.FleetUpgradeWorkflow is registered
+// under, which the visibility query for running upgrades needs.
 const fleetUpgradeWorkflowType = "FleetUpgradeWorkflow"
 
 // runningUpgradesQuery finds the fleet upgrades under way: one at a time.
@@ -166,7 +166,7 @@ func (s *Server) startUpgrade(c *gin.Context) {
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SearchAttrNextcloudVersion.ValueSet(in.Target)),
 		StaticSummary:            fmt.Sprintf("Nextcloud %s, requested by %s", in.Target, admin.Name),
-	}, fleetUpgradeWorkflowType, in)
+	}, workflows.FleetUpgradeWorkflow, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		s.writeError(c, models.Errorf(models.ECONFLICT, "la mise à niveau %s existe déjà, réessayez", id))
 		return

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +123,7 @@ func TestStartUpgrade(t *testing.T) {
 		version, ok := opts.TypedSearchAttributes.GetKeyword(workflows.SearchAttrNextcloudVersion)
 		assert.True(t, ok)
 		assert.Equal(t, "32.0.3", version)
-		assert.Equal(t, fleetUpgradeWorkflowType, wf)
+		assert.Equal(t, reflect.ValueOf(workflows.FleetUpgradeWorkflow).Pointer(), reflect.ValueOf(wf).Pointer())
 		assert.Equal(t, workflows.FleetUpgradeInput{ID: resp.ID, Target: "32.0.3", Concurrency: 20,
 			MaxFailureRatio: 0.05, Requester: "alix"}, in)
 	})
@@ -243,6 +245,13 @@ func TestStartUpgrade(t *testing.T) {
 		w := f.do("POST", "/api/v1/upgrades", f.admin, withUpgrade(nil))
 		require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 		assert.NotContains(t, w.Body.String(), "connection refused")
+	})
+}
+
+func TestFleetUpgradeWorkflowType(t *testing.T) {
+	t.Run("the visibility query names the workflow by the name it is registered under", func(t *testing.T) {
+		name := runtime.FuncForPC(reflect.ValueOf(workflows.FleetUpgradeWorkflow).Pointer()).Name()
+		assert.True(t, strings.HasSuffix(name, "."+fleetUpgradeWorkflowType), name)
 	})
 }
 

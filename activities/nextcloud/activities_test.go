@@ -2,12 +2,20 @@ package nextcloud_test
 
 import (
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/nextcloud"
 	"jardinier/models"
@@ -136,4 +144,211 @@ func TestActivitiesErrors(t *testing.T) {
 		assert.True(t, appErr.NonRetryable())
 		assert.Equal(t, nextcloud.ErrTypeNotInstalled, appErr.Type())
 	})
+}
+
+// upgradeTarget is the version the upgrade tests go to from testVersion.
+const upgradeTarget = "32.0.0"
+
+// step runs one upgrade step of testSlug (unless in names another space) through the
+// activity.
+func (f *fixture) step(t *testing.T, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
+	t.Helper()
+	if in.Slug == "" {
+		in.Slug = testSlug
+	}
+	val, err := f.env.ExecuteActivity(f.acts.RunUpgradeStep, in)
+	if err != nil {
+		return nextcloud.UpgradeStepResult{}, err
+	}
+	var res nextcloud.UpgradeStepResult
+	require.NoError(t, val.Get(&res))
+	return res, nil
+}
+
+// mustStep is step for steps that must succeed.
+func (f *fixture) mustStep(t *testing.T, in nextcloud.UpgradeStepInput) nextcloud.UpgradeStepResult {
+	t.Helper()
+	res, err := f.step(t, in)
+	require.NoError(t, err, "step %s", in.Step)
+	return res
+}
+
+// health runs the health step.
+func (f *fixture) health(t *testing.T) nextcloud.UpgradeStepResult {
+	t.Helper()
+	return f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepHealth})
+}
+
+// startUpgrade runs the steps before the upgrade proper: maintenance on, cron paused,
+// snapshot, code base switched to upgradeTarget. It returns the snapshot.
+func (f *fixture) startUpgrade(t *testing.T) string {
+	t.Helper()
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false})
+	snap := f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSnapshot}).Snapshot
+	require.NotEmpty(t, snap)
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSwitchCode, Version: upgradeTarget})
+	return snap
+}
+
+func TestActivitiesUpgradeASpace(t *testing.T) {
+	f := setup(t)
+	provision(t, f.ctx, f.sim, testSlug)
+
+	snap := f.startUpgrade(t)
+	assert.Equal(t, testSlug+"-1", snap)
+	in, _ := f.sim.Instance(testSlug)
+	assert.True(t, in.Maintenance)
+	assert.False(t, in.CronEnabled)
+	assert.Equal(t, []string{snap}, in.Snapshots)
+	assert.Equal(t, nextcloud.UpgradeStepResult{Version: testVersion, CodeVersion: upgradeTarget, Maintenance: true},
+		f.health(t), "the code base is ahead of the database")
+
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget})
+	assert.Equal(t, nextcloud.UpgradeStepResult{Version: upgradeTarget, CodeVersion: upgradeTarget, Maintenance: true},
+		f.health(t))
+
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepPost})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepDropSnap, Snapshot: snap})
+
+	in, _ = f.sim.Instance(testSlug)
+	assert.Equal(t, upgradeTarget, in.Version)
+	assert.Equal(t, upgradeTarget, in.CodeVersion)
+	assert.False(t, in.Maintenance)
+	assert.True(t, in.CronEnabled)
+	assert.True(t, in.PostUpgraded)
+	assert.Empty(t, in.Snapshots)
+	assert.Equal(t, 1, f.sim.Calls(testSlug, nextcloud.OpUpgrade))
+	assert.Equal(t, nextcloud.UpgradeStepResult{Version: upgradeTarget, CodeVersion: upgradeTarget}, f.health(t))
+}
+
+func TestActivitiesRollBackAnUpgrade(t *testing.T) {
+	errMigration := errors.Join(errors.New("occ upgrade: migration failed"), nextcloud.ErrPermanent)
+	for _, c := range []struct {
+		name          string
+		afterChange   bool
+		versionLeftAt string
+	}{
+		{"an upgrade that failed before changing anything", false, testVersion},
+		{"an upgrade that failed half-way", true, upgradeTarget},
+	} {
+		t.Run(c.name+" is undone by the snapshot and the old code base", func(t *testing.T) {
+			f := setup(t)
+			provision(t, f.ctx, f.sim, testSlug)
+			f.sim.InjectFailure(testSlug, nextcloud.OpUpgrade,
+				nextcloud.Failure{Err: errMigration, Times: 1, AfterChange: c.afterChange})
+			snap := f.startUpgrade(t)
+
+			_, err := f.step(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget})
+			appErr := applicationError(t, err)
+			assert.True(t, appErr.NonRetryable())
+			assert.Equal(t, nextcloud.ErrTypePermanent, appErr.Type())
+			assert.Equal(t, c.versionLeftAt, f.health(t).Version)
+
+			f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepRestore, Snapshot: snap})
+			assert.Equal(t, nextcloud.UpgradeStepResult{Version: testVersion, CodeVersion: upgradeTarget, Maintenance: true},
+				f.health(t))
+			f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSwitchCode, Version: testVersion})
+			f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false})
+			f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true})
+			f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepDropSnap, Snapshot: snap})
+
+			assert.Equal(t, nextcloud.UpgradeStepResult{Version: testVersion, CodeVersion: testVersion}, f.health(t))
+			in, _ := f.sim.Instance(testSlug)
+			assert.True(t, in.CronEnabled)
+			assert.Empty(t, in.Snapshots)
+		})
+	}
+}
+
+func TestActivitiesUpgradeRefusals(t *testing.T) {
+	maintenanceOn := nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}
+	for _, c := range []struct {
+		name   string
+		before []nextcloud.UpgradeStepInput
+		step   nextcloud.UpgradeStepInput
+	}{
+		{"switching the code base from 31 to 33 skips a major", []nextcloud.UpgradeStepInput{maintenanceOn},
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSwitchCode, Version: "33.0.0"}},
+		{"switching the code base to an older version is a downgrade", []nextcloud.UpgradeStepInput{maintenanceOn},
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSwitchCode, Version: "30.0.5"}},
+		{"upgrading without maintenance mode", nil,
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget}},
+		{"upgrading with the code base not switched", []nextcloud.UpgradeStepInput{maintenanceOn},
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget}},
+		{"the post-upgrade steps in maintenance mode", []nextcloud.UpgradeStepInput{maintenanceOn},
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepPost}},
+		{"restoring a snapshot that does not exist", []nextcloud.UpgradeStepInput{maintenanceOn},
+			nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepRestore, Snapshot: testSlug + "-7"}},
+		{"an unknown step", nil, nextcloud.UpgradeStepInput{Step: "reboot"}},
+	} {
+		t.Run(c.name+" fails for good and changes nothing", func(t *testing.T) {
+			f := setup(t)
+			provision(t, f.ctx, f.sim, testSlug)
+			for _, in := range c.before {
+				f.mustStep(t, in)
+			}
+			before, _ := f.sim.Instance(testSlug)
+
+			_, err := f.step(t, c.step)
+
+			appErr := applicationError(t, err)
+			assert.True(t, appErr.NonRetryable())
+			assert.Equal(t, nextcloud.ErrTypePermanent, appErr.Type())
+			assert.Contains(t, appErr.Error(), c.step.Step+` step of space "`+testSlug+`"`)
+			after, _ := f.sim.Instance(testSlug)
+			assert.Equal(t, before, after)
+		})
+	}
+
+	t.Run("the health of a space without instance fails for good", func(t *testing.T) {
+		f := setup(t)
+		_, err := f.step(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepHealth})
+		appErr := applicationError(t, err)
+		assert.True(t, appErr.NonRetryable())
+		assert.Equal(t, nextcloud.ErrTypeNotInstalled, appErr.Type())
+	})
+
+	t.Run("a transient failure of a step is retryable", func(t *testing.T) {
+		f := setup(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		f.sim.InjectFailure(testSlug, nextcloud.OpSnapshot, nextcloud.Failure{Err: errors.New("pg_dump: connection reset"), Times: 1})
+
+		_, err := f.step(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSnapshot})
+		assert.False(t, applicationError(t, err).NonRetryable())
+		res := f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepSnapshot})
+		assert.Equal(t, testSlug+"-1", res.Snapshot, "the failed attempt made no snapshot")
+	})
+}
+
+func TestActivitiesLongUpgradeHeartbeats(t *testing.T) {
+	const heartbeatTimeout = 300 * time.Millisecond
+	f := setup(t)
+	provision(t, f.ctx, f.sim, testSlug)
+	f.startUpgrade(t)
+	f.sim.SetUpgradeDuration(5 * heartbeatTimeout)
+
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterActivity(f.acts)
+	var heartbeats atomic.Int32
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats.Add(1) })
+	env.ExecuteWorkflow(func(ctx workflow.Context) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute,
+			HeartbeatTimeout:    heartbeatTimeout,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		in := nextcloud.UpgradeStepInput{Slug: testSlug, Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget}
+		return workflow.ExecuteActivity(ctx, f.acts.RunUpgradeStep, in).Get(ctx, nil)
+	})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError(), "not killed by the heartbeat timeout")
+	assert.Positive(t, heartbeats.Load())
+	in, _ := f.sim.Instance(testSlug)
+	assert.Equal(t, upgradeTarget, in.Version)
 }

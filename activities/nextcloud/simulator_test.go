@@ -319,6 +319,21 @@ func TestSimulatorRemove(t *testing.T) {
 	})
 }
 
+// inMaintenance installs a space and puts it in maintenance mode, as an upgrade starts.
+func (f *fixture) inMaintenance(t *testing.T, slug string) {
+	t.Helper()
+	f.install(t, slug)
+	require.NoError(t, f.sim.SetMaintenance(f.ctx, slug, true))
+}
+
+// versions returns the installed version of a space and that of its code base.
+func (f *fixture) versions(t *testing.T, slug string) (installed, code string) {
+	t.Helper()
+	in, known := f.sim.Instance(slug)
+	require.True(t, known, slug)
+	return in.Version, in.CodeVersion
+}
+
 func TestSimulatorUpgrade(t *testing.T) {
 	for _, c := range []struct {
 		from, to string
@@ -345,27 +360,333 @@ func TestSimulatorUpgrade(t *testing.T) {
 			require.NoError(t, f.sim.Install(f.ctx, s))
 			require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true))
 
+			switchErr := f.sim.SwitchCode(f.ctx, testSlug, c.to)
 			err := f.sim.Upgrade(f.ctx, testSlug, c.to)
 
-			st, _ := f.sim.Status(f.ctx, testSlug)
+			installed, code := f.versions(t, testSlug)
 			if c.ok {
+				require.NoError(t, switchErr)
 				require.NoError(t, err)
 				assert.NoError(t, nextcloud.CheckUpgrade(c.from, c.to))
-				assert.Equal(t, c.to, st.Version)
+				assert.Equal(t, c.to, installed)
+				assert.Equal(t, c.to, code)
 			} else {
+				assert.ErrorIs(t, switchErr, nextcloud.ErrPermanent)
 				assert.ErrorIs(t, err, nextcloud.ErrPermanent)
 				assert.ErrorIs(t, nextcloud.CheckUpgrade(c.from, c.to), nextcloud.ErrPermanent)
-				assert.Equal(t, c.from, st.Version)
+				assert.Equal(t, c.from, installed)
+				assert.Equal(t, c.from, code)
 			}
+			st, _ := f.sim.Status(f.ctx, testSlug)
+			assert.Equal(t, installed, st.Version, "the status reports the installed version")
 		})
 	}
 
 	t.Run("needs maintenance mode on", func(t *testing.T) {
 		f := setup(t)
 		f.install(t, testSlug)
-		assert.ErrorIs(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), nextcloud.ErrPermanent)
-		st, _ := f.sim.Status(f.ctx, testSlug)
-		assert.Equal(t, testVersion, st.Version)
+		err := f.sim.Upgrade(f.ctx, testSlug, "32.0.0")
+		assert.ErrorIs(t, err, nextcloud.ErrPermanent)
+		assert.ErrorContains(t, err, "maintenance")
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+	})
+
+	t.Run("needs the code base switched to the target", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		err := f.sim.Upgrade(f.ctx, testSlug, "32.0.0")
+		assert.ErrorIs(t, err, nextcloud.ErrPermanent)
+		assert.ErrorContains(t, err, "code base not switched")
+
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		err = f.sim.Upgrade(f.ctx, testSlug, "32.0.1")
+		assert.ErrorContains(t, err, "code base not switched", "only to the version of the code base")
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+	})
+
+	t.Run("upgrading again once done succeeds without change, even in service", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false))
+		require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug))
+
+		assert.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		in, _ := f.sim.Instance(testSlug)
+		assert.True(t, in.PostUpgraded, "nothing was done again")
+	})
+}
+
+func TestSimulatorSwitchCode(t *testing.T) {
+	t.Run("an install runs from the code base of its version", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		code, err := f.sim.CodeVersion(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, testVersion, code)
+	})
+
+	t.Run("moves the code base ahead of the database, and back", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		code, err := f.sim.CodeVersion(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, "32.0.0", code)
+		st, err := f.sim.Status(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, testVersion, st.Version, "the database is not upgraded yet")
+
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, testVersion), "back, as a rollback does")
+		installed, code := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+		assert.Equal(t, testVersion, code)
+	})
+
+	for _, c := range []struct{ name, version string }{
+		{"skipping a major", "33.0.0"},
+		{"a downgrade", "30.0.5"},
+		{"an older release of the same major", "31.0.8"},
+		{"a version that is not major.minor.patch", "32"},
+	} {
+		t.Run(c.name+" is refused", func(t *testing.T) {
+			f := setup(t)
+			f.inMaintenance(t, testSlug)
+			assert.ErrorIs(t, f.sim.SwitchCode(f.ctx, testSlug, c.version), nextcloud.ErrPermanent)
+			_, code := f.versions(t, testSlug)
+			assert.Equal(t, testVersion, code)
+		})
+	}
+
+	t.Run("switching back below an upgraded database is a downgrade", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		assert.ErrorIs(t, f.sim.SwitchCode(f.ctx, testSlug, testVersion), nextcloud.ErrPermanent)
+	})
+
+	t.Run("needs maintenance mode on, unless nothing changes", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		err := f.sim.SwitchCode(f.ctx, testSlug, "32.0.0")
+		assert.ErrorIs(t, err, nextcloud.ErrPermanent)
+		assert.ErrorContains(t, err, "maintenance")
+		assert.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, testVersion))
+	})
+
+	t.Run("needs an installed space", func(t *testing.T) {
+		f := setup(t)
+		assert.ErrorIs(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"), nextcloud.ErrNotInstalled)
+		_, err := f.sim.CodeVersion(f.ctx, testSlug)
+		assert.ErrorIs(t, err, nextcloud.ErrNotInstalled)
+	})
+}
+
+func TestSimulatorSnapshots(t *testing.T) {
+	t.Run("restoring a snapshot puts the installed version back", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		snap, err := f.sim.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+
+		require.NoError(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap))
+		require.NoError(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap), "restoring again changes nothing")
+
+		installed, code := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+		assert.Equal(t, "32.0.0", code, "the code base is not in the database")
+		in, _ := f.sim.Instance(testSlug)
+		assert.Equal(t, []string{snap}, in.Snapshots, "the snapshot is kept until dropped")
+	})
+
+	t.Run("each snapshot gets a new name after the space", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		var names []string
+		for range 11 {
+			snap, err := f.sim.Snapshot(f.ctx, testSlug)
+			require.NoError(t, err)
+			names = append(names, snap)
+		}
+		assert.Equal(t, testSlug+"-1", names[0])
+		assert.Equal(t, testSlug+"-11", names[10])
+		in, _ := f.sim.Instance(testSlug)
+		assert.Equal(t, names, in.Snapshots, "oldest first")
+
+		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, names[10]))
+		snap, err := f.sim.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, testSlug+"-12", snap, "names are not reused")
+	})
+
+	t.Run("a snapshot keeps whether the post-upgrade steps ran", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug))
+		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true))
+		snap, err := f.sim.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		in, _ := f.sim.Instance(testSlug)
+		assert.False(t, in.PostUpgraded, "a new version has new optional steps")
+
+		require.NoError(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap))
+		in, _ = f.sim.Instance(testSlug)
+		assert.True(t, in.PostUpgraded)
+	})
+
+	t.Run("dropping is idempotent", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		snap, err := f.sim.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, snap))
+		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, snap))
+		assert.NoError(t, f.sim.DropSnapshot(f.ctx, "never-seen", snap))
+		in, _ := f.sim.Instance(testSlug)
+		assert.Empty(t, in.Snapshots)
+		assert.ErrorIs(t, f.sim.DropSnapshot(f.ctx, testSlug, ""), nextcloud.ErrPermanent)
+	})
+
+	t.Run("restoring a snapshot the space does not have is a permanent failure", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		f.install(t, "autre-espace")
+		other, err := f.sim.Snapshot(f.ctx, "autre-espace")
+		require.NoError(t, err)
+		for _, snap := range []string{"", testSlug + "-1", other} {
+			assert.ErrorIs(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap), nextcloud.ErrPermanent, snap)
+		}
+	})
+
+	t.Run("restoring needs maintenance mode on", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		snap, err := f.sim.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.ErrorIs(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap), nextcloud.ErrPermanent)
+	})
+}
+
+func TestSimulatorCronAndPostUpgrade(t *testing.T) {
+	t.Run("cron runs from the install, and pauses and resumes", func(t *testing.T) {
+		f := setup(t)
+		require.NoError(t, f.sim.CreateDatabase(f.ctx, testSlug))
+		in, _ := f.sim.Instance(testSlug)
+		assert.False(t, in.CronEnabled, "nothing to run before the install")
+
+		require.NoError(t, f.sim.Install(f.ctx, spec(testSlug)))
+		in, _ = f.sim.Instance(testSlug)
+		assert.True(t, in.CronEnabled)
+		require.NoError(t, f.sim.SetCron(f.ctx, testSlug, false))
+		in, _ = f.sim.Instance(testSlug)
+		assert.False(t, in.CronEnabled)
+		require.NoError(t, f.sim.SetCron(f.ctx, testSlug, true))
+		in, _ = f.sim.Instance(testSlug)
+		assert.True(t, in.CronEnabled)
+	})
+
+	t.Run("post-upgrade steps run in service only", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		err := f.sim.PostUpgrade(f.ctx, testSlug)
+		assert.ErrorIs(t, err, nextcloud.ErrPermanent)
+		assert.ErrorContains(t, err, "maintenance")
+
+		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false))
+		require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug))
+		in, _ := f.sim.Instance(testSlug)
+		assert.True(t, in.PostUpgraded)
+	})
+
+	t.Run("post-upgrade steps need the upgrade finished", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false))
+		assert.ErrorIs(t, f.sim.PostUpgrade(f.ctx, testSlug), nextcloud.ErrPermanent)
+	})
+
+	t.Run("need an installed space", func(t *testing.T) {
+		f := setup(t)
+		assert.ErrorIs(t, f.sim.SetCron(f.ctx, testSlug, false), nextcloud.ErrNotInstalled)
+		assert.ErrorIs(t, f.sim.PostUpgrade(f.ctx, testSlug), nextcloud.ErrNotInstalled)
+		_, err := f.sim.Snapshot(f.ctx, testSlug)
+		assert.ErrorIs(t, err, nextcloud.ErrNotInstalled)
+	})
+}
+
+func TestSimulatorUpgradeDuration(t *testing.T) {
+	// readyToUpgrade installs a space with its code base switched to 32.0.0.
+	readyToUpgrade := func(t *testing.T, f *fixture) {
+		t.Helper()
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+	}
+
+	t.Run("an upgrade takes the time set", func(t *testing.T) {
+		f := setup(t)
+		readyToUpgrade(t, f)
+		f.sim.SetUpgradeDuration(300 * time.Millisecond)
+
+		start := time.Now()
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, "32.0.0", installed)
+
+		start = time.Now()
+		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
+		assert.Less(t, time.Since(start), 300*time.Millisecond, "nothing to wait for once done")
+	})
+
+	t.Run("a cancelled upgrade stops at once and changes nothing", func(t *testing.T) {
+		f := setup(t)
+		readyToUpgrade(t, f)
+		f.sim.SetUpgradeDuration(time.Hour)
+		ctx, cancel := context.WithTimeout(f.ctx, 100*time.Millisecond)
+		defer cancel()
+
+		start := time.Now()
+		err := f.sim.Upgrade(ctx, testSlug, "32.0.0")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 10*time.Second)
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+	})
+
+	t.Run("other operations do not wait for an upgrade", func(t *testing.T) {
+		f := setup(t)
+		readyToUpgrade(t, f)
+		f.install(t, "autre-espace")
+		f.sim.SetUpgradeDuration(time.Hour)
+		ctx, cancel := context.WithCancel(f.ctx)
+		done := make(chan error, 1)
+		go func() { done <- f.sim.Upgrade(ctx, testSlug, "32.0.0") }()
+		for f.sim.Calls(testSlug, nextcloud.OpUpgrade) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+
+		status := make(chan error, 1)
+		go func() {
+			_, err := f.sim.Status(f.ctx, "autre-espace")
+			status <- err
+		}()
+		select {
+		case err := <-status:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Status of another space waited for the upgrade")
+		}
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
 	})
 }
 
@@ -392,6 +713,39 @@ func TestSimulatorInjectFailure(t *testing.T) {
 		f.sim.InjectFailure(testSlug, nextcloud.OpRemove, nextcloud.Failure{})
 		assert.NoError(t, f.sim.Remove(f.ctx, testSlug))
 		assert.Equal(t, 6, f.sim.Calls(testSlug, nextcloud.OpRemove))
+	})
+
+	t.Run("an upgrade failing before any change leaves the space as it was", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.sim.InjectFailure(testSlug, nextcloud.OpUpgrade, nextcloud.Failure{Err: errDown, Times: 1})
+
+		assert.ErrorIs(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), errDown)
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, testVersion, installed)
+	})
+
+	t.Run("an upgrade failing after the change leaves the space upgraded, and a retry succeeds", func(t *testing.T) {
+		f := setup(t)
+		f.inMaintenance(t, testSlug)
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.sim.InjectFailure(testSlug, nextcloud.OpUpgrade, nextcloud.Failure{Err: errDown, AfterChange: true})
+
+		assert.ErrorIs(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), errDown)
+		installed, _ := f.versions(t, testSlug)
+		assert.Equal(t, "32.0.0", installed)
+		assert.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), "the work is done")
+	})
+
+	t.Run("other operations ignore AfterChange and fail before any change", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		f.sim.InjectFailure(testSlug, nextcloud.OpSetCron, nextcloud.Failure{Err: errDown, Times: 1, AfterChange: true})
+
+		assert.ErrorIs(t, f.sim.SetCron(f.ctx, testSlug, false), errDown)
+		in, _ := f.sim.Instance(testSlug)
+		assert.True(t, in.CronEnabled)
 	})
 
 	t.Run("a cancelled context fails the call", func(t *testing.T) {
@@ -454,6 +808,7 @@ func TestSimulatorPersist(t *testing.T) {
 		f.sim.SetLastLogin(testSlug, "alice", login)
 		f.sim.SetTokenActivity(testSlug, login.Add(time.Hour))
 		require.NoError(t, f.sim.SetDeactivated(f.ctx, testSlug, true))
+		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
 		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
 		want, _ := f.sim.Instance(testSlug)
 
@@ -508,6 +863,65 @@ func TestSimulatorPersist(t *testing.T) {
 			assert.Equal(t, want, got, name)
 		}
 		assert.True(t, reopen(t, dir).CheckPassword(testSlug, "admin", "another-long-password"))
+	})
+
+	t.Run("every step of an upgrade is written at once", func(t *testing.T) {
+		f, dir := setupPersisted(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		var snaps []string
+		snapshot := func() {
+			snap, err := f.sim.Snapshot(f.ctx, testSlug)
+			require.NoError(t, err)
+			snaps = append(snaps, snap)
+		}
+		for _, step := range []struct {
+			name string
+			do   func()
+		}{
+			{"maintenance on", func() { require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true)) }},
+			{"cron paused", func() { require.NoError(t, f.sim.SetCron(f.ctx, testSlug, false)) }},
+			{"snapshot", snapshot},
+			{"another snapshot", snapshot},
+			{"code switched", func() { require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0")) }},
+			{"upgraded", func() { require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0")) }},
+			{"snapshot dropped", func() { require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, snaps[1])) }},
+			{"maintenance off", func() { require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false)) }},
+			{"post-upgrade", func() { require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug)) }},
+			{"maintenance on again", func() { require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true)) }},
+			{"snapshot restored", func() { require.NoError(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snaps[0])) }},
+			{"code switched back", func() { require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, testVersion)) }},
+			{"cron resumed", func() { require.NoError(t, f.sim.SetCron(f.ctx, testSlug, true)) }},
+		} {
+			step.do()
+			want, _ := f.sim.Instance(testSlug)
+			got, _ := reopen(t, dir).Instance(testSlug)
+			assert.Equal(t, want, got, step.name)
+		}
+
+		next := reopen(t, dir)
+		got, _ := next.Instance(testSlug)
+		assert.Equal(t, testVersion, got.Version)
+		assert.Equal(t, testVersion, got.CodeVersion)
+		assert.True(t, got.CronEnabled)
+		assert.False(t, got.PostUpgraded, "the snapshot was taken before the post-upgrade steps")
+		assert.Equal(t, []string{testSlug + "-1"}, got.Snapshots)
+		require.NoError(t, next.RestoreSnapshot(f.ctx, testSlug, snaps[0]), "a new simulator restores an old snapshot")
+		snap, err := next.Snapshot(f.ctx, testSlug)
+		require.NoError(t, err)
+		assert.Equal(t, testSlug+"-3", snap, "and does not reuse a name")
+	})
+
+	t.Run("a file written before upgrades had steps runs from its version, cron on", func(t *testing.T) {
+		_, dir := setupPersisted(t)
+		old := `{"slug": "` + testSlug + `", "database": true, "installed": true, "domain": "x.example.org",
+			"bucket": "space-x", "version": "30.0.4", "maintenance": false, "deactivated": false}`
+		require.NoError(t, os.WriteFile(filepath.Join(dir, testSlug+".json"), []byte(old), 0o600))
+
+		got, known := reopen(t, dir).Instance(testSlug)
+		require.True(t, known)
+		assert.Equal(t, "30.0.4", got.CodeVersion)
+		assert.True(t, got.CronEnabled)
+		assert.Empty(t, got.Snapshots)
 	})
 
 	t.Run("each space is one JSON file named after it, with no temporary file left", func(t *testing.T) {

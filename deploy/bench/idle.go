@@ -63,63 +63,95 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 	}
 	defer c.Close()
 
-	fmt.Fprintf(o.Output, "bench: writing %d active spaces\n", o.Spaces)
-	inputs, err := insertActiveSpaces(ctx, db, cfg, o.Spaces)
-	if err != nil {
+	start := time.Now()
+	if err := watchSpaces(ctx, db, c, cfg, o.Spaces, o.Concurrency, o.Output, nil); err != nil {
 		return IdleReport{}, err
 	}
-	fmt.Fprintf(o.Output, "bench: starting %d space workflows with %d clients\n", o.Spaces, o.Concurrency)
-	start := time.Now()
+	return IdleReport{Spaces: o.Spaces, StartWall: time.Since(start),
+		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}, nil
+}
+
+// watchSpaces writes n active spaces and starts their workflows where provisioning
+// hands over, in service with a fresh countdown; it returns once every one waits on its
+// first inactivity timer.
+// install, when set, prepares each space's instance before its workflow starts.
+func watchSpaces(ctx context.Context, db *gorm.DB, c client.Client, cfg models.Config, n, concurrency int, out io.Writer,
+	install func(slug string) error) error {
+	fmt.Fprintf(out, "bench: writing %d active spaces\n", n)
+	inputs, err := insertActiveSpaces(ctx, db, cfg, n)
+	if err != nil {
+		return err
+	}
+	if install != nil {
+		if err := parallel(ctx, concurrency, inputs, func(in workflows.SpaceInput) error { return install(in.Slug) }); err != nil {
+			return fmt.Errorf("install spaces: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "bench: starting %d space workflows with %d clients\n", n, concurrency)
+	err = parallel(ctx, concurrency, inputs, func(in workflows.SpaceInput) error {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                       workflows.SpaceWorkflowID(in.Slug),
+			TaskQueue:                workflows.TaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.SearchAttrSlug.ValueSet(in.Slug),
+				workflows.SearchAttrStatus.ValueSet(string(models.StatusActive)),
+				workflows.SearchAttrNextcloudVersion.ValueSet(in.NextcloudVersion)),
+		}, workflows.SpaceWorkflow, in)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("start space workflows: %w", err)
+	}
+	// A space is under watch once its workflow has projected its first check.
+	for {
+		var watched int64
+		if err := db.WithContext(ctx).Model(&models.Space{}).Where("next_step_at IS NOT NULL").Count(&watched).Error; err != nil {
+			return err
+		}
+		if int(watched) == n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// parallel runs fn on every item with at most n at once, and returns the first error
+// with the count of failures.
+func parallel[T any](ctx context.Context, n int, items []T, fn func(T) error) error {
 	var failed atomic.Int64
 	var firstErr error
 	var once sync.Once
-	jobs := make(chan workflows.SpaceInput)
+	jobs := make(chan T)
 	var wg sync.WaitGroup
-	for range o.Concurrency {
+	for range max(n, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for in := range jobs {
-				if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID:                       workflows.SpaceWorkflowID(in.Slug),
-					TaskQueue:                workflows.TaskQueue,
-					WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-					TypedSearchAttributes: temporal.NewSearchAttributes(
-						workflows.SearchAttrSlug.ValueSet(in.Slug),
-						workflows.SearchAttrStatus.ValueSet(string(models.StatusActive)),
-						workflows.SearchAttrNextcloudVersion.ValueSet(in.NextcloudVersion)),
-				}, workflows.SpaceWorkflow, in); err != nil {
+			for item := range jobs {
+				if err := fn(item); err != nil {
 					failed.Add(1)
 					once.Do(func() { firstErr = err })
 				}
 			}
 		}()
 	}
-	for _, in := range inputs {
-		jobs <- in
+	for _, item := range items {
+		select {
+		case jobs <- item:
+		case <-ctx.Done():
+		}
 	}
 	close(jobs)
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		return IdleReport{}, fmt.Errorf("%d of %d workflows did not start, first: %w", n, o.Spaces, firstErr)
+		return fmt.Errorf("%d of %d failed, first: %w", n, len(items), firstErr)
 	}
-	// A space is under watch once its workflow has projected its first check.
-	for {
-		var watched int64
-		if err := db.WithContext(ctx).Model(&models.Space{}).Where("next_step_at IS NOT NULL").Count(&watched).Error; err != nil {
-			return IdleReport{}, err
-		}
-		if int(watched) == o.Spaces {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return IdleReport{}, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return IdleReport{Spaces: o.Spaces, StartWall: time.Since(start),
-		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}, nil
+	return ctx.Err()
 }
 
 // insertActiveSpaces writes n applications and their active spaces, in batches.

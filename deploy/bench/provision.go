@@ -18,8 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -78,30 +76,14 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 
 	fmt.Fprintf(o.Output, "bench: submitting and accepting %d applications with %d clients\n", o.Spaces, o.Concurrency)
 	start := time.Now()
-	var failed atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := submitAndAccept(ctx, httpc, base, token, i); err != nil {
-					failed.Add(1)
-					errOnce.Do(func() { firstErr = err })
-				}
-			}
-		}()
+	slugs := make([]int, o.Spaces)
+	for i := range slugs {
+		slugs[i] = i
 	}
-	for i := range o.Spaces {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		return ProvisionReport{}, fmt.Errorf("%d of %d applications failed, first: %w", n, o.Spaces, firstErr)
+	if err := parallel(ctx, o.Concurrency, slugs, func(i int) error {
+		return submitAndAccept(ctx, httpc, base, token, i)
+	}); err != nil {
+		return ProvisionReport{}, fmt.Errorf("applications: %w", err)
 	}
 	fmt.Fprintf(o.Output, "bench: all accepted after %.1fs, waiting for the spaces to be active\n", time.Since(start).Seconds())
 
@@ -192,7 +174,7 @@ func post(ctx context.Context, c *http.Client, url, token string, body any, want
 
 // startBenchStack starts a stack on free ports, a fresh state directory under .dev/
 // and a fresh database, both removed by cleanup.
-func startBenchStack(ctx context.Context, cfg models.Config, name string, log *slog.Logger, out io.Writer) (*devstack.Stack, func(), error) {
+func startBenchStack(ctx context.Context, cfg models.Config, name string, log *slog.Logger, out io.Writer, env ...string) (*devstack.Stack, func(), error) {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return nil, nil, err
@@ -220,7 +202,7 @@ func startBenchStack(ctx context.Context, cfg models.Config, name string, log *s
 		return nil, nil, err
 	}
 	stack, err := devstack.StartStack(ctx, devstack.StackOptions{Config: cfg, StateDir: stateDir, Temporal: tc,
-		Env: []string{"SUBMIT_RATE=100000000"}, Output: logOnly(stateDir), Logger: log})
+		Env: append([]string{"SUBMIT_RATE=100000000"}, env...), Output: logOnly(stateDir), Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,6 +42,7 @@ type StackOptions struct {
 // Stack is the running system: Temporal, MinIO, the worker and the API.
 type Stack struct {
 	Config   models.Config
+	StateDir string
 	Temporal *Process
 	MinIO    *Process
 	Worker   *Process
@@ -70,7 +71,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if _, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	s := &Stack{Config: cfg}
+	s := &Stack{Config: cfg, StateDir: o.StateDir}
 	defer func() {
 		if err != nil {
 			s.Stop()

@@ -1,0 +1,120 @@
+package nextcloud
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"time"
+)
+
+// OccName is what Occ.Name returns and what its logs carry as "driver".
+const OccName = "occ"
+
+// DefaultOccTimeout bounds one occ call: install and upgrade of an instance take tens
+// of seconds; a call still running after that is stuck.
+const DefaultOccTimeout = 10 * time.Minute
+
+// OccOptions say where and how the occ driver finds the fleet's web node, code bases,
+// configuration and data. Paths are on the web node.
+type OccOptions struct {
+	PHP        string        // the php binary; "php" by default
+	CodeRoot   string        // the shared read-only code bases, one per version: <CodeRoot>/<version>/occ
+	ConfigRoot string        // one configuration directory per space: <ConfigRoot>/<slug>
+	DataRoot   string        // one data directory per space: <DataRoot>/<slug>
+	WebUser    string        // the web server's user, who runs occ; "" runs as this process's user
+	Timeout    time.Duration // of one call; DefaultOccTimeout if zero
+
+	// SSH: when SSHHost is set, commands run on that web node over SSH.
+	SSHHost       string // host or host:port
+	SSHUser       string // logs in; may sudo -u WebUser, or be WebUser
+	SSHKey        string // private key file, on this machine
+	SSHKnownHosts string // known_hosts file checking the host's key, on this machine
+
+	// What the spaces' instances are configured with.
+	BaseDomain   string // spaces live at https://<slug>.<BaseDomain>
+	DBHost       string // host:port the web nodes reach PostgreSQL at (the pooler)
+	S3Endpoint   string // host:port of the object store, as the web nodes reach it
+	S3AccessKey  string
+	S3SecretKey  string
+	S3TLS        bool
+	S3Region     string
+	RedisHost    string // host:port, or a unix socket path
+	RedisPrefix  string // prepended to "<slug>:" as the key prefix of each space
+	Secret       []byte // derives the spaces' database passwords; 32 bytes
+	AppsURL      string // URL path the web server serves each space's own apps at
+	SnapshotDir  string // where database snapshots are kept, on this machine
+	DeactivedMap string // the nginx map of deactivated spaces, on the web node
+	// ReloadWeb is run on the web node after the map changed (e.g. "sudo -n
+	// /usr/sbin/nginx -s reload"); empty: nothing is run.
+	ReloadWeb []string
+	// AccessControl enables the files_accesscontrol app, which enforces the maximum
+	// size of video files; off on machines that cannot reach the app store.
+	AccessControl bool
+}
+
+// withDefaults returns o with its zero values replaced by defaults.
+func (o OccOptions) withDefaults() OccOptions {
+	if o.PHP == "" {
+		o.PHP = "php"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultOccTimeout
+	}
+	if o.AppsURL == "" {
+		o.AppsURL = "/custom_apps"
+	}
+	if o.S3Region == "" {
+		o.S3Region = "us-east-1"
+	}
+	return o
+}
+
+// Validate checks o. Its errors name the environment variable that sets each field,
+// as worker.NewNextcloudDriver fills them.
+func (o OccOptions) Validate() error {
+	abs := map[string]string{
+		"NEXTCLOUD_CODE_ROOT":   o.CodeRoot,
+		"NEXTCLOUD_CONFIG_ROOT": o.ConfigRoot,
+		"NEXTCLOUD_DATA_ROOT":   o.DataRoot,
+		"NEXTCLOUD_SNAPSHOT_DIR": o.SnapshotDir,
+		"NEXTCLOUD_DEACTIVATED_MAP": o.DeactivedMap,
+	}
+	for _, name := range sortedKeys(abs) {
+		if !path.IsAbs(abs[name]) || path.Clean(abs[name]) == "/" {
+			return fmt.Errorf("%s: want an absolute path other than /, got %q", name, abs[name])
+		}
+	}
+	if o.SSHHost != "" && (o.SSHUser == "" || o.SSHKey == "" || o.SSHKnownHosts == "") {
+		return errors.New("NEXTCLOUD_SSH_HOST: NEXTCLOUD_SSH_USER, NEXTCLOUD_SSH_KEY and NEXTCLOUD_SSH_KNOWN_HOSTS must be set too")
+	}
+	if o.BaseDomain == "" {
+		return errors.New("BASE_DOMAIN: must be set")
+	}
+	for name, hp := range map[string]string{"NEXTCLOUD_DB_HOST": o.DBHost, "S3_ENDPOINT": o.S3Endpoint} {
+		if _, port, err := net.SplitHostPort(hp); err != nil || port == "" {
+			return fmt.Errorf("%s: want host:port, got %q", name, hp)
+		}
+	}
+	if o.RedisHost == "" {
+		return errors.New("NEXTCLOUD_REDIS: want host:port or a socket path")
+	}
+	if len(o.Secret) != 32 {
+		return errors.New("SECRET_KEY: must be 32 bytes; it derives the spaces' database passwords")
+	}
+	if o.Timeout < 0 {
+		return errors.New("NEXTCLOUD_OCC_TIMEOUT: must be positive")
+	}
+	return nil
+}
+
+// redis returns the host and port of RedisHost; port 0 for a socket.
+func (o OccOptions) redis() (string, int) {
+	host, port, err := net.SplitHostPort(o.RedisHost)
+	if err != nil {
+		return o.RedisHost, 0
+	}
+	n, _ := strconv.Atoi(port)
+	return host, n
+}

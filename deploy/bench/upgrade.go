@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"jardinier/activities/nextcloud"
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// UpgradeOptions configure an upgrade run.
+type UpgradeOptions struct {
+	Config      models.Config
+	Spaces      int           // spaces upgraded
+	Concurrency int           // spaces upgrading at once
+	OCC         time.Duration // how long the simulated `occ upgrade` of one space takes
+	Output      io.Writer
+	Logger      *slog.Logger
+}
+
+// UpgradeReport is what an upgrade run measured.
+type UpgradeReport struct {
+	Spaces       int
+	Concurrency  int
+	OCC          time.Duration
+	Wall         time.Duration // from the start of the fleet upgrade to its end
+	DowntimeP50  time.Duration
+	DowntimeP95  time.Duration
+	Upgraded     int
+	Failed       int
+	SpaceStartup time.Duration // time to bring the spaces under watch first (not in Wall)
+}
+
+// Ideal is the wall time if nothing but `occ upgrade` took time: N·T/C.
+func (r UpgradeReport) Ideal() time.Duration {
+	return time.Duration(float64(r.OCC) * float64(r.Spaces) / float64(r.Concurrency))
+}
+
+// String is the report's one line.
+func (r UpgradeReport) String() string {
+	ideal := r.Ideal()
+	overhead := time.Duration(float64(r.Wall)*float64(r.Concurrency)/float64(r.Spaces)) - r.OCC
+	return fmt.Sprintf("upgrade: spaces=%d concurrency=%d occ=%gs wall=%.1fs ideal=%.1fs ratio=%.2f overhead_per_space=%.2fs downtime_p50=%.2fs downtime_p95=%.2fs",
+		r.Spaces, r.Concurrency, r.OCC.Seconds(), r.Wall.Seconds(), ideal.Seconds(), r.Wall.Seconds()/ideal.Seconds(),
+		overhead.Seconds(), r.DowntimeP50.Seconds(), r.DowntimeP95.Seconds())
+}
+
+// benchFrom and benchTo are the versions the run upgrades between.
+const (
+	benchFrom = "31.0.9"
+	benchTo   = "32.0.0"
+)
+
+// Upgrade brings o.Spaces simulated spaces under watch, then upgrades them all through
+// a fleet upgrade on the real worker, each `occ upgrade` taking o.OCC.
+func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
+	cfg := o.Config
+	cfg.NextcloudVersion = benchFrom
+	stack, cleanup, err := startBenchStack(ctx, cfg, "upgrade", o.Logger, o.Output,
+		"NEXTCLOUD_SIM_UPGRADE_DURATION="+o.OCC.String(), "NEXTCLOUD_VERSION="+benchFrom)
+	if err != nil {
+		return UpgradeReport{}, err
+	}
+	defer cleanup()
+	cfg = stack.Config
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
+	if err != nil {
+		return UpgradeReport{}, err
+	}
+	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	if err != nil {
+		return UpgradeReport{}, err
+	}
+	defer c.Close()
+
+	// The worker's simulator reads each space's state from its directory when it first
+	// meets the space: write the installed instances there.
+	sim := nextcloud.NewSimulator(slog.New(slog.DiscardHandler))
+	if err := sim.Persist(filepath.Join(stack.StateDir, "nextcloud-sim")); err != nil {
+		return UpgradeReport{}, err
+	}
+	start := time.Now()
+	if err := watchSpaces(ctx, db, c, cfg, o.Spaces, 32, o.Output, func(slug string) error {
+		if err := sim.CreateDatabase(ctx, slug); err != nil {
+			return err
+		}
+		return sim.Install(ctx, nextcloud.InstallSpec{Slug: slug, Domain: slug + "." + cfg.BaseDomain,
+			Version: benchFrom, Bucket: cfg.BucketPrefix + slug, AdminUser: workflows.AdminUser})
+	}); err != nil {
+		return UpgradeReport{}, err
+	}
+	r := UpgradeReport{Spaces: o.Spaces, Concurrency: o.Concurrency, OCC: o.OCC, SpaceStartup: time.Since(start)}
+
+	fmt.Fprintf(o.Output, "bench: upgrading %d spaces from %s to %s, %d at once, occ upgrade %s each\n",
+		o.Spaces, benchFrom, benchTo, o.Concurrency, o.OCC)
+	id := fmt.Sprintf("bench-%d", time.Now().Unix())
+	start = time.Now()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.UpgradeWorkflowID(id), TaskQueue: workflows.TaskQueue},
+		workflows.FleetUpgradeWorkflow, workflows.FleetUpgradeInput{ID: id, Target: benchTo, Concurrency: o.Concurrency,
+			MaxFailureRatio: 1, Requester: "bench"})
+	if err != nil {
+		return r, fmt.Errorf("start fleet upgrade: %w", err)
+	}
+	var p workflows.UpgradeProgress
+	if err := run.Get(ctx, &p); err != nil {
+		return r, fmt.Errorf("fleet upgrade: %w", err)
+	}
+	r.Wall = time.Since(start)
+	r.DowntimeP50, r.DowntimeP95, r.Upgraded, r.Failed = p.DowntimeP50, p.DowntimeP95, p.Upgraded, p.Failed
+	if p.Upgraded != o.Spaces {
+		return r, fmt.Errorf("fleet upgrade ended %s with %d upgraded, %d failed, %d skipped of %d",
+			p.Status, p.Upgraded, p.Failed, p.Skipped, o.Spaces)
+	}
+	return r, nil
+}
