@@ -55,8 +55,7 @@ var targetPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5}
 var upgradeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // upgradeSpaceStatuses are the statuses of models.UpgradeSpace, for the list filter.
-var upgradeSpaceStatuses = []string{"pending", "running", workflows.SpaceUpgraded,
-	workflows.SpaceUpgradeFailed, workflows.SpaceSkipped, "refused"}
+var upgradeSpaceStatuses = models.UpgradeSpaceStatuses
 
 // upgradeControls maps the action in the URL to the fleet upgrade's update.
 var upgradeControls = map[string]string{

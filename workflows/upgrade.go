@@ -113,7 +113,7 @@ func (f *fleet) plan(ctx workflow.Context) error {
 		row := database.UpgradeSpaceRow{Slug: sp.Slug, From: sp.Version, To: f.in.Target}
 		switch {
 		case sp.Status != models.StatusActive:
-			row.Status, row.Error = "skipped", "état "+string(sp.Status)
+			row.Status, row.Error = models.UpgradeSpaceSkipped, "état "+string(sp.Status)
 			f.st.Skipped++
 		case sp.Version == f.in.Target:
 			continue // already there
@@ -121,12 +121,12 @@ func (f *fleet) plan(ctx workflow.Context) error {
 			if err := nextcloud.CheckUpgrade(sp.Version, f.in.Target); err != nil {
 				steps := upgradeSteps(sp.Version, f.in.Target)
 				f.st.Refused = append(f.st.Refused, RefusedSpace{Slug: sp.Slug, Version: sp.Version, Steps: steps})
-				row.Status, row.Error = "refused", err.Error()
+				row.Status, row.Error = models.UpgradeSpaceRefused, err.Error()
 				if len(steps) > 0 {
 					row.Error = "passer d'abord par " + strings.Join(steps, " puis ")
 				}
 			} else {
-				row.Status = "pending"
+				row.Status = models.UpgradeSpacePending
 				included = append(included, sp.Slug)
 			}
 		}
@@ -229,11 +229,11 @@ func (f *fleet) startSpaces(ctx workflow.Context) error {
 		req := UpgradeSpaceRequest{UpgradeID: workflow.GetInfo(ctx).WorkflowExecution.ID, Target: f.in.Target}
 		if err := workflow.SignalExternalWorkflow(ctx, SpaceWorkflowID(slug), "", SignalUpgradeSpace, req).Get(ctx, nil); err != nil {
 			f.st.Skipped++
-			started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: "skipped", Error: "espace introuvable : " + err.Error()})
+			started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: models.UpgradeSpaceSkipped, Error: "espace introuvable : " + err.Error()})
 			continue
 		}
 		f.st.Running[slug] = workflow.Now(ctx)
-		started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: "running"})
+		started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: models.UpgradeSpaceRunning})
 	}
 	return f.project(ctx, started)
 }

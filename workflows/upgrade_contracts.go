@@ -109,11 +109,11 @@ type UpgradeSpaceRequest struct {
 	Target    string
 }
 
-// Outcomes of one space's upgrade.
+// Outcomes of one space's upgrade; they are also its status in the upgrade's list.
 const (
-	SpaceUpgraded      = "upgraded"
-	SpaceUpgradeFailed = "failed"  // rolled back: database restored, old code, out of maintenance
-	SpaceSkipped       = "skipped" // deactivated, deleted, or not on a version that can go to the target
+	SpaceUpgraded      = models.UpgradeSpaceUpgraded
+	SpaceUpgradeFailed = models.UpgradeSpaceFailed  // rolled back: database restored, old code, out of maintenance
+	SpaceSkipped       = models.UpgradeSpaceSkipped // deactivated, deleted, or not on a version that can go to the target
 )
 
 // SpaceUpgradeReport is a space's answer to UpgradeSpaceRequest.
