@@ -29,6 +29,7 @@ type Config struct {
 	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
 	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
 	NextcloudSimDir   string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
+	Occ               OccConfig        // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
 	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
 	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
 	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
@@ -59,6 +60,7 @@ func DefaultConfig() Config {
 		MailFrom:          "Jardinier <ne-pas-repondre@jardinier.localhost>",
 		ModeratorsEmail:   "moderation@jardinier.localhost",
 		NextcloudDriver:   "sim",
+		Occ:               DefaultOccConfig(),
 		NextcloudVersion:  "31.0.9",
 		NextcloudSimDir:   ".dev/nextcloud-sim",
 		BaseDomain:        "jardinier.localhost",
@@ -94,6 +96,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
 	e.str("NEXTCLOUD_VERSION", &c.NextcloudVersion)
 	e.str("NEXTCLOUD_SIM_DIR", &c.NextcloudSimDir)
+	c.Occ.read(&e)
 	if c.NextcloudSimDir == "-" || c.NextcloudSimDir == "none" {
 		c.NextcloudSimDir = ""
 	}
@@ -150,8 +153,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("SMTP_URL: want smtp://[user:password@]host:port or smtps://..., got %q", c.SMTPURL)
 		}
 	}
-	if c.NextcloudDriver != "sim" {
-		return fmt.Errorf("NEXTCLOUD_DRIVER: %q is not available, use sim", c.NextcloudDriver)
+	switch c.NextcloudDriver {
+	case "sim":
+	case "occ":
+		if err := c.Occ.validate(c); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("NEXTCLOUD_DRIVER: %q is not available, use sim or occ", c.NextcloudDriver)
 	}
 	if c.FleetDatabaseURL != "" {
 		// The URL is not quoted: it may hold a password.
@@ -217,4 +226,91 @@ func (e *envReader) duration(name string, dst *time.Duration) {
 		}
 		*dst = d
 	}
+}
+
+// OccConfig says where the occ driver (NEXTCLOUD_DRIVER=occ) finds the fleet: the web
+// node it runs occ on, as which user, and the layout of code bases, configuration and
+// data there. deploy/nextcloud.md describes each variable.
+type OccConfig struct {
+	PHP            string        // NEXTCLOUD_PHP: php binary on the web node
+	CodeRoot       string        // NEXTCLOUD_CODE_ROOT: <root>/<version> are the shared code bases
+	ConfigRoot     string        // NEXTCLOUD_CONFIG_ROOT: <root>/<slug> is a space's NEXTCLOUD_CONFIG_DIR
+	DataRoot       string        // NEXTCLOUD_DATA_ROOT: <root>/<slug> is a space's data directory
+	WebUser        string        // NEXTCLOUD_WEB_USER: runs occ; "" is the worker's user
+	SSHHost        string        // NEXTCLOUD_SSH_HOST: web node reached over SSH; "": this machine
+	SSHUser        string        // NEXTCLOUD_SSH_USER
+	SSHKey         string        // NEXTCLOUD_SSH_KEY: private key file
+	SSHKnownHosts  string        // NEXTCLOUD_SSH_KNOWN_HOSTS: known_hosts file
+	DBHost         string        // NEXTCLOUD_DB_HOST: host:port of PostgreSQL for the web nodes; default FLEET_DATABASE_URL's
+	Redis          string        // NEXTCLOUD_REDIS: host:port or socket of Redis
+	RedisPrefix    string        // NEXTCLOUD_REDIS_PREFIX: before "<slug>:" in the spaces' Redis keys
+	AppsURL        string        // NEXTCLOUD_APPS_URL: URL path of each space's own apps
+	SnapshotDir    string        // NEXTCLOUD_SNAPSHOT_DIR: database snapshots, on the worker
+	DeactivatedMap string        // NEXTCLOUD_DEACTIVATED_MAP: nginx map of deactivated spaces, on the web node
+	ReloadWeb      []string      // NEXTCLOUD_RELOAD_WEB: command run after the map changed, split on spaces
+	Timeout        time.Duration // NEXTCLOUD_OCC_TIMEOUT: of one occ call
+	AccessControl  bool          // NEXTCLOUD_ACCESS_CONTROL: enable files_accesscontrol (video size limit)
+}
+
+// DefaultOccConfig is the layout deploy/nextcloud.md describes.
+func DefaultOccConfig() OccConfig {
+	return OccConfig{
+		PHP:            "php",
+		CodeRoot:       "/srv/nextcloud/code",
+		ConfigRoot:     "/srv/nextcloud/config",
+		DataRoot:       "/srv/nextcloud/data",
+		WebUser:        "www-data",
+		Redis:          "127.0.0.1:6379",
+		RedisPrefix:    "nc-",
+		AppsURL:        "/custom_apps",
+		SnapshotDir:    "/var/lib/jardinier/snapshots",
+		DeactivatedMap: "/etc/nginx/jardinier/deactivated-spaces.map",
+		Timeout:        10 * time.Minute,
+		AccessControl:  true,
+	}
+}
+
+func (o *OccConfig) read(e *envReader) {
+	e.str("NEXTCLOUD_PHP", &o.PHP)
+	e.str("NEXTCLOUD_CODE_ROOT", &o.CodeRoot)
+	e.str("NEXTCLOUD_CONFIG_ROOT", &o.ConfigRoot)
+	e.str("NEXTCLOUD_DATA_ROOT", &o.DataRoot)
+	e.str("NEXTCLOUD_WEB_USER", &o.WebUser)
+	if o.WebUser == "-" {
+		o.WebUser = ""
+	}
+	e.str("NEXTCLOUD_SSH_HOST", &o.SSHHost)
+	e.str("NEXTCLOUD_SSH_USER", &o.SSHUser)
+	e.str("NEXTCLOUD_SSH_KEY", &o.SSHKey)
+	e.str("NEXTCLOUD_SSH_KNOWN_HOSTS", &o.SSHKnownHosts)
+	e.str("NEXTCLOUD_DB_HOST", &o.DBHost)
+	e.str("NEXTCLOUD_REDIS", &o.Redis)
+	e.str("NEXTCLOUD_REDIS_PREFIX", &o.RedisPrefix)
+	e.str("NEXTCLOUD_APPS_URL", &o.AppsURL)
+	e.str("NEXTCLOUD_SNAPSHOT_DIR", &o.SnapshotDir)
+	e.str("NEXTCLOUD_DEACTIVATED_MAP", &o.DeactivatedMap)
+	if v := e.getenv("NEXTCLOUD_RELOAD_WEB"); v != "" {
+		o.ReloadWeb = strings.Fields(v)
+	}
+	e.duration("NEXTCLOUD_OCC_TIMEOUT", &o.Timeout)
+	e.boolean("NEXTCLOUD_ACCESS_CONTROL", &o.AccessControl)
+}
+
+// validate checks what the occ driver cannot start without; the driver checks the rest
+// when it is built.
+func (o OccConfig) validate(c Config) error {
+	if c.FleetDatabaseURL == "" {
+		return fmt.Errorf("FLEET_DATABASE_URL: must be set when NEXTCLOUD_DRIVER=occ")
+	}
+	for name, p := range map[string]string{"NEXTCLOUD_CODE_ROOT": o.CodeRoot, "NEXTCLOUD_CONFIG_ROOT": o.ConfigRoot,
+		"NEXTCLOUD_DATA_ROOT": o.DataRoot, "NEXTCLOUD_SNAPSHOT_DIR": o.SnapshotDir,
+		"NEXTCLOUD_DEACTIVATED_MAP": o.DeactivatedMap} {
+		if !strings.HasPrefix(p, "/") || p == "/" {
+			return fmt.Errorf("%s: want an absolute path other than /, got %q", name, p)
+		}
+	}
+	if o.SSHHost != "" && (o.SSHUser == "" || o.SSHKey == "" || o.SSHKnownHosts == "") {
+		return fmt.Errorf("NEXTCLOUD_SSH_HOST: NEXTCLOUD_SSH_USER, NEXTCLOUD_SSH_KEY and NEXTCLOUD_SSH_KNOWN_HOSTS must be set too")
+	}
+	return nil
 }

@@ -63,6 +63,24 @@ func TestConfigFromEnv(t *testing.T) {
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
+		"NEXTCLOUD_PHP":                  "/usr/bin/php8.3",
+		"NEXTCLOUD_CODE_ROOT":            "/opt/nc/code",
+		"NEXTCLOUD_CONFIG_ROOT":          "/opt/nc/config",
+		"NEXTCLOUD_DATA_ROOT":            "/opt/nc/data",
+		"NEXTCLOUD_WEB_USER":             "nginx",
+		"NEXTCLOUD_SSH_HOST":             "web1.internal:2222",
+		"NEXTCLOUD_SSH_USER":             "jardinier",
+		"NEXTCLOUD_SSH_KEY":              "/etc/jardinier/id_ed25519",
+		"NEXTCLOUD_SSH_KNOWN_HOSTS":      "/etc/jardinier/known_hosts",
+		"NEXTCLOUD_DB_HOST":              "pooler.internal:6432",
+		"NEXTCLOUD_REDIS":                "redis.internal:6379",
+		"NEXTCLOUD_REDIS_PREFIX":         "prod-",
+		"NEXTCLOUD_APPS_URL":             "/apps-extra",
+		"NEXTCLOUD_SNAPSHOT_DIR":         "/srv/snapshots",
+		"NEXTCLOUD_DEACTIVATED_MAP":      "/etc/nginx/deactivated.map",
+		"NEXTCLOUD_RELOAD_WEB":           "sudo -n /usr/sbin/nginx -s reload",
+		"NEXTCLOUD_OCC_TIMEOUT":          "5m",
+		"NEXTCLOUD_ACCESS_CONTROL":       "false",
 	}
 	want := models.Config{
 		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
@@ -81,14 +99,22 @@ func TestConfigFromEnv(t *testing.T) {
 		NextcloudDriver:   "sim",
 		NextcloudVersion:  "32.0.1",
 		NextcloudSimDir:   "/var/lib/jardinier/nextcloud-sim",
-		FleetDatabaseURL:  "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
-		BaseDomain:        "jardinier.example.org",
-		PublicURL:         "https://jardinier.example.org",
-		APIAddr:           ":9090",
-		TrustedProxies:    []string{"10.0.0.1"},
-		SubmitRate:        3,
-		SecretKey:         key,
-		ActivityTimeout:   45 * time.Second,
+		Occ: models.OccConfig{
+			PHP: "/usr/bin/php8.3", CodeRoot: "/opt/nc/code", ConfigRoot: "/opt/nc/config", DataRoot: "/opt/nc/data",
+			WebUser: "nginx", SSHHost: "web1.internal:2222", SSHUser: "jardinier",
+			SSHKey: "/etc/jardinier/id_ed25519", SSHKnownHosts: "/etc/jardinier/known_hosts",
+			DBHost: "pooler.internal:6432", Redis: "redis.internal:6379", RedisPrefix: "prod-",
+			AppsURL: "/apps-extra", SnapshotDir: "/srv/snapshots", DeactivatedMap: "/etc/nginx/deactivated.map",
+			ReloadWeb: []string{"sudo", "-n", "/usr/sbin/nginx", "-s", "reload"}, Timeout: 5 * time.Minute,
+		},
+		FleetDatabaseURL: "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
+		BaseDomain:       "jardinier.example.org",
+		PublicURL:        "https://jardinier.example.org",
+		APIAddr:          ":9090",
+		TrustedProxies:   []string{"10.0.0.1"},
+		SubmitRate:       3,
+		SecretKey:        key,
+		ActivityTimeout:  45 * time.Second,
 		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
 
@@ -185,7 +211,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a SECRET_KEY that is not base64 is refused", "SECRET_KEY", "not base64 at all!"},
 		{"an SMTP_URL that is not smtp or smtps is refused", "SMTP_URL", "http://x"},
 		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
-		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "occ"},
+		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "kubernetes"},
 		{"a relative PUBLIC_URL is refused", "PUBLIC_URL", "/jardinier"},
 		{"a FLEET_DATABASE_URL that is not postgres is refused", "FLEET_DATABASE_URL", "mysql://root@db:3306/fleet"},
 		{"a FLEET_DATABASE_URL without a host is refused", "FLEET_DATABASE_URL", "postgres:///postgres"},
@@ -250,6 +276,42 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.ModeratorsEmail = full.ModeratorsEmail
 	case "NEXTCLOUD_DRIVER":
 		c.NextcloudDriver = full.NextcloudDriver
+	case "NEXTCLOUD_PHP":
+		c.Occ.PHP = full.Occ.PHP
+	case "NEXTCLOUD_CODE_ROOT":
+		c.Occ.CodeRoot = full.Occ.CodeRoot
+	case "NEXTCLOUD_CONFIG_ROOT":
+		c.Occ.ConfigRoot = full.Occ.ConfigRoot
+	case "NEXTCLOUD_DATA_ROOT":
+		c.Occ.DataRoot = full.Occ.DataRoot
+	case "NEXTCLOUD_WEB_USER":
+		c.Occ.WebUser = full.Occ.WebUser
+	case "NEXTCLOUD_SSH_HOST":
+		c.Occ.SSHHost = full.Occ.SSHHost
+	case "NEXTCLOUD_SSH_USER":
+		c.Occ.SSHUser = full.Occ.SSHUser
+	case "NEXTCLOUD_SSH_KEY":
+		c.Occ.SSHKey = full.Occ.SSHKey
+	case "NEXTCLOUD_SSH_KNOWN_HOSTS":
+		c.Occ.SSHKnownHosts = full.Occ.SSHKnownHosts
+	case "NEXTCLOUD_DB_HOST":
+		c.Occ.DBHost = full.Occ.DBHost
+	case "NEXTCLOUD_REDIS":
+		c.Occ.Redis = full.Occ.Redis
+	case "NEXTCLOUD_REDIS_PREFIX":
+		c.Occ.RedisPrefix = full.Occ.RedisPrefix
+	case "NEXTCLOUD_APPS_URL":
+		c.Occ.AppsURL = full.Occ.AppsURL
+	case "NEXTCLOUD_SNAPSHOT_DIR":
+		c.Occ.SnapshotDir = full.Occ.SnapshotDir
+	case "NEXTCLOUD_DEACTIVATED_MAP":
+		c.Occ.DeactivatedMap = full.Occ.DeactivatedMap
+	case "NEXTCLOUD_RELOAD_WEB":
+		c.Occ.ReloadWeb = full.Occ.ReloadWeb
+	case "NEXTCLOUD_OCC_TIMEOUT":
+		c.Occ.Timeout = full.Occ.Timeout
+	case "NEXTCLOUD_ACCESS_CONTROL":
+		c.Occ.AccessControl = full.Occ.AccessControl
 	case "NEXTCLOUD_VERSION":
 		c.NextcloudVersion = full.NextcloudVersion
 	case "NEXTCLOUD_SIM_DIR":

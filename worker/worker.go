@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -104,8 +106,43 @@ func NewNextcloudDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Drive
 			sim.UseFleetDB(fleet)
 		}
 		return sim, nil
+	case "occ":
+		return newOccDriver(cfg, logger)
 	}
 	return nil, fmt.Errorf("NEXTCLOUD_DRIVER: unknown driver %q", cfg.NextcloudDriver)
+}
+
+// newOccDriver returns the driver of a real fleet (deploy/nextcloud.md). The spaces
+// reach PostgreSQL at NEXTCLOUD_DB_HOST, by default the server of FLEET_DATABASE_URL.
+func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, error) {
+	fleet, err := nextcloud.NewFleetDB(cfg.FleetDatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("FLEET_DATABASE_URL: %w", err)
+	}
+	dbHost := cfg.Occ.DBHost
+	if u, err := url.Parse(cfg.FleetDatabaseURL); dbHost == "" && err == nil {
+		dbHost = u.Host
+		if u.Port() == "" {
+			dbHost = net.JoinHostPort(u.Hostname(), "5432")
+		}
+	}
+	o := cfg.Occ
+	d, err := nextcloud.NewOcc(nextcloud.OccOptions{
+		PHP: o.PHP, CodeRoot: o.CodeRoot, ConfigRoot: o.ConfigRoot, DataRoot: o.DataRoot,
+		WebUser: o.WebUser, Timeout: o.Timeout,
+		SSHHost: o.SSHHost, SSHUser: o.SSHUser, SSHKey: o.SSHKey, SSHKnownHosts: o.SSHKnownHosts,
+		BaseDomain: cfg.BaseDomain, DBHost: dbHost,
+		S3Endpoint: cfg.S3Endpoint, S3AccessKey: cfg.S3AccessKey, S3SecretKey: cfg.S3SecretKey,
+		S3TLS: cfg.S3TLS, S3Region: cfg.S3Region,
+		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
+		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
+		AccessControl: o.AccessControl,
+	}, fleet, nil, logger)
+	if err != nil {
+		fleet.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Run builds the worker's dependencies from the configuration and runs it until ctx

@@ -33,19 +33,19 @@ type OccOptions struct {
 	SSHKnownHosts string // known_hosts file checking the host's key, on this machine
 
 	// What the spaces' instances are configured with.
-	BaseDomain   string // spaces live at https://<slug>.<BaseDomain>
-	DBHost       string // host:port the web nodes reach PostgreSQL at (the pooler)
-	S3Endpoint   string // host:port of the object store, as the web nodes reach it
-	S3AccessKey  string
-	S3SecretKey  string
-	S3TLS        bool
-	S3Region     string
-	RedisHost    string // host:port, or a unix socket path
-	RedisPrefix  string // prepended to "<slug>:" as the key prefix of each space
-	Secret       []byte // derives the spaces' database passwords; 32 bytes
-	AppsURL      string // URL path the web server serves each space's own apps at
-	SnapshotDir  string // where database snapshots are kept, on this machine
-	DeactivedMap string // the nginx map of deactivated spaces, on the web node
+	BaseDomain     string // spaces live at https://<slug>.<BaseDomain>
+	DBHost         string // host:port the web nodes reach PostgreSQL at (the pooler)
+	S3Endpoint     string // host:port of the object store, as the web nodes reach it
+	S3AccessKey    string
+	S3SecretKey    string
+	S3TLS          bool
+	S3Region       string
+	RedisHost      string // host:port, or a unix socket path
+	RedisPrefix    string // prepended to "<slug>:" as the key prefix of each space
+	Secret         []byte // derives the spaces' database passwords; 32 bytes
+	AppsURL        string // URL path the web server serves each space's own apps at
+	SnapshotDir    string // where database snapshots are kept, on this machine
+	DeactivatedMap string // the nginx map of deactivated spaces, on the web node
 	// ReloadWeb is run on the web node after the map changed (e.g. "sudo -n
 	// /usr/sbin/nginx -s reload"); empty: nothing is run.
 	ReloadWeb []string
@@ -75,11 +75,11 @@ func (o OccOptions) withDefaults() OccOptions {
 // as worker.NewNextcloudDriver fills them.
 func (o OccOptions) Validate() error {
 	abs := map[string]string{
-		"NEXTCLOUD_CODE_ROOT":   o.CodeRoot,
-		"NEXTCLOUD_CONFIG_ROOT": o.ConfigRoot,
-		"NEXTCLOUD_DATA_ROOT":   o.DataRoot,
-		"NEXTCLOUD_SNAPSHOT_DIR": o.SnapshotDir,
-		"NEXTCLOUD_DEACTIVATED_MAP": o.DeactivedMap,
+		"NEXTCLOUD_CODE_ROOT":       o.CodeRoot,
+		"NEXTCLOUD_CONFIG_ROOT":     o.ConfigRoot,
+		"NEXTCLOUD_DATA_ROOT":       o.DataRoot,
+		"NEXTCLOUD_SNAPSHOT_DIR":    o.SnapshotDir,
+		"NEXTCLOUD_DEACTIVATED_MAP": o.DeactivatedMap,
 	}
 	for _, name := range sortedKeys(abs) {
 		if !path.IsAbs(abs[name]) || path.Clean(abs[name]) == "/" {

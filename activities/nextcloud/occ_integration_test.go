@@ -1,0 +1,318 @@
+package nextcloud_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jardinier/activities/nextcloud"
+	"jardinier/models"
+	"jardinier/models/modeltest"
+)
+
+// The integration test drives a real Nextcloud. It runs when NEXTCLOUD_TEST_CODE_DIR
+// names a Nextcloud release tree (with its 3rdparty directory) that php can run, and
+// reads:
+//
+//	NEXTCLOUD_TEST_CODE_DIR      the release tree; its version is read from version.php
+//	NEXTCLOUD_TEST_S3_ENDPOINT   host:port of an S3 server (MinIO), default 127.0.0.1:9000
+//	NEXTCLOUD_TEST_S3_ACCESS_KEY its access key, default jardinier
+//	NEXTCLOUD_TEST_S3_SECRET_KEY its secret key, default jardinier-dev-secret
+//	NEXTCLOUD_TEST_REDIS         host:port of Redis, default 127.0.0.1:6379
+//	NEXTCLOUD_TEST_PHP           the php binary, default php
+//	NEXTCLOUD_TEST_ACCESS_CONTROL  true if files_accesscontrol can be enabled (app store)
+//
+// and the test PostgreSQL server of modeltest (TEST_DATABASE_URL), as the fleet's.
+// deploy/nextcloud.md tells how to get all of them on one machine.
+const occTestHowTo = "set NEXTCLOUD_TEST_CODE_DIR to a Nextcloud release tree and NEXTCLOUD_TEST_S3_* to a MinIO server to run it (deploy/nextcloud.md, \"Integration test\")"
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// occFixture is an occ driver on a fleet of one machine, in temporary directories.
+type occFixture struct {
+	ctx     context.Context
+	driver  *nextcloud.Occ
+	opts    nextcloud.OccOptions
+	version string
+	s3      *minio.Client
+	slug    string
+	bucket  string
+}
+
+func setupOcc(t *testing.T) *occFixture {
+	t.Helper()
+	code := os.Getenv("NEXTCLOUD_TEST_CODE_DIR")
+	if code == "" {
+		t.Skip("no Nextcloud to drive: " + occTestHowTo)
+	}
+	php := env("NEXTCLOUD_TEST_PHP", "php")
+	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
+	require.NoError(t, err, "read the version of %s", code)
+	version := strings.Fields(string(out))[0]
+
+	root := t.TempDir()
+	codeRoot := filepath.Join(root, "code")
+	require.NoError(t, os.MkdirAll(codeRoot, 0o755))
+	require.NoError(t, os.Symlink(code, filepath.Join(codeRoot, version)))
+
+	endpoint := env("NEXTCLOUD_TEST_S3_ENDPOINT", "127.0.0.1:9000")
+	access := env("NEXTCLOUD_TEST_S3_ACCESS_KEY", "jardinier")
+	secret := env("NEXTCLOUD_TEST_S3_SECRET_KEY", "jardinier-dev-secret")
+	s3, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
+	require.NoError(t, err)
+
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	opts := nextcloud.OccOptions{
+		PHP:            php,
+		CodeRoot:       codeRoot,
+		ConfigRoot:     filepath.Join(root, "config"),
+		DataRoot:       filepath.Join(root, "data"),
+		BaseDomain:     "jardinier.localhost",
+		DBHost:         dbHostPort(t),
+		S3Endpoint:     endpoint,
+		S3AccessKey:    access,
+		S3SecretKey:    secret,
+		RedisHost:      env("NEXTCLOUD_TEST_REDIS", "127.0.0.1:6379"),
+		RedisPrefix:    "jardinier-test-",
+		Secret:         key,
+		SnapshotDir:    filepath.Join(root, "snapshots"),
+		DeactivatedMap: filepath.Join(root, "nginx", "deactivated-spaces.map"),
+		ReloadWeb:      []string{"touch", filepath.Join(root, "nginx", "reloaded")},
+		AccessControl:  env("NEXTCLOUD_TEST_ACCESS_CONTROL", "") == "true",
+		Timeout:        5 * time.Minute,
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
+	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.Close() })
+	driver, err := nextcloud.NewOcc(opts, fleet, nil, nil)
+	require.NoError(t, err)
+
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	f := &occFixture{ctx: t.Context(), driver: driver, opts: opts, version: version, s3: s3,
+		slug: "it-" + hex.EncodeToString(b)}
+	f.bucket = "space-" + f.slug
+	require.NoError(t, s3.MakeBucket(f.ctx, f.bucket, minio.MakeBucketOptions{}), "create the bucket on %s", endpoint)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		assert.NoError(t, driver.Remove(ctx, f.slug))
+		for obj := range s3.ListObjects(ctx, f.bucket, minio.ListObjectsOptions{Recursive: true}) {
+			_ = s3.RemoveObject(ctx, f.bucket, obj.Key, minio.RemoveObjectOptions{})
+		}
+		_ = s3.RemoveBucket(ctx, f.bucket)
+	})
+	return f
+}
+
+// dbHostPort is where the test PostgreSQL server listens, as Nextcloud reaches it.
+func dbHostPort(t *testing.T) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(modeltest.ServerURL())
+	require.NoError(t, err)
+	return cfg.Host + ":" + strconv.Itoa(int(cfg.Port))
+}
+
+// occ runs occ on the fixture's space as the driver does, for checks the Driver does
+// not offer.
+func (f *occFixture) occ(t *testing.T, stdinEnv map[string]string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(f.ctx, f.opts.PHP, append([]string{"-d", "apc.enable_cli=1",
+		filepath.Join(f.opts.ConfigRoot, f.slug, "code", "occ"), "--no-interaction"}, args...)...)
+	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+filepath.Join(f.opts.ConfigRoot, f.slug)+"/")
+	for k, v := range stdinEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// spaceSQL runs a statement on the space's database.
+func (f *occFixture) spaceSQL(t *testing.T, query string, args ...any) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(modeltest.ServerURL())
+	require.NoError(t, err)
+	cfg.Database = "nc_" + strings.ReplaceAll(f.slug, "-", "_")
+	conn, err := pgx.ConnectConfig(f.ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(f.ctx)
+	_, err = conn.Exec(f.ctx, query, args...)
+	require.NoError(t, err)
+}
+
+func TestOccDriverAgainstRealNextcloud(t *testing.T) {
+	f := setupOcc(t)
+	d := f.driver
+	spec := nextcloud.InstallSpec{Slug: f.slug, Domain: f.slug + ".jardinier.localhost", Version: f.version,
+		Bucket: f.bucket, AdminUser: "admin"}
+	const adminPassword = "Un-mot-de-passe-solide-42"
+
+	t.Run("a space not installed reports so", func(t *testing.T) {
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.False(t, st.Installed)
+		assert.ErrorIs(t, d.SetMaintenance(f.ctx, f.slug, true), nextcloud.ErrNotInstalled)
+	})
+
+	t.Run("install puts the files in the space's bucket", func(t *testing.T) {
+		require.NoError(t, d.CreateDatabase(f.ctx, f.slug))
+		require.NoError(t, d.Install(f.ctx, spec))
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.version}, st)
+		hello := filepath.Join(t.TempDir(), "bonjour.txt")
+		require.NoError(t, os.WriteFile(hello, []byte("Bonjour !"), 0o644))
+		out, err := f.occ(t, nil, "files:put", hello, "/admin/files/bonjour.txt")
+		require.NoError(t, err, out)
+		objects := 0
+		for obj := range f.s3.ListObjects(f.ctx, f.bucket, minio.ListObjectsOptions{Recursive: true}) {
+			require.NoError(t, obj.Err)
+			objects++
+		}
+		assert.Positive(t, objects, "Nextcloud wrote no file into its bucket")
+		code, err := d.CodeVersion(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, f.version, code)
+	})
+
+	t.Run("install again finishes or keeps the job", func(t *testing.T) {
+		require.NoError(t, d.Install(f.ctx, spec))
+		out, err := f.occ(t, nil, "config:system:get", "trusted_domains")
+		require.NoError(t, err, out)
+		assert.Equal(t, spec.Domain, strings.TrimSpace(out))
+	})
+
+	t.Run("the admin is created, then its password reset", func(t *testing.T) {
+		require.NoError(t, d.CreateAdmin(f.ctx, f.slug, "admin", adminPassword))
+		require.NoError(t, d.CreateAdmin(f.ctx, f.slug, "admin", adminPassword+"-bis"))
+		out, err := f.occ(t, nil, "user:info", "admin", "--output=json")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, `"groups":["admin"]`)
+	})
+
+	t.Run("limits cap accounts and share the quota", func(t *testing.T) {
+		limits := models.DefaultLimits()
+		limits.MaxAccounts = 2
+		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, limits))
+		out, err := f.occ(t, map[string]string{"OC_PASS": adminPassword}, "user:add", "--password-from-env", "bob")
+		require.NoError(t, err, out)
+		out, err = f.occ(t, map[string]string{"OC_PASS": adminPassword}, "user:add", "--password-from-env", "carol")
+		assert.Error(t, err, "a third account was created under a limit of 2: %s", out)
+
+		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, limits))
+		out, err = f.occ(t, nil, "user:info", "bob", "--output=json")
+		require.NoError(t, err, out)
+		var info struct{ Quota string }
+		require.NoError(t, json.Unmarshal([]byte(out), &info))
+		assert.Regexp(t, `^\d+ B$`, info.Quota)
+		assert.NotEqual(t, "none", info.Quota)
+	})
+
+	t.Run("no activity, then the latest of logins and tokens", func(t *testing.T) {
+		last, err := d.LastActivity(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.True(t, last.IsZero(), "last activity %v of a space nobody used", last)
+
+		login := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+		out, err := f.occ(t, nil, "user:setting", "bob", "login", "lastLogin", strconv.FormatInt(login.Unix(), 10))
+		require.NoError(t, err, out)
+		last, err = d.LastActivity(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, login, last)
+
+		token := login.Add(48 * time.Hour)
+		f.spaceSQL(t, `INSERT INTO oc_authtoken (uid, login_name, name, token, type, remember, last_activity, last_check)
+			VALUES ('bob', 'bob', 'client de synchronisation', 'tok-'||md5(random()::text), 1, 0, $1, $1)`, token.Unix())
+		last, err = d.LastActivity(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, token, last)
+	})
+
+	t.Run("maintenance goes on and off", func(t *testing.T) {
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, true))
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, true))
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.True(t, st.Maintenance)
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, false))
+		st, err = d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.False(t, st.Maintenance)
+	})
+
+	t.Run("deactivation writes the web route and maintenance", func(t *testing.T) {
+		require.NoError(t, d.SetDeactivated(f.ctx, f.slug, true))
+		require.NoError(t, d.SetDeactivated(f.ctx, f.slug, true))
+		m, err := os.ReadFile(f.opts.DeactivatedMap)
+		require.NoError(t, err)
+		assert.Equal(t, f.slug+" 1;\n", string(m))
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.True(t, st.Maintenance)
+		require.NoError(t, d.SetDeactivated(f.ctx, f.slug, false))
+		m, err = os.ReadFile(f.opts.DeactivatedMap)
+		require.NoError(t, err)
+		assert.Empty(t, string(m))
+		st, err = d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.False(t, st.Maintenance)
+	})
+
+	t.Run("upgrade steps on the same version", func(t *testing.T) {
+		require.NoError(t, d.SetCron(f.ctx, f.slug, false))
+		assert.FileExists(t, filepath.Join(f.opts.ConfigRoot, f.slug, "cron-paused"))
+		require.NoError(t, d.SetCron(f.ctx, f.slug, true))
+		assert.NoFileExists(t, filepath.Join(f.opts.ConfigRoot, f.slug, "cron-paused"))
+
+		snap, err := d.Snapshot(f.ctx, f.slug)
+		require.NoError(t, err)
+		out, err := f.occ(t, map[string]string{"OC_PASS": adminPassword}, "user:delete", "bob")
+		require.NoError(t, err, out)
+		require.NoError(t, d.RestoreSnapshot(f.ctx, f.slug, snap))
+		out, err = f.occ(t, nil, "user:info", "bob")
+		assert.NoError(t, err, "bob is back with the snapshot: %s", out)
+		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))
+
+		err = d.SwitchCode(f.ctx, f.slug, "99.0.0")
+		assert.True(t, errors.Is(err, nextcloud.ErrPermanent), "skipping majors: %v", err)
+		require.NoError(t, d.SwitchCode(f.ctx, f.slug, f.version))
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, true))
+		require.NoError(t, d.Upgrade(f.ctx, f.slug, f.version))
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, false))
+		require.NoError(t, d.PostUpgrade(f.ctx, f.slug))
+	})
+
+	t.Run("remove deletes configuration, data and database", func(t *testing.T) {
+		require.NoError(t, d.Remove(f.ctx, f.slug))
+		require.NoError(t, d.Remove(f.ctx, f.slug))
+		assert.NoDirExists(t, filepath.Join(f.opts.ConfigRoot, f.slug))
+		assert.NoDirExists(t, filepath.Join(f.opts.DataRoot, f.slug))
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.False(t, st.Installed)
+	})
+}
