@@ -175,6 +175,12 @@ func post(ctx context.Context, c *http.Client, url, token string, body any, want
 // startBenchStack starts a stack on free ports, a fresh state directory under .dev/
 // and a fresh database, both removed by cleanup.
 func startBenchStack(ctx context.Context, cfg models.Config, name string, log *slog.Logger, out io.Writer, env ...string) (*devstack.Stack, func(), error) {
+	return startStack(ctx, cfg, name, true, log, env...)
+}
+
+// startStack is startBenchStack; with persistent false the Temporal server keeps its
+// store in memory, for runs whose millions of events would otherwise wait on the disk.
+func startStack(ctx context.Context, cfg models.Config, name string, persistent bool, log *slog.Logger, env ...string) (*devstack.Stack, func(), error) {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return nil, nil, err
@@ -193,7 +199,10 @@ func startBenchStack(ctx context.Context, cfg models.Config, name string, log *s
 			return nil, nil, err
 		}
 	}
-	tc.Port, tc.UIPort, tc.DBFilename = ports[0], 0, filepath.Join(stateDir, "temporal.db")
+	tc.Port, tc.UIPort, tc.DBFilename = ports[0], 0, ""
+	if persistent {
+		tc.DBFilename = filepath.Join(stateDir, "temporal.db")
+	}
 	cfg.S3Endpoint = "127.0.0.1:" + strconv.Itoa(ports[1])
 	cfg.APIAddr = "127.0.0.1:" + strconv.Itoa(ports[2])
 	cfg.MailDir = filepath.Join(stateDir, "mail")

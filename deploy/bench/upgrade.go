@@ -63,7 +63,8 @@ const (
 func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	cfg := o.Config
 	cfg.NextcloudVersion = benchFrom
-	stack, cleanup, err := startBenchStack(ctx, cfg, "upgrade", o.Logger, o.Output,
+	// About 70 history events per space: the store stays in memory.
+	stack, cleanup, err := startStack(ctx, cfg, "upgrade", false, o.Logger,
 		"NEXTCLOUD_SIM_UPGRADE_DURATION="+o.OCC.String(), "NEXTCLOUD_VERSION="+benchFrom)
 	if err != nil {
 		return UpgradeReport{}, err
