@@ -266,6 +266,16 @@ func pageParam(c *gin.Context) (int, error) {
 	return page, nil
 }
 
+// listParams reads the ?page= and ?status= of a list screen.
+func listParams(c *gin.Context) (int, models.Status, error) {
+	page, err := pageParam(c)
+	if err != nil {
+		return 0, "", err
+	}
+	status, err := statusParam(c)
+	return page, status, err
+}
+
 // statusParam reads ?status=; "" means any.
 func statusParam(c *gin.Context) (models.Status, error) {
 	st := models.Status(c.Query("status"))
@@ -283,12 +293,7 @@ func statusParam(c *gin.Context) (models.Status, error) {
 // listApplications lists applications, newest first, filtered by status and by a
 // search in the organisation name, slug and contact address.
 func (s *Server) listApplications(c *gin.Context) {
-	page, err := pageParam(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	status, err := statusParam(c)
+	page, status, err := listParams(c)
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -48,12 +48,7 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 
 // listSpaces lists spaces from the database projection, newest first.
 func (s *Server) listSpaces(c *gin.Context) {
-	page, err := pageParam(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	status, err := statusParam(c)
+	page, status, err := listParams(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
