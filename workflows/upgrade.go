@@ -216,26 +216,42 @@ func (f *fleet) inCanary() bool {
 	return false
 }
 
-// startSpaces asks spaces to upgrade while the rollout runs and slots are free.
+// startSpaces asks spaces to upgrade while the rollout runs and slots are free. The
+// signals go out together, in one workflow task.
 func (f *fleet) startSpaces(ctx workflow.Context) error {
 	limit := max(f.in.Concurrency, 1)
 	if f.inCanary() {
 		limit = 1
 	}
-	var started []database.UpgradeSpaceRow
-	for f.st.Status == UpgradeRunning && len(f.st.Running) < limit && len(f.st.Pending) > 0 {
+	type sent struct {
+		slug   string
+		future workflow.Future
+	}
+	// Upgrades started before signals went out together waited for each one.
+	together := workflow.GetVersion(ctx, "fleet-signals-together", workflow.DefaultVersion, 1) == 1
+	var signals []sent
+	for f.st.Status == UpgradeRunning && len(f.st.Running)+len(signals) < limit && len(f.st.Pending) > 0 {
 		slug := f.st.Pending[0]
 		f.st.Pending = f.st.Pending[1:]
 		req := UpgradeSpaceRequest{UpgradeID: workflow.GetInfo(ctx).WorkflowExecution.ID, Target: f.in.Target}
-		if err := workflow.SignalExternalWorkflow(ctx, SpaceWorkflowID(slug), "", SignalUpgradeSpace, req).Get(ctx, nil); err != nil {
+		future := workflow.SignalExternalWorkflow(ctx, SpaceWorkflowID(slug), "", SignalUpgradeSpace, req)
+		if !together {
+			_ = future.Get(ctx, nil) // the error is read again below
+		}
+		signals = append(signals, sent{slug, future})
+	}
+	now := workflow.Now(ctx)
+	var rows []database.UpgradeSpaceRow
+	for _, sig := range signals {
+		if err := sig.future.Get(ctx, nil); err != nil {
 			f.st.Skipped++
-			started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: models.UpgradeSpaceSkipped, Error: "espace introuvable : " + err.Error()})
+			rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceSkipped, Error: "espace introuvable : " + err.Error()})
 			continue
 		}
-		f.st.Running[slug] = workflow.Now(ctx)
-		started = append(started, database.UpgradeSpaceRow{Slug: slug, Status: models.UpgradeSpaceRunning})
+		f.st.Running[sig.slug] = now
+		rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceRunning})
 	}
-	return f.project(ctx, started)
+	return f.project(ctx, rows)
 }
 
 // receive takes the spaces' reports.
