@@ -331,35 +331,19 @@ func (s *Simulator) Name() string { return SimulatorName }
 // CreateDatabase implements Driver. Creating an existing database succeeds. With a
 // FleetDB, the real database and role are created first.
 func (s *Simulator) CreateDatabase(ctx context.Context, slug string) error {
-	s.mu.Lock()
-	err := s.enter(ctx, OpCreateDatabase, slug)
-	fleet := s.fleet
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if fleet != nil {
-		// Outside s.mu: creating a database takes a while, and other spaces need not wait.
-		if err := fleet.Create(ctx, slug); err != nil {
+	const msg = "nextcloud CreateDatabase: real database created"
+	return s.withFleet(ctx, OpCreateDatabase, slug, (*FleetDB).Create, msg, func() error {
+		sp, err := s.space(slug)
+		if err != nil {
 			return err
 		}
-		database, role := fleet.Names(slug)
-		s.log.InfoContext(ctx, "nextcloud CreateDatabase: real database created", "slug", slug,
-			"database", database, "role", role)
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp, err := s.space(slug)
-	if err != nil {
-		return err
-	}
-	if sp == nil {
-		sp = &simSpace{users: map[string]*simUser{}, apps: map[string]bool{}}
-		s.spaces[slug] = sp
-	}
-	sp.database = true
-	return s.save(slug, sp)
+		if sp == nil {
+			sp = &simSpace{users: map[string]*simUser{}, apps: map[string]bool{}}
+			s.spaces[slug] = sp
+		}
+		sp.database = true
+		return s.save(slug, sp)
+	})
 }
 
 // Install implements Driver. It needs the database; installing again with the same
@@ -407,101 +391,81 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 // CreateAdmin implements Driver. A new account is refused when it would exceed the
 // applied limits; an existing one only gets its new password.
 func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpCreateAdmin, slug, "user", user); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	switch {
-	case user == "":
-		return permanent("admin user name is empty")
-	case len(password) < minPasswordLength:
-		return permanent("admin password is shorter than %d characters", minPasswordLength)
-	}
-	u := sp.users[user]
-	if u == nil {
-		if sp.limits != nil && len(sp.users) >= sp.limits.MaxAccounts {
-			return permanent("the space already has %d accounts, its limit", len(sp.users))
+	return s.change(ctx, OpCreateAdmin, slug, []any{"user", user}, func(sp *simSpace) error {
+		switch {
+		case user == "":
+			return permanent("admin user name is empty")
+		case len(password) < minPasswordLength:
+			return permanent("admin password is shorter than %d characters", minPasswordLength)
 		}
-		u = &simUser{}
-		sp.users[user] = u
-	}
-	u.salt = make([]byte, 16)
-	_, _ = rand.Read(u.salt)
-	u.hash = hashPassword(u.salt, password)
-	sp.adminUser = user
-	return s.save(slug, sp)
+		u := sp.users[user]
+		if u == nil {
+			if sp.limits != nil && len(sp.users) >= sp.limits.MaxAccounts {
+				return permanent("the space already has %d accounts, its limit", len(sp.users))
+			}
+			u = &simUser{}
+			sp.users[user] = u
+		}
+		u.salt = make([]byte, 16)
+		_, _ = rand.Read(u.salt)
+		u.hash = hashPassword(u.salt, password)
+		sp.adminUser = user
+		return nil
+	})
 }
 
 // ApplyLimits implements Driver. Accounts already beyond a lowered limit are kept;
 // new ones are refused.
 func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpApplyLimits, slug, "max_accounts", limits.MaxAccounts, "quota_bytes", limits.QuotaBytes); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	switch {
-	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
-		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
-	case limits.QuotaBytes <= 0:
-		return permanent("quota %d is not positive", limits.QuotaBytes)
-	case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
-		return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
-	}
-	sp.limits = &limits
-	return s.save(slug, sp)
+	attrs := []any{"max_accounts", limits.MaxAccounts, "quota_bytes", limits.QuotaBytes}
+	return s.change(ctx, OpApplyLimits, slug, attrs, func(sp *simSpace) error {
+		switch {
+		case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
+			return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
+		case limits.QuotaBytes <= 0:
+			return permanent("quota %d is not positive", limits.QuotaBytes)
+		case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
+			return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
+		}
+		sp.limits = &limits
+		return nil
+	})
 }
 
 // EnableApps implements Driver. Apps already enabled stay enabled; the app of the
 // office suite not chosen is disabled.
 func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpEnableApps, slug, "office_suite", office, "apps", apps); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	officeApp := ""
-	switch office {
-	case models.OfficeCollabora:
-		officeApp = AppCollabora
-	case models.OfficeOnlyOffice:
-		officeApp = AppOnlyOffice
-	case models.OfficeNone:
-	default:
-		return permanent("unknown office suite %q", office)
-	}
-	for _, app := range apps {
-		switch {
-		case !slices.Contains(DefaultApps, app) && app != AppCollabora && app != AppOnlyOffice:
-			return permanent("app %q is not approved", app)
-		case (app == AppCollabora || app == AppOnlyOffice) && app != officeApp:
-			return permanent("app %q does not belong to office suite %q", app, office)
+	return s.change(ctx, OpEnableApps, slug, []any{"office_suite", office, "apps", apps}, func(sp *simSpace) error {
+		officeApp := ""
+		switch office {
+		case models.OfficeCollabora:
+			officeApp = AppCollabora
+		case models.OfficeOnlyOffice:
+			officeApp = AppOnlyOffice
+		case models.OfficeNone:
+		default:
+			return permanent("unknown office suite %q", office)
 		}
-	}
-	for _, app := range apps {
-		sp.apps[app] = true
-	}
-	// Two office suites on one space would both claim the same documents.
-	delete(sp.apps, AppCollabora)
-	delete(sp.apps, AppOnlyOffice)
-	if officeApp != "" {
-		sp.apps[officeApp] = true
-	}
-	sp.office = office
-	return s.save(slug, sp)
+		for _, app := range apps {
+			switch {
+			case !slices.Contains(DefaultApps, app) && app != AppCollabora && app != AppOnlyOffice:
+				return permanent("app %q is not approved", app)
+			case (app == AppCollabora || app == AppOnlyOffice) && app != officeApp:
+				return permanent("app %q does not belong to office suite %q", app, office)
+			}
+		}
+		for _, app := range apps {
+			sp.apps[app] = true
+		}
+		// Two office suites on one space would both claim the same documents.
+		delete(sp.apps, AppCollabora)
+		delete(sp.apps, AppOnlyOffice)
+		if officeApp != "" {
+			sp.apps[officeApp] = true
+		}
+		sp.office = office
+		return nil
+	})
 }
 
 // Status implements Driver. A space without an instance is reported as not installed,
@@ -524,42 +488,25 @@ func (s *Simulator) Status(ctx context.Context, slug string) (InstanceStatus, er
 
 // SetMaintenance implements Driver.
 func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpSetMaintenance, slug, "on", on); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	sp.maintenance = on
-	return s.save(slug, sp)
+	return s.change(ctx, OpSetMaintenance, slug, []any{"on", on}, func(sp *simSpace) error {
+		sp.maintenance = on
+		return nil
+	})
 }
 
 // SetDeactivated implements Driver: maintenance mode follows, as on a real instance.
 func (s *Simulator) SetDeactivated(ctx context.Context, slug string, deactivated bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpSetDeactivated, slug, "deactivated", deactivated); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	sp.deactivated, sp.maintenance = deactivated, deactivated
-	return s.save(slug, sp)
+	return s.change(ctx, OpSetDeactivated, slug, []any{"deactivated", deactivated}, func(sp *simSpace) error {
+		sp.deactivated, sp.maintenance = deactivated, deactivated
+		return nil
+	})
 }
 
 // LastActivity implements Driver.
 func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpLastActivity, slug); err != nil {
-		return time.Time{}, err
-	}
-	sp, err := s.installed(slug)
+	sp, err := s.enterInstalled(ctx, OpLastActivity, slug)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -575,70 +522,43 @@ func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, e
 // Remove implements Driver: the Simulator forgets everything of the space, and deletes
 // its state file. With a FleetDB, the real database and role are dropped first.
 func (s *Simulator) Remove(ctx context.Context, slug string) error {
-	s.mu.Lock()
-	err := s.enter(ctx, OpRemove, slug)
-	fleet := s.fleet
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if fleet != nil {
-		// Outside s.mu, as in CreateDatabase. The state goes last, so that a retry after
-		// a failure here still finds a space to remove.
-		if err := fleet.Drop(ctx, slug); err != nil {
-			return err
+	// The state goes after the database, so that a retry after a failure there still
+	// finds a space to remove.
+	const msg = "nextcloud Remove: real database dropped"
+	return s.withFleet(ctx, OpRemove, slug, (*FleetDB).Drop, msg, func() error {
+		delete(s.spaces, slug)
+		if s.dir == "" {
+			return nil
 		}
-		database, role := fleet.Names(slug)
-		s.log.InfoContext(ctx, "nextcloud Remove: real database dropped", "slug", slug,
-			"database", database, "role", role)
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.spaces, slug)
-	if s.dir == "" {
+		if err := os.Remove(s.statePath(slug)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove simulator state of space %q: %w", slug, err)
+		}
 		return nil
-	}
-	if err := os.Remove(s.statePath(slug)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove simulator state of space %q: %w", slug, err)
-	}
-	return nil
+	})
 }
 
 // SetCron implements Driver.
 func (s *Simulator) SetCron(ctx context.Context, slug string, enabled bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpSetCron, slug, "enabled", enabled); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	sp.cronEnabled = enabled
-	return s.save(slug, sp)
+	return s.change(ctx, OpSetCron, slug, []any{"enabled", enabled}, func(sp *simSpace) error {
+		sp.cronEnabled = enabled
+		return nil
+	})
 }
 
 // Snapshot implements Driver: every call makes a new snapshot, named <slug>-<n>, of what
 // an upgrade changes in the database (the installed version, whether PostUpgrade ran).
 func (s *Simulator) Snapshot(ctx context.Context, slug string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpSnapshot, slug); err != nil {
-		return "", err
-	}
-	sp, err := s.installed(slug)
+	var name string
+	err := s.change(ctx, OpSnapshot, slug, nil, func(sp *simSpace) error {
+		if sp.snapshots == nil {
+			sp.snapshots = map[string]simSnapshot{}
+		}
+		sp.lastSnapshot++
+		name = fmt.Sprintf("%s-%d", slug, sp.lastSnapshot)
+		sp.snapshots[name] = simSnapshot{Number: sp.lastSnapshot, Version: sp.version, PostUpgraded: sp.postUpgraded}
+		return nil
+	})
 	if err != nil {
-		return "", err
-	}
-	if sp.snapshots == nil {
-		sp.snapshots = map[string]simSnapshot{}
-	}
-	sp.lastSnapshot++
-	name := fmt.Sprintf("%s-%d", slug, sp.lastSnapshot)
-	sp.snapshots[name] = simSnapshot{Number: sp.lastSnapshot, Version: sp.version, PostUpgraded: sp.postUpgraded}
-	if err := s.save(slug, sp); err != nil {
 		return "", err
 	}
 	return name, nil
@@ -648,24 +568,17 @@ func (s *Simulator) Snapshot(ctx context.Context, slug string) (string, error) {
 // changes under the instance; the code base stays as it is, and the snapshot is kept.
 // A snapshot the space does not have is a permanent failure.
 func (s *Simulator) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpRestoreSnapshot, slug, "snapshot", snapshot); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	snap, ok := sp.snapshots[snapshot]
-	switch {
-	case !ok:
-		return permanent("space %q has no snapshot %q", slug, snapshot)
-	case !sp.maintenance:
-		return permanent("restoring a snapshot needs maintenance mode on")
-	}
-	sp.version, sp.postUpgraded = snap.Version, snap.PostUpgraded
-	return s.save(slug, sp)
+	return s.change(ctx, OpRestoreSnapshot, slug, []any{"snapshot", snapshot}, func(sp *simSpace) error {
+		snap, ok := sp.snapshots[snapshot]
+		switch {
+		case !ok:
+			return permanent("space %q has no snapshot %q", slug, snapshot)
+		case !sp.maintenance:
+			return permanent("restoring a snapshot needs maintenance mode on")
+		}
+		sp.version, sp.postUpgraded = snap.Version, snap.PostUpgraded
+		return nil
+	})
 }
 
 // DropSnapshot implements Driver. Dropping a snapshot that does not exist, or one of a
@@ -697,10 +610,7 @@ func (s *Simulator) DropSnapshot(ctx context.Context, slug, snapshot string) err
 func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpCodeVersion, slug); err != nil {
-		return "", err
-	}
-	sp, err := s.installed(slug)
+	sp, err := s.enterInstalled(ctx, OpCodeVersion, slug)
 	if err != nil {
 		return "", err
 	}
@@ -713,12 +623,11 @@ func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error
 // switch back when an upgrade is rolled back. Switching to the code base the space
 // already runs from succeeds without change.
 func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error {
+	// Not through change: switching to the code base the space already runs from
+	// writes nothing.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpSwitchCode, slug, "version", version); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
+	sp, err := s.enterInstalled(ctx, OpSwitchCode, slug, "version", version)
 	if err != nil {
 		return err
 	}
@@ -809,54 +718,37 @@ func (s *Simulator) upgradable(slug, target string) (sp *simSpace, done bool, er
 // PostUpgrade implements Driver. It runs in service, so maintenance mode must be off,
 // and on a finished upgrade: the code base and the database at the same version.
 func (s *Simulator) PostUpgrade(ctx context.Context, slug string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter(ctx, OpPostUpgrade, slug); err != nil {
-		return err
-	}
-	sp, err := s.installed(slug)
-	if err != nil {
-		return err
-	}
-	switch {
-	case sp.maintenance:
-		return permanent("post-upgrade steps run in service: maintenance mode must be off")
-	case sp.codeVersion != sp.version:
-		return permanent("the upgrade from %s to %s is not finished", sp.version, sp.codeVersion)
-	}
-	sp.postUpgraded = true
-	return s.save(slug, sp)
+	return s.change(ctx, OpPostUpgrade, slug, nil, func(sp *simSpace) error {
+		switch {
+		case sp.maintenance:
+			return permanent("post-upgrade steps run in service: maintenance mode must be off")
+		case sp.codeVersion != sp.version:
+			return permanent("the upgrade from %s to %s is not finished", sp.version, sp.codeVersion)
+		}
+		sp.postUpgraded = true
+		return nil
+	})
 }
 
 // SetLastLogin records a password login of user at t, creating the user if needed
 // (as an admin would in the web interface, regardless of limits). It is for tests and
 // demonstrations, and does nothing for a space that is not installed.
 func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp := s.hookSpace(slug)
-	if sp == nil || !sp.installed {
-		return
-	}
-	u := sp.users[user]
-	if u == nil {
-		u = &simUser{}
-		sp.users[user] = u
-	}
-	u.lastLogin = t
-	s.hookSave(slug, sp)
+	s.hookChange(slug, func(sp *simSpace) {
+		u := sp.users[user]
+		if u == nil {
+			u = &simUser{}
+			sp.users[user] = u
+		}
+		u.lastLogin = t
+	})
 }
 
 // SetTokenActivity records that an auth token of the space (sync client, app
 // password) was last used at t. It is for tests and demonstrations, and does nothing
 // for a space that is not installed.
 func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sp := s.hookSpace(slug); sp != nil && sp.installed {
-		sp.tokenActivity = t
-		s.hookSave(slug, sp)
-	}
+	s.hookChange(slug, func(sp *simSpace) { sp.tokenActivity = t })
 }
 
 // CheckPassword reports whether password is the one user of the space was given. It
@@ -951,6 +843,57 @@ func (s *Simulator) enter(ctx context.Context, op, slug string, attrs ...any) er
 	return s.injected(ctx, op, slug, false)
 }
 
+// enterInstalled is enter followed by installed. The caller holds s.mu.
+func (s *Simulator) enterInstalled(ctx context.Context, op, slug string, attrs ...any) (*simSpace, error) {
+	if err := s.enter(ctx, op, slug, attrs...); err != nil {
+		return nil, err
+	}
+	return s.installed(slug)
+}
+
+// change runs the operations that change an installed space: under s.mu, it enters
+// op, runs fn on the space and saves it unless fn fails. fn checks everything before
+// it changes anything, so that a call that fails changes nothing.
+func (s *Simulator) change(ctx context.Context, op, slug string, attrs []any, fn func(sp *simSpace) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, err := s.enterInstalled(ctx, op, slug, attrs...)
+	if err != nil {
+		return err
+	}
+	if err := fn(sp); err != nil {
+		return err
+	}
+	return s.save(slug, sp)
+}
+
+// withFleet runs the operations that create or drop a space's database: it enters op;
+// with a FleetDB, it runs do on it for the space and logs msg with the names of the
+// database and role; then it runs then. do runs outside s.mu, as creating or dropping a
+// database takes a while and other spaces need not wait; then runs under s.mu.
+func (s *Simulator) withFleet(ctx context.Context, op, slug string,
+	do func(f *FleetDB, ctx context.Context, slug string) error, msg string, then func() error,
+) error {
+	s.mu.Lock()
+	err := s.enter(ctx, op, slug)
+	fleet := s.fleet
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if fleet != nil {
+		if err := do(fleet, ctx, slug); err != nil {
+			return err
+		}
+		database, role := fleet.Names(slug)
+		s.log.InfoContext(ctx, msg, "slug", slug, "database", database, "role", role)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return then()
+}
+
 // injected returns the failure injected for op on slug, if it is due at this point of
 // the operation: before any change, or, with afterChange, once the change is made
 // (Failure.AfterChange, for Upgrade only). The caller holds s.mu.
@@ -1038,6 +981,19 @@ func (s *Simulator) hookSpace(slug string) *simSpace {
 		s.log.Error("nextcloud simulator: cannot read space", "slug", slug, "error", err)
 	}
 	return sp
+}
+
+// hookChange is change for the test hooks: it runs fn on the space and saves it, and
+// does nothing for a space that is not installed.
+func (s *Simulator) hookChange(slug string, fn func(sp *simSpace)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.hookSpace(slug)
+	if sp == nil || !sp.installed {
+		return
+	}
+	fn(sp)
+	s.hookSave(slug, sp)
 }
 
 // hookSave is save for the test hooks. The caller holds s.mu.

@@ -326,6 +326,22 @@ func (f *fixture) inMaintenance(t *testing.T, slug string) {
 	require.NoError(t, f.sim.SetMaintenance(f.ctx, slug, true))
 }
 
+// readyToUpgrade installs a space in maintenance mode with its code base switched to
+// version, ready for Upgrade to version.
+func (f *fixture) readyToUpgrade(t *testing.T, slug, version string) {
+	t.Helper()
+	f.inMaintenance(t, slug)
+	require.NoError(t, f.sim.SwitchCode(f.ctx, slug, version))
+}
+
+// snapshot takes a snapshot of a space and returns its name.
+func (f *fixture) snapshot(t *testing.T, slug string) string {
+	t.Helper()
+	snap, err := f.sim.Snapshot(f.ctx, slug)
+	require.NoError(t, err)
+	return snap
+}
+
 // versions returns the installed version of a space and that of its code base.
 func (f *fixture) versions(t *testing.T, slug string) (installed, code string) {
 	t.Helper()
@@ -408,8 +424,7 @@ func TestSimulatorUpgrade(t *testing.T) {
 
 	t.Run("upgrading again once done succeeds without change, even in service", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
 		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false))
 		require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug))
@@ -431,8 +446,7 @@ func TestSimulatorSwitchCode(t *testing.T) {
 
 	t.Run("moves the code base ahead of the database, and back", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		code, err := f.sim.CodeVersion(f.ctx, testSlug)
 		require.NoError(t, err)
 		assert.Equal(t, "32.0.0", code)
@@ -463,8 +477,7 @@ func TestSimulatorSwitchCode(t *testing.T) {
 
 	t.Run("switching back below an upgraded database is a downgrade", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
 		assert.ErrorIs(t, f.sim.SwitchCode(f.ctx, testSlug, testVersion), nextcloud.ErrPermanent)
 	})
@@ -490,8 +503,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 	t.Run("restoring a snapshot puts the installed version back", func(t *testing.T) {
 		f := setup(t)
 		f.inMaintenance(t, testSlug)
-		snap, err := f.sim.Snapshot(f.ctx, testSlug)
-		require.NoError(t, err)
+		snap := f.snapshot(t, testSlug)
 		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
 		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
 
@@ -510,9 +522,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 		f.install(t, testSlug)
 		var names []string
 		for range 11 {
-			snap, err := f.sim.Snapshot(f.ctx, testSlug)
-			require.NoError(t, err)
-			names = append(names, snap)
+			names = append(names, f.snapshot(t, testSlug))
 		}
 		assert.Equal(t, testSlug+"-1", names[0])
 		assert.Equal(t, testSlug+"-11", names[10])
@@ -520,8 +530,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 		assert.Equal(t, names, in.Snapshots, "oldest first")
 
 		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, names[10]))
-		snap, err := f.sim.Snapshot(f.ctx, testSlug)
-		require.NoError(t, err)
+		snap := f.snapshot(t, testSlug)
 		assert.Equal(t, testSlug+"-12", snap, "names are not reused")
 	})
 
@@ -530,8 +539,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 		f.install(t, testSlug)
 		require.NoError(t, f.sim.PostUpgrade(f.ctx, testSlug))
 		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, true))
-		snap, err := f.sim.Snapshot(f.ctx, testSlug)
-		require.NoError(t, err)
+		snap := f.snapshot(t, testSlug)
 		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
 		require.NoError(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"))
 		in, _ := f.sim.Instance(testSlug)
@@ -545,8 +553,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 	t.Run("dropping is idempotent", func(t *testing.T) {
 		f := setup(t)
 		f.install(t, testSlug)
-		snap, err := f.sim.Snapshot(f.ctx, testSlug)
-		require.NoError(t, err)
+		snap := f.snapshot(t, testSlug)
 		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, snap))
 		require.NoError(t, f.sim.DropSnapshot(f.ctx, testSlug, snap))
 		assert.NoError(t, f.sim.DropSnapshot(f.ctx, "never-seen", snap))
@@ -559,8 +566,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 		f := setup(t)
 		f.inMaintenance(t, testSlug)
 		f.install(t, "autre-espace")
-		other, err := f.sim.Snapshot(f.ctx, "autre-espace")
-		require.NoError(t, err)
+		other := f.snapshot(t, "autre-espace")
 		for _, snap := range []string{"", testSlug + "-1", other} {
 			assert.ErrorIs(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap), nextcloud.ErrPermanent, snap)
 		}
@@ -569,8 +575,7 @@ func TestSimulatorSnapshots(t *testing.T) {
 	t.Run("restoring needs maintenance mode on", func(t *testing.T) {
 		f := setup(t)
 		f.install(t, testSlug)
-		snap, err := f.sim.Snapshot(f.ctx, testSlug)
-		require.NoError(t, err)
+		snap := f.snapshot(t, testSlug)
 		assert.ErrorIs(t, f.sim.RestoreSnapshot(f.ctx, testSlug, snap), nextcloud.ErrPermanent)
 	})
 }
@@ -608,8 +613,7 @@ func TestSimulatorCronAndPostUpgrade(t *testing.T) {
 
 	t.Run("post-upgrade steps need the upgrade finished", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		require.NoError(t, f.sim.SetMaintenance(f.ctx, testSlug, false))
 		assert.ErrorIs(t, f.sim.PostUpgrade(f.ctx, testSlug), nextcloud.ErrPermanent)
 	})
@@ -624,16 +628,9 @@ func TestSimulatorCronAndPostUpgrade(t *testing.T) {
 }
 
 func TestSimulatorUpgradeDuration(t *testing.T) {
-	// readyToUpgrade installs a space with its code base switched to 32.0.0.
-	readyToUpgrade := func(t *testing.T, f *fixture) {
-		t.Helper()
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
-	}
-
 	t.Run("an upgrade takes the time set", func(t *testing.T) {
 		f := setup(t)
-		readyToUpgrade(t, f)
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		f.sim.SetUpgradeDuration(300 * time.Millisecond)
 
 		start := time.Now()
@@ -649,7 +646,7 @@ func TestSimulatorUpgradeDuration(t *testing.T) {
 
 	t.Run("a cancelled upgrade stops at once and changes nothing", func(t *testing.T) {
 		f := setup(t)
-		readyToUpgrade(t, f)
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		f.sim.SetUpgradeDuration(time.Hour)
 		ctx, cancel := context.WithTimeout(f.ctx, 100*time.Millisecond)
 		defer cancel()
@@ -664,7 +661,7 @@ func TestSimulatorUpgradeDuration(t *testing.T) {
 
 	t.Run("other operations do not wait for an upgrade", func(t *testing.T) {
 		f := setup(t)
-		readyToUpgrade(t, f)
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		f.install(t, "autre-espace")
 		f.sim.SetUpgradeDuration(time.Hour)
 		ctx, cancel := context.WithCancel(f.ctx)
@@ -717,8 +714,7 @@ func TestSimulatorInjectFailure(t *testing.T) {
 
 	t.Run("an upgrade failing before any change leaves the space as it was", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		f.sim.InjectFailure(testSlug, nextcloud.OpUpgrade, nextcloud.Failure{Err: errDown, Times: 1})
 
 		assert.ErrorIs(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), errDown)
@@ -728,8 +724,7 @@ func TestSimulatorInjectFailure(t *testing.T) {
 
 	t.Run("an upgrade failing after the change leaves the space upgraded, and a retry succeeds", func(t *testing.T) {
 		f := setup(t)
-		f.inMaintenance(t, testSlug)
-		require.NoError(t, f.sim.SwitchCode(f.ctx, testSlug, "32.0.0"))
+		f.readyToUpgrade(t, testSlug, "32.0.0")
 		f.sim.InjectFailure(testSlug, nextcloud.OpUpgrade, nextcloud.Failure{Err: errDown, AfterChange: true})
 
 		assert.ErrorIs(t, f.sim.Upgrade(f.ctx, testSlug, "32.0.0"), errDown)
@@ -869,11 +864,7 @@ func TestSimulatorPersist(t *testing.T) {
 		f, dir := setupPersisted(t)
 		provision(t, f.ctx, f.sim, testSlug)
 		var snaps []string
-		snapshot := func() {
-			snap, err := f.sim.Snapshot(f.ctx, testSlug)
-			require.NoError(t, err)
-			snaps = append(snaps, snap)
-		}
+		snapshot := func() { snaps = append(snaps, f.snapshot(t, testSlug)) }
 		for _, step := range []struct {
 			name string
 			do   func()
