@@ -38,12 +38,8 @@ const (
 	defaultMaxFailureRatio = 0.05
 )
 
-// fleetUpgradeWorkflowType is the name workflows.FleetUpgradeWorkflow is registered
-// under, which the visibility query for running upgrades needs.
-const fleetUpgradeWorkflowType = "FleetUpgradeWorkflow"
-
 // runningUpgradesQuery finds the fleet upgrades under way: one at a time.
-var runningUpgradesQuery = fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", fleetUpgradeWorkflowType)
+var runningUpgradesQuery = fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.FleetUpgradeWorkflowType)
 
 // targetPattern is a full Nextcloud version, major.minor.patch, without leading zeros
 // (so that one version has one spelling in the search attribute) and short enough to

@@ -251,7 +251,7 @@ func TestStartUpgrade(t *testing.T) {
 func TestFleetUpgradeWorkflowType(t *testing.T) {
 	t.Run("the visibility query names the workflow by the name it is registered under", func(t *testing.T) {
 		name := runtime.FuncForPC(reflect.ValueOf(workflows.FleetUpgradeWorkflow).Pointer()).Name()
-		assert.True(t, strings.HasSuffix(name, "."+fleetUpgradeWorkflowType), name)
+		assert.True(t, strings.HasSuffix(name, "."+workflows.FleetUpgradeWorkflowType), name)
 	})
 }
 

@@ -12,6 +12,10 @@ const upgradeWorkflowIDPrefix = "upgrade/"
 // UpgradeWorkflowID is the ID of the workflow of one fleet upgrade.
 func UpgradeWorkflowID(id string) string { return upgradeWorkflowIDPrefix + id }
 
+// FleetUpgradeWorkflowType is the name FleetUpgradeWorkflow is registered under, for
+// visibility queries (`WorkflowType = '...'`).
+const FleetUpgradeWorkflowType = "FleetUpgradeWorkflow"
+
 // Controls of a fleet upgrade (Temporal Updates with a validator), its progress query,
 // and the signals it exchanges with the space workflows.
 const (
