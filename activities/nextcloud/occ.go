@@ -402,13 +402,8 @@ func parseUserList(out []byte) (map[string]string, error) {
 // (QuotaShare), recomputed each time ApplyLimits runs. Video files: a rule of the
 // files_accesscontrol app refuses those over the limit.
 func (d *Occ) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
-	switch {
-	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
-		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
-	case limits.QuotaBytes <= 0:
-		return permanent("quota %d is not positive", limits.QuotaBytes)
-	case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
-		return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
+	if err := checkLimits(limits); err != nil {
+		return err
 	}
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err

@@ -419,13 +419,8 @@ func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string
 func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
 	attrs := []any{"max_accounts", limits.MaxAccounts, "quota_bytes", limits.QuotaBytes}
 	return s.change(ctx, OpApplyLimits, slug, attrs, func(sp *simSpace) error {
-		switch {
-		case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
-			return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
-		case limits.QuotaBytes <= 0:
-			return permanent("quota %d is not positive", limits.QuotaBytes)
-		case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
-			return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
+		if err := checkLimits(limits); err != nil {
+			return err
 		}
 		sp.limits = &limits
 		return nil

@@ -3,6 +3,8 @@ package nextcloud
 import (
 	"strconv"
 	"strings"
+
+	"jardinier/models"
 )
 
 // version is a Nextcloud release number, major.minor.patch.
@@ -60,4 +62,17 @@ func CheckUpgrade(current, target string) error {
 	default:
 		return permanent("cannot skip a major version from %s to %s", current, target)
 	}
+}
+
+// checkLimits refuses limits no space may have; every driver checks them the same way.
+func checkLimits(limits models.Limits) error {
+	switch {
+	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
+		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
+	case limits.QuotaBytes <= 0:
+		return permanent("quota %d is not positive", limits.QuotaBytes)
+	case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:
+		return permanent("max video size %d is not between 1 and the quota", limits.MaxVideoBytes)
+	}
+	return nil
 }
