@@ -132,16 +132,18 @@ func validApplication() map[string]any {
 	}
 }
 
-func with(changes map[string]any) map[string]any {
-	app := validApplication()
+func with(changes map[string]any) map[string]any { return changed(validApplication(), changes) }
+
+// changed applies changes to a request body: a nil value removes the field.
+func changed(body, changes map[string]any) map[string]any {
 	for k, v := range changes {
 		if v == nil {
-			delete(app, k)
+			delete(body, k)
 		} else {
-			app[k] = v
+			body[k] = v
 		}
 	}
-	return app
+	return body
 }
 
 func TestSubmitApplication(t *testing.T) {

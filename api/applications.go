@@ -440,18 +440,8 @@ func (s *Server) decideApplication(c *gin.Context) {
 		return
 	}
 	mod := currentModerator(c)
-	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
-	defer cancel()
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.SpaceWorkflowID(app.Slug),
-		UpdateName:   update,
-		Args:         []any{workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)}},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	var result workflows.DecisionResult
-	if err == nil {
-		err = handle.Get(ctx, &result)
-	}
+	result, err := updateWorkflow[workflows.DecisionResult](c.Request.Context(), s.temporal,
+		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)})
 	if err != nil {
 		s.writeError(c, updateError(err))
 		return

@@ -73,13 +73,22 @@ func (s *Server) actOnSpace(c *gin.Context) {
 
 // sendAction sends an action to a space's workflow and waits until it is recorded.
 func (s *Server) sendAction(ctx context.Context, slug, update string, in workflows.ActionInput) (workflows.ActionResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	return updateWorkflow[workflows.ActionResult](ctx, s.temporal, workflows.SpaceWorkflowID(slug), update, in)
+}
+
+// updateTimeout bounds how long the API waits for a workflow to take an update.
+const updateTimeout = time.Minute
+
+// updateWorkflow sends an update to a workflow and waits for its result: the workflow's
+// validator may refuse it, or its handler answer once the change is recorded.
+func updateWorkflow[T any](ctx context.Context, c client.Client, workflowID, update string, arg any) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
 	defer cancel()
-	var result workflows.ActionResult
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.SpaceWorkflowID(slug),
+	var result T
+	handle, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflowID,
 		UpdateName:   update,
-		Args:         []any{in},
+		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {

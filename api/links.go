@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
@@ -177,16 +176,8 @@ func (s *Server) forwardContactRequest(ctx context.Context, slug, action string)
 		s.logger.Info("Contact's request for no space in service", "slug", slug, "action", action)
 		return
 	}
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.SpaceWorkflowID(slug),
-		UpdateName:   workflows.UpdateContactRequest,
-		Args:         []any{workflows.ContactRequestInput{Action: action}},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	var result workflows.ContactRequestResult
-	if err == nil {
-		err = handle.Get(ctx, &result)
-	}
+	result, err := updateWorkflow[workflows.ContactRequestResult](ctx, s.temporal, workflows.SpaceWorkflowID(slug),
+		workflows.UpdateContactRequest, workflows.ContactRequestInput{Action: action})
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		s.logger.Info("Space workflow refused a contact's request", "slug", slug, "action", action, "error", err)

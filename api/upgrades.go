@@ -341,18 +341,8 @@ func (s *Server) controlUpgrade(c *gin.Context) {
 		return
 	}
 	admin := currentModerator(c)
-	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
-	defer cancel()
-	var result workflows.UpgradeControlResult
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflows.UpgradeWorkflowID(id),
-		UpdateName:   update,
-		Args:         []any{workflows.UpgradeControlInput{Actor: admin.Name, Reason: reason}},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, &result)
-	}
+	result, err := updateWorkflow[workflows.UpgradeControlResult](c.Request.Context(), s.temporal,
+		workflows.UpgradeWorkflowID(id), update, workflows.UpgradeControlInput{Actor: admin.Name, Reason: reason})
 	if err != nil {
 		s.writeError(c, upgradeControlError(id, err))
 		return

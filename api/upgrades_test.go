@@ -93,15 +93,7 @@ func (f *fixture) upgradeSpace(upgradeID, slug, status string) {
 
 // withUpgrade is a valid upgrade request with some settings changed (nil removes one).
 func withUpgrade(changes map[string]any) map[string]any {
-	req := map[string]any{"target": "32.0.3"}
-	for k, v := range changes {
-		if v == nil {
-			delete(req, k)
-		} else {
-			req[k] = v
-		}
-	}
-	return req
+	return changed(map[string]any{"target": "32.0.3"}, changes)
 }
 
 func TestStartUpgrade(t *testing.T) {
