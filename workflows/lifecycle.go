@@ -271,11 +271,8 @@ func (s *space) schedule() *database.Schedule {
 // projectSchedule writes the schedule to the projection, for the list screens and the
 // policy preview.
 func (s *space) projectSchedule(ctx workflow.Context) error {
-	sc := s.schedule()
-	if sc == nil {
-		sc = &database.Schedule{}
-	}
-	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Schedule: sc, LastActivityAt: s.life.LastActivity})
+	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Schedule: orEmpty(s.schedule()),
+		LastActivityAt: s.life.LastActivity})
 }
 
 // step runs a policy step whose time has come, after checking the space was not used

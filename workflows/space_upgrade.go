@@ -91,31 +91,27 @@ func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceU
 // upgrade moves the space to req.Target inside its own workflow: maintenance on, cron
 // paused, database snapshot, new code base, occ upgrade, health check, maintenance off,
 // cron back. On failure the snapshot is restored, the old code base is back and the
-// space leaves maintenance: it is never left broken or in maintenance.
-func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (rep SpaceUpgradeReport, snapshot string, err error) {
-	rep, err = s.upgradeSteps(ctx, req, &snapshot)
-	return rep, snapshot, err
-}
-
-func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snapshotOut *string) (SpaceUpgradeReport, error) {
+// space leaves maintenance: it is never left broken or in maintenance. It returns the
+// report and, after a successful upgrade, the snapshot to drop once in service.
+func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpgradeReport, string, error) {
 	logger := workflow.GetLogger(ctx)
 	rep := SpaceUpgradeReport{From: s.version, To: req.Target}
 	switch {
 	case s.status != models.StatusActive:
 		rep.Outcome, rep.Error = SpaceSkipped, fmt.Sprintf("l'espace est à l'état %s", s.status)
-		return rep, nil
+		return rep, "", nil
 	case s.version == req.Target:
 		rep.Outcome = SpaceUpgraded // already there: a repeated request
-		return rep, nil
+		return rep, "", nil
 	}
 	if err := nextcloud.CheckUpgrade(s.version, req.Target); err != nil {
 		rep.Outcome, rep.Error = SpaceSkipped, err.Error()
-		return rep, nil
+		return rep, "", nil
 	}
 	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.version, "to", req.Target)
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgrade_started",
 		Reason: s.version + " → " + req.Target}); err != nil {
-		return rep, err
+		return rep, "", err
 	}
 
 	step := func(actx workflow.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
@@ -140,15 +136,15 @@ func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snap
 	})
 
 	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); err != nil {
-		return rep, err
+		return rep, "", err
 	}
 	down := workflow.Now(ctx)
 	var snapshot string
-	failed := func(err error) (SpaceUpgradeReport, error) {
+	failed := func(err error) (SpaceUpgradeReport, string, error) {
 		logger.Error("Upgrade failed, rolling back", "slug", s.in.Slug, "error", err)
 		if snapshot != "" {
 			if _, rerr := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepRestore, Snapshot: snapshot}); rerr != nil {
-				return rep, rerr
+				return rep, "", rerr
 			}
 		}
 		for _, in := range []nextcloud.UpgradeStepInput{
@@ -157,12 +153,12 @@ func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snap
 			{Step: nextcloud.UpgradeStepCron, On: true},
 		} {
 			if _, rerr := step(must, in); rerr != nil {
-				return rep, rerr
+				return rep, "", rerr
 			}
 		}
 		rep.Downtime = workflow.Now(ctx).Sub(down)
 		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
-		return rep, s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
+		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
 			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
 	}
 	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
@@ -173,7 +169,6 @@ func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snap
 		return failed(err)
 	}
 	snapshot = res.Snapshot
-	*snapshotOut = snapshot
 	for _, in := range []nextcloud.UpgradeStepInput{
 		{Step: nextcloud.UpgradeStepSwitchCode, Version: req.Target},
 		{Step: nextcloud.UpgradeStepUpgrade, Version: req.Target},
@@ -194,18 +189,18 @@ func (s *space) upgradeSteps(ctx workflow.Context, req UpgradeSpaceRequest, snap
 		{Step: nextcloud.UpgradeStepCron, On: true},
 	} {
 		if _, err := step(must, in); err != nil {
-			return rep, err
+			return rep, "", err
 		}
 	}
 	rep.Downtime = workflow.Now(ctx).Sub(down)
 	s.version = req.Target
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgraded",
 		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {
-		return rep, err
+		return rep, "", err
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrNextcloudVersion.ValueSet(s.version)); err != nil {
-		return rep, fmt.Errorf("search attributes of %q: %w", s.in.Slug, err)
+		return rep, "", fmt.Errorf("search attributes of %q: %w", s.in.Slug, err)
 	}
 	rep.Outcome = SpaceUpgraded
-	return rep, nil
+	return rep, snapshot, nil
 }
