@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
@@ -40,14 +39,7 @@ func setup(t *testing.T) *fixture {
 // submit stores an application and its space row, as the API does when the form is sent.
 func (f *fixture) submit(t *testing.T, slug string) models.Application {
 	t.Helper()
-	budget := int64(8_000)
-	app := models.Application{ID: uuid.NewString(), Slug: slug,
-		OrganizationName: "Les Amis du Jardin partagé", OrganizationType: models.OrgAssociation1901,
-		Sectors: pq.StringArray{"environment"}, FoundedYear: 2012, Members: 40, AnnualBudgetEUR: &budget,
-		Mission: "Cultiver ensemble.", Actions: "Ateliers.", Needs: "Partager des fichiers.",
-		AccountsNeeded: 5, OfficeSuite: models.OfficeCollabora, ContactEmail: slug + "@asso.example",
-		TermsAcceptedAt: submitted, CreatedAt: submitted}
-	require.NoError(t, f.db.Create(&app).Error)
+	app := modeltest.CreateApplication(t, f.db, slug, submitted)
 	require.NoError(t, f.db.Create(&models.Space{Slug: slug, ApplicationID: &app.ID,
 		Status: models.StatusSubmitted, OfficeSuite: app.OfficeSuite, SubmittedAt: submitted}).Error)
 	return app

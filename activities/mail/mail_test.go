@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/log"
@@ -88,17 +87,29 @@ func (f *fixture) send(t *testing.T, a *mail.Activities, in mail.SendInput) (mai
 	return res, nil
 }
 
+// deliver sends one mail of kind about a new application for slug, and returns the
+// input sent and the mail received, checked to be the only one, sent to the contact or,
+// when to is "moderators", to the moderators.
+func (f *fixture) deliver(t *testing.T, a *mail.Activities, slug string, kind mail.Kind, in mail.SendInput, to string) (mail.SendInput, mailtest.Received) {
+	t.Helper()
+	app := f.newApplication(t, slug)
+	in.Slug, in.ApplicationID, in.Kind = slug, app.ID, kind
+	res, err := f.send(t, a, in)
+	require.NoError(t, err)
+	got := f.messagesWithID(res.MessageID)
+	require.Len(t, got, 1)
+	want := app.ContactEmail
+	if to == "moderators" {
+		want = moderators
+	}
+	assert.Equal(t, []string{want}, got[0].To)
+	return in, got[0]
+}
+
 // newApplication stores an application for slug, submitted at `submitted`.
 func (f *fixture) newApplication(t *testing.T, slug string) models.Application {
 	t.Helper()
-	app := models.Application{ID: uuid.NewString(), Slug: slug,
-		OrganizationName: "Les Amis du Jardin partagé", OrganizationType: models.OrgAssociation1901,
-		Sectors: pq.StringArray{"environment"}, FoundedYear: 2012, Members: 40,
-		Mission: "Cultiver ensemble.", Actions: "Ateliers.", Needs: "Partager des fichiers.",
-		AccountsNeeded: 5, OfficeSuite: models.OfficeCollabora, ContactEmail: slug + "@asso.example",
-		TermsAcceptedAt: submitted, CreatedAt: submitted}
-	require.NoError(t, f.db.Create(&app).Error)
-	return app
+	return modeltest.CreateApplication(t, f.db, slug, submitted)
 }
 
 func (f *fixture) sentMail(t *testing.T, in mail.SendInput) models.SentMail {
@@ -157,27 +168,13 @@ func TestSend(t *testing.T) {
 					"en acceptant de nouveau la demande", "ou refuser la demande"}},
 		} {
 			t.Run(string(tc.kind), func(t *testing.T) {
-				slug := "jardin-" + string(tc.kind)
-				app := f.newApplication(t, slug)
-				in := tc.in
-				in.Slug, in.ApplicationID, in.Kind = slug, app.ID, tc.kind
-
-				res, err := f.send(t, a, in)
-				require.NoError(t, err)
-
-				got := f.messagesWithID(res.MessageID)
-				require.Len(t, got, 1)
-				want := app.ContactEmail
-				if tc.to == "moderators" {
-					want = moderators
-				}
-				assert.Equal(t, []string{want}, got[0].To)
-				assert.Equal(t, "ne-pas-repondre@jardinier.example", got[0].From)
-				assert.Equal(t, tc.subject, got[0].Subject)
+				_, got := f.deliver(t, a, "jardin-"+string(tc.kind), tc.kind, tc.in, tc.to)
+				assert.Equal(t, "ne-pas-repondre@jardinier.example", got.From)
+				assert.Equal(t, tc.subject, got.Subject)
 				for _, p := range tc.phrases {
-					assert.Contains(t, got[0].Body, p)
+					assert.Contains(t, got.Body, p)
 				}
-				assert.Contains(t, string(got[0].Data), "Content-Type: text/plain; charset=UTF-8")
+				assert.Contains(t, string(got.Data), "Content-Type: text/plain; charset=UTF-8")
 			})
 		}
 	})
@@ -508,29 +505,16 @@ func TestSendSpaceMails(t *testing.T) {
 				link: "confirm", purpose: models.PurposeConfirmDeletion, expires: confirmBy},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				app := f.newApplication(t, tc.slug)
-				in := tc.in
-				in.Slug, in.ApplicationID, in.Kind = tc.slug, app.ID, tc.kind
-
-				res, err := f.send(t, a, in)
-				require.NoError(t, err)
-
-				got := f.messagesWithID(res.MessageID)
-				require.Len(t, got, 1)
-				want := app.ContactEmail
-				if tc.to == "moderators" {
-					want = moderators
-				}
-				assert.Equal(t, []string{want}, got[0].To)
-				assert.Equal(t, tc.subject, got[0].Subject)
+				in, got := f.deliver(t, a, tc.slug, tc.kind, tc.in, tc.to)
+				assert.Equal(t, tc.subject, got.Subject)
 				for _, p := range tc.phrases {
-					assert.Contains(t, got[0].Body, p)
+					assert.Contains(t, got.Body, p)
 				}
 				for _, p := range tc.absent {
-					assert.NotContains(t, got[0].Body, p)
+					assert.NotContains(t, got.Body, p)
 				}
 
-				links := linkPattern.FindAllStringSubmatch(got[0].Body, -1)
+				links := linkPattern.FindAllStringSubmatch(got.Body, -1)
 				if tc.link == "" {
 					assert.Empty(t, links, "no signed link")
 					return

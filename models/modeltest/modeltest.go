@@ -9,6 +9,10 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/stretchr/testify/require"
 	"gorm.io/driver/postgres"
@@ -60,6 +64,21 @@ func NewDB(t testing.TB) *gorm.DB {
 		}
 	})
 	return db
+}
+
+// CreateApplication stores a complete application for slug, submitted at, with the
+// contact address <slug>@asso.example.
+func CreateApplication(t testing.TB, db *gorm.DB, slug string, at time.Time) models.Application {
+	t.Helper()
+	budget := int64(8_000)
+	app := models.Application{ID: uuid.NewString(), Slug: slug,
+		OrganizationName: "Les Amis du Jardin partagé", OrganizationType: models.OrgAssociation1901,
+		Sectors: pq.StringArray{"environment"}, FoundedYear: 2012, Members: 40, AnnualBudgetEUR: &budget,
+		Mission: "Cultiver ensemble.", Actions: "Ateliers.", Needs: "Partager des fichiers.",
+		AccountsNeeded: 5, OfficeSuite: models.OfficeCollabora, ContactEmail: slug + "@asso.example",
+		TermsAcceptedAt: at, CreatedAt: at}
+	require.NoError(t, db.Create(&app).Error)
+	return app
 }
 
 // SecretKey is a fixed key for tests.
