@@ -37,6 +37,24 @@ type actionRequest struct {
 	Reason string `json:"reason"`
 }
 
+// readReason reads the optional {"reason": "..."} body of an action, trimmed: required
+// or not, and at most maxReasonLength characters.
+func readReason(c *gin.Context, required bool) (string, error) {
+	var req actionRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c.Request, &req); err != nil {
+			return "", err
+		}
+	}
+	reason := strings.TrimSpace(req.Reason)
+	if required && reason == "" {
+		return "", models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu")
+	} else if utf8.RuneCountInString(reason) > maxReasonLength {
+		return "", models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength)
+	}
+	return reason, nil
+}
+
 // actOnSpace sends a moderator's action to the space's workflow, which checks it against
 // the current status and records it, and answers the new status.
 func (s *Server) actOnSpace(c *gin.Context) {
@@ -46,19 +64,9 @@ func (s *Server) actOnSpace(c *gin.Context) {
 		s.writeError(c, models.Errorf(models.ENOTFOUND, "action inconnue %q : deactivate, reactivate, delete, exempt ou unexempt", c.Param("action")))
 		return
 	}
-	var req actionRequest
-	if c.Request.ContentLength != 0 {
-		if err := decodeJSON(c.Request, &req); err != nil {
-			s.writeError(c, err)
-			return
-		}
-	}
-	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
-		s.writeError(c, models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu"))
-		return
-	} else if utf8.RuneCountInString(reason) > maxReasonLength {
-		s.writeError(c, models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength))
+	reason, err := readReason(c, true)
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
 	mod := currentModerator(c)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/enums/v1"
@@ -328,16 +327,9 @@ func (s *Server) controlUpgrade(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	var req actionRequest
-	if c.Request.ContentLength != 0 {
-		if err := decodeJSON(c.Request, &req); err != nil {
-			s.writeError(c, err)
-			return
-		}
-	}
-	reason := strings.TrimSpace(req.Reason)
-	if utf8.RuneCountInString(reason) > maxReasonLength {
-		s.writeError(c, models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength))
+	reason, err := readReason(c, false)
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
 	admin := currentModerator(c)
