@@ -32,13 +32,25 @@ type spaceView struct {
 	DeactivatedAt    *time.Time         `json:"deactivated_at,omitempty"`
 	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
 	Reason           string             `json:"reason,omitempty"`
+	Usage            *usageView         `json:"usage,omitempty"`
+}
+
+// usageView is what a space held when its quota was last shared out.
+type usageView struct {
+	StorageUsedBytes int64     `json:"storage_used_bytes"`
+	Accounts         int       `json:"accounts"`
+	MeasuredAt       time.Time `json:"measured_at"`
 }
 
 // spaceURL is where a space is reached.
 func (s *Server) spaceURL(slug string) string { return "https://" + slug + "." + s.cfg.BaseDomain }
 
 func (s *Server) viewOf(sp *models.Space) spaceView {
-	return spaceView{Slug: sp.Slug, Status: sp.Status, ApplicationID: sp.ApplicationID,
+	var usage *usageView
+	if sp.UsageAt != nil {
+		usage = &usageView{StorageUsedBytes: sp.StorageUsedBytes, Accounts: sp.Accounts, MeasuredAt: *sp.UsageAt}
+	}
+	return spaceView{Usage: usage, Slug: sp.Slug, Status: sp.Status, ApplicationID: sp.ApplicationID,
 		NextcloudVersion: sp.NextcloudVersion, OfficeSuite: sp.OfficeSuite,
 		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
 		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},

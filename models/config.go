@@ -43,6 +43,11 @@ type Config struct {
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
 	// `occ upgrade` of the simulator takes, to benchmark fleet upgrades; 0: at once.
 	NextcloudSimUpgradeDuration time.Duration
+	// QuotaRebalanceEvery (QUOTA_REBALANCE_EVERY) is how often every space's storage
+	// quota is shared out again among its users, so that the shares follow use; 0 stops
+	// it. Between two runs, users writing at once can take a space over its quota by
+	// what it had left each (deploy/nextcloud.md, "Limits").
+	QuotaRebalanceEvery time.Duration
 }
 
 // DefaultConfig returns the configuration of a development machine.
@@ -69,6 +74,9 @@ func DefaultConfig() Config {
 		SubmitRate:        10,
 		ActivityTimeout:   2 * time.Minute,
 		Policy:            DefaultInactivityPolicy(),
+		// Short enough that shares follow uploads; a run over 10,000 spaces takes
+		// about a minute of database work.
+		QuotaRebalanceEvery: 10 * time.Minute,
 	}
 }
 
@@ -100,14 +108,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.NextcloudSimDir == "-" || c.NextcloudSimDir == "none" {
 		c.NextcloudSimDir = ""
 	}
-	if v := getenv("NEXTCLOUD_SIM_UPGRADE_DURATION"); v != "" {
-		// Not e.duration: 0 is valid here.
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			e.fail("NEXTCLOUD_SIM_UPGRADE_DURATION", "must be a duration such as 90s or 2m, or 0")
-		}
-		c.NextcloudSimUpgradeDuration = d
-	}
+	e.durationOrZero("NEXTCLOUD_SIM_UPGRADE_DURATION", &c.NextcloudSimUpgradeDuration)
+	e.durationOrZero("QUOTA_REBALANCE_EVERY", &c.QuotaRebalanceEvery)
 	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
@@ -223,6 +225,17 @@ func (e *envReader) duration(name string, dst *time.Duration) {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			e.fail(name, "must be a positive duration such as 30s or 2m")
+		}
+		*dst = d
+	}
+}
+
+// durationOrZero is duration where 0 is valid (it turns something off).
+func (e *envReader) durationOrZero(name string, dst *time.Duration) {
+	if v := e.getenv(name); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			e.fail(name, "must be a duration such as 90s or 2m, or 0")
 		}
 		*dst = d
 	}

@@ -63,6 +63,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
+		"QUOTA_REBALANCE_EVERY":          "15m",
 		"NEXTCLOUD_PHP":                  "/usr/bin/php8.3",
 		"NEXTCLOUD_CODE_ROOT":            "/opt/nc/code",
 		"NEXTCLOUD_CONFIG_ROOT":          "/opt/nc/config",
@@ -119,6 +120,7 @@ func TestConfigFromEnv(t *testing.T) {
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
 
 		NextcloudSimUpgradeDuration: 90 * time.Second,
+		QuotaRebalanceEvery:         15 * time.Minute,
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -167,6 +169,15 @@ func TestConfigFromEnv(t *testing.T) {
 			require.NoError(t, err, v)
 			assert.Empty(t, c.NextcloudSimDir, v)
 		}
+	})
+
+	t.Run("quotas are shared out every 10 minutes unless told otherwise, and 0 stops it", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Equal(t, 10*time.Minute, c.QuotaRebalanceEvery)
+		c, err = configFrom(t, env{"QUOTA_REBALANCE_EVERY": "0"})
+		require.NoError(t, err)
+		assert.Zero(t, c.QuotaRebalanceEvery)
 	})
 
 	t.Run("the simulator upgrades at once unless told otherwise", func(t *testing.T) {
@@ -219,6 +230,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a FLEET_DATABASE_URL that does not parse is refused", "FLEET_DATABASE_URL", "postgres://a:b@db:port/x"},
 		{"an invalid MODERATORS_EMAIL is refused", "MODERATORS_EMAIL", "bad"},
 		{"a negative NEXTCLOUD_SIM_UPGRADE_DURATION is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "-1s"},
+		{"a QUOTA_REBALANCE_EVERY that is not a duration is refused", "QUOTA_REBALANCE_EVERY", "hourly"},
 		{"a NEXTCLOUD_SIM_UPGRADE_DURATION without a unit is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "90"},
 	} {
 		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
@@ -318,6 +330,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudSimDir = full.NextcloudSimDir
 	case "NEXTCLOUD_SIM_UPGRADE_DURATION":
 		c.NextcloudSimUpgradeDuration = full.NextcloudSimUpgradeDuration
+	case "QUOTA_REBALANCE_EVERY":
+		c.QuotaRebalanceEvery = full.QuotaRebalanceEvery
 	case "FLEET_DATABASE_URL":
 		c.FleetDatabaseURL = full.FleetDatabaseURL
 	case "BASE_DOMAIN":

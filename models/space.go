@@ -76,5 +76,9 @@ type Space struct {
 	NextStepAt    *time.Time `gorm:"index"`
 	DeletionDueAt *time.Time
 	StatusReason  string
-	UpdatedAt     time.Time
+	// What the space held when its quota was last shared out (quota rebalance).
+	StorageUsedBytes int64 `gorm:"not null;default:0"`
+	Accounts         int   `gorm:"not null;default:0"`
+	UsageAt          *time.Time
+	UpdatedAt        time.Time
 }

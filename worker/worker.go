@@ -75,6 +75,7 @@ func New(o Options) (worker.Worker, error) {
 	})
 	w.RegisterWorkflow(workflows.SpaceWorkflow)
 	w.RegisterWorkflow(workflows.FleetUpgradeWorkflow)
+	w.RegisterWorkflow(workflows.QuotaRebalanceWorkflow)
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer})
@@ -165,6 +166,11 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("Worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
+	if err := workflows.EnsureQuotaSchedule(ctx, c, cfg.QuotaRebalanceEvery); err != nil {
+		w.Stop()
+		return fmt.Errorf("QUOTA_REBALANCE_EVERY: %w", err)
+	}
+	logger.Info("Quota rebalance scheduled", "schedule", workflows.QuotaScheduleID, "every", cfg.QuotaRebalanceEvery)
 	<-ctx.Done()
 	w.Stop()
 	return nil

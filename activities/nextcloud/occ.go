@@ -398,9 +398,8 @@ func parseUserList(out []byte) (map[string]string, error) {
 
 // ApplyLimits implements Driver. Accounts: Nextcloud's own hard user limit
 // (limitsConfig). Storage: Nextcloud has quotas per user only, so the space's quota is
-// shared out: each user may use what they use plus what the space has left
-// (QuotaShare), recomputed each time ApplyLimits runs. Video files: a rule of the
-// files_accesscontrol app refuses those over the limit.
+// shared out (ShareQuota), and unlimited quotas are forbidden. Video files: a rule of
+// the files_accesscontrol app refuses those over the limit.
 func (d *Occ) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
 	if err := checkLimits(limits); err != nil {
 		return err
@@ -411,7 +410,12 @@ func (d *Occ) ApplyLimits(ctx context.Context, slug string, limits models.Limits
 	if err := d.writeFile(ctx, path.Join(d.configDir(slug), configFileLimits), limitsConfig(limits)); err != nil {
 		return fmt.Errorf("limits of %s: %w", slug, err)
 	}
-	if err := d.shareQuota(ctx, slug, limits.QuotaBytes); err != nil {
+	// The space's admin may not give anyone an unlimited quota, which would let the
+	// space outgrow its own.
+	if _, err := d.occ(ctx, slug, "config:app:set", "files", "allow_unlimited_quota", "--value=0"); err != nil {
+		return fmt.Errorf("limits of %s: %w", slug, occError(err))
+	}
+	if _, err := d.ShareQuota(ctx, slug, limits.QuotaBytes); err != nil {
 		return err
 	}
 	if err := d.setVideoRule(ctx, slug, limits.MaxVideoBytes); err != nil {
@@ -423,53 +427,6 @@ func (d *Occ) ApplyLimits(ctx context.Context, slug string, limits models.Limits
 		}
 	}
 	return nil
-}
-
-// QuotaShare returns the quota of each user of a space whose users use usage (login →
-// bytes in their files) and which holds total bytes in all (files, versions, trash,
-// previews), under a quota of quota bytes: what each uses plus what the space has
-// left, so that no upload can take the space over its quota; and the default quota of
-// accounts created later.
-func QuotaShare(quota, total int64, usage map[string]int64) (perUser map[string]int64, newUsers int64) {
-	free := max(quota-total, 0)
-	perUser = make(map[string]int64, len(usage))
-	for user, used := range usage {
-		perUser[user] = max(used, 0) + free
-	}
-	return perUser, free
-}
-
-// shareQuota sets every user's quota from the space's usage (QuotaShare).
-func (d *Occ) shareQuota(ctx context.Context, slug string, quota int64) error {
-	total, usage, err := d.storageUsage(ctx, slug)
-	if err != nil {
-		return err
-	}
-	users, err := d.users(ctx, slug)
-	if err != nil {
-		return err
-	}
-	for user := range users {
-		if _, ok := usage[user]; !ok {
-			usage[user] = 0
-		}
-	}
-	perUser, newUsers := QuotaShare(quota, total, usage)
-	for _, user := range slices.Sorted(mapsKeys(perUser)) {
-		if _, err := d.occ(ctx, slug, "user:setting", "--", user, "files", "quota", quotaString(perUser[user])); err != nil {
-			return fmt.Errorf("quota of %s on %s: %w", user, slug, occError(err))
-		}
-	}
-	if _, err := d.occ(ctx, slug, "config:app:set", "files", "default_quota", "--value="+quotaString(newUsers)); err != nil {
-		return fmt.Errorf("default quota of %s: %w", slug, occError(err))
-	}
-	return nil
-}
-
-// quotaString writes bytes as Nextcloud reads a quota. Nextcloud takes 0 B for "no
-// limit" in places: a full space gives 1 byte.
-func quotaString(bytes int64) string {
-	return strconv.FormatInt(max(bytes, 1), 10) + " B"
 }
 
 // EnableApps implements Driver: the office suite's app and apps are enabled (app:enable
@@ -799,6 +756,14 @@ func (d *Occ) PostUpgrade(ctx context.Context, slug string) error {
 	}
 	for _, args := range postUpgradeCommands {
 		if _, err := d.occ(ctx, slug, args...); err != nil {
+			return fmt.Errorf("after the upgrade of %s: %w", slug, occError(err))
+		}
+	}
+	if d.o.AccessControl {
+		// occ upgrade disables the apps not made for the new version, and only brings
+		// them back if the app store has theirs: without it, video files would no
+		// longer be checked.
+		if _, err := d.occ(ctx, slug, "app:enable", "files_accesscontrol"); err != nil {
 			return fmt.Errorf("after the upgrade of %s: %w", slug, occError(err))
 		}
 	}

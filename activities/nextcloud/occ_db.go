@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -170,32 +171,35 @@ const storageUsageQuery = `SELECT s.id, greatest(fc.size, 0),
 	coalesce((SELECT greatest(f.size, 0) FROM oc_filecache f WHERE f.storage = s.numeric_id AND f.path = 'files'), 0)
 	FROM oc_storages s JOIN oc_filecache fc ON fc.storage = s.numeric_id AND fc.path = ''`
 
-// storageUsage returns what the space holds in all, and what each user's files take.
-func (d *Occ) storageUsage(ctx context.Context, slug string) (total int64, files map[string]int64, err error) {
-	files = map[string]int64{}
-	err = d.withSpaceDB(ctx, slug, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, storageUsageQuery)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var size, userFiles int64
-			if err := rows.Scan(&id, &size, &userFiles); err != nil {
-				return err
-			}
-			total += size
-			if user, ok := strings.CutPrefix(id, "object::user:"); ok {
-				files[user] = userFiles
-			} else if user, ok := strings.CutPrefix(id, "home::"); ok {
-				files[user] = userFiles
-			}
-		}
-		return rows.Err()
-	})
+// querier is a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// readStorageUsage returns what a space holds in all, and what each user's files take
+// (storageUsageQuery).
+func readStorageUsage(ctx context.Context, q querier) (total int64, files map[string]int64, err error) {
+	rows, err := q.Query(ctx, storageUsageQuery)
 	if err != nil {
-		return 0, nil, fmt.Errorf("storage used by %s: %w", slug, err)
+		return 0, nil, fmt.Errorf("storage used: %w", err)
+	}
+	defer rows.Close()
+	files = map[string]int64{}
+	for rows.Next() {
+		var id string
+		var size, userFiles int64
+		if err := rows.Scan(&id, &size, &userFiles); err != nil {
+			return 0, nil, fmt.Errorf("storage used: %w", err)
+		}
+		total += size
+		if user, ok := strings.CutPrefix(id, "object::user:"); ok {
+			files[user] = userFiles
+		} else if user, ok := strings.CutPrefix(id, "home::"); ok {
+			files[user] = userFiles
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("storage used: %w", err)
 	}
 	return total, files, nil
 }
@@ -318,8 +322,17 @@ func (d *Occ) runPG(ctx context.Context, slug, program string, args ...string) e
 	return nil
 }
 
+// appsSnapshotDir is where, on the web node, a snapshot keeps the space's own apps:
+// `occ upgrade` updates those of the app store, and after a rollback the database
+// would otherwise meet apps newer than it knows, which Nextcloud answers by asking for
+// an upgrade instead of serving the space.
+func (d *Occ) appsSnapshotDir(slug, snapshot string) string {
+	return path.Join(d.dataDir(slug), "snapshots", snapshot, "apps")
+}
+
 // Snapshot implements Driver: pg_dump of the database, in PostgreSQL's custom format,
-// and a copy of config.php, into the snapshot directory of this machine.
+// and a copy of config.php, into the snapshot directory of this machine; and a copy of
+// the space's own apps beside them on the web node (appsSnapshotDir).
 func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return "", err
@@ -339,6 +352,10 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 	if err := os.WriteFile(configCopy, config, 0o600); err != nil {
 		return "", fmt.Errorf("snapshot of %s: %w", slug, err)
 	}
+	if _, err := d.sh(ctx, nil, `rm -rf "$2" && mkdir -p "$2" && rmdir "$2" && cp -a "$1" "$2"`,
+		d.appsDir(slug), d.appsSnapshotDir(slug, name)); err != nil {
+		return "", fmt.Errorf("snapshot of %s: apps: %w", slug, err)
+	}
 	if err := d.runPG(ctx, slug, "pg_dump", "--format=custom", "--file="+dump+".tmp"); err != nil {
 		return "", fmt.Errorf("snapshot of %s: %w", slug, err)
 	}
@@ -350,7 +367,9 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 }
 
 // RestoreSnapshot implements Driver: pg_restore of the dump, dropping what the
-// database holds first, in one transaction, then config.php as it was.
+// database holds first, in one transaction, then config.php and the space's own apps as
+// they were. The copy of the apps stays in the snapshot, so that a retry after a crash
+// half-way does it all again.
 func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
 	if err := checkSlug(slug); err != nil {
 		return err
@@ -373,6 +392,11 @@ func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error 
 	if err := d.writeFile(ctx, filepath.Join(d.configDir(slug), nextcloudConfig), config); err != nil {
 		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
 	}
+	// A snapshot taken before apps were kept has none to put back.
+	if _, err := d.sh(ctx, nil, `if [ -d "$2" ]; then rm -rf "$1.restoring" && cp -a "$2" "$1.restoring" && rm -rf "$1" && mv "$1.restoring" "$1"; fi`,
+		d.appsDir(slug), d.appsSnapshotDir(slug, snapshot)); err != nil {
+		return fmt.Errorf("restore %s of %s: apps: %w", snapshot, slug, err)
+	}
 	d.log.Info("Database snapshot restored", "slug", slug, "snapshot", snapshot)
 	return nil
 }
@@ -382,6 +406,9 @@ func (d *Occ) DropSnapshot(ctx context.Context, slug, snapshot string) error {
 	dump, configCopy, err := d.snapshotPaths(slug, snapshot)
 	if err != nil {
 		return err
+	}
+	if _, err := d.sh(ctx, nil, `rm -rf "$1"`, path.Dir(d.appsSnapshotDir(slug, snapshot))); err != nil {
+		return fmt.Errorf("drop snapshot %s: apps: %w", snapshot, err)
 	}
 	for _, p := range []string{dump, configCopy} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +40,13 @@ import (
 //	NEXTCLOUD_TEST_REDIS         host:port of Redis, default 127.0.0.1:6379
 //	NEXTCLOUD_TEST_PHP           the php binary, default php
 //	NEXTCLOUD_TEST_ACCESS_CONTROL  true if files_accesscontrol can be enabled (app store)
+//	NEXTCLOUD_TEST_APPS_DIR      apps to put in the space's apps directory, as the app
+//	                             store would (e.g. files_accesscontrol of the release);
+//	                             with files_accesscontrol, the video rule is tested
+//	NEXTCLOUD_TEST_NEXT_CODE_DIR a release tree of the next version (same major or the
+//	                             next one): the space is upgraded to it for real
+//	NEXTCLOUD_TEST_NEXT_APPS_DIR the apps of that version, replacing those of
+//	                             NEXTCLOUD_TEST_APPS_DIR before the upgrade
 //
 // and the test PostgreSQL server of modeltest (TEST_DATABASE_URL), as the fleet's.
 // deploy/nextcloud.md tells how to get all of them on one machine.
@@ -55,9 +65,18 @@ type occFixture struct {
 	driver  *nextcloud.Occ
 	opts    nextcloud.OccOptions
 	version string
+	next    string // the version of NEXTCLOUD_TEST_NEXT_CODE_DIR; "" without it
 	s3      *minio.Client
 	slug    string
 	bucket  string
+}
+
+// codeVersion reads the version of the release tree at code.
+func codeVersion(t *testing.T, php, code string) string {
+	t.Helper()
+	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
+	require.NoError(t, err, "read the version of %s", code)
+	return strings.Fields(string(out))[0]
 }
 
 func setupOcc(t *testing.T) *occFixture {
@@ -67,14 +86,17 @@ func setupOcc(t *testing.T) *occFixture {
 		t.Skip("no Nextcloud to drive: " + occTestHowTo)
 	}
 	php := env("NEXTCLOUD_TEST_PHP", "php")
-	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
-	require.NoError(t, err, "read the version of %s", code)
-	version := strings.Fields(string(out))[0]
+	version := codeVersion(t, php, code)
 
 	root := t.TempDir()
 	codeRoot := filepath.Join(root, "code")
 	require.NoError(t, os.MkdirAll(codeRoot, 0o755))
 	require.NoError(t, os.Symlink(code, filepath.Join(codeRoot, version)))
+	next := ""
+	if nextCode := os.Getenv("NEXTCLOUD_TEST_NEXT_CODE_DIR"); nextCode != "" {
+		next = codeVersion(t, php, nextCode)
+		require.NoError(t, os.Symlink(nextCode, filepath.Join(codeRoot, next)))
+	}
 
 	endpoint := env("NEXTCLOUD_TEST_S3_ENDPOINT", "127.0.0.1:9000")
 	access := env("NEXTCLOUD_TEST_S3_ACCESS_KEY", "jardinier")
@@ -100,7 +122,7 @@ func setupOcc(t *testing.T) *occFixture {
 		SnapshotDir:    filepath.Join(root, "snapshots"),
 		DeactivatedMap: filepath.Join(root, "nginx", "deactivated-spaces.map"),
 		ReloadWeb:      []string{"touch", filepath.Join(root, "nginx", "reloaded")},
-		AccessControl:  env("NEXTCLOUD_TEST_ACCESS_CONTROL", "") == "true",
+		AccessControl:  env("NEXTCLOUD_TEST_ACCESS_CONTROL", "") == "true" || hasApp("NEXTCLOUD_TEST_APPS_DIR", "files_accesscontrol"),
 		Timeout:        5 * time.Minute,
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
@@ -112,7 +134,7 @@ func setupOcc(t *testing.T) *occFixture {
 
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	f := &occFixture{ctx: t.Context(), driver: driver, opts: opts, version: version, s3: s3,
+	f := &occFixture{ctx: t.Context(), driver: driver, opts: opts, version: version, next: next, s3: s3,
 		slug: "it-" + hex.EncodeToString(b)}
 	f.bucket = "space-" + f.slug
 	require.NoError(t, s3.MakeBucket(f.ctx, f.bucket, minio.MakeBucketOptions{}), "create the bucket on %s", endpoint)
@@ -125,6 +147,95 @@ func setupOcc(t *testing.T) *occFixture {
 		_ = s3.RemoveBucket(ctx, f.bucket)
 	})
 	return f
+}
+
+// hasApp reports whether the apps directory named by the variable holds app.
+func hasApp(variable, app string) bool {
+	dir := os.Getenv(variable)
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, app, "appinfo", "info.xml"))
+	return err == nil
+}
+
+// installApps copies the apps of the directory named by the variable into the space's
+// apps directory, replacing those of the same name, as the app store would install or
+// update them.
+func (f *occFixture) installApps(t *testing.T, variable string) {
+	t.Helper()
+	dir := os.Getenv(variable)
+	if dir == "" {
+		return
+	}
+	apps, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, app := range apps {
+		dst := filepath.Join(f.opts.DataRoot, f.slug, "apps", app.Name())
+		require.NoError(t, os.RemoveAll(dst))
+		out, err := exec.Command("cp", "-a", filepath.Join(dir, app.Name()), dst).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+}
+
+// webServer serves the space's instance over HTTP with php's built-in server, from the
+// code base its code link points at now, as a web node would; it stops when the test
+// ends.
+type webServer struct {
+	url  string // http://127.0.0.1:<port>
+	host string // the space's domain, which Nextcloud trusts
+}
+
+func (f *occFixture) serve(t *testing.T) *webServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	code, err := filepath.EvalSymlinks(filepath.Join(f.opts.ConfigRoot, f.slug, "code"))
+	require.NoError(t, err)
+	cmd := exec.Command(f.opts.PHP, "-d", "apc.enable_cli=1", "-d", "upload_max_filesize=64M", "-d", "post_max_size=64M",
+		"-d", "memory_limit=512M", "-S", addr, "-t", code)
+	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+filepath.Join(f.opts.ConfigRoot, f.slug)+"/")
+	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	w := &webServer{url: "http://" + addr, host: f.slug + ".jardinier.localhost"}
+	require.Eventually(t, func() bool {
+		status, _ := w.do(t, http.MethodGet, "/status.php", "", "", nil)
+		return status == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "php's web server did not answer on %s", addr)
+	return w
+}
+
+// do sends a request as user (none if "") and returns its status and body.
+func (w *webServer) do(t *testing.T, method, path, user, password string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, w.url+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Host = w.host
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// upload puts size bytes into the file name of user's files over WebDAV, as the
+// desktop client does, and returns the status.
+func (w *webServer) upload(t *testing.T, user, password, name string, size int) int {
+	t.Helper()
+	status, body := w.do(t, http.MethodPut, "/remote.php/dav/files/"+user+"/"+name, user, password, bytes.Repeat([]byte("j"), size))
+	t.Logf("PUT %s of %d bytes as %s: %d %.300s", name, size, user, status, body)
+	return status
 }
 
 // dbHostPort is where the test PostgreSQL server listens, as Nextcloud reaches it.
@@ -181,6 +292,7 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 	t.Run("install puts the files in the space's bucket", func(t *testing.T) {
 		require.NoError(t, d.CreateDatabase(f.ctx, f.slug))
 		require.NoError(t, d.Install(f.ctx, spec))
+		f.installApps(t, "NEXTCLOUD_TEST_APPS_DIR")
 		st, err := d.Status(f.ctx, f.slug)
 		require.NoError(t, err)
 		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.version}, st)
@@ -229,6 +341,59 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		var info struct{ Quota string }
 		require.NoError(t, json.Unmarshal([]byte(out), &info))
 		assert.Regexp(t, `^\d+ B$`, info.Quota)
+		assert.NotEqual(t, "none", info.Quota)
+	})
+
+	const mb = 1 << 20
+	webLimits := models.Limits{MaxAccounts: 2, QuotaBytes: 40 * mb, MaxVideoBytes: 2 * mb}
+
+	t.Run("video files over the limit are refused over WebDAV, other files are not", func(t *testing.T) {
+		if !f.opts.AccessControl {
+			t.Skip("files_accesscontrol is not available: set NEXTCLOUD_TEST_APPS_DIR to apps holding it")
+		}
+		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, webLimits))
+		web := f.serve(t)
+		assert.Equal(t, http.StatusForbidden, web.upload(t, "bob", adminPassword, "film.mp4", 3*mb))
+		assert.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "extrait.mp4", mb))
+		assert.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "archive.zip", 3*mb))
+	})
+
+	t.Run("over WebDAV, the space's quota holds across its users", func(t *testing.T) {
+		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, webLimits))
+		web := f.serve(t)
+		require.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "rapport.bin", 20*mb))
+
+		usage, err := d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
+		require.NoError(t, err)
+		assert.Equal(t, 2, usage.Accounts)
+		assert.GreaterOrEqual(t, usage.UsedBytes, int64(20*mb))
+		assert.Equal(t, 2, usage.Changed, "the admin's quota and the default shrink; bob's stays, his files grew by what the space lost")
+		free := int(webLimits.QuotaBytes - usage.UsedBytes)
+		require.Greater(t, free, 2*mb)
+
+		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "bob", adminPassword, "trop.bin", free+mb),
+			"more than the space has left")
+		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "admin", adminPassword+"-bis", "trop.bin", free+mb),
+			"the admin shares the same space")
+		require.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "dernier.bin", free-mb))
+
+		usage, err = d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "admin", adminPassword+"-bis", "encore.bin", 2*mb),
+			"the space holds %d of %d bytes", usage.UsedBytes, webLimits.QuotaBytes)
+		again, err := d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
+		require.NoError(t, err)
+		assert.Zero(t, again.Changed, "sharing again without change rewrites nothing")
+
+		out, err := f.occ(t, nil, "user:setting", "bob", "files", "quota", "none")
+		require.NoError(t, err, out)
+		again, err = d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
+		require.NoError(t, err)
+		assert.Equal(t, 1, again.Changed, "a quota changed by the space's admin is put back")
+		out, err = f.occ(t, nil, "user:info", "bob", "--output=json")
+		require.NoError(t, err, out)
+		var info struct{ Quota string }
+		require.NoError(t, json.Unmarshal([]byte(out), &info))
 		assert.NotEqual(t, "none", info.Quota)
 	})
 
@@ -304,6 +469,64 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		require.NoError(t, d.Upgrade(f.ctx, f.slug, f.version))
 		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, false))
 		require.NoError(t, d.PostUpgrade(f.ctx, f.slug))
+	})
+
+	t.Run("a real upgrade to the next version, rolled back, then done", func(t *testing.T) {
+		if f.next == "" {
+			t.Skip("no next version: set NEXTCLOUD_TEST_NEXT_CODE_DIR to a release tree of the next version")
+		}
+		web := f.serve(t)
+		status, before := web.do(t, http.MethodGet, "/remote.php/dav/files/bob/rapport.bin", "bob", adminPassword, nil)
+		require.Equal(t, http.StatusOK, status)
+
+		// The steps in the order the space workflow runs them (Driver).
+		start := func() string {
+			require.NoError(t, d.SetMaintenance(f.ctx, f.slug, true))
+			require.NoError(t, d.SetCron(f.ctx, f.slug, false))
+			snap, err := d.Snapshot(f.ctx, f.slug)
+			require.NoError(t, err)
+			require.NoError(t, d.SwitchCode(f.ctx, f.slug, f.next))
+			f.installApps(t, "NEXTCLOUD_TEST_NEXT_APPS_DIR") // as the app store would
+			require.NoError(t, d.Upgrade(f.ctx, f.slug, f.next))
+			st, err := d.Status(f.ctx, f.slug)
+			require.NoError(t, err)
+			require.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.next, Maintenance: true}, st)
+			return snap
+		}
+		backInService := func() {
+			require.NoError(t, d.SetMaintenance(f.ctx, f.slug, false))
+			require.NoError(t, d.SetCron(f.ctx, f.slug, true))
+		}
+
+		snap := start()
+		// As when the health check fails: the snapshot and the old code come back.
+		require.NoError(t, d.RestoreSnapshot(f.ctx, f.slug, snap))
+		require.NoError(t, d.SwitchCode(f.ctx, f.slug, f.version))
+		backInService()
+		st, err := d.Status(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.version}, st, "rolled back")
+		web = f.serve(t)
+		status, after := web.do(t, http.MethodGet, "/remote.php/dav/files/bob/rapport.bin", "bob", adminPassword, nil)
+		assert.Equal(t, http.StatusOK, status, "the rolled back space serves its files: %.300s", after)
+		assert.Equal(t, before, after)
+		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))
+
+		snap = start()
+		backInService()
+		require.NoError(t, d.PostUpgrade(f.ctx, f.slug))
+		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))
+		code, err := d.CodeVersion(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.Equal(t, f.next, code)
+		web = f.serve(t)
+		status, after = web.do(t, http.MethodGet, "/remote.php/dav/files/bob/rapport.bin", "bob", adminPassword, nil)
+		assert.Equal(t, http.StatusOK, status, "the upgraded space serves its files: %.300s", after)
+		assert.Equal(t, before, after)
+		if f.opts.AccessControl {
+			assert.Equal(t, http.StatusForbidden, web.upload(t, "bob", adminPassword, "film2.mp4", 3*mb),
+				"the video rule holds after the upgrade")
+		}
 	})
 
 	t.Run("remove deletes configuration, data and database", func(t *testing.T) {

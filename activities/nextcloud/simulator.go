@@ -30,6 +30,7 @@ const (
 	OpInstall        = "Install"
 	OpCreateAdmin    = "CreateAdmin"
 	OpApplyLimits    = "ApplyLimits"
+	OpShareQuota     = "ShareQuota"
 	OpEnableApps     = "EnableApps"
 	OpStatus         = "Status"
 	OpSetMaintenance = "SetMaintenance"
@@ -82,6 +83,9 @@ type SimInstance struct {
 	Deactivated     bool // its web route shows the "space deactivated" page
 	AdminUser       string
 	Users           map[string]time.Time // user → last password login; zero if never
+	Quotas          map[string]int64     // user → quota in bytes; absent until shared
+	DefaultQuota    int64                // quota of new accounts; 0 until shared
+	UsedBytes       int64                // everything the space holds (SetUsage)
 	TokenActivity   time.Time            // latest use of any auth token; zero if never
 	LimitsApplied   bool
 	Limits          models.Limits
@@ -128,6 +132,8 @@ type simSpace struct {
 	users         map[string]*simUser
 	tokenActivity time.Time
 	limits        *models.Limits
+	otherBytes    int64 // versions, trash, previews: what no user's files hold
+	defaultQuota  int64 // 0 until shared
 	office        models.OfficeSuite
 	apps          map[string]bool
 	cronEnabled   bool
@@ -147,6 +153,8 @@ type simSnapshot struct {
 
 type simUser struct {
 	lastLogin time.Time
+	files     int64 // bytes of the user's files
+	quota     int64 // 0 until shared
 	salt      []byte
 	hash      []byte // salted SHA-256 of the password; nil if it has none
 }
@@ -165,6 +173,8 @@ type simState struct {
 	Users         map[string]simUserState `json:"users,omitempty"`
 	TokenActivity time.Time               `json:"token_activity,omitzero"`
 	Limits        *models.Limits          `json:"limits,omitempty"`
+	OtherBytes    int64                   `json:"other_bytes,omitempty"`
+	DefaultQuota  int64                   `json:"default_quota,omitempty"`
 	OfficeSuite   models.OfficeSuite      `json:"office_suite,omitempty"`
 	Apps          []string                `json:"apps,omitempty"`
 	CodeVersion   string                  `json:"code_version,omitempty"`
@@ -178,6 +188,8 @@ type simState struct {
 
 type simUserState struct {
 	LastLogin    time.Time `json:"last_login,omitzero"`
+	Files        int64     `json:"files,omitempty"`
+	Quota        int64     `json:"quota,omitempty"`
 	Salt         []byte    `json:"salt,omitempty"`
 	PasswordHash []byte    `json:"password_hash,omitempty"`
 }
@@ -197,6 +209,8 @@ func (sp *simSpace) state(slug string) simState {
 		Users:         make(map[string]simUserState, len(sp.users)),
 		TokenActivity: sp.tokenActivity,
 		Limits:        sp.limits,
+		OtherBytes:    sp.otherBytes,
+		DefaultQuota:  sp.defaultQuota,
 		OfficeSuite:   sp.office,
 		Apps:          slices.Sorted(maps.Keys(sp.apps)),
 		CodeVersion:   sp.codeVersion,
@@ -206,7 +220,7 @@ func (sp *simSpace) state(slug string) simState {
 		PostUpgraded:  sp.postUpgraded,
 	}
 	for name, u := range sp.users {
-		st.Users[name] = simUserState{LastLogin: u.lastLogin, Salt: u.salt, PasswordHash: u.hash}
+		st.Users[name] = simUserState{LastLogin: u.lastLogin, Files: u.files, Quota: u.quota, Salt: u.salt, PasswordHash: u.hash}
 	}
 	return st
 }
@@ -225,6 +239,8 @@ func (st simState) space() *simSpace {
 		users:         make(map[string]*simUser, len(st.Users)),
 		tokenActivity: st.TokenActivity,
 		limits:        st.Limits,
+		otherBytes:    st.OtherBytes,
+		defaultQuota:  st.DefaultQuota,
 		office:        st.OfficeSuite,
 		apps:          make(map[string]bool, len(st.Apps)),
 		cronEnabled:   st.Installed && !st.CronPaused,
@@ -238,7 +254,7 @@ func (st simState) space() *simSpace {
 		sp.codeVersion = sp.version
 	}
 	for name, u := range st.Users {
-		sp.users[name] = &simUser{lastLogin: u.LastLogin, salt: u.Salt, hash: u.PasswordHash}
+		sp.users[name] = &simUser{lastLogin: u.LastLogin, files: u.Files, quota: u.Quota, salt: u.Salt, hash: u.PasswordHash}
 	}
 	for _, app := range st.Apps {
 		sp.apps[app] = true
@@ -425,6 +441,43 @@ func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.
 		sp.limits = &limits
 		return nil
 	})
+}
+
+// ShareQuota implements Driver, as the occ driver does: each user may use what their
+// files use plus what the space has left, and new accounts get what the space has left.
+func (s *Simulator) ShareQuota(ctx context.Context, slug string, quota int64) (QuotaUsage, error) {
+	var usage QuotaUsage
+	err := s.change(ctx, OpShareQuota, slug, []any{"quota_bytes", quota}, func(sp *simSpace) error {
+		if quota <= 0 {
+			return permanent("quota %d is not positive", quota)
+		}
+		total, files := sp.storage()
+		perUser, newUsers := QuotaShare(quota, total, files)
+		usage = QuotaUsage{UsedBytes: total, Accounts: len(sp.users)}
+		for name, u := range sp.users {
+			if want := max(perUser[name], 1); u.quota != want {
+				u.quota = want
+				usage.Changed++
+			}
+		}
+		if want := max(newUsers, 1); sp.defaultQuota != want {
+			sp.defaultQuota = want
+			usage.Changed++
+		}
+		return nil
+	})
+	return usage, err
+}
+
+// storage returns what the space holds in all, and what each user's files take.
+func (sp *simSpace) storage() (total int64, files map[string]int64) {
+	total = sp.otherBytes
+	files = make(map[string]int64, len(sp.users))
+	for name, u := range sp.users {
+		files[name] = u.files
+		total += u.files
+	}
+	return total, files
 }
 
 // EnableApps implements Driver. Apps already enabled stay enabled; the app of the
@@ -739,6 +792,21 @@ func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
 	})
 }
 
+// SetUsage records that the files of user take files bytes, creating the user if
+// needed, and that the space holds other bytes besides users' files (versions, trash,
+// previews). It is for tests and demonstrations, and does nothing for a space that is
+// not installed.
+func (s *Simulator) SetUsage(slug, user string, files, other int64) {
+	s.hookChange(slug, func(sp *simSpace) {
+		u := sp.users[user]
+		if u == nil {
+			u = &simUser{}
+			sp.users[user] = u
+		}
+		u.files, sp.otherBytes = files, other
+	})
+}
+
 // SetTokenActivity records that an auth token of the space (sync client, app
 // password) was last used at t. It is for tests and demonstrations, and does nothing
 // for a space that is not installed.
@@ -781,6 +849,8 @@ func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 		Deactivated:     sp.deactivated,
 		AdminUser:       sp.adminUser,
 		Users:           make(map[string]time.Time, len(sp.users)),
+		Quotas:          map[string]int64{},
+		DefaultQuota:    sp.defaultQuota,
 		TokenActivity:   sp.tokenActivity,
 		LimitsApplied:   sp.limits != nil,
 		OfficeSuite:     sp.office,
@@ -794,7 +864,11 @@ func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 	}
 	for name, u := range sp.users {
 		in.Users[name] = u.lastLogin
+		if u.quota > 0 {
+			in.Quotas[name] = u.quota
+		}
 	}
+	in.UsedBytes, _ = sp.storage()
 	if sp.limits != nil {
 		in.Limits = *sp.limits
 	}

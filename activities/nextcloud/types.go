@@ -56,6 +56,9 @@ type Driver interface {
 	CreateAdmin(ctx context.Context, slug, user, password string) error
 	// ApplyLimits enforces the space's account, storage and file-size limits.
 	ApplyLimits(ctx context.Context, slug string, limits models.Limits) error
+	// ShareQuota shares the space's storage quota out among its users (see
+	// QuotaShare), and reports what the space holds.
+	ShareQuota(ctx context.Context, slug string, quota int64) (QuotaUsage, error)
 	// EnableApps enables the office suite and the allowed apps, and disables the
 	// other office suite.
 	EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error
