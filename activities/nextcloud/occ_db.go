@@ -322,17 +322,45 @@ func (d *Occ) runPG(ctx context.Context, slug, program string, args ...string) e
 	return nil
 }
 
-// appsSnapshotDir is where, on the web node, a snapshot keeps the space's own apps:
-// `occ upgrade` updates those of the app store, and after a rollback the database
-// would otherwise meet apps newer than it knows, which Nextcloud answers by asking for
-// an upgrade instead of serving the space.
-func (d *Occ) appsSnapshotDir(slug, snapshot string) string {
-	return path.Join(d.dataDir(slug), "snapshots", snapshot, "apps")
+// dataSnapshotDir is where, on the web node, a snapshot keeps a copy of the space's
+// data directory, its logs aside: the files of a space are in its bucket, and what is
+// left there is small but tied to the installed version. `occ upgrade` updates the
+// space's own apps (data/apps) and rewrites the marker of the data directory; after a
+// rollback, the old code would meet apps newer than the database knows, or no marker,
+// and refuse to serve the space.
+func (d *Occ) dataSnapshotDir(slug, snapshot string) string {
+	return path.Join(d.dataDir(slug), snapshotsDir, snapshot)
 }
+
+// snapshotsDir, in a space's data directory, holds the copies of dataSnapshotDir.
+const snapshotsDir = "snapshots"
+
+// The scripts that copy a data directory ($1) into a snapshot ($2) and back, leaving
+// out the snapshots and the logs. Restoring copies the snapshot first and keeps it, so
+// that a retry after a crash half-way does it all again.
+const (
+	dataSnapshotScript = `set -e; rm -rf "$2"; mkdir -p "$2"; cd "$1"
+for f in .[!.]* *; do
+  [ -e "$f" ] || continue
+  case "$f" in ` + snapshotsDir + `|*.log) continue;; esac
+  cp -a "$f" "$2/"
+done`
+	dataRestoreScript = `set -e; [ -d "$2" ] || exit 0; cd "$1"; rm -rf .restoring; cp -a "$2" .restoring
+for f in .[!.]* *; do
+  [ -e "$f" ] || continue
+  case "$f" in ` + snapshotsDir + `|*.log|.restoring) continue;; esac
+  rm -rf "$f"
+done
+for f in .restoring/.[!.]* .restoring/*; do
+  [ -e "$f" ] || continue
+  mv "$f" .
+done
+rmdir .restoring`
+)
 
 // Snapshot implements Driver: pg_dump of the database, in PostgreSQL's custom format,
 // and a copy of config.php, into the snapshot directory of this machine; and a copy of
-// the space's own apps beside them on the web node (appsSnapshotDir).
+// the space's data directory on the web node (dataSnapshotDir).
 func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return "", err
@@ -352,9 +380,8 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 	if err := os.WriteFile(configCopy, config, 0o600); err != nil {
 		return "", fmt.Errorf("snapshot of %s: %w", slug, err)
 	}
-	if _, err := d.sh(ctx, nil, `rm -rf "$2" && mkdir -p "$2" && rmdir "$2" && cp -a "$1" "$2"`,
-		d.appsDir(slug), d.appsSnapshotDir(slug, name)); err != nil {
-		return "", fmt.Errorf("snapshot of %s: apps: %w", slug, err)
+	if _, err := d.sh(ctx, nil, dataSnapshotScript, d.dataDir(slug), d.dataSnapshotDir(slug, name)); err != nil {
+		return "", fmt.Errorf("snapshot of %s: data directory: %w", slug, err)
 	}
 	if err := d.runPG(ctx, slug, "pg_dump", "--format=custom", "--file="+dump+".tmp"); err != nil {
 		return "", fmt.Errorf("snapshot of %s: %w", slug, err)
@@ -366,10 +393,8 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 	return name, nil
 }
 
-// RestoreSnapshot implements Driver: pg_restore of the dump, dropping what the
-// database holds first, in one transaction, then config.php and the space's own apps as
-// they were. The copy of the apps stays in the snapshot, so that a retry after a crash
-// half-way does it all again.
+// RestoreSnapshot implements Driver: the database emptied, then pg_restore of the dump
+// in one transaction, then config.php and the data directory as they were.
 func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
 	if err := checkSlug(slug); err != nil {
 		return err
@@ -385,6 +410,12 @@ func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error 
 	if _, err := os.Stat(dump); err != nil {
 		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, permanentIfMissing(err))
 	}
+	// Emptied first: --clean alone drops only what the dump holds, and the tables an
+	// upgrade created would stay, making the next upgrade fail on them. A crash between
+	// the two leaves an empty database, which a retry restores.
+	if err := d.resetDatabase(ctx, slug); err != nil {
+		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
+	}
 	if err := d.runPG(ctx, slug, "pg_restore", "--clean", "--if-exists", "--single-transaction",
 		"--exit-on-error", dump); err != nil {
 		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
@@ -392,10 +423,9 @@ func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error 
 	if err := d.writeFile(ctx, filepath.Join(d.configDir(slug), nextcloudConfig), config); err != nil {
 		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
 	}
-	// A snapshot taken before apps were kept has none to put back.
-	if _, err := d.sh(ctx, nil, `if [ -d "$2" ]; then rm -rf "$1.restoring" && cp -a "$2" "$1.restoring" && rm -rf "$1" && mv "$1.restoring" "$1"; fi`,
-		d.appsDir(slug), d.appsSnapshotDir(slug, snapshot)); err != nil {
-		return fmt.Errorf("restore %s of %s: apps: %w", snapshot, slug, err)
+	// A snapshot taken before data directories were kept has none to put back.
+	if _, err := d.sh(ctx, nil, dataRestoreScript, d.dataDir(slug), d.dataSnapshotDir(slug, snapshot)); err != nil {
+		return fmt.Errorf("restore %s of %s: data directory: %w", snapshot, slug, err)
 	}
 	d.log.Info("Database snapshot restored", "slug", slug, "snapshot", snapshot)
 	return nil
@@ -407,8 +437,8 @@ func (d *Occ) DropSnapshot(ctx context.Context, slug, snapshot string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.sh(ctx, nil, `rm -rf "$1"`, path.Dir(d.appsSnapshotDir(slug, snapshot))); err != nil {
-		return fmt.Errorf("drop snapshot %s: apps: %w", snapshot, err)
+	if _, err := d.sh(ctx, nil, `rm -rf "$1"`, d.dataSnapshotDir(slug, snapshot)); err != nil {
+		return fmt.Errorf("drop snapshot %s: data directory: %w", snapshot, err)
 	}
 	for _, p := range []string{dump, configCopy} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
