@@ -1,0 +1,121 @@
+package nextcloud
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// nextcloudSpace creates, on the test PostgreSQL server, the database of a space with
+// the tables of a real Nextcloud (testdata/nextcloud-schema) and what sql adds to
+// them; it is dropped when the test ends.
+func nextcloudSpace(t *testing.T, d *Occ, schema, sql string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	slug := "quota-" + hex.EncodeToString(b)
+	require.NoError(t, d.fleet.Create(t.Context(), slug))
+	t.Cleanup(func() { _ = d.fleet.Drop(t.Context(), slug) })
+	tables, err := os.ReadFile(filepath.Join("testdata", "nextcloud-schema", schema))
+	require.NoError(t, err)
+	require.NoError(t, d.withSpaceDB(t.Context(), slug, func(c *pgx.Conn) error {
+		if _, err := c.Exec(t.Context(), string(tables)); err != nil {
+			return err
+		}
+		_, err := c.Exec(t.Context(), sql)
+		return err
+	}))
+	return slug
+}
+
+// spaceQuotas reads the quotas ShareQuota wrote: user → quota, and "" → default quota.
+func spaceQuotas(t *testing.T, d *Occ, slug string) map[string]string {
+	t.Helper()
+	quotas := map[string]string{}
+	require.NoError(t, d.withSpaceDB(t.Context(), slug, func(c *pgx.Conn) error {
+		rows, err := c.Query(t.Context(), `SELECT userid, configvalue FROM oc_preferences WHERE appid = 'files' AND configkey = 'quota'
+			UNION ALL SELECT '', configvalue FROM oc_appconfig WHERE appid = 'files' AND configkey = 'default_quota'`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var user, quota string
+			if err := rows.Scan(&user, &quota); err != nil {
+				return err
+			}
+			quotas[user] = quota
+		}
+		return rows.Err()
+	}))
+	return quotas
+}
+
+// A space as Nextcloud records it with S3 primary storage (read off a real instance):
+// one storage per home, object::user:<login>, whose root holds files, versions and
+// trash and whose "files" their files; and the instance's own storage (previews, app
+// data). The admin's files take 8 GiB, bob's 2 GiB, carol has none yet; dave was
+// deleted but his storage is still counted; the instance holds 1 GiB of previews. The
+// space's admin gave bob an unlimited quota.
+const sharedSpaceSQL = `
+INSERT INTO oc_users (uid, uid_lower) VALUES ('admin', 'admin'), ('bob', 'bob'), ('carol', 'carol');
+INSERT INTO oc_storages (numeric_id, id) VALUES (1, 'object::user:admin'), (2, 'object::store:amazon::space-x'),
+	(3, 'object::user:bob'), (4, 'object::user:dave');
+INSERT INTO oc_filecache (storage, path, path_hash, size) VALUES
+	(1, '', md5(''), 9663676416), (1, 'files', md5('files'), 8589934592),
+	(2, '', md5(''), 1073741824),
+	(3, '', md5(''), 2147483648), (3, 'files', md5('files'), 2147483648),
+	(4, '', md5(''), 1073741824), (4, 'files', md5('files'), 1073741824);
+INSERT INTO oc_preferences (userid, appid, configkey, configvalue) VALUES
+	('bob', 'files', 'quota', 'none'), ('admin', 'login', 'lastLogin', '1700000000');
+INSERT INTO oc_appconfig (appid, configkey, configvalue) VALUES ('files', 'enabled', 'yes');
+`
+
+func TestShareQuotaOnNextcloudTables(t *testing.T) {
+	const gib = int64(1) << 30
+	schemas, err := filepath.Glob(filepath.Join("testdata", "nextcloud-schema", "*.sql"))
+	require.NoError(t, err)
+	require.NotEmpty(t, schemas)
+	for _, path := range schemas {
+		schema := filepath.Base(path)
+		t.Run("on the tables of Nextcloud "+schema[:len(schema)-len(".sql")], func(t *testing.T) {
+			d, run := newTestOcc(t)
+			slug := nextcloudSpace(t, d, schema, sharedSpaceSQL)
+
+			usage, err := d.ShareQuota(t.Context(), slug, 50*gib)
+			require.NoError(t, err)
+			// 9 GiB for the admin (versions and trash count), 1 for previews, 2 for
+			// bob, 1 for dave: 37 GiB left.
+			assert.Equal(t, QuotaUsage{UsedBytes: 13 * gib, Accounts: 3, Changed: 4}, usage)
+			assert.Equal(t, map[string]string{
+				"admin": quotaString(8*gib + 37*gib),
+				"bob":   quotaString(2*gib + 37*gib),
+				"carol": quotaString(37 * gib),
+				"":      quotaString(37 * gib),
+			}, spaceQuotas(t, d, slug), "each account gets its files plus what is left; a deleted account none")
+			assert.Empty(t, run.commands, "quotas are written without starting PHP")
+
+			again, err := d.ShareQuota(t.Context(), slug, 50*gib)
+			require.NoError(t, err)
+			assert.Zero(t, again.Changed, "sharing again without change rewrites nothing")
+
+			full, err := d.ShareQuota(t.Context(), slug, 10*gib)
+			require.NoError(t, err)
+			assert.Equal(t, 4, full.Changed)
+			assert.Equal(t, map[string]string{
+				"admin": quotaString(8 * gib), "bob": quotaString(2 * gib), "carol": "1 B", "": "1 B",
+			}, spaceQuotas(t, d, slug), "a space over its quota lets nobody write more")
+		})
+	}
+
+	t.Run("a space without database fails and changes nothing", func(t *testing.T) {
+		d, _ := newTestOcc(t)
+		_, err := d.ShareQuota(t.Context(), "no-such-space", 50*gib)
+		assert.Error(t, err)
+	})
+}
