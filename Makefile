@@ -87,6 +87,10 @@ bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watc
 CONCURRENCY ?=
 OCC ?=
 
+.PHONY: bench-quota
+bench-quota: ## Share one space's quota out over and over on Nextcloud's tables, as the rebalance does for each space, and report.
+	go test ./activities/nextcloud/ -run '^$$' -bench BenchmarkShareQuota -benchtime 10s
+
 .PHONY: bench-upgrade
 bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.
 	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s)

@@ -140,7 +140,7 @@ func testOptions() OccOptions {
 
 // newTestOcc returns a driver whose commands go to a fakeRunner, on which every space
 // is installed.
-func newTestOcc(t *testing.T) (*Occ, *fakeRunner) {
+func newTestOcc(t testing.TB) (*Occ, *fakeRunner) {
 	t.Helper()
 	fleet, err := NewFleetDB(modeltest.ServerURL())
 	require.NoError(t, err)
