@@ -21,6 +21,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflow(SpaceWorkflow)
 			replayer.RegisterWorkflow(FleetUpgradeWorkflow)
+			replayer.RegisterWorkflow(QuotaRebalanceWorkflow)
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}
