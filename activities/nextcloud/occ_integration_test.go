@@ -47,6 +47,9 @@ import (
 //	                             next one): the space is upgraded to it for real
 //	NEXTCLOUD_TEST_NEXT_APPS_DIR the apps of that version, replacing those of
 //	                             NEXTCLOUD_TEST_APPS_DIR before the upgrade
+//	NEXTCLOUD_TEST_SSH_HOST      host:port of an SSH server on this machine: the driver
+//	                             then runs occ through it, as on a web node, with
+//	NEXTCLOUD_TEST_SSH_USER, NEXTCLOUD_TEST_SSH_KEY and NEXTCLOUD_TEST_SSH_KNOWN_HOSTS
 //
 // and the test PostgreSQL server of modeltest (TEST_DATABASE_URL), as the fleet's.
 // deploy/nextcloud.md tells how to get all of them on one machine.
@@ -124,6 +127,10 @@ func setupOcc(t *testing.T) *occFixture {
 		ReloadWeb:      []string{"touch", filepath.Join(root, "nginx", "reloaded")},
 		AccessControl:  env("NEXTCLOUD_TEST_ACCESS_CONTROL", "") == "true" || hasApp("NEXTCLOUD_TEST_APPS_DIR", "files_accesscontrol"),
 		Timeout:        5 * time.Minute,
+		SSHHost:        os.Getenv("NEXTCLOUD_TEST_SSH_HOST"),
+		SSHUser:        os.Getenv("NEXTCLOUD_TEST_SSH_USER"),
+		SSHKey:         os.Getenv("NEXTCLOUD_TEST_SSH_KEY"),
+		SSHKnownHosts:  os.Getenv("NEXTCLOUD_TEST_SSH_KNOWN_HOSTS"),
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
