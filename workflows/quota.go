@@ -80,10 +80,7 @@ func QuotaRebalanceWorkflow(ctx workflow.Context, in QuotaRebalanceInput) (Quota
 
 // quotaPage lists the spaces in service after the slug after.
 func quotaPage(ctx workflow.Context, after string, limit int) ([]nextcloud.SpaceQuota, error) {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	lctx := fleetDBContext(ctx)
 	var dba *database.Activities
 	var listed database.ListQuotaSpacesResult
 	if err := workflow.ExecuteLocalActivity(lctx, dba.ListQuotaSpaces,
@@ -133,16 +130,22 @@ func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRe
 	if len(usage) == 0 {
 		return nil
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	lctx := fleetDBContext(ctx)
 	var dba *database.Activities
 	if err := workflow.ExecuteLocalActivity(lctx, dba.RecordSpaceUsage,
 		database.RecordSpaceUsageInput{Spaces: usage, At: workflow.Now(ctx)}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
 	return nil
+}
+
+// fleetDBContext is ctx for the local activities of the fleet workflows that read or
+// write lists of spaces in the database: quick, and tried a few times.
+func fleetDBContext(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
 }
 
 // appendListed appends slug to list unless it holds maxListedSlugs already.

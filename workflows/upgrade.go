@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/database"
@@ -317,10 +316,7 @@ func (f *fleet) project(ctx workflow.Context, rows []database.UpgradeSpaceRow) e
 	if len(rows) == 0 {
 		return nil
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	lctx := fleetDBContext(ctx)
 	var dba *database.Activities
 	if err := workflow.ExecuteLocalActivity(lctx, dba.RecordUpgradeSpaces, database.RecordUpgradeSpacesInput{
 		UpgradeID: f.in.ID, Rows: rows}).Get(ctx, nil); err != nil {
