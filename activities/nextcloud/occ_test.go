@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -225,7 +226,7 @@ func TestEnvOnStdin(t *testing.T) {
 		Env:   map[string]string{"OC_PASS": "p@ss w'rd", "NEXTCLOUD_CONFIG_DIR": "/srv/c/x/"},
 		Stdin: []byte("file contents")}
 	t.Run("secrets are not on the command line", func(t *testing.T) {
-		line, _ := remoteCommand(cmd, "www-data")
+		line, _ := remoteCommand(cmd, "www-data", 0)
 		assert.NotContains(t, line, "p@ss")
 		assert.True(t, strings.HasPrefix(line, "sudo -n -u www-data -- sh -c "), line)
 	})
@@ -237,8 +238,20 @@ func TestEnvOnStdin(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "p@ss w'rd|/srv/c/x/|file contents", string(out))
 	})
+	t.Run("with a limit, the web node stops the program itself, inside sudo", func(t *testing.T) {
+		line, _ := remoteCommand(cmd, "www-data", 90*time.Second+time.Millisecond)
+		assert.True(t, strings.HasPrefix(line, "sudo -n -u www-data -- timeout --kill-after=10 91 sh -c "), line)
+		line, stdin := remoteCommand(Command{Args: []string{"sh", "-c", "sleep 5; echo trop tard"}}, "", time.Second)
+		c := exec.Command("sh", "-c", line)
+		c.Stdin = strings.NewReader(string(stdin))
+		out, err := c.Output()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 124, exit.ExitCode(), "timeout's exit code: the program was stopped")
+		assert.Empty(t, string(out))
+	})
 	t.Run("the line a remote shell runs quotes every argument", func(t *testing.T) {
-		line, stdin := remoteCommand(cmd, "")
+		line, stdin := remoteCommand(cmd, "", 0)
 		c := exec.Command("sh", "-c", line)
 		c.Stdin = strings.NewReader(string(stdin))
 		out, err := c.Output()

@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"os/user"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -76,6 +78,10 @@ func (r LocalRunner) Run(ctx context.Context, cmd Command) ([]byte, error) {
 		args = append([]string{"sudo", "-n", "-u", r.User, "--"}, args...)
 		c = exec.CommandContext(ctx, args[0], args[1:]...)
 		c.Stdin = bytes.NewReader(stdin)
+		// sudo passes SIGTERM on to the program, but nobody can pass SIGKILL on: the
+		// default cancel would kill sudo and leave occ running. SIGKILL follows after
+		// WaitDelay if the program ignores SIGTERM.
+		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
 	} else {
 		for _, k := range sortedKeys(cmd.Env) {
 			c.Env = append(c.Env, k+"="+cmd.Env[k])
@@ -157,11 +163,19 @@ func (r *SSHRunner) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", r.Addr, err)
 	}
+	// The handshake is bounded by the config's timeout and by ctx: a host that takes
+	// the connection but never speaks SSH must not hold the call forever.
+	_ = conn.SetDeadline(time.Now().Add(r.config.Timeout))
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, r.Addr, r.config)
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", r.Addr, err)
 	}
+	_ = conn.SetDeadline(time.Time{})
 	client := ssh.NewClient(c, chans, reqs)
 	defer client.Close()
 	session, err := client.NewSession()
@@ -170,7 +184,11 @@ func (r *SSHRunner) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	}
 	defer session.Close()
 
-	line, stdin := remoteCommand(cmd, r.SudoUser)
+	var limit time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		limit = time.Until(deadline)
+	}
+	line, stdin := remoteCommand(cmd, r.SudoUser, limit)
 	session.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	session.Stdout, session.Stderr = &stdout, &stderr
@@ -180,6 +198,7 @@ func (r *SSHRunner) Run(ctx context.Context, cmd Command) ([]byte, error) {
 	case <-ctx.Done():
 		_ = session.Signal(ssh.SIGKILL)
 		client.Close()
+		<-done // the session's copies into stdout end with the connection
 		return stdout.Bytes(), fmt.Errorf("%s on %s: %w", cmd, r.Addr, ctx.Err())
 	case err = <-done:
 	}
@@ -197,9 +216,15 @@ func (r *SSHRunner) Run(ctx context.Context, cmd Command) ([]byte, error) {
 // remoteCommand returns the shell line that runs cmd on an SSH server, and its
 // standard input. Environment variables do not travel as SSH "env" requests (servers
 // refuse most names) nor on the command line (the process list shows it): each value
-// comes first on standard input (envOnStdin).
-func remoteCommand(cmd Command, sudoUser string) (string, []byte) {
+// comes first on standard input (envOnStdin). With a limit, coreutils' timeout stops
+// the program on the web node once it is over: the SIGKILL sent over SSH when a call is
+// cancelled reaches neither sudo's program nor a program whose connection broke.
+func remoteCommand(cmd Command, sudoUser string, limit time.Duration) (string, []byte) {
 	args, stdin := envOnStdin(cmd)
+	if limit > 0 {
+		seconds := int64(limit/time.Second) + 1
+		args = append([]string{"timeout", "--kill-after=10", strconv.FormatInt(seconds, 10)}, args...)
+	}
 	if sudoUser != "" {
 		args = append([]string{"sudo", "-n", "-u", sudoUser, "--"}, args...)
 	}
