@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/nextcloud"
+	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 )
@@ -195,10 +196,9 @@ type webServer struct {
 
 func (f *occFixture) serve(t *testing.T) *webServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := devstack.FreePort()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	code, err := filepath.EvalSymlinks(filepath.Join(f.opts.ConfigRoot, f.slug, "code"))
 	require.NoError(t, err)
 	cmd := exec.Command(f.opts.PHP, "-d", "apc.enable_cli=1", "-d", "upload_max_filesize=64M", "-d", "post_max_size=64M",

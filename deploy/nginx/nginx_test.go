@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"jardinier/deploy/devstack"
 )
 
 // installedMap is the map file deactivated.conf includes on the web nodes; the test
@@ -50,21 +53,13 @@ func findNginx(t *testing.T) string {
 	return ""
 }
 
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // setupNginx writes the configuration to a temporary prefix with an empty map, and
 // starts nginx in the foreground as a child process, stopped when the test ends.
 func setupNginx(t *testing.T) *nginxFixture {
 	t.Helper()
-	f := &nginxFixture{nginx: findNginx(t), dir: t.TempDir(), addr: freeAddr(t)}
+	port, err := devstack.FreePort()
+	require.NoError(t, err)
+	f := &nginxFixture{nginx: findNginx(t), dir: t.TempDir(), addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	f.conf = filepath.Join(f.dir, "nginx.conf")
 	f.mapFile = filepath.Join(f.dir, "deactivated-spaces.map")
 	f.writeMap(t)
