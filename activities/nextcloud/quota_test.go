@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/nextcloud"
+	"jardinier/models"
 )
 
 const gb = int64(1) << 30
@@ -48,6 +49,16 @@ func TestSimulatorShareQuota(t *testing.T) {
 		in, _ := f.sim.Instance(testSlug)
 		assert.Equal(t, map[string]int64{"admin": 30 * gb, "bob": 21 * gb}, in.Quotas)
 		assert.Equal(t, int64(1), in.DefaultQuota, "1 byte: 0 would mean no limit to Nextcloud")
+	})
+
+	t.Run("applying the limits shares the quota out at once, as the occ driver does", func(t *testing.T) {
+		f := setup(t)
+		f.install(t, testSlug)
+		f.sim.SetUsage(testSlug, "admin", 2*gb, 0)
+		require.NoError(t, f.sim.ApplyLimits(f.ctx, testSlug, models.DefaultLimits()))
+		in, _ := f.sim.Instance(testSlug)
+		assert.Equal(t, map[string]int64{"admin": 50 * gb}, in.Quotas)
+		assert.Equal(t, 48*gb, in.DefaultQuota)
 	})
 
 	t.Run("a space without instance fails with ErrNotInstalled", func(t *testing.T) {

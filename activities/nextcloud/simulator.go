@@ -431,7 +431,7 @@ func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string
 }
 
 // ApplyLimits implements Driver. Accounts already beyond a lowered limit are kept;
-// new ones are refused.
+// new ones are refused. The storage quota is shared out, as ShareQuota does.
 func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.Limits) error {
 	attrs := []any{"max_accounts", limits.MaxAccounts, "quota_bytes", limits.QuotaBytes}
 	return s.change(ctx, OpApplyLimits, slug, attrs, func(sp *simSpace) error {
@@ -439,6 +439,7 @@ func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.
 			return err
 		}
 		sp.limits = &limits
+		sp.shareQuota(limits.QuotaBytes)
 		return nil
 	})
 }
@@ -451,22 +452,28 @@ func (s *Simulator) ShareQuota(ctx context.Context, slug string, quota int64) (Q
 		if quota <= 0 {
 			return permanent("quota %d is not positive", quota)
 		}
-		total, files := sp.storage()
-		perUser, newUsers := QuotaShare(quota, total, files)
-		usage = QuotaUsage{UsedBytes: total, Accounts: len(sp.users)}
-		for name, u := range sp.users {
-			if want := max(perUser[name], 1); u.quota != want {
-				u.quota = want
-				usage.Changed++
-			}
-		}
-		if want := max(newUsers, 1); sp.defaultQuota != want {
-			sp.defaultQuota = want
-			usage.Changed++
-		}
+		usage = sp.shareQuota(quota)
 		return nil
 	})
 	return usage, err
+}
+
+// shareQuota shares quota out among the space's users (QuotaShare) and reports it.
+func (sp *simSpace) shareQuota(quota int64) QuotaUsage {
+	total, files := sp.storage()
+	perUser, newUsers := QuotaShare(quota, total, files)
+	usage := QuotaUsage{UsedBytes: total, Accounts: len(sp.users)}
+	for name, u := range sp.users {
+		if want := max(perUser[name], 1); u.quota != want {
+			u.quota = want
+			usage.Changed++
+		}
+	}
+	if want := max(newUsers, 1); sp.defaultQuota != want {
+		sp.defaultQuota = want
+		usage.Changed++
+	}
+	return usage
 }
 
 // storage returns what the space holds in all, and what each user's files take.
