@@ -37,7 +37,6 @@ type Config struct {
 	TrustedProxies    []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
 	SubmitRate        int              // SUBMIT_RATE: applications per client address and hour
 	SecretKey         []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
-	ActivityTimeout   time.Duration    // ACTIVITY_TIMEOUT: start-to-close of ordinary activities
 	Policy            InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
 
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
@@ -72,7 +71,6 @@ func DefaultConfig() Config {
 		PublicURL:         "http://127.0.0.1:8080",
 		APIAddr:           "127.0.0.1:8080",
 		SubmitRate:        10,
-		ActivityTimeout:   2 * time.Minute,
 		Policy:            DefaultInactivityPolicy(),
 		// Short enough that shares follow uploads; a run over 10,000 spaces takes
 		// about a minute of database work.
@@ -123,7 +121,6 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	e.integer("SUBMIT_RATE", &c.SubmitRate)
-	e.duration("ACTIVITY_TIMEOUT", &c.ActivityTimeout)
 	if v := getenv("INACTIVITY_POLICY"); v != "" {
 		p, err := ParseInactivityPolicy(v)
 		if err != nil {

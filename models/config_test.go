@@ -59,7 +59,6 @@ func TestConfigFromEnv(t *testing.T) {
 		"TRUSTED_PROXIES":    "10.0.0.1",
 		"SUBMIT_RATE":        "3",
 		"SECRET_KEY":         base64.StdEncoding.EncodeToString(key),
-		"ACTIVITY_TIMEOUT":   "45s",
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
@@ -115,7 +114,6 @@ func TestConfigFromEnv(t *testing.T) {
 		TrustedProxies:   []string{"10.0.0.1"},
 		SubmitRate:       3,
 		SecretKey:        key,
-		ActivityTimeout:  45 * time.Second,
 		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
 
@@ -214,9 +212,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"SUBMIT_RATE that is not a number is refused", "SUBMIT_RATE", "x"},
 		{"SUBMIT_RATE of zero is refused", "SUBMIT_RATE", "0"},
 		{"a negative SUBMIT_RATE is refused", "SUBMIT_RATE", "-5"},
-		{"a negative ACTIVITY_TIMEOUT is refused", "ACTIVITY_TIMEOUT", "-1s"},
-		{"a zero ACTIVITY_TIMEOUT is refused", "ACTIVITY_TIMEOUT", "0s"},
-		{"an ACTIVITY_TIMEOUT without a unit is refused", "ACTIVITY_TIMEOUT", "30"},
+		{"a negative NEXTCLOUD_OCC_TIMEOUT is refused", "NEXTCLOUD_OCC_TIMEOUT", "-1s"},
+		{"a zero NEXTCLOUD_OCC_TIMEOUT is refused", "NEXTCLOUD_OCC_TIMEOUT", "0s"},
+		{"a NEXTCLOUD_OCC_TIMEOUT without a unit is refused", "NEXTCLOUD_OCC_TIMEOUT", "30"},
 		{"a SECRET_KEY of the wrong length is refused", "SECRET_KEY",
 			base64.StdEncoding.EncodeToString([]byte("only sixteen byt"))},
 		{"a SECRET_KEY that is not base64 is refused", "SECRET_KEY", "not base64 at all!"},
@@ -346,8 +344,6 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.SubmitRate = full.SubmitRate
 	case "SECRET_KEY":
 		c.SecretKey = full.SecretKey
-	case "ACTIVITY_TIMEOUT":
-		c.ActivityTimeout = full.ActivityTimeout
 	case "INACTIVITY_POLICY":
 		c.Policy = full.Policy
 	default:
