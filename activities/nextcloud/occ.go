@@ -782,10 +782,13 @@ func occError(err error) error {
 }
 
 // transientOutput recognises, in occ's output, failures of what Nextcloud depends on
-// (database, Redis, object store), which pass.
+// (database, Redis, object store, app store), which pass. An app the app store could
+// not give is one of them: only operator-approved apps are asked for, so they exist,
+// and the store or the network is out.
 func transientOutput(out string) bool {
 	for _, s := range []string{"SQLSTATE[08", "Connection refused", "RedisException", "timed out",
-		"Could not resolve host", "Failed to connect", "Too many connections", "Maintenance mode is enabled"} {
+		"Could not resolve host", "Failed to connect", "Too many connections", "Maintenance mode is enabled",
+		"Could not download app"} {
 		if strings.Contains(out, s) {
 			return true
 		}

@@ -79,15 +79,19 @@ func TestParseUserList(t *testing.T) {
 
 func TestOccError(t *testing.T) {
 	t.Run("a refusal of occ is permanent and keeps its exit code and output", func(t *testing.T) {
-		for _, name := range []string{"user-add-exists", "app-enable-unknown"} {
-			exit := recordedExit(t, name)
-			err := occError(exit)
-			assert.ErrorIs(t, err, ErrPermanent, name)
-			var got *ExitError
-			require.ErrorAs(t, err, &got)
-			assert.Equal(t, 1, got.ExitCode)
-			assert.Contains(t, err.Error(), exit.Output)
-		}
+		exit := recordedExit(t, "user-add-exists")
+		err := occError(exit)
+		assert.ErrorIs(t, err, ErrPermanent)
+		var got *ExitError
+		require.ErrorAs(t, err, &got)
+		assert.Equal(t, 1, got.ExitCode)
+		assert.Contains(t, err.Error(), exit.Output)
+	})
+	t.Run("an app the app store cannot give passes: approved apps exist, the store is out", func(t *testing.T) {
+		exit := recordedExit(t, "app-enable-unknown")
+		err := occError(exit)
+		assert.NotErrorIs(t, err, ErrPermanent)
+		assert.Contains(t, err.Error(), exit.Output)
 	})
 	t.Run("a database or cache outage passes", func(t *testing.T) {
 		err := occError(&ExitError{ExitCode: 1, Output: "SQLSTATE[08006] [7] connection to server failed"})
