@@ -333,6 +333,25 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		assert.Contains(t, out, `"groups":["admin"]`)
 	})
 
+	t.Run("apps of the code base are enabled, office suites not chosen disabled", func(t *testing.T) {
+		// admin_audit ships with every release; the office suites come from the app
+		// store, which the test need not reach: "none" only disables them.
+		require.NoError(t, d.EnableApps(f.ctx, f.slug, models.OfficeNone, []string{"admin_audit"}))
+		require.NoError(t, d.EnableApps(f.ctx, f.slug, models.OfficeNone, []string{"admin_audit"}), "again")
+		out, err := f.occ(t, nil, "app:list", "--output=json")
+		require.NoError(t, err, out)
+		var apps struct{ Enabled, Disabled map[string]any }
+		require.NoError(t, json.Unmarshal([]byte(out), &apps), out)
+		assert.Contains(t, apps.Enabled, "admin_audit")
+		assert.NotContains(t, apps.Enabled, nextcloud.AppCollabora)
+		assert.NotContains(t, apps.Enabled, nextcloud.AppOnlyOffice)
+
+		err = d.EnableApps(f.ctx, f.slug, models.OfficeNone, []string{"no-such-app-in-any-store"})
+		require.Error(t, err)
+		assert.False(t, errors.Is(err, nextcloud.ErrPermanent),
+			"an app that cannot be downloaded is retried: approved apps exist, the store is out: %v", err)
+	})
+
 	t.Run("limits cap accounts and share the quota", func(t *testing.T) {
 		limits := models.DefaultLimits()
 		limits.MaxAccounts = 2
