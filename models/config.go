@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,7 @@ type Config struct {
 	ModeratorsEmail   string           // MODERATORS_EMAIL
 	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
 	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
+	NextcloudApps     []string         // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
 	NextcloudSimDir   string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
 	Occ               OccConfig        // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
 	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
@@ -49,6 +52,13 @@ type Config struct {
 	QuotaRebalanceEvery time.Duration
 }
 
+// DefaultSpaceApps are the operator-approved apps every new space gets unless
+// NEXTCLOUD_APPS says otherwise; the office suite's app comes on top.
+var DefaultSpaceApps = []string{"calendar", "contacts", "deck", "forms", "groupfolders", "notes", "polls", "tasks"}
+
+// appID is what an app id of Nextcloud looks like.
+var appID = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
 // DefaultConfig returns the configuration of a development machine.
 func DefaultConfig() Config {
 	return Config{
@@ -67,6 +77,7 @@ func DefaultConfig() Config {
 		Occ:               DefaultOccConfig(),
 		NextcloudVersion:  "31.0.9",
 		NextcloudSimDir:   ".dev/nextcloud-sim",
+		NextcloudApps:     slices.Clone(DefaultSpaceApps),
 		BaseDomain:        "jardinier.localhost",
 		PublicURL:         "http://127.0.0.1:8080",
 		APIAddr:           "127.0.0.1:8080",
@@ -112,6 +123,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("API_ADDR", &c.APIAddr)
+	if v := getenv("NEXTCLOUD_APPS"); v != "" {
+		c.NextcloudApps = nil
+		for _, app := range strings.Split(v, ",") {
+			if app = strings.TrimSpace(app); app != "" {
+				c.NextcloudApps = append(c.NextcloudApps, app)
+			}
+		}
+	}
 	if v := getenv("TRUSTED_PROXIES"); v != "" {
 		for _, p := range strings.Split(v, ",") {
 			// A stray comma would give gin an empty address, which it refuses at start-up.
@@ -160,6 +179,11 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("NEXTCLOUD_DRIVER: %q is not available, use sim or occ", c.NextcloudDriver)
+	}
+	for _, app := range c.NextcloudApps {
+		if !appID.MatchString(app) {
+			return fmt.Errorf("NEXTCLOUD_APPS: %q is not a Nextcloud app id (lowercase letters, digits and _)", app)
+		}
 	}
 	if c.FleetDatabaseURL != "" {
 		// The URL is not quoted: it may hold a password.

@@ -63,6 +63,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
 		"QUOTA_REBALANCE_EVERY":          "15m",
+		"NEXTCLOUD_APPS":                 "calendar, deck,,notes",
 		"NEXTCLOUD_PHP":                  "/usr/bin/php8.3",
 		"NEXTCLOUD_CODE_ROOT":            "/opt/nc/code",
 		"NEXTCLOUD_CONFIG_ROOT":          "/opt/nc/config",
@@ -119,6 +120,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 		NextcloudSimUpgradeDuration: 90 * time.Second,
 		QuotaRebalanceEvery:         15 * time.Minute,
+		NextcloudApps:               []string{"calendar", "deck", "notes"},
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -167,6 +169,12 @@ func TestConfigFromEnv(t *testing.T) {
 			require.NoError(t, err, v)
 			assert.Empty(t, c.NextcloudSimDir, v)
 		}
+	})
+
+	t.Run("new spaces get the default approved apps unless NEXTCLOUD_APPS names others", func(t *testing.T) {
+		c, err := configFrom(t, env{})
+		require.NoError(t, err)
+		assert.Equal(t, models.DefaultSpaceApps, c.NextcloudApps)
 	})
 
 	t.Run("quotas are shared out every 10 minutes unless told otherwise, and 0 stops it", func(t *testing.T) {
@@ -218,6 +226,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a SECRET_KEY of the wrong length is refused", "SECRET_KEY",
 			base64.StdEncoding.EncodeToString([]byte("only sixteen byt"))},
 		{"a SECRET_KEY that is not base64 is refused", "SECRET_KEY", "not base64 at all!"},
+		{"an app id that Nextcloud would not know is refused", "NEXTCLOUD_APPS", "calendar,../evil"},
 		{"an SMTP_URL that is not smtp or smtps is refused", "SMTP_URL", "http://x"},
 		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
 		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "kubernetes"},
@@ -328,6 +337,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudSimDir = full.NextcloudSimDir
 	case "NEXTCLOUD_SIM_UPGRADE_DURATION":
 		c.NextcloudSimUpgradeDuration = full.NextcloudSimUpgradeDuration
+	case "NEXTCLOUD_APPS":
+		c.NextcloudApps = full.NextcloudApps
 	case "QUOTA_REBALANCE_EVERY":
 		c.QuotaRebalanceEvery = full.QuotaRebalanceEvery
 	case "FLEET_DATABASE_URL":

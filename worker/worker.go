@@ -78,7 +78,7 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.QuotaRebalanceWorkflow)
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
-	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer})
+	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
 	w.RegisterActivity(&mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
 		Signer: models.NewSigner(cfg.SecretKey),
 		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL})
@@ -93,6 +93,7 @@ func NewNextcloudDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Drive
 	case "sim":
 		sim := nextcloud.NewSimulator(logger)
 		sim.SetUpgradeDuration(cfg.NextcloudSimUpgradeDuration)
+		sim.SetApprovedApps(cfg.NextcloudApps)
 		if cfg.NextcloudSimDir != "" {
 			if err := sim.Persist(cfg.NextcloudSimDir); err != nil {
 				return nil, fmt.Errorf("NEXTCLOUD_SIM_DIR: %w", err)

@@ -92,8 +92,9 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	if err = workflow.ExecuteActivity(actx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
+	// No list of apps: the worker enables those its configuration approves.
 	if err = workflow.ExecuteActivity(actx, na.EnableSpaceApps, nextcloud.EnableAppsInput{Slug: s.in.Slug,
-		OfficeSuite: s.in.OfficeSuite, Apps: nextcloud.DefaultApps}).Get(ctx, nil); err != nil {
+		OfficeSuite: s.in.OfficeSuite}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
 	return admin.AdminUser, admin.Password, nil

@@ -35,6 +35,7 @@ const (
 type Activities struct {
 	Driver Driver
 	Sealer *models.Sealer // seals the passwords the activities return
+	Apps   []string       // the operator-approved apps every new space gets (NEXTCLOUD_APPS)
 }
 
 // CreateSpaceDatabase creates the database and role of a space.
@@ -96,9 +97,13 @@ func (a *Activities) ApplySpaceLimits(ctx context.Context, in ApplyLimitsInput) 
 
 // EnableSpaceApps enables the office suite and apps of a space.
 func (a *Activities) EnableSpaceApps(ctx context.Context, in EnableAppsInput) (EnableAppsResult, error) {
+	apps := in.Apps
+	if apps == nil {
+		apps = a.Apps
+	}
 	logger := a.logger(ctx, in.Slug)
-	logger.Info("Enabling space apps", "office_suite", in.OfficeSuite, "apps", in.Apps)
-	if err := a.Driver.EnableApps(ctx, in.Slug, in.OfficeSuite, in.Apps); err != nil {
+	logger.Info("Enabling space apps", "office_suite", in.OfficeSuite, "apps", apps)
+	if err := a.Driver.EnableApps(ctx, in.Slug, in.OfficeSuite, apps); err != nil {
 		return EnableAppsResult{}, a.failure(logger, "enable apps of space", in.Slug, err)
 	}
 	return EnableAppsResult{}, nil

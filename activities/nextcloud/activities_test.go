@@ -45,14 +45,15 @@ func TestActivitiesProvisionASpace(t *testing.T) {
 	_, err = f.env.ExecuteActivity(f.acts.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: testSlug, Limits: models.DefaultLimits()})
 	require.NoError(t, err)
 	_, err = f.env.ExecuteActivity(f.acts.EnableSpaceApps, nextcloud.EnableAppsInput{
-		Slug: testSlug, OfficeSuite: models.OfficeCollabora, Apps: nextcloud.DefaultApps})
-	require.NoError(t, err)
+		Slug: testSlug, OfficeSuite: models.OfficeCollabora})
+	require.NoError(t, err, "no list: the approved apps of the configuration")
 
 	in, ok := f.sim.Instance(testSlug)
 	require.True(t, ok)
 	assert.True(t, in.Installed)
 	assert.Equal(t, models.DefaultLimits(), in.Limits)
 	assert.Contains(t, in.Apps, nextcloud.AppCollabora)
+	assert.Subset(t, in.Apps, nextcloud.DefaultApps)
 
 	_, err = f.env.ExecuteActivity(f.acts.RemoveSpace, nextcloud.RemoveInput{Slug: testSlug})
 	require.NoError(t, err)
@@ -60,6 +61,21 @@ func TestActivitiesProvisionASpace(t *testing.T) {
 	require.NoError(t, err, "removing again succeeds")
 	_, ok = f.sim.Instance(testSlug)
 	assert.False(t, ok)
+}
+
+func TestActivitiesEnableTheApprovedApps(t *testing.T) {
+	f := setup(t)
+	f.install(t, testSlug)
+	f.sim.SetApprovedApps([]string{"deck", "forms"})
+	f.acts.Apps = []string{"deck", "forms"}
+	_, err := f.env.ExecuteActivity(f.acts.EnableSpaceApps, nextcloud.EnableAppsInput{Slug: testSlug, OfficeSuite: models.OfficeNone})
+	require.NoError(t, err)
+	in, _ := f.sim.Instance(testSlug)
+	assert.Equal(t, []string{"deck", "forms"}, in.Apps, "the apps NEXTCLOUD_APPS approves")
+
+	_, err = f.env.ExecuteActivity(f.acts.EnableSpaceApps, nextcloud.EnableAppsInput{
+		Slug: testSlug, OfficeSuite: models.OfficeNone, Apps: []string{"calendar"}})
+	assert.Equal(t, nextcloud.ErrTypePermanent, applicationError(t, err).Type(), "an app no longer approved is refused")
 }
 
 func TestActivitiesCreateSpaceAdmin(t *testing.T) {

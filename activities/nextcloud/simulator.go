@@ -114,6 +114,7 @@ type Simulator struct {
 	calls    map[opKey]int
 
 	upgradeDuration time.Duration // how long Upgrade takes
+	approved        []string      // the apps EnableApps accepts besides the office suites
 }
 
 var _ Driver = (*Simulator)(nil)
@@ -274,7 +275,16 @@ func NewSimulator(log *slog.Logger) *Simulator {
 		spaces:   map[string]*simSpace{},
 		failures: map[opKey]*Failure{},
 		calls:    map[opKey]int{},
+		approved: DefaultApps,
 	}
+}
+
+// SetApprovedApps sets the apps EnableApps accepts besides the office suites, as the
+// operator approves them (NEXTCLOUD_APPS); DefaultApps until then.
+func (s *Simulator) SetApprovedApps(apps []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.approved = slices.Clone(apps)
 }
 
 // UseFleetDB makes CreateDatabase and Remove create and drop the real database and
@@ -503,7 +513,7 @@ func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.O
 		}
 		for _, app := range apps {
 			switch {
-			case !slices.Contains(DefaultApps, app) && app != AppCollabora && app != AppOnlyOffice:
+			case !slices.Contains(s.approved, app) && app != AppCollabora && app != AppOnlyOffice:
 				return permanent("app %q is not approved", app)
 			case (app == AppCollabora || app == AppOnlyOffice) && app != officeApp:
 				return permanent("app %q does not belong to office suite %q", app, office)

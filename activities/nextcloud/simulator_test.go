@@ -46,7 +46,7 @@ func setup(t *testing.T) *fixture {
 	require.NoError(t, err)
 	logs := &bytes.Buffer{}
 	sim := nextcloud.NewSimulator(slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil)))
-	acts := &nextcloud.Activities{Driver: sim, Sealer: sealer}
+	acts := &nextcloud.Activities{Driver: sim, Sealer: sealer, Apps: nextcloud.DefaultApps} // as the worker builds them
 
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))

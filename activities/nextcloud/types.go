@@ -103,8 +103,9 @@ type Driver interface {
 	PostUpgrade(ctx context.Context, slug string) error
 }
 
-// DefaultApps are the operator-approved apps enabled on every new space.
-var DefaultApps = []string{"calendar", "contacts", "deck", "forms", "groupfolders", "notes", "polls", "tasks"}
+// DefaultApps are the operator-approved apps enabled on every new space when the
+// worker's configuration (NEXTCLOUD_APPS) does not name others.
+var DefaultApps = models.DefaultSpaceApps
 
 // CreateDatabaseInput asks for a space's database.
 type CreateDatabaseInput struct{ Slug string }
@@ -144,7 +145,9 @@ type ApplyLimitsResult struct{}
 type EnableAppsInput struct {
 	Slug        string
 	OfficeSuite models.OfficeSuite
-	Apps        []string
+	// Apps are the apps to enable; nil: the approved apps of the worker's
+	// configuration (Activities.Apps).
+	Apps []string
 }
 
 // EnableAppsResult is empty for now.
