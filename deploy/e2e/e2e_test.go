@@ -69,14 +69,20 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	c, err := workflows.Dial(ctx, cfg, logger)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	// The simulator is built here so that the test can play the space's users; each
-	// space gets a real database on the test PostgreSQL server.
-	sim := nextcloud.NewSimulator(logger)
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
-	sim.UseFleetDB(fleet)
-	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: sim})
+	// The simulator is built here so that the test can play the space's users; each
+	// space gets a real database on the test PostgreSQL server. With the occ driver,
+	// the worker builds it from the configuration, as in production.
+	var sim *nextcloud.Simulator
+	var driver nextcloud.Driver
+	if cfg.NextcloudDriver == "sim" {
+		sim = nextcloud.NewSimulator(logger)
+		sim.UseFleetDB(fleet)
+		driver = sim
+	}
+	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: driver})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
@@ -117,13 +123,19 @@ func (s *system) call(method, path, token string, body any, out any) int {
 
 func (s *system) submit(slug, email string) string {
 	s.t.Helper()
+	return s.submitWith(slug, email, "onlyoffice")
+}
+
+// submitWith applies for a space with the office suite office.
+func (s *system) submitWith(slug, email, office string) string {
+	s.t.Helper()
 	var resp struct{ ID, Slug, Status string }
 	code := s.call("POST", "/api/v1/applications", "", map[string]any{
 		"organization_name": "Collectif " + slug, "organization_type": "informal_collective",
 		"sectors": []string{"culture"}, "founded_year": 2020, "employees": 0, "members": 12,
 		"beneficiaries": 40, "mission": "Animer la vie culturelle du quartier.",
 		"actions": "Concerts, lectures publiques.", "needs": "Partager nos documents.",
-		"slug": slug, "accounts_needed": 5, "office_suite": "onlyoffice",
+		"slug": slug, "accounts_needed": 5, "office_suite": office,
 		"contact_email": email, "terms_accepted": true,
 	}, &resp)
 	require.Equal(s.t, http.StatusCreated, code)
@@ -134,11 +146,17 @@ func (s *system) submit(slug, email string) string {
 // waitStatus polls the space until the API reports want.
 func (s *system) waitStatus(slug string, want models.Status) map[string]any {
 	s.t.Helper()
+	return s.waitStatusFor(slug, want, 60*time.Second)
+}
+
+// waitStatusFor is waitStatus with a deadline of its own.
+func (s *system) waitStatusFor(slug string, want models.Status, within time.Duration) map[string]any {
+	s.t.Helper()
 	var space map[string]any
 	require.Eventually(s.t, func() bool {
 		space = nil
 		return s.call("GET", "/api/v1/spaces/"+slug, s.token, nil, &space) == http.StatusOK && space["status"] == string(want)
-	}, 60*time.Second, 200*time.Millisecond, "space %s never became %s: %v", slug, want, space)
+	}, within, 200*time.Millisecond, "space %s never became %s: %v", slug, want, space)
 	return space
 }
 

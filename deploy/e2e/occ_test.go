@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jardinier/activities/storage"
+	"jardinier/deploy/devstack"
+	"jardinier/models"
+	"jardinier/models/modeltest"
+)
+
+// TestRealNextcloudEndToEnd runs the whole system on a real Nextcloud through the occ
+// driver, configured by its variables as in production: an application accepted over
+// HTTP becomes a real instance whose admin logs in with the mailed password, then is
+// deactivated, reactivated and deleted by a moderator. It runs when
+// NEXTCLOUD_TEST_CODE_DIR names a Nextcloud release tree, as the driver's integration
+// test does (deploy/nextcloud.md, "Integration test"); NEXTCLOUD_TEST_PHP names php.
+func TestRealNextcloudEndToEnd(t *testing.T) {
+	code := os.Getenv("NEXTCLOUD_TEST_CODE_DIR")
+	if code == "" {
+		t.Skip("no Nextcloud to drive: set NEXTCLOUD_TEST_CODE_DIR to a Nextcloud release tree (deploy/nextcloud.md, \"Integration test\")")
+	}
+	php := "php"
+	if v := os.Getenv("NEXTCLOUD_TEST_PHP"); v != "" {
+		php = v
+	}
+	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
+	require.NoError(t, err)
+	version := strings.TrimSpace(string(out))
+
+	root := t.TempDir()
+	s := startSystem(t, func(c *models.Config) {
+		c.NextcloudDriver, c.NextcloudVersion = "occ", version
+		c.FleetDatabaseURL = modeltest.ServerURL()
+		// Apps of every release: the app store need not be reached.
+		c.NextcloudApps = []string{"admin_audit"}
+		c.Occ.PHP, c.Occ.WebUser = php, ""
+		c.Occ.CodeRoot = filepath.Join(root, "code")
+		c.Occ.ConfigRoot, c.Occ.DataRoot = filepath.Join(root, "config"), filepath.Join(root, "data")
+		c.Occ.SnapshotDir = filepath.Join(root, "snapshots")
+		c.Occ.DeactivatedMap = filepath.Join(root, "nginx", "deactivated-spaces.map")
+		c.Occ.RedisPrefix = "jardinier-e2e-"
+		c.Occ.AccessControl = false // its app comes from the app store; the integration test covers it
+	})
+	require.NoError(t, os.MkdirAll(s.cfg.Occ.CodeRoot, 0o755))
+	require.NoError(t, os.Symlink(code, filepath.Join(s.cfg.Occ.CodeRoot, version)))
+	require.NoError(t, os.MkdirAll(filepath.Dir(s.cfg.Occ.DeactivatedMap), 0o755))
+
+	const slug = "maison-des-associations"
+	configDir := filepath.Join(s.cfg.Occ.ConfigRoot, slug)
+	t.Cleanup(func() { _ = s.fleet.Drop(context.Background(), slug) })
+	occStatus := func(t *testing.T) (installed, maintenance bool) {
+		t.Helper()
+		cmd := exec.Command(php, "-d", "apc.enable_cli=1", filepath.Join(configDir, "code", "occ"), "status", "--output=json")
+		cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+configDir+"/")
+		out, err := cmd.Output()
+		require.NoError(t, err, "%s", out)
+		var st struct{ Installed, Maintenance bool }
+		require.NoError(t, json.Unmarshal(out, &st), "%s", out)
+		return st.Installed, st.Maintenance
+	}
+
+	id := s.submitWith(slug, "bureau@maison.example", "none")
+	require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
+	space := s.waitStatusFor(slug, models.StatusActive, 5*time.Minute)
+	assert.Equal(t, version, space["nextcloud_version"])
+	credentials := s.smtp.WaitFor(t, 2, 30*time.Second)[1]
+	password := passwordIn(t, credentials.Body)
+
+	t.Run("the admin logs in to the new instance with the mailed password", func(t *testing.T) {
+		installed, maintenance := occStatus(t)
+		assert.True(t, installed)
+		assert.False(t, maintenance)
+		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password))
+		assert.Equal(t, http.StatusUnauthorized, web.propfind(t, "admin", password+"x"))
+	})
+
+	t.Run("a moderator deactivates the space, then reactivates it", func(t *testing.T) {
+		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/spaces/"+slug+"/deactivate", s.token,
+			map[string]any{"reason": "demande du bureau"}, nil))
+		s.waitStatusFor(slug, models.StatusDeactivated, time.Minute)
+		m, err := os.ReadFile(s.cfg.Occ.DeactivatedMap)
+		require.NoError(t, err)
+		assert.Equal(t, slug+" 1;\n", string(m), "every URL of the space goes to the deactivated page")
+		_, maintenance := occStatus(t)
+		assert.True(t, maintenance)
+
+		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/spaces/"+slug+"/reactivate", s.token,
+			map[string]any{"reason": "erreur de manipulation"}, nil))
+		s.waitStatusFor(slug, models.StatusActive, time.Minute)
+		m, err = os.ReadFile(s.cfg.Occ.DeactivatedMap)
+		require.NoError(t, err)
+		assert.Empty(t, string(m))
+		_, maintenance = occStatus(t)
+		assert.False(t, maintenance)
+		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password))
+	})
+
+	t.Run("a moderator deletes the space: instance, database and bucket are gone", func(t *testing.T) {
+		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/spaces/"+slug+"/delete", s.token,
+			map[string]any{"reason": "dissolution de l'association"}, nil))
+		s.waitStatusFor(slug, models.StatusDeleted, 2*time.Minute)
+		assert.NoDirExists(t, configDir)
+		assert.NoDirExists(t, filepath.Join(s.cfg.Occ.DataRoot, slug))
+		dbExists, roleExists, err := s.fleet.Exists(context.Background(), slug)
+		require.NoError(t, err)
+		assert.False(t, dbExists || roleExists, "database or role left behind")
+		s3, err := storage.NewClient(s.cfg.S3Endpoint, s.cfg.S3AccessKey, s.cfg.S3SecretKey, false, s.cfg.S3Region)
+		require.NoError(t, err)
+		exists, err := s3.BucketExists(context.Background(), s.cfg.BucketPrefix+slug)
+		require.NoError(t, err)
+		assert.False(t, exists, "bucket left behind")
+	})
+}
+
+// spaceWeb is a space served by php's built-in web server, as a web node would.
+type spaceWeb struct{ url, host string }
+
+// serveSpace serves the instance of configDir from the code base its code link points
+// at, until the test ends.
+func serveSpace(t *testing.T, php, configDir, host string) *spaceWeb {
+	t.Helper()
+	port, err := devstack.FreePort()
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	code, err := filepath.EvalSymlinks(filepath.Join(configDir, "code"))
+	require.NoError(t, err)
+	cmd := exec.Command(php, "-d", "apc.enable_cli=1", "-S", addr, "-t", code)
+	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+configDir+"/")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	w := &spaceWeb{url: "http://" + addr, host: host}
+	require.Eventually(t, func() bool { return w.status(t, http.MethodGet, "/status.php", "", "") == http.StatusOK },
+		30*time.Second, 100*time.Millisecond, "php's web server did not answer on %s", addr)
+	return w
+}
+
+// propfind lists user's files over WebDAV and returns the status.
+func (w *spaceWeb) propfind(t *testing.T, user, password string) int {
+	t.Helper()
+	return w.status(t, "PROPFIND", "/remote.php/dav/files/"+user+"/", user, password)
+}
+
+func (w *spaceWeb) status(t *testing.T, method, path, user, password string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, w.url+path, bytes.NewReader(nil))
+	require.NoError(t, err)
+	req.Host = w.host
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
