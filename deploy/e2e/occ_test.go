@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/storage"
+	"jardinier/api"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/models/modeltest"
@@ -29,6 +30,8 @@ import (
 // deactivated, reactivated and deleted by a moderator. It runs when
 // NEXTCLOUD_TEST_CODE_DIR names a Nextcloud release tree, as the driver's integration
 // test does (deploy/nextcloud.md, "Integration test"); NEXTCLOUD_TEST_PHP names php.
+// With NEXTCLOUD_TEST_NEXT_CODE_DIR, a release of the next version, an admin also
+// upgrades the fleet to it through the API before the space is deactivated.
 func TestRealNextcloudEndToEnd(t *testing.T) {
 	code := os.Getenv("NEXTCLOUD_TEST_CODE_DIR")
 	if code == "" {
@@ -58,6 +61,13 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	})
 	require.NoError(t, os.MkdirAll(s.cfg.Occ.CodeRoot, 0o755))
 	require.NoError(t, os.Symlink(code, filepath.Join(s.cfg.Occ.CodeRoot, version)))
+	next := ""
+	if nextCode := os.Getenv("NEXTCLOUD_TEST_NEXT_CODE_DIR"); nextCode != "" {
+		out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(nextCode, "version.php")).Output()
+		require.NoError(t, err)
+		next = strings.TrimSpace(string(out))
+		require.NoError(t, os.Symlink(nextCode, filepath.Join(s.cfg.Occ.CodeRoot, next)))
+	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(s.cfg.Occ.DeactivatedMap), 0o755))
 
 	const slug = "maison-des-associations"
@@ -88,6 +98,36 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
 		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password))
 		assert.Equal(t, http.StatusUnauthorized, web.propfind(t, "admin", password+"x"))
+	})
+
+	t.Run("an admin upgrades the fleet to the next version through the API", func(t *testing.T) {
+		if next == "" {
+			t.Skip("no next version: set NEXTCLOUD_TEST_NEXT_CODE_DIR to a release tree of the next version")
+		}
+		admin, _, err := api.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
+		require.NoError(t, err)
+		var started struct{ ID string }
+		require.Equal(t, http.StatusAccepted, s.call("POST", "/api/v1/upgrades", admin,
+			map[string]any{"target": next, "canary": 1, "concurrency": 1}, &started))
+		var progress struct {
+			Status                    string
+			Upgraded, Failed, Skipped int
+			DowntimeP50Seconds        float64 `json:"downtime_p50_seconds"`
+		}
+		require.Eventually(t, func() bool {
+			return s.call("GET", "/api/v1/upgrades/"+started.ID, admin, nil, &progress) == http.StatusOK && progress.Status == "done"
+		}, 10*time.Minute, time.Second, "the upgrade did not finish: %+v", progress)
+		assert.Equal(t, 1, progress.Upgraded, "%+v", progress)
+		assert.Zero(t, progress.Failed)
+		t.Logf("downtime of the space: %.1f s", progress.DowntimeP50Seconds)
+
+		space := s.waitStatus(slug, models.StatusActive)
+		assert.Equal(t, next, space["nextcloud_version"])
+		installed, maintenance := occStatus(t)
+		assert.True(t, installed)
+		assert.False(t, maintenance, "back in service")
+		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password), "the admin logs in to the upgraded space")
 	})
 
 	t.Run("a moderator deactivates the space, then reactivates it", func(t *testing.T) {
