@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/nextcloud"
-	"jardinier/deploy/devstack"
+	"jardinier/activities/nextcloud/nextcloudtest"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 )
@@ -75,14 +73,6 @@ type occFixture struct {
 	bucket  string
 }
 
-// codeVersion reads the version of the release tree at code.
-func codeVersion(t *testing.T, php, code string) string {
-	t.Helper()
-	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
-	require.NoError(t, err, "read the version of %s", code)
-	return strings.Fields(string(out))[0]
-}
-
 func setupOcc(t *testing.T) *occFixture {
 	t.Helper()
 	code := os.Getenv("NEXTCLOUD_TEST_CODE_DIR")
@@ -90,7 +80,7 @@ func setupOcc(t *testing.T) *occFixture {
 		t.Skip("no Nextcloud to drive: " + occTestHowTo)
 	}
 	php := env("NEXTCLOUD_TEST_PHP", "php")
-	version := codeVersion(t, php, code)
+	version := nextcloudtest.CodeVersion(t, php, code)
 
 	root := t.TempDir()
 	codeRoot := filepath.Join(root, "code")
@@ -98,7 +88,7 @@ func setupOcc(t *testing.T) *occFixture {
 	require.NoError(t, os.Symlink(code, filepath.Join(codeRoot, version)))
 	next := ""
 	if nextCode := os.Getenv("NEXTCLOUD_TEST_NEXT_CODE_DIR"); nextCode != "" {
-		next = codeVersion(t, php, nextCode)
+		next = nextcloudtest.CodeVersion(t, php, nextCode)
 		require.NoError(t, os.Symlink(nextCode, filepath.Join(codeRoot, next)))
 	}
 
@@ -186,63 +176,10 @@ func (f *occFixture) installApps(t *testing.T, variable string) {
 	}
 }
 
-// webServer serves the space's instance over HTTP with php's built-in server, from the
-// code base its code link points at now, as a web node would; it stops when the test
-// ends.
-type webServer struct {
-	url  string // http://127.0.0.1:<port>
-	host string // the space's domain, which Nextcloud trusts
-}
-
-func (f *occFixture) serve(t *testing.T) *webServer {
+// serve serves the fixture's space over HTTP, from the code base it runs from now.
+func (f *occFixture) serve(t *testing.T) *nextcloudtest.Web {
 	t.Helper()
-	port, err := devstack.FreePort()
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	code, err := filepath.EvalSymlinks(filepath.Join(f.opts.ConfigRoot, f.slug, "code"))
-	require.NoError(t, err)
-	cmd := exec.Command(f.opts.PHP, "-d", "apc.enable_cli=1", "-d", "upload_max_filesize=64M", "-d", "post_max_size=64M",
-		"-d", "memory_limit=512M", "-S", addr, "-t", code)
-	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+filepath.Join(f.opts.ConfigRoot, f.slug)+"/")
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	w := &webServer{url: "http://" + addr, host: f.slug + ".jardinier.localhost"}
-	require.Eventually(t, func() bool {
-		status, _ := w.do(t, http.MethodGet, "/status.php", "", "", nil)
-		return status == http.StatusOK
-	}, 30*time.Second, 100*time.Millisecond, "php's web server did not answer on %s", addr)
-	return w
-}
-
-// do sends a request as user (none if "") and returns its status and body.
-func (w *webServer) do(t *testing.T, method, path, user, password string, body []byte) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, w.url+path, bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Host = w.host
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
-}
-
-// upload puts size bytes into the file name of user's files over WebDAV, as the
-// desktop client does, and returns the status.
-func (w *webServer) upload(t *testing.T, user, password, name string, size int) int {
-	t.Helper()
-	status, body := w.do(t, http.MethodPut, "/remote.php/dav/files/"+user+"/"+name, user, password, bytes.Repeat([]byte("j"), size))
-	t.Logf("PUT %s of %d bytes as %s: %d %.300s", name, size, user, status, body)
-	return status
+	return nextcloudtest.Serve(t, f.opts.PHP, filepath.Join(f.opts.ConfigRoot, f.slug), f.slug+".jardinier.localhost")
 }
 
 // dbHostPort is where the test PostgreSQL server listens, as Nextcloud reaches it.
@@ -399,16 +336,16 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		}
 		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, webLimits))
 		web := f.serve(t)
-		assert.Equal(t, http.StatusForbidden, web.upload(t, "bob", adminPassword, "film.mp4", 3*mb))
-		assert.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "extrait.mp4", mb))
-		assert.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "archive.zip", 3*mb))
+		assert.Equal(t, http.StatusForbidden, web.Upload(t, "bob", adminPassword, "film.mp4", 3*mb))
+		assert.Equal(t, http.StatusCreated, web.Upload(t, "bob", adminPassword, "extrait.mp4", mb))
+		assert.Equal(t, http.StatusCreated, web.Upload(t, "bob", adminPassword, "archive.zip", 3*mb))
 	})
 
 	t.Run("over WebDAV, the space's quota holds across its users", func(t *testing.T) {
 		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, webLimits))
 		web := f.serve(t)
-		require.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "compte-rendu.txt", 1000))
-		require.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "rapport.bin", 20*mb))
+		require.Equal(t, http.StatusCreated, web.Upload(t, "bob", adminPassword, "compte-rendu.txt", 1000))
+		require.Equal(t, http.StatusCreated, web.Upload(t, "bob", adminPassword, "rapport.bin", 20*mb))
 
 		usage, err := d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
 		require.NoError(t, err)
@@ -418,15 +355,15 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		free := int(webLimits.QuotaBytes - usage.UsedBytes)
 		require.Greater(t, free, 2*mb)
 
-		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "bob", adminPassword, "trop.bin", free+mb),
+		assert.Equal(t, http.StatusInsufficientStorage, web.Upload(t, "bob", adminPassword, "trop.bin", free+mb),
 			"more than the space has left")
-		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "admin", adminPassword+"-bis", "trop.bin", free+mb),
+		assert.Equal(t, http.StatusInsufficientStorage, web.Upload(t, "admin", adminPassword+"-bis", "trop.bin", free+mb),
 			"the admin shares the same space")
-		require.Equal(t, http.StatusCreated, web.upload(t, "bob", adminPassword, "dernier.bin", free-mb))
+		require.Equal(t, http.StatusCreated, web.Upload(t, "bob", adminPassword, "dernier.bin", free-mb))
 
 		usage, err = d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
 		require.NoError(t, err)
-		assert.Equal(t, http.StatusInsufficientStorage, web.upload(t, "admin", adminPassword+"-bis", "encore.bin", 2*mb),
+		assert.Equal(t, http.StatusInsufficientStorage, web.Upload(t, "admin", adminPassword+"-bis", "encore.bin", 2*mb),
 			"the space holds %d of %d bytes", usage.UsedBytes, webLimits.QuotaBytes)
 		again, err := d.ShareQuota(f.ctx, f.slug, webLimits.QuotaBytes)
 		require.NoError(t, err)
@@ -484,7 +421,7 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		require.NoError(t, d.ApplyLimits(f.ctx, f.slug, roomy))
 		const file = "/remote.php/dav/files/bob/compte-rendu.txt"
 		web := f.serve(t)
-		status, before := web.do(t, http.MethodGet, file, "bob", adminPassword, nil)
+		status, before := web.Do(t, http.MethodGet, file, "bob", adminPassword, nil)
 		require.Equal(t, http.StatusOK, status, before)
 
 		// The steps in the order the space workflow runs them (Driver).
@@ -515,7 +452,7 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.version}, st, "rolled back")
 		web = f.serve(t)
-		status, after := web.do(t, http.MethodGet, file, "bob", adminPassword, nil)
+		status, after := web.Do(t, http.MethodGet, file, "bob", adminPassword, nil)
 		assert.Equal(t, http.StatusOK, status, "the rolled back space serves its files: %.300s", after)
 		assert.Equal(t, before, after)
 		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))
@@ -528,11 +465,11 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, f.next, code)
 		web = f.serve(t)
-		status, after = web.do(t, http.MethodGet, file, "bob", adminPassword, nil)
+		status, after = web.Do(t, http.MethodGet, file, "bob", adminPassword, nil)
 		assert.Equal(t, http.StatusOK, status, "the upgraded space serves its files: %.300s", after)
 		assert.Equal(t, before, after)
 		if f.opts.AccessControl {
-			assert.Equal(t, http.StatusForbidden, web.upload(t, "bob", adminPassword, "film2.mp4", 3*mb),
+			assert.Equal(t, http.StatusForbidden, web.Upload(t, "bob", adminPassword, "film2.mp4", 3*mb),
 				"the video rule holds after the upgrade")
 		}
 	})

@@ -1,25 +1,21 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"jardinier/activities/nextcloud/nextcloudtest"
 	"jardinier/activities/storage"
 	"jardinier/api"
-	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 )
@@ -41,9 +37,7 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	if v := os.Getenv("NEXTCLOUD_TEST_PHP"); v != "" {
 		php = v
 	}
-	out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(code, "version.php")).Output()
-	require.NoError(t, err)
-	version := strings.TrimSpace(string(out))
+	version := nextcloudtest.CodeVersion(t, php, code)
 
 	root := t.TempDir()
 	s := startSystem(t, func(c *models.Config) {
@@ -63,9 +57,7 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	require.NoError(t, os.Symlink(code, filepath.Join(s.cfg.Occ.CodeRoot, version)))
 	next := ""
 	if nextCode := os.Getenv("NEXTCLOUD_TEST_NEXT_CODE_DIR"); nextCode != "" {
-		out, err := exec.Command(php, "-r", `include $argv[1]; echo $OC_VersionString;`, filepath.Join(nextCode, "version.php")).Output()
-		require.NoError(t, err)
-		next = strings.TrimSpace(string(out))
+		next = nextcloudtest.CodeVersion(t, php, nextCode)
 		require.NoError(t, os.Symlink(nextCode, filepath.Join(s.cfg.Occ.CodeRoot, next)))
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(s.cfg.Occ.DeactivatedMap), 0o755))
@@ -95,9 +87,9 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		installed, maintenance := occStatus(t)
 		assert.True(t, installed)
 		assert.False(t, maintenance)
-		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
-		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password))
-		assert.Equal(t, http.StatusUnauthorized, web.propfind(t, "admin", password+"x"))
+		web := nextcloudtest.Serve(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.Propfind(t, "admin", password))
+		assert.Equal(t, http.StatusUnauthorized, web.Propfind(t, "admin", password+"x"))
 	})
 
 	t.Run("an admin upgrades the fleet to the next version through the API", func(t *testing.T) {
@@ -126,8 +118,8 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		installed, maintenance := occStatus(t)
 		assert.True(t, installed)
 		assert.False(t, maintenance, "back in service")
-		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
-		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password), "the admin logs in to the upgraded space")
+		web := nextcloudtest.Serve(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.Propfind(t, "admin", password), "the admin logs in to the upgraded space")
 	})
 
 	t.Run("a moderator deactivates the space, then reactivates it", func(t *testing.T) {
@@ -148,8 +140,8 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		assert.Empty(t, string(m))
 		_, maintenance = occStatus(t)
 		assert.False(t, maintenance)
-		web := serveSpace(t, php, configDir, slug+"."+s.cfg.BaseDomain)
-		assert.Equal(t, http.StatusMultiStatus, web.propfind(t, "admin", password))
+		web := nextcloudtest.Serve(t, php, configDir, slug+"."+s.cfg.BaseDomain)
+		assert.Equal(t, http.StatusMultiStatus, web.Propfind(t, "admin", password))
 	})
 
 	t.Run("a moderator deletes the space: instance, database and bucket are gone", func(t *testing.T) {
@@ -167,51 +159,4 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, exists, "bucket left behind")
 	})
-}
-
-// spaceWeb is a space served by php's built-in web server, as a web node would.
-type spaceWeb struct{ url, host string }
-
-// serveSpace serves the instance of configDir from the code base its code link points
-// at, until the test ends.
-func serveSpace(t *testing.T, php, configDir, host string) *spaceWeb {
-	t.Helper()
-	port, err := devstack.FreePort()
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	code, err := filepath.EvalSymlinks(filepath.Join(configDir, "code"))
-	require.NoError(t, err)
-	cmd := exec.Command(php, "-d", "apc.enable_cli=1", "-S", addr, "-t", code)
-	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+configDir+"/")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	w := &spaceWeb{url: "http://" + addr, host: host}
-	require.Eventually(t, func() bool { return w.status(t, http.MethodGet, "/status.php", "", "") == http.StatusOK },
-		30*time.Second, 100*time.Millisecond, "php's web server did not answer on %s", addr)
-	return w
-}
-
-// propfind lists user's files over WebDAV and returns the status.
-func (w *spaceWeb) propfind(t *testing.T, user, password string) int {
-	t.Helper()
-	return w.status(t, "PROPFIND", "/remote.php/dav/files/"+user+"/", user, password)
-}
-
-func (w *spaceWeb) status(t *testing.T, method, path, user, password string) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, w.url+path, bytes.NewReader(nil))
-	require.NoError(t, err)
-	req.Host = w.host
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
