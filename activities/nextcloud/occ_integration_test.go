@@ -1,7 +1,6 @@
 package nextcloud_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -194,16 +193,7 @@ func dbHostPort(t *testing.T) string {
 // not offer.
 func (f *occFixture) occ(t *testing.T, stdinEnv map[string]string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(f.ctx, f.opts.PHP, append([]string{"-d", "apc.enable_cli=1",
-		filepath.Join(f.opts.ConfigRoot, f.slug, "code", "occ"), "--no-interaction"}, args...)...)
-	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+filepath.Join(f.opts.ConfigRoot, f.slug)+"/")
-	for k, v := range stdinEnv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return nextcloudtest.Occ(t, f.opts.PHP, filepath.Join(f.opts.ConfigRoot, f.slug), stdinEnv, args...)
 }
 
 // spaceSQL runs a statement on the space's database.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -67,12 +66,10 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	t.Cleanup(func() { _ = s.fleet.Drop(context.Background(), slug) })
 	occStatus := func(t *testing.T) (installed, maintenance bool) {
 		t.Helper()
-		cmd := exec.Command(php, "-d", "apc.enable_cli=1", filepath.Join(configDir, "code", "occ"), "status", "--output=json")
-		cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+configDir+"/")
-		out, err := cmd.Output()
-		require.NoError(t, err, "%s", out)
+		out, err := nextcloudtest.Occ(t, php, configDir, nil, "status", "--output=json")
+		require.NoError(t, err, out)
 		var st struct{ Installed, Maintenance bool }
-		require.NoError(t, json.Unmarshal(out, &st), "%s", out)
+		require.NoError(t, json.Unmarshal([]byte(out), &st), "%s", out)
 		return st.Installed, st.Maintenance
 	}
 

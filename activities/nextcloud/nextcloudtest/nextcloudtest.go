@@ -28,6 +28,23 @@ func CodeVersion(t testing.TB, php, code string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// Occ runs occ on the instance whose configuration directory is configDir, from the code
+// base its code link points at, with env added to its environment, and returns its
+// standard output and error together.
+func Occ(t testing.TB, php, configDir string, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), php, append([]string{"-d", "apc.enable_cli=1",
+		filepath.Join(configDir, "code", "occ"), "--no-interaction"}, args...)...)
+	cmd.Env = append(os.Environ(), "NEXTCLOUD_CONFIG_DIR="+strings.TrimSuffix(configDir, "/")+"/")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
 // Web is a space served by php's built-in web server, as a web node would serve it.
 type Web struct {
 	url  string // http://127.0.0.1:<port>
