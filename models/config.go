@@ -123,22 +123,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("API_ADDR", &c.APIAddr)
-	if v := getenv("NEXTCLOUD_APPS"); v != "" {
-		c.NextcloudApps = nil
-		for _, app := range strings.Split(v, ",") {
-			if app = strings.TrimSpace(app); app != "" {
-				c.NextcloudApps = append(c.NextcloudApps, app)
-			}
-		}
-	}
-	if v := getenv("TRUSTED_PROXIES"); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			// A stray comma would give gin an empty address, which it refuses at start-up.
-			if p = strings.TrimSpace(p); p != "" {
-				c.TrustedProxies = append(c.TrustedProxies, p)
-			}
-		}
-	}
+	e.list("NEXTCLOUD_APPS", &c.NextcloudApps)
+	e.list("TRUSTED_PROXIES", &c.TrustedProxies)
 	e.integer("SUBMIT_RATE", &c.SubmitRate)
 	if v := getenv("INACTIVITY_POLICY"); v != "" {
 		p, err := ParseInactivityPolicy(v)
@@ -248,6 +234,19 @@ func (e *envReader) duration(name string, dst *time.Duration) {
 			e.fail(name, "must be a positive duration such as 30s or 2m")
 		}
 		*dst = d
+	}
+}
+
+// list reads a comma-separated list. Empty items are dropped: a stray comma would give
+// gin an empty proxy address, which it refuses at start-up, or occ an empty app id.
+func (e *envReader) list(name string, dst *[]string) {
+	if v := e.getenv(name); v != "" {
+		*dst = nil
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*dst = append(*dst, item)
+			}
+		}
 	}
 }
 
