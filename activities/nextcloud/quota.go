@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 )
 
 // A space's storage quota is shared by all its users (DOMAIN.md), but Nextcloud only
@@ -128,11 +129,11 @@ func readQuotas(ctx context.Context, tx pgx.Tx) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	quotas := map[string]string{}
 	for rows.Next() {
 		var user, quota string
 		if err := rows.Scan(&user, &quota); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		quotas[user] = quota
@@ -178,22 +179,14 @@ func (a *Activities) ShareSpaceQuotas(ctx context.Context, in ShareQuotasInput) 
 		concurrency = defaultQuotaConcurrency
 	}
 	res := ShareQuotasResult{Spaces: make([]SpaceQuotaResult, len(in.Spaces))}
-	var (
-		mu   sync.Mutex
-		done int
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, concurrency)
-	)
+	var done atomic.Int64
+	var g errgroup.Group
+	g.SetLimit(concurrency)
 	for i, sp := range in.Spaces {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ShareQuotasResult{}, ctx.Err()
+		if ctx.Err() != nil {
+			break
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			line := SpaceQuotaResult{Slug: sp.Slug}
 			usage, err := a.Driver.ShareQuota(ctx, sp.Slug, sp.QuotaBytes)
 			if err != nil {
@@ -207,14 +200,12 @@ func (a *Activities) ShareSpaceQuotas(ctx context.Context, in ShareQuotasInput) 
 			} else {
 				line.Usage = usage
 			}
-			mu.Lock()
-			res.Spaces[i] = line
-			done++
-			activity.RecordHeartbeat(ctx, done)
-			mu.Unlock()
-		}()
+			res.Spaces[i] = line // each goroutine its own line
+			activity.RecordHeartbeat(ctx, done.Add(1))
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every space's failure is in its line
 	if err := ctx.Err(); err != nil {
 		return ShareQuotasResult{}, err
 	}
