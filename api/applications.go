@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
-	"jardinier/activities/storage"
 	"jardinier/models"
 	"jardinier/workflows"
 )
@@ -176,7 +175,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		}
 		var taken int64
 		if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
-			app.Slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
+			app.Slug, models.ClosedStatuses, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
 			Count(&taken).Error; err != nil {
 			return err
 		}
@@ -186,7 +185,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		var open int64
 		if err := tx.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 			Where("applications.contact_email = ? AND spaces.status NOT IN ?", app.ContactEmail,
-				[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&open).Error; err != nil {
+				models.ClosedStatuses).Count(&open).Error; err != nil {
 			return err
 		}
 		if open >= models.MaxOpenPerContact {
@@ -199,7 +198,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		limits := models.DefaultLimits()
 		return tx.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusSubmitted,
 			OfficeSuite: app.OfficeSuite, MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes,
-			MaxVideoBytes: limits.MaxVideoBytes, BucketName: storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+			MaxVideoBytes: limits.MaxVideoBytes, BucketName: models.BucketName(s.cfg.BucketPrefix, app.Slug),
 			SubmittedAt: now}).Error
 	})
 	var pgErr *pgconn.PgError
@@ -227,11 +226,11 @@ func (s *Server) startSpaceWorkflow(ctx context.Context, app *models.Application
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrSlug.ValueSet(app.Slug),
 			workflows.SearchAttrStatus.ValueSet(string(models.StatusSubmitted))),
-	}, workflows.SpaceWorkflow, workflows.SpaceInput{
+	}, workflows.SpaceWorkflowType, workflows.SpaceInput{
 		ApplicationID:    app.ID,
 		Slug:             app.Slug,
 		OfficeSuite:      app.OfficeSuite,
-		Bucket:           storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+		Bucket:           models.BucketName(s.cfg.BucketPrefix, app.Slug),
 		Domain:           app.Slug + "." + s.cfg.BaseDomain,
 		NextcloudVersion: s.cfg.NextcloudVersion,
 	})
@@ -395,7 +394,7 @@ func (s *Server) getApplication(c *gin.Context) {
 		SubmittedAt: app.CreatedAt, History: []auditEntry{}}
 	if err := db.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 		Where("applications.contact_email = ? AND applications.id <> ? AND spaces.status NOT IN ?", app.ContactEmail, app.ID,
-			[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&d.OtherOpen).Error; err != nil {
+			models.ClosedStatuses).Count(&d.OtherOpen).Error; err != nil {
 		s.writeError(c, err)
 		return
 	}

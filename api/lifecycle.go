@@ -17,9 +17,6 @@ import (
 	"jardinier/workflows"
 )
 
-// maxReasonLength bounds a moderator's reason: a few sentences for the audit trail.
-const maxReasonLength = 2000
-
 // maxPreviewDays bounds the preview window: ten years covers any policy.
 const maxPreviewDays = 3650
 
@@ -38,7 +35,7 @@ type actionRequest struct {
 }
 
 // readReason reads the optional {"reason": "..."} body of an action, trimmed: required
-// or not, and at most maxReasonLength characters.
+// or not, and at most models.MaxReasonLength characters.
 func readReason(c *gin.Context, required bool) (string, error) {
 	var req actionRequest
 	if c.Request.ContentLength != 0 {
@@ -49,8 +46,8 @@ func readReason(c *gin.Context, required bool) (string, error) {
 	reason := strings.TrimSpace(req.Reason)
 	if required && reason == "" {
 		return "", models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu")
-	} else if utf8.RuneCountInString(reason) > maxReasonLength {
-		return "", models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength)
+	} else if utf8.RuneCountInString(reason) > models.MaxReasonLength {
+		return "", models.FieldError("reason", "ne peut dépasser %d caractères", models.MaxReasonLength)
 	}
 	return reason, nil
 }
@@ -172,7 +169,7 @@ func (s *Server) spaceTimeline(c *gin.Context) {
 		return
 	}
 	for _, p := range plannedSteps(s.cfg.Policy, sp) {
-		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: workflows.ActorSystem, At: p.At, Planned: true})
+		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: models.ActorSystem, At: p.At, Planned: true})
 	}
 	c.JSON(http.StatusOK, resp)
 }

@@ -135,7 +135,7 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("the reason is required, at most 2000 characters, and the body takes no other field", func(t *testing.T) {
 		f := newFixture(t)
 		for _, body := range []any{nil, map[string]any{}, map[string]any{"reason": " \n "},
-			map[string]any{"reason": strings.Repeat("é", maxReasonLength+1)}, map[string]any{"reason": 42}} {
+			map[string]any{"reason": strings.Repeat("é", models.MaxReasonLength+1)}, map[string]any{"reason": 42}} {
 			w := f.do("POST", "/api/v1/spaces/amis-du-jardin/delete", f.mod, body)
 			require.Equal(t, http.StatusBadRequest, w.Code, "%v: %s", body, w.Body.String())
 			assert.Equal(t, "reason", errorOf(t, w).Field)
@@ -216,11 +216,11 @@ func TestSpaceTimeline(t *testing.T) {
 		sp.NextStep, sp.NextStepAt = models.StepDeactivation, &next
 	})
 	for i, ev := range []models.AuditEvent{
-		{Action: "submitted", Actor: workflows.ActorApplicant, At: submitted.AddDate(-1, 0, 0)}, // the older space's
-		{Action: "submitted", Actor: workflows.ActorApplicant, At: submitted},
+		{Action: "submitted", Actor: models.ActorApplicant, At: submitted.AddDate(-1, 0, 0)}, // the older space's
+		{Action: "submitted", Actor: models.ActorApplicant, At: submitted},
 		{Action: workflows.UpdateAccept, Actor: "camille", Reason: "éligible", At: submitted.Add(2 * day)},
-		{Action: string(models.StepFirstWarning), Actor: workflows.ActorSystem, At: next.Add(-30 * day)},
-		{Action: string(models.StepSecondWarning), Actor: workflows.ActorSystem, At: next.Add(-15 * day)},
+		{Action: string(models.StepFirstWarning), Actor: models.ActorSystem, At: next.Add(-30 * day)},
+		{Action: string(models.StepSecondWarning), Actor: models.ActorSystem, At: next.Add(-15 * day)},
 	} {
 		ev.Key, ev.Slug = fmt.Sprintf("ancien/%d", i), "ancien"
 		require.NoError(t, f.db.Create(&ev).Error)
@@ -353,7 +353,7 @@ func TestReactivationLink(t *testing.T) {
 		assertPage(t, w, http.StatusOK, "L'espace « en-sommeil » est réactivé", "https://en-sommeil.jardinier.localhost")
 		assert.Equal(t, workflows.SpaceWorkflowID("en-sommeil"), got.WorkflowID)
 		assert.Equal(t, workflows.UpdateReactivate, got.UpdateName)
-		assert.Equal(t, []any{workflows.ActionInput{Actor: workflows.ActorContact, TokenSeq: 3}}, got.Args)
+		assert.Equal(t, []any{workflows.ActionInput{Actor: models.ActorContact, TokenSeq: 3}}, got.Args)
 	})
 
 	t.Run("a forged, cut or misdirected link is invalid, and nothing is sent", func(t *testing.T) {
@@ -431,7 +431,7 @@ func TestConfirmationLink(t *testing.T) {
 			assertPage(t, f.do("POST", path(token), "", nil), http.StatusOK, tc.done)
 			assert.Equal(t, workflows.SpaceWorkflowID("jardin"), got.WorkflowID)
 			assert.Equal(t, tc.update, got.UpdateName)
-			assert.Equal(t, []any{workflows.ActionInput{Actor: workflows.ActorContact, TokenSeq: 5}}, got.Args)
+			assert.Equal(t, []any{workflows.ActionInput{Actor: models.ActorContact, TokenSeq: 5}}, got.Args)
 		})
 	}
 

@@ -110,10 +110,10 @@ func (s *space) enqueue(ctx workflow.Context, a *action) error {
 func (s *space) validateAction(update string, in ActionInput) error {
 	if in.Actor == "" {
 		return errors.New("actor: l'auteur de l'action est obligatoire")
-	} else if in.Actor != ActorContact && in.Reason == "" {
+	} else if in.Actor != models.ActorContact && in.Reason == "" {
 		return errors.New("reason: la raison est obligatoire")
-	} else if len([]rune(in.Reason)) > maxReasonLength {
-		return fmt.Errorf("reason: ne peut dépasser %d caractères", maxReasonLength)
+	} else if len([]rune(in.Reason)) > models.MaxReasonLength {
+		return fmt.Errorf("reason: ne peut dépasser %d caractères", models.MaxReasonLength)
 	} else if s.action != nil {
 		return errors.New("une autre action est en cours sur cet espace, réessayez dans un instant")
 	}
@@ -130,7 +130,7 @@ func (s *space) validateAction(update string, in ActionInput) error {
 		if s.status != models.StatusDeactivated {
 			return refuse("seul un espace désactivé peut être réactivé")
 		}
-		if in.Actor == ActorContact && in.TokenSeq != s.life.Deactivations {
+		if in.Actor == models.ActorContact && in.TokenSeq != s.life.Deactivations {
 			return errors.New("ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
 		}
 		return nil
@@ -144,12 +144,12 @@ func (s *space) validateAction(update string, in ActionInput) error {
 		} else if s.life.Exempt == (update == UpdateExempt) {
 			return fmt.Errorf("l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.life.Exempt])
 		}
-		if in.Actor == ActorContact {
+		if in.Actor == models.ActorContact {
 			return errors.New("seuls les modérateurs peuvent exempter un espace")
 		}
 		return nil
 	}
-	if in.Actor == ActorContact {
+	if in.Actor == models.ActorContact {
 		r := s.life.Request
 		if r.Action != update || r.Seq != in.TokenSeq || r.Used {
 			return errors.New("ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
@@ -290,26 +290,26 @@ func (s *space) step(ctx workflow.Context, step models.Step) error {
 	if last.After(s.life.LastActivity) {
 		if s.status == models.StatusDeactivated {
 			// A deactivated space cannot be used; if it was, keep it rather than delete it.
-			return s.reactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "activité constatée sur l'espace désactivé"}, last)
+			return s.reactivate(ctx, ActionInput{Actor: models.ActorSystem, Reason: "activité constatée sur l'espace désactivé"}, last)
 		}
 		// Used since: back to watching, without a mail.
 		s.newCountdown(last)
-		return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "activity_seen",
+		return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorSystem, Action: ActionActivitySeen,
 			ClearSteps: true, LastActivityAt: last, Schedule: s.schedule()})
 	}
 	now := workflow.Now(ctx)
 	i := models.StepIndex(step)
 	switch step {
 	case models.StepDeactivation:
-		return s.deactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+		return s.deactivate(ctx, ActionInput{Actor: models.ActorSystem, Reason: "inactivité"})
 	case models.StepDeletion:
-		return s.delete(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+		return s.delete(ctx, ActionInput{Actor: models.ActorSystem, Reason: "inactivité"})
 	}
 	s.life.DoneAt[i], s.life.Done = now, i+1
 	sc := s.promise()
 	kind := map[models.Step]mail.Kind{models.StepFirstWarning: mail.KindFirstWarning,
 		models.StepSecondWarning: mail.KindSecondWarning, models.StepDeletionNotice: mail.KindDeletionNotice}[step]
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: string(step),
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorSystem, Action: string(step),
 		Step: step, Schedule: sc}); err != nil {
 		return err
 	}
@@ -388,7 +388,7 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 	i := models.StepIndex(models.StepDeactivation)
 	s.life.DoneAt[i], s.life.Done = workflow.Now(ctx), i+1
 	s.life.Deactivations++
-	if in.Actor == ActorContact {
+	if in.Actor == models.ActorContact {
 		s.life.Request.Used = true
 	}
 	sc := s.promise()
@@ -397,7 +397,7 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 		return err
 	}
 	reason := in.Reason
-	if in.Actor == ActorSystem {
+	if in.Actor == models.ActorSystem {
 		reason = "" // the mail explains inactivity itself
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.life.Deactivations, Actor: in.Actor, Reason: reason,
@@ -444,7 +444,7 @@ func (s *space) setExempt(ctx workflow.Context, in ActionInput, exempt bool) err
 func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	logger := workflow.GetLogger(ctx)
 	logger.Info("Deleting space", "slug", s.in.Slug, "actor", in.Actor, "reason", in.Reason)
-	if in.Actor == ActorContact {
+	if in.Actor == models.ActorContact {
 		s.life.Request.Used = true
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -466,7 +466,7 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	// The mails need the contact's address and the organisation's name: before the purge.
 	now := workflow.Now(ctx)
 	contactReason := in.Reason
-	if in.Actor == ActorSystem {
+	if in.Actor == models.ActorSystem {
 		contactReason = "" // the mail explains inactivity itself
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now})
@@ -490,8 +490,8 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 	if req.Action == UpdateDelete {
 		kind = mail.KindConfirmDeletion
 	}
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorContact,
-		Action: "request_" + req.Action}); err != nil {
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorContact,
+		Action: ActionRequestPrefix + req.Action}); err != nil {
 		return err
 	}
 	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Request.Seq, TokenSeq: s.life.Request.Seq,

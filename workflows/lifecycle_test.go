@@ -170,8 +170,8 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("the contact reactivates a deactivated space with the link, once", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		var reactivate, again decisionAnswer
-		h.send(95*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &reactivate)
-		h.send(96*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &again)
+		h.send(95*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &reactivate)
+		h.send(96*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &again)
 		var st SpaceStatus
 		h.queryAt(97*day, &st)
 		h.run(100 * day)
@@ -191,7 +191,7 @@ func TestSpaceActions(t *testing.T) {
 		assertNear(t, testStart.Add(95*day), tr, "recorded when")
 		for _, x := range h.transitions {
 			if x.Action == UpdateReactivate {
-				assert.Equal(t, ActorContact, x.Actor, "recorded who")
+				assert.Equal(t, models.ActorContact, x.Actor, "recorded who")
 			}
 		}
 	})
@@ -199,8 +199,8 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("a link of another deactivation, or to an active space, is refused", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		var early, wrongSeq decisionAnswer
-		h.send(50*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &early)
-		h.send(95*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 7}, &wrongSeq)
+		h.send(50*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &early)
+		h.send(95*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 7}, &wrongSeq)
 		h.run(100 * day)
 
 		assert.ErrorContains(t, early.rejected, "désactivé")
@@ -213,8 +213,8 @@ func TestSpaceActions(t *testing.T) {
 		var request, tooSoon, confirm, forged decisionAnswer
 		h.send(10*day, UpdateContactRequest, ContactRequestInput{Action: UpdateDelete}, &request)
 		h.send(10*day+time.Minute, UpdateContactRequest, ContactRequestInput{Action: UpdateDelete}, &tooSoon)
-		h.send(11*day, UpdateDelete, ActionInput{Actor: ActorContact, TokenSeq: 2}, &forged)
-		h.send(11*day+time.Hour, UpdateDelete, ActionInput{Actor: ActorContact, TokenSeq: 1}, &confirm)
+		h.send(11*day, UpdateDelete, ActionInput{Actor: models.ActorContact, TokenSeq: 2}, &forged)
+		h.send(11*day+time.Hour, UpdateDelete, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &confirm)
 		h.run(30 * day)
 
 		require.NoError(t, request.rejected)

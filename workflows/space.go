@@ -13,72 +13,9 @@ import (
 	"jardinier/models"
 )
 
-// SpaceInput starts the workflow of one space, on submission of its application. It
-// carries no personal data: activities read the application by ID.
-type SpaceInput struct {
-	ApplicationID    string
-	Slug             string
-	OfficeSuite      models.OfficeSuite
-	Bucket           string // the space's S3 bucket
-	Domain           string // <slug>.<base domain>
-	NextcloudVersion string // the version new spaces are installed with
-	// State carries the space over Continue-As-New; nil when the application is new.
-	State *SpaceState
-}
-
-// SpaceState is what a space workflow carries from one run to the next.
-type SpaceState struct {
-	Status           models.Status
-	NextcloudVersion string
-	Reason           string
-	LastError        string
-	Steps            []Step
-	Seq, Holds       int
-	Failures         int
-	Lifecycle        Lifecycle
-}
-
-// SpaceResult is how a space's workflow ended.
-type SpaceResult struct{ Status models.Status }
-
-// DecisionInput is a moderator's decision on an application.
-type DecisionInput struct {
-	Moderator string
-	Reason    string
-}
-
-// DecisionResult is the status of the space right after the decision was recorded.
-type DecisionResult struct{ Status models.Status }
-
-// Step is one transition in a space's life, as the status query reports it.
-type Step struct {
-	Status models.Status
-	Actor  string
-	Reason string
-	At     time.Time
-}
-
-// SpaceStatus answers QueryStatus.
-type SpaceStatus struct {
-	Slug             string
-	Status           models.Status
-	NextcloudVersion string
-	Reason           string // of the last transition
-	LastError        string // of the last failed provisioning
-	Steps            []Step
-	Exempt           bool
-	LastActivity     time.Time   // the last activity seen on the space
-	NextStep         models.Step // the next step of the inactivity policy, "" if none
-	NextStepAt       time.Time
-	DeletionAt       time.Time
-}
-
 // maxSteps bounds the steps the status query reports (the most recent ones): a space
 // lives for years, and the audit trail in the database keeps them all.
 const maxSteps = 50
-
-// maxReasonLength bounds a moderator's reason: it goes into mails and history.
-const maxReasonLength = 2000
 
 // SpaceWorkflow carries one space from its application to its end.
 func SpaceWorkflow(ctx workflow.Context, in SpaceInput) (SpaceResult, error) {
@@ -156,8 +93,8 @@ func (s *space) decisionValidator(update string) func(workflow.Context, Decision
 	return func(ctx workflow.Context, in DecisionInput) error {
 		if in.Moderator == "" {
 			return errors.New("moderator: le nom du modérateur est obligatoire")
-		} else if len([]rune(in.Reason)) > maxReasonLength {
-			return fmt.Errorf("reason: ne peut dépasser %d caractères", maxReasonLength)
+		} else if len([]rune(in.Reason)) > models.MaxReasonLength {
+			return fmt.Errorf("reason: ne peut dépasser %d caractères", models.MaxReasonLength)
 		} else if s.pending != nil {
 			return errors.New("une autre décision est en cours d'application pour cet espace")
 		}
@@ -185,7 +122,7 @@ func (s *space) decisionHandler(update string) func(workflow.Context, DecisionIn
 
 func (s *space) run(ctx workflow.Context) (SpaceResult, error) {
 	if s.seq == 0 {
-		if err := s.transition(ctx, models.StatusSubmitted, ActorApplicant, "submit", ""); err != nil {
+		if err := s.transition(ctx, models.StatusSubmitted, models.ActorApplicant, ActionSubmit, ""); err != nil {
 			return SpaceResult{}, err
 		}
 		s.mail(ctx, mail.SendInput{Kind: mail.KindReceipt})
@@ -270,13 +207,13 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 		s.failures++
 		s.lastError, s.version = err.Error(), "" // the undo removed the instance
 		workflow.GetLogger(ctx).Error("Provisioning failed and was undone", "slug", s.in.Slug, "error", err)
-		if err := s.transition(ctx, models.StatusProvisioningFailed, ActorSystem, "provisioning_failed", s.lastError); err != nil {
+		if err := s.transition(ctx, models.StatusProvisioningFailed, models.ActorSystem, ActionProvisioningFailed, s.lastError); err != nil {
 			return err
 		}
 		s.mail(ctx, mail.SendInput{Kind: mail.KindProvisioningFailed, Seq: s.failures - 1, Detail: s.lastError})
 		return nil
 	}
-	if err := s.transition(ctx, models.StatusActive, ActorSystem, "provisioned", ""); err != nil {
+	if err := s.transition(ctx, models.StatusActive, models.ActorSystem, ActionProvisioned, ""); err != nil {
 		return err
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindAccepted, AdminUser: adminUser, Password: password})
@@ -304,7 +241,7 @@ func (s *space) continueAsNew(ctx workflow.Context) error {
 	in.State = &SpaceState{Status: s.status, NextcloudVersion: s.version, Reason: s.reason,
 		LastError: s.lastError, Steps: s.steps, Seq: s.seq, Holds: s.holds, Failures: s.failures,
 		Lifecycle: s.life}
-	return workflow.NewContinueAsNewError(ctx, SpaceWorkflow, in)
+	return workflow.NewContinueAsNewError(ctx, SpaceWorkflowType, in)
 }
 
 // transition records a new status in the database projection, the audit trail, the

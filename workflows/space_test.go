@@ -374,7 +374,7 @@ func TestSpaceWorkflow(t *testing.T) {
 		h.decide(time.Hour, UpdateHold, DecisionInput{Moderator: "camille"}, &first)
 		h.decide(2*time.Hour, UpdateHold, DecisionInput{Moderator: "camille"}, &holdAgain)
 		h.decide(3*time.Hour, UpdateAccept, DecisionInput{}, &noName)
-		h.decide(4*time.Hour, UpdateAccept, DecisionInput{Moderator: "camille", Reason: string(make([]rune, maxReasonLength+1))}, &longReason)
+		h.decide(4*time.Hour, UpdateAccept, DecisionInput{Moderator: "camille", Reason: string(make([]rune, models.MaxReasonLength+1))}, &longReason)
 		h.decide(5*time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &accept)
 		h.decide(6*time.Hour, UpdateReject, DecisionInput{Moderator: "camille"}, &lateReject)
 		h.run(7 * time.Hour)
@@ -458,11 +458,5 @@ func TestSpaceWorkflow(t *testing.T) {
 			assert.Zero(t, h.calls["DeleteBucket"], errType)
 			assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.statuses())-1], errType)
 		}
-	})
-
-	t.Run("workflow IDs name the space", func(t *testing.T) {
-		assert.Equal(t, "space/les-amis", SpaceWorkflowID("les-amis"))
-		assert.Equal(t, "les-amis", SlugFromWorkflowID("space/les-amis"))
-		assert.Empty(t, SlugFromWorkflowID("upgrade/32"))
 	})
 }

@@ -109,7 +109,7 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 		return rep, "", nil
 	}
 	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.version, "to", req.Target)
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgrade_started",
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorSystem, Action: ActionUpgradeStarted,
 		Reason: s.version + " → " + req.Target}); err != nil {
 		return rep, "", err
 	}
@@ -158,8 +158,8 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 		}
 		rep.Downtime = workflow.Now(ctx).Sub(down)
 		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
-		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
-			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
+		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorSystem,
+			Action: ActionUpgradeFailed, Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
 	}
 	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
 		return failed(err)
@@ -194,7 +194,7 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	}
 	rep.Downtime = workflow.Now(ctx).Sub(down)
 	s.version = req.Target
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgraded",
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: models.ActorSystem, Action: ActionUpgraded,
 		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {
 		return rep, "", err
 	}
