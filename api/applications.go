@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
@@ -442,29 +441,9 @@ func (s *Server) decideApplication(c *gin.Context) {
 	result, err := updateWorkflow[workflows.DecisionResult](c.Request.Context(), s.temporal,
 		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)})
 	if err != nil {
-		s.writeError(c, updateError(err))
+		s.writeError(c, updateError(err, noSpace))
 		return
 	}
 	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
 	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
-}
-
-// updateError turns a refused update into a conflict carrying the validator's message,
-// and a missing or finished workflow into "not found".
-func updateError(err error) error {
-	var (
-		appErr   *temporal.ApplicationError
-		notFound *serviceerror.NotFound
-	)
-	if errors.As(err, &notFound) {
-		return models.Errorf(models.ENOTFOUND, "aucun espace en cours ne porte ce nom")
-	}
-	if errors.As(err, &appErr) {
-		msg := appErr.Message()
-		if field, rest, ok := strings.Cut(msg, ": "); ok && (field == "reason" || field == "moderator") {
-			return models.FieldError(field, "%s", rest)
-		}
-		return models.Errorf(models.ECONFLICT, "%s", msg)
-	}
-	return fmt.Errorf("update space workflow: %w", err)
 }

@@ -20,6 +20,9 @@ import (
 // maxPreviewDays bounds the preview window: ten years covers any policy.
 const maxPreviewDays = 3650
 
+// noSpace is the answer to an update sent to a space whose workflow is over.
+const noSpace = "aucun espace en cours ne porte ce nom"
+
 // spaceActions maps the action in the URL to the workflow update.
 var spaceActions = map[string]string{
 	"deactivate": workflows.UpdateDeactivate,
@@ -69,7 +72,7 @@ func (s *Server) actOnSpace(c *gin.Context) {
 	mod := currentModerator(c)
 	result, err := s.sendAction(c.Request.Context(), slug, update, workflows.ActionInput{Actor: mod.Name, Reason: reason})
 	if err != nil {
-		s.writeError(c, updateError(err))
+		s.writeError(c, updateError(err, noSpace))
 		return
 	}
 	s.logger.Info("Space action recorded", "slug", slug, "action", update, "moderator", mod.Name, "status", result.Status)

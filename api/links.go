@@ -78,7 +78,7 @@ func (s *Server) actOnLink(c *gin.Context, t models.LinkToken, update string) bo
 		s.logger.Info("Space action recorded", "slug", t.Slug, "action", update, "actor", models.ActorContact, "status", result.Status)
 		return true
 	}
-	switch models.ErrorCode(updateError(err)) {
+	switch models.ErrorCode(updateError(err, noSpace)) {
 	case models.ENOTFOUND:
 		// The workflow is over: the space was deleted.
 		s.renderPage(c, http.StatusGone, pageLinkExpired, pageData{Slug: t.Slug})

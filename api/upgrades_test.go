@@ -319,7 +319,7 @@ func TestUpgradeControls(t *testing.T) {
 
 	t.Run("a control the workflow refuses is a conflict with its message", func(t *testing.T) {
 		f := newFixture(t)
-		f.expectUpgradeControl("", temporal.NewApplicationError("la mise à niveau n'est pas en pause", ""))
+		f.expectUpgradeControl("", temporal.NewApplicationError("la mise à niveau n'est pas en pause", workflows.ErrTypeNotAllowed))
 		w := f.do("POST", "/api/v1/upgrades/20260105-101500-a1b2c3/resume", f.admin, nil)
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())
 		assert.Equal(t, "la mise à niveau n'est pas en pause", errorOf(t, w).Message)

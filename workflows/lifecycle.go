@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -109,66 +108,48 @@ func (s *space) enqueue(ctx workflow.Context, a *action) error {
 // the contact's that is not the current one; a refused update leaves no trace.
 func (s *space) validateAction(update string, in ActionInput) error {
 	if in.Actor == "" {
-		return errors.New("actor: l'auteur de l'action est obligatoire")
+		return refuseField("actor", "l'auteur de l'action est obligatoire")
 	} else if in.Actor != models.ActorContact && in.Reason == "" {
-		return errors.New("reason: la raison est obligatoire")
-	} else if len([]rune(in.Reason)) > models.MaxReasonLength {
-		return fmt.Errorf("reason: ne peut dépasser %d caractères", models.MaxReasonLength)
+		return refuseField("reason", "la raison est obligatoire")
+	} else if err := checkReason(in.Reason); err != nil {
+		return err
 	} else if s.action != nil {
-		return errors.New("une autre action est en cours sur cet espace, réessayez dans un instant")
+		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
+	} else if err := checkTransition(update, s.in.Slug, s.status); err != nil {
+		return err
 	}
-	refuse := func(what string) error {
-		return fmt.Errorf("action refusée : l'espace %q est à l'état %s, %s", s.in.Slug, s.status, what)
-	}
-	inService := s.status == models.StatusActive || s.status == models.StatusDeactivated
 	switch update {
-	case UpdateDeactivate:
-		if s.status != models.StatusActive {
-			return refuse("seul un espace actif peut être désactivé")
-		}
 	case UpdateReactivate:
-		if s.status != models.StatusDeactivated {
-			return refuse("seul un espace désactivé peut être réactivé")
-		}
 		if in.Actor == models.ActorContact && in.TokenSeq != s.life.Deactivations {
-			return errors.New("ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
+			return refuse(ErrTypeStaleLink, "ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
 		}
 		return nil
-	case UpdateDelete:
-		if !inService {
-			return refuse("seul un espace actif ou désactivé peut être supprimé")
-		}
 	case UpdateExempt, UpdateUnexempt:
-		if !inService {
-			return refuse("l'exemption ne concerne que les espaces actifs ou désactivés")
-		} else if s.life.Exempt == (update == UpdateExempt) {
-			return fmt.Errorf("l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.life.Exempt])
-		}
-		if in.Actor == models.ActorContact {
-			return errors.New("seuls les modérateurs peuvent exempter un espace")
+		if s.life.Exempt == (update == UpdateExempt) {
+			return refuse(ErrTypeNotAllowed, "l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.life.Exempt])
+		} else if in.Actor == models.ActorContact {
+			return refuseField("actor", "seuls les modérateurs peuvent exempter un espace")
 		}
 		return nil
 	}
 	if in.Actor == models.ActorContact {
 		r := s.life.Request
 		if r.Action != update || r.Seq != in.TokenSeq || r.Used {
-			return errors.New("ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
+			return refuse(ErrTypeStaleLink, "ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
 		}
 	}
 	return nil
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	switch {
-	case in.Action != UpdateDeactivate && in.Action != UpdateDelete:
-		return fmt.Errorf("action: %q n'est pas une demande possible", in.Action)
-	case in.Action == UpdateDeactivate && s.status != models.StatusActive,
-		in.Action == UpdateDelete && s.status != models.StatusActive && s.status != models.StatusDeactivated:
-		return fmt.Errorf("l'espace %q est à l'état %s", s.in.Slug, s.status)
-	case s.action != nil:
-		return errors.New("une autre action est en cours sur cet espace")
-	case !s.life.Request.At.IsZero() && workflow.Now(ctx).Sub(s.life.Request.At) < requestInterval:
-		return errors.New("un lien de confirmation vient d'être envoyé")
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete {
+		return refuseField("action", "%q n'est pas une demande possible", in.Action)
+	} else if err := checkTransition(in.Action, s.in.Slug, s.status); err != nil {
+		return err
+	} else if s.action != nil {
+		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace")
+	} else if !s.life.Request.At.IsZero() && workflow.Now(ctx).Sub(s.life.Request.At) < requestInterval {
+		return refuse(ErrTypeTooSoon, "un lien de confirmation vient d'être envoyé")
 	}
 	return nil
 }

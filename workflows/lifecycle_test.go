@@ -241,7 +241,7 @@ func TestSpaceActions(t *testing.T) {
 		h.send(6*day, UpdateDelete, ActionInput{Actor: "dominique", Reason: "demande écrite de l'association"}, &del)
 		h.run(10 * day)
 
-		assert.ErrorContains(t, noReason.rejected, "reason")
+		assertRefused(t, noReason.rejected, ErrTypeInvalidInput, "reason")
 		require.NoError(t, deactivate.rejected)
 		assert.Equal(t, models.StatusDeactivated, deactivate.result.Status)
 		assert.Error(t, deactivateAgain.rejected)

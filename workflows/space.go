@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -80,31 +79,18 @@ func (s *space) statusQuery() (SpaceStatus, error) {
 	return st, nil
 }
 
-// allowedFrom lists, for each decision, the statuses it may be taken in.
-var allowedFrom = map[string][]models.Status{
-	UpdateAccept: {models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed},
-	UpdateHold:   {models.StatusSubmitted},
-	UpdateReject: {models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed},
-}
-
 // decisionValidator refuses a decision that does not fit the current status; a refused
 // update leaves no trace in history.
 func (s *space) decisionValidator(update string) func(workflow.Context, DecisionInput) error {
 	return func(ctx workflow.Context, in DecisionInput) error {
 		if in.Moderator == "" {
-			return errors.New("moderator: le nom du modérateur est obligatoire")
-		} else if len([]rune(in.Reason)) > models.MaxReasonLength {
-			return fmt.Errorf("reason: ne peut dépasser %d caractères", models.MaxReasonLength)
+			return refuseField("moderator", "le nom du modérateur est obligatoire")
+		} else if err := checkReason(in.Reason); err != nil {
+			return err
 		} else if s.pending != nil {
-			return errors.New("une autre décision est en cours d'application pour cet espace")
+			return refuse(ErrTypeBusy, "une autre décision est en cours d'application pour cet espace")
 		}
-		for _, st := range allowedFrom[update] {
-			if s.status == st {
-				return nil
-			}
-		}
-		return fmt.Errorf("transition refusée : l'espace %q est à l'état %s, où « %s » n'est pas possible",
-			s.in.Slug, s.status, update)
+		return checkTransition(update, s.in.Slug, s.status)
 	}
 }
 

@@ -381,8 +381,8 @@ func TestSpaceWorkflow(t *testing.T) {
 
 		require.NoError(t, first.rejected)
 		assert.ErrorContains(t, holdAgain.rejected, "on_hold")
-		assert.ErrorContains(t, noName.rejected, "moderator")
-		assert.ErrorContains(t, longReason.rejected, "reason")
+		assertRefused(t, noName.rejected, ErrTypeInvalidInput, "moderator")
+		assertRefused(t, longReason.rejected, ErrTypeInvalidInput, "reason")
 		require.NoError(t, accept.rejected)
 		assert.ErrorContains(t, lateReject.rejected, "active", "an active space cannot be rejected")
 		assert.Equal(t, []models.Status{models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioning, models.StatusActive}, h.statuses(),
