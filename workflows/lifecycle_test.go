@@ -277,3 +277,33 @@ func TestSpaceActions(t *testing.T) {
 			models.StatusDeactivated, models.StatusActive, models.StatusDeactivated}, statuses)
 	})
 }
+
+func TestSpaceState(t *testing.T) {
+	t.Run("every field of the state crosses Continue-As-New", func(t *testing.T) {
+		h := newHarness(t)
+		at := testStart.Add(-time.Hour)
+		st := SpaceState{Status: models.StatusActive, NextcloudVersion: "31.0.9", Reason: "r", LastError: "une erreur ancienne",
+			Steps: []Step{{Status: models.StatusActive, Actor: models.ActorSystem, At: at}}, Seq: 7, Holds: 2, Failures: 1,
+			Lifecycle: Lifecycle{Exempt: false, LastActivity: at, Countdown: 3, Deactivations: 4,
+				Request: ContactRequest{Seq: 5, Action: UpdateDelete, At: at}, RetryAt: at.Add(time.Minute)}}
+		h.input = testInput
+		h.input.State = &st
+		h.send(time.Hour, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "signalement"}, &decisionAnswer{})
+		h.run(2 * time.Hour)
+
+		require.NotEmpty(t, h.carried, "the deactivation is a phase change: the workflow continued as new")
+		got := h.carried[0]
+		assert.Equal(t, st.NextcloudVersion, got.NextcloudVersion)
+		assert.Equal(t, st.LastError, got.LastError)
+		assert.Equal(t, st.Holds, got.Holds)
+		assert.Equal(t, st.Failures, got.Failures)
+		assert.Equal(t, st.Seq+1, got.Seq, "one more transition")
+		assert.Equal(t, append(st.Steps, Step{Status: models.StatusDeactivated, Actor: "camille", Reason: "signalement",
+			At: testStart.Add(time.Hour)}), got.Steps)
+		assert.Equal(t, models.StatusDeactivated, got.Status)
+		assert.Equal(t, st.Lifecycle.Countdown, got.Lifecycle.Countdown)
+		assert.Equal(t, st.Lifecycle.Deactivations+1, got.Lifecycle.Deactivations)
+		assert.Equal(t, st.Lifecycle.Request, got.Lifecycle.Request)
+		assert.Equal(t, st.Lifecycle.LastActivity, got.Lifecycle.LastActivity)
+	})
+}
