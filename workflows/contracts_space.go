@@ -58,6 +58,17 @@ const (
 // QueryStatus answers the current SpaceStatus of a space workflow.
 const QueryStatus = "status"
 
+// SignalPolicyChanged tells a space workflow of a new version of the inactivity policy
+// (PolicyChanged); it plans its next step again at once.
+const SignalPolicyChanged = "policy-changed"
+
+// PolicyChanged is a new version of the inactivity policy. A workflow keeps the
+// highest version it was told of, whatever the order signals arrive in.
+type PolicyChanged struct {
+	Version int
+	Policy  models.InactivityPolicy
+}
+
 // Search attributes that let ops filter spaces in the Temporal UI. They are registered
 // on the server (temporal-dev.yaml for the dev server).
 var (
@@ -140,6 +151,10 @@ type SpaceStatus struct {
 	NextStep         models.Step // the next step of the inactivity policy, "" if none
 	NextStepAt       time.Time
 	DeletionAt       time.Time
+	// Plan is every step ahead, NextStep first, on the dates the workflow will take
+	// them if nothing happens; PolicyVersion the version of the policy it follows.
+	Plan          []models.PlannedStep
+	PolicyVersion int
 }
 
 // ActionInput is an action on a space in service. TokenSeq is set when the contact acts
