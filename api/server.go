@@ -90,6 +90,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces/:slug", s.getSpace)
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
+	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
@@ -99,6 +100,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/upgrades/:id", s.getUpgrade)
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
 	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
+	admin.PUT("/policy", s.putPolicy)
 
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue")) })
 	return r, nil
