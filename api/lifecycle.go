@@ -179,10 +179,10 @@ type previewItem struct {
 type previewResponse struct {
 	Policy        string              `json:"policy"`
 	PolicyVersion int                 `json:"policy_version"`
-	Days   int                 `json:"days"`
-	Until  time.Time           `json:"until"`
-	Counts map[models.Step]int `json:"counts"`
-	Items  []previewItem       `json:"items"`
+	Days          int                 `json:"days"`
+	Until         time.Time           `json:"until"`
+	Counts        map[models.Step]int `json:"counts"`
+	Items         []previewItem       `json:"items"`
 }
 
 // previewPolicy lists the warnings, deactivations and deletions due in the next ?days=
