@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"jardinier/api"
-	"jardinier/deploy/bench"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/worker"
-	"jardinier/workflows"
+	"jardinier/worker/bench"
 )
 
 const usage = `usage: jardinier COMMAND
@@ -68,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "api":
-		return runAPI(ctx, cfg, logger)
+		return api.Run(ctx, cfg, logger)
 	case "worker":
 		return worker.Run(ctx, cfg, logger)
 	case "dev":
@@ -88,19 +87,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))
 }
 
-func runAPI(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	c, err := workflows.Dial(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return api.NewServer(cfg, db, c, logger).Run(ctx)
-}
-
 func moderatorCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
 	if len(args) == 0 || args[0] != "add" {
 		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin")
@@ -115,7 +101,7 @@ func moderatorCommand(ctx context.Context, cfg models.Config, args []string, std
 	if err != nil {
 		return err
 	}
-	token, _, err := api.CreateModerator(ctx, db, *name, models.Role(*role))
+	token, _, err := models.CreateModerator(ctx, db, *name, models.Role(*role))
 	if err != nil {
 		var e *models.Error
 		if errors.As(err, &e) && e.Field != "" {
