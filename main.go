@@ -26,7 +26,8 @@ const usage = `usage: jardinier COMMAND
 Commands:
   api                                    serve the HTTP API
   worker                                 run the Temporal worker
-  dev                                    run the whole development stack (make dev)
+  dev                                    run the whole system here, starting the servers
+                                         not found running (make dev)
   moderator add --name NAME --role ROLE  create a moderator (ROLE: moderator or admin)
                                          and print their API token
   bench-provision [--spaces N]           submit and accept N applications, and report
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "worker":
 		return worker.Run(ctx, cfg, logger)
 	case "dev":
-		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Stdout: stdout, Logger: logger})
+		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Getenv: os.Getenv, Stdout: stdout, Logger: logger})
 	case "moderator":
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
 	case "bench-provision":
