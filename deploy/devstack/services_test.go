@@ -1,7 +1,7 @@
 package devstack_test
 
 import (
-		"fmt"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
