@@ -44,6 +44,14 @@ bin/.minio-%:
 	@rm -f bin/.minio-*
 	@touch $@
 
+# axe-core, which the browser tests inject into the pages, comes from npm at the
+# version package-lock.json pins.
+.PHONY: browser-deps
+browser-deps: api/browsertest/node_modules/.package-lock.json
+
+api/browsertest/node_modules/.package-lock.json: api/browsertest/package.json api/browsertest/package-lock.json
+	npm ci --prefix api/browsertest --no-audit --no-fund
+
 ##@ Development
 
 .PHONY: build
@@ -58,18 +66,8 @@ dev: build tools ## Run Jardinier here, starting the servers not found running (
 PACKAGES ?= ./...
 
 .PHONY: test
-test: tools browsertest-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
+test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
-
-# The browser tests check every page with axe-core, installed from the lock file
-# of api/browsertest, once and again whenever the lock file changes.
-BROWSERTEST := api/browsertest
-
-.PHONY: browsertest-deps
-browsertest-deps: $(if $(wildcard $(BROWSERTEST)/package.json),$(BROWSERTEST)/node_modules/.package-lock.json)
-
-$(BROWSERTEST)/node_modules/.package-lock.json: $(wildcard $(BROWSERTEST)/package.json $(BROWSERTEST)/package-lock.json)
-	npm ci --prefix $(BROWSERTEST) --no-audit --no-fund
 
 .PHONY: lint
 lint: ## Run go vet and check that workflow code is deterministic.
