@@ -153,11 +153,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 // Run builds the worker's dependencies from the configuration and runs it until ctx
 // is cancelled.
 func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	c, err := workflows.Dial(ctx, cfg, logger)
+	db, c, err := workflows.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
