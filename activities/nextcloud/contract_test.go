@@ -57,8 +57,8 @@ func simulatorFixture(sim *nextcloud.Simulator, slug string, leftovers func(t *t
 		Driver: sim,
 		Spec: nextcloud.InstallSpec{Slug: slug, Domain: slug + ".jardinier.localhost", Version: "31.0.9",
 			Bucket: "space-" + slug, AdminUser: "admin"},
-		Next: "32.0.2",
-		Apps: contractApps,
+		Next:         "32.0.2",
+		Apps:         contractApps,
 		SetLastLogin: func(_ *testing.T, user string, at time.Time) { sim.SetLastLogin(slug, user, at) },
 		SetTokenUse:  func(_ *testing.T, _ string, at time.Time) { sim.SetTokenActivity(slug, at) },
 		Leftovers: func(t *testing.T) []string {
