@@ -394,14 +394,22 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 }
 
 // RestoreSnapshot implements Driver: the database emptied, then pg_restore of the dump
-// in one transaction, then config.php and the data directory as they were.
+// in one transaction, then config.php and the data directory as they were. Maintenance
+// must be on, as the database changes under the instance.
 func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
-	if err := checkSlug(slug); err != nil {
+	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
 	}
 	dump, configCopy, err := d.snapshotPaths(slug, snapshot)
 	if err != nil {
 		return err
+	}
+	maintenance, err := d.inMaintenance(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if !maintenance {
+		return permanent("restore %s of %s: maintenance mode is off", snapshot, slug)
 	}
 	config, err := os.ReadFile(configCopy)
 	if err != nil {
@@ -426,6 +434,14 @@ func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error 
 	// A snapshot taken before data directories were kept has none to put back.
 	if _, err := d.sh(ctx, nil, dataRestoreScript, d.dataDir(slug), d.dataSnapshotDir(slug, snapshot)); err != nil {
 		return fmt.Errorf("restore %s of %s: data directory: %w", snapshot, slug, err)
+	}
+	// config.php came back as it was, maintenance mode included: a snapshot taken in
+	// service would otherwise put the space back in service on its own.
+	if maintenance, err = d.inMaintenance(ctx, slug); err == nil && !maintenance {
+		err = d.SetMaintenance(ctx, slug, true)
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
 	}
 	d.log.Info("Database snapshot restored", "slug", slug, "snapshot", snapshot)
 	return nil
