@@ -1,6 +1,8 @@
 package nextcloud
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -66,5 +68,22 @@ func TestOccKeepsTheContractWithoutNextcloud(t *testing.T) {
 		}
 		assert.ErrorIs(t, d.PostUpgrade(t.Context(), slug), ErrPermanent)
 		assert.Empty(t, run.occArgs())
+	})
+	t.Run("remove deletes the space's snapshots, and only its own", func(t *testing.T) {
+		d, _ := newTestOcc(t)
+		d.o.SnapshotDir = t.TempDir()
+		mine := []string{slug + "-20260101T000000Z.dump", slug + "-20260101T000000Z.config.php", slug + "-20260102T000000Z.dump.tmp"}
+		others := []string{slug + "-bis-20260101T000000Z.dump", "autre-20260101T000000Z.dump"}
+		for _, name := range append(slices.Clone(mine), others...) {
+			require.NoError(t, os.WriteFile(filepath.Join(d.o.SnapshotDir, name), []byte("dump"), 0o600))
+		}
+		require.NoError(t, d.Remove(t.Context(), slug))
+		left, err := os.ReadDir(d.o.SnapshotDir)
+		require.NoError(t, err)
+		var names []string
+		for _, f := range left {
+			names = append(names, f.Name())
+		}
+		assert.ElementsMatch(t, others, names)
 	})
 }

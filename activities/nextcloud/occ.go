@@ -668,8 +668,8 @@ func (d *Occ) LastActivity(ctx context.Context, slug string) (time.Time, error) 
 }
 
 // Remove implements Driver: the line of the deactivated map, the configuration and
-// data directories, then the database and role. The bucket is the storage
-// activities' to delete.
+// data directories, then the database and role, and the snapshots left. The bucket is
+// the storage activities' to delete.
 func (d *Occ) Remove(ctx context.Context, slug string) error {
 	if err := checkSlug(slug); err != nil {
 		return err
@@ -683,6 +683,9 @@ func (d *Occ) Remove(ctx context.Context, slug string) error {
 		return fmt.Errorf("remove %s: %w", slug, err)
 	}
 	if err := d.fleet.Drop(ctx, slug); err != nil {
+		return err
+	}
+	if err := d.dropSnapshots(slug); err != nil {
 		return err
 	}
 	d.log.Info("Nextcloud instance removed", "slug", slug)

@@ -277,6 +277,9 @@ func snapshotName(slug string, t time.Time) string {
 
 var snapshotPattern = regexp.MustCompile(`^[a-z0-9-]+-[0-9]{8}T[0-9]{6}Z$`)
 
+// snapshotTimePattern is the time at the end of a snapshot's name.
+var snapshotTimePattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z$`)
+
 // snapshotPaths returns the files of a snapshot of slug: the database dump and the
 // space's config.php, which holds the installed version.
 func (d *Occ) snapshotPaths(slug, snapshot string) (dump, config string, err error) {
@@ -459,6 +462,29 @@ func (d *Occ) DropSnapshot(ctx context.Context, slug, snapshot string) error {
 	for _, p := range []string{dump, configCopy} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("drop snapshot %s: %w", snapshot, err)
+		}
+	}
+	return nil
+}
+
+// dropSnapshots deletes the snapshots of slug kept on this machine (their copies of
+// the data directory go with it): dumps of a removed space are personal data.
+func (d *Occ) dropSnapshots(slug string) error {
+	files, err := os.ReadDir(d.o.SnapshotDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("snapshots of %s: %w", slug, err)
+	}
+	for _, f := range files {
+		// Only this space's: the snapshots of "a-b" also start with "a-".
+		name, _, _ := strings.Cut(f.Name(), ".")
+		if at, ok := strings.CutPrefix(name, slug+"-"); !ok || !snapshotTimePattern.MatchString(at) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(d.o.SnapshotDir, f.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("snapshots of %s: %w", slug, err)
 		}
 	}
 	return nil
