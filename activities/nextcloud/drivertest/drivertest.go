@@ -67,7 +67,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"snapshots restore in maintenance only, and drop twice", c.snapshots},
 		{"a real upgrade, rolled back, then done", c.upgrade},
 		{"post-upgrade steps run in service only", c.postUpgrade},
-		{"remove leaves nothing, twice", c.remove},
+		{"remove leaves nothing, snapshots included, twice", c.remove},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, step.fn) {
@@ -389,9 +389,12 @@ func (c *contract) postUpgrade(t *testing.T) {
 }
 
 func (c *contract) remove(t *testing.T) {
+	// A snapshot an upgrade could not drop holds the space's data too.
+	_, err := c.d.Snapshot(c.ctx, c.slug)
+	require.NoError(t, err)
 	twice(t, "remove", func() error { return c.d.Remove(c.ctx, c.slug) })
 	assert.Equal(t, nextcloud.InstanceStatus{}, c.status(t), "not installed")
-	_, err := c.d.LastActivity(c.ctx, c.slug)
+	_, err = c.d.LastActivity(c.ctx, c.slug)
 	assert.ErrorIs(t, err, nextcloud.ErrNotInstalled)
 	requirePermanent(t, c.d.Install(c.ctx, c.f.Spec), "install after remove: the database is gone too")
 	if c.f.Leftovers != nil {
