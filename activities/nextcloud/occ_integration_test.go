@@ -116,13 +116,13 @@ func setupOcc(t *testing.T) *occFixture {
 		DeactivatedMap: filepath.Join(root, "nginx", "deactivated-spaces.map"),
 		ReloadWeb:      []string{"touch", filepath.Join(root, "nginx", "reloaded")},
 		AccessControl:  env("NEXTCLOUD_TEST_ACCESS_CONTROL", "") == "true" || hasApp("NEXTCLOUD_TEST_APPS_DIR", "files_accesscontrol"),
+		Timeout:        5 * time.Minute,
+		SSHHost:        os.Getenv("NEXTCLOUD_TEST_SSH_HOST"),
+		SSHUser:        os.Getenv("NEXTCLOUD_TEST_SSH_USER"),
+		SSHKey:         os.Getenv("NEXTCLOUD_TEST_SSH_KEY"),
+		SSHKnownHosts:  os.Getenv("NEXTCLOUD_TEST_SSH_KNOWN_HOSTS"),
 		// admin_audit ships with every release; the other is in no app store.
-		ApprovedApps:  []string{"admin_audit", "no-such-app-in-any-store"},
-		Timeout:       5 * time.Minute,
-		SSHHost:       os.Getenv("NEXTCLOUD_TEST_SSH_HOST"),
-		SSHUser:       os.Getenv("NEXTCLOUD_TEST_SSH_USER"),
-		SSHKey:        os.Getenv("NEXTCLOUD_TEST_SSH_KEY"),
-		SSHKnownHosts: os.Getenv("NEXTCLOUD_TEST_SSH_KNOWN_HOSTS"),
+		ApprovedApps: []string{"admin_audit", "no-such-app-in-any-store"},
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
