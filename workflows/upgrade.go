@@ -342,10 +342,7 @@ func (f *fleet) progress(now time.Time) UpgradeProgress {
 		Upgraded: f.st.Upgraded, Failed: f.st.Failed, Skipped: f.st.Skipped, Running: len(f.st.Running),
 		Remaining: len(f.st.Pending), Refused: f.st.Refused, StartedAt: f.st.StartedAt}
 	p.Total = p.Upgraded + p.Failed + p.Running + p.Remaining
-	if d := slices.Clone(f.st.Downtimes); len(d) > 0 {
-		slices.Sort(d)
-		p.DowntimeP50, p.DowntimeP95 = d[(len(d)-1)*50/100], d[(len(d)-1)*95/100]
-	}
+	p.DowntimeP50, p.DowntimeP95 = models.Percentile(f.st.Downtimes, 50), models.Percentile(f.st.Downtimes, 95)
 	if finished := p.Upgraded + p.Failed; finished > 0 && p.Status == UpgradeRunning {
 		perSpace := now.Sub(f.st.StartedAt) / time.Duration(finished)
 		p.EstimatedEnd = now.Add(perSpace * time.Duration(p.Remaining+p.Running))

@@ -24,6 +24,7 @@ type fleetHarness struct {
 	env        *testsuite.TestWorkflowEnvironment
 	spaces     []database.SpaceVersion
 	outcome    func(slug string) string
+	downtime   func(slug string) time.Duration
 	rows       map[string]database.UpgradeSpaceRow
 	started    []string
 	running    int
@@ -36,7 +37,8 @@ const upgradeTime = 10 * time.Minute
 func newFleet(t *testing.T, n int) *fleetHarness {
 	t.Helper()
 	f := &fleetHarness{t: t, rows: map[string]database.UpgradeSpaceRow{},
-		outcome: func(string) string { return SpaceUpgraded }}
+		outcome:  func(string) string { return SpaceUpgraded },
+		downtime: func(string) time.Duration { return time.Minute }}
 	for i := range n {
 		f.spaces = append(f.spaces, database.SpaceVersion{Slug: fmt.Sprintf("s%02d", i), Status: models.StatusActive, Version: "31.0.9"})
 	}
@@ -61,7 +63,7 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 			f.env.RegisterDelayedCallback(func() {
 				f.running--
 				rep := SpaceUpgradeReport{Slug: slug, Outcome: f.outcome(slug), From: "31.0.9", To: arg.(UpgradeSpaceRequest).Target,
-					Downtime: time.Minute, Status: models.StatusActive}
+					Downtime: f.downtime(slug), Status: models.StatusActive}
 				if rep.Outcome == SpaceUpgradeFailed {
 					rep.Error, rep.To = "occ upgrade exited 1", "31.0.9"
 				}
@@ -113,6 +115,18 @@ func TestFleetUpgrade(t *testing.T) {
 		assert.Equal(t, 4, f.maxRunning)
 		assert.Equal(t, time.Minute, f.result.DowntimeP50)
 		assert.Equal(t, "upgraded", f.rows["s11"].Status)
+	})
+
+	t.Run("the downtime percentiles are measures by nearest rank, even for two spaces", func(t *testing.T) {
+		f := newFleet(t, 2)
+		f.downtime = func(slug string) time.Duration {
+			return map[string]time.Duration{"s00": 7200 * time.Millisecond, "s01": 5900 * time.Millisecond}[slug]
+		}
+		f.run(FleetUpgradeInput{Target: "32.0.0", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		assert.Equal(t, 5900*time.Millisecond, f.result.DowntimeP50)
+		assert.Equal(t, 7200*time.Millisecond, f.result.DowntimeP95, "the slower of the two, not the minimum")
 	})
 
 	t.Run("a canary failure pauses the rollout, and resume continues it", func(t *testing.T) {
