@@ -186,6 +186,9 @@ func (f *fleet) run(ctx workflow.Context) (UpgradeProgress, error) {
 		if err := f.startSpaces(ctx); err != nil {
 			return UpgradeProgress{}, err
 		}
+		if len(f.st.Pending) == 0 && len(f.st.Running) == 0 && f.refillsGone(ctx) {
+			continue // every space answered or was gone: over now, not at the next tick
+		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > upgradeHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return UpgradeProgress{}, f.continueAsNew(ctx, reports)
 		}
@@ -215,9 +218,28 @@ func (f *fleet) inCanary() bool {
 	return false
 }
 
-// startSpaces asks spaces to upgrade while the rollout runs and slots are free. The
-// signals go out together, in one workflow task.
+// refillsGone reports whether the slot of a space found gone (its workflow deleted or
+// missing) goes to the next space at once. Rollouts started before waited for the
+// next tick, with nothing running.
+func (f *fleet) refillsGone(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "fleet-refill-gone", workflow.DefaultVersion, 1) == 1
+}
+
+// startSpaces asks spaces to upgrade while the rollout runs and slots are free, wave
+// after wave as long as spaces of the last one turn out gone.
 func (f *fleet) startSpaces(ctx workflow.Context) error {
+	refill := f.refillsGone(ctx)
+	for {
+		gone, err := f.startWave(ctx)
+		if err != nil || gone == 0 || !refill {
+			return err
+		}
+	}
+}
+
+// startWave asks spaces to upgrade while the rollout runs and slots are free, and
+// returns how many turned out gone. The signals go out together, in one workflow task.
+func (f *fleet) startWave(ctx workflow.Context) (gone int, err error) {
 	limit := max(f.in.Concurrency, 1)
 	if f.inCanary() {
 		limit = 1
@@ -243,6 +265,7 @@ func (f *fleet) startSpaces(ctx workflow.Context) error {
 	var rows []database.UpgradeSpaceRow
 	for _, sig := range signals {
 		if err := sig.future.Get(ctx, nil); err != nil {
+			gone++
 			f.st.Skipped++
 			rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceSkipped, Error: "espace introuvable : " + err.Error()})
 			continue
@@ -250,7 +273,7 @@ func (f *fleet) startSpaces(ctx workflow.Context) error {
 		f.st.Running[sig.slug] = now
 		rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceRunning})
 	}
-	return f.project(ctx, rows)
+	return gone, f.project(ctx, rows)
 }
 
 // receive takes the spaces' reports.
