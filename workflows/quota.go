@@ -98,8 +98,8 @@ func quotaPage(ctx workflow.Context, after string, limit int) ([]nextcloud.Space
 // adds them to res.
 func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRebalanceResult) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		StartToCloseTimeout: 10 * time.Minute, // seconds for a page, unless spaces are slow to answer
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var na *nextcloud.Activities

@@ -100,7 +100,8 @@ func (f *fleet) register(ctx workflow.Context) error {
 // steps they need, or left out (deactivated, being deleted...).
 func (f *fleet) plan(ctx workflow.Context) error {
 	f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 5 * time.Minute})
+	// One query of the spaces, and batches of a thousand rows.
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
 	var dba *database.Activities
 	var spaces database.ListSpacesResult
 	if err := workflow.ExecuteActivity(actx, dba.ListSpaces, database.ListSpacesInput{}).Get(ctx, &spaces); err != nil {

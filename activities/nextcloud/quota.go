@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -179,33 +177,35 @@ func (a *Activities) ShareSpaceQuotas(ctx context.Context, in ShareQuotasInput) 
 		concurrency = defaultQuotaConcurrency
 	}
 	res := ShareQuotasResult{Spaces: make([]SpaceQuotaResult, len(in.Spaces))}
-	var done atomic.Int64
 	var g errgroup.Group
 	g.SetLimit(concurrency)
-	for i, sp := range in.Spaces {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			line := SpaceQuotaResult{Slug: sp.Slug}
-			usage, err := a.Driver.ShareQuota(ctx, sp.Slug, sp.QuotaBytes)
-			if err != nil {
-				line.Error = err.Error()
-				logger := a.logger(ctx, sp.Slug)
-				if errors.Is(err, ErrNotInstalled) {
-					logger.Info("No instance to share the quota of", "error", err)
-				} else {
-					logger.Warn("Could not share the quota of space", "error", err)
-				}
-			} else {
-				line.Usage = usage
+	// Heartbeats go on while a space is slow to answer: only a lost worker should
+	// make Temporal run the page again.
+	_ = heartbeating(ctx, func() error {
+		for i, sp := range in.Spaces {
+			if ctx.Err() != nil {
+				break
 			}
-			res.Spaces[i] = line // each goroutine its own line
-			activity.RecordHeartbeat(ctx, done.Add(1))
-			return nil
-		})
-	}
-	_ = g.Wait() // every space's failure is in its line
+			g.Go(func() error {
+				line := SpaceQuotaResult{Slug: sp.Slug}
+				usage, err := a.Driver.ShareQuota(ctx, sp.Slug, sp.QuotaBytes)
+				if err != nil {
+					line.Error = err.Error()
+					logger := a.logger(ctx, sp.Slug)
+					if errors.Is(err, ErrNotInstalled) {
+						logger.Info("No instance to share the quota of", "error", err)
+					} else {
+						logger.Warn("Could not share the quota of space", "error", err)
+					}
+				} else {
+					line.Usage = usage
+				}
+				res.Spaces[i] = line // each goroutine its own line
+				return nil
+			})
+		}
+		return g.Wait() // every space's failure is in its line
+	})
 	if err := ctx.Err(); err != nil {
 		return ShareQuotasResult{}, err
 	}
