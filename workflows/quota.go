@@ -125,7 +125,8 @@ func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRe
 			res.FullCount++
 			res.Full = appendListed(res.Full, line.Slug)
 		}
-		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts})
+		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts,
+			LastActivity: line.Usage.LastActivity})
 	}
 	if len(usage) == 0 {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -24,6 +25,9 @@ type QuotaUsage struct {
 	UsedBytes int64 // everything the space holds: files, versions, trash, previews
 	Accounts  int   // its accounts, disabled ones included
 	Changed   int   // quotas rewritten, the default quota of new accounts included
+	// LastActivity is the space's last activity (Driver.LastActivity), read at the same
+	// time since the space's database is open anyway; zero if nobody ever used it.
+	LastActivity time.Time
 }
 
 // QuotaShare returns the quota of each user of a space whose users use usage (login →
@@ -95,8 +99,12 @@ func (d *Occ) ShareQuota(ctx context.Context, slug string, quota int64) (QuotaUs
 					delete(files, user) // a storage left by a deleted account
 				}
 			}
+			last, err := readLastActivity(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("last activity: %w", err)
+			}
 			perUser, newUsers := QuotaShare(quota, total, files)
-			usage = QuotaUsage{UsedBytes: total, Accounts: len(current)}
+			usage = QuotaUsage{UsedBytes: total, Accounts: len(current), LastActivity: last}
 			for _, user := range slices.Sorted(mapsKeys(perUser)) {
 				if want := quotaString(perUser[user]); current[user] != want {
 					if _, err := tx.Exec(ctx, setQuotaStatement, user, want); err != nil {
