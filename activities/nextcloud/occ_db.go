@@ -150,13 +150,25 @@ const lastActivityQuery = `SELECT GREATEST(
 	(SELECT max(last_activity) FROM oc_authtoken))`
 
 // lastActivity runs lastActivityQuery on the space's database.
-func (d *Occ) lastActivity(ctx context.Context, slug string) (time.Time, error) {
-	var seconds *int64
-	err := d.withSpaceDB(ctx, slug, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, lastActivityQuery).Scan(&seconds)
+func (d *Occ) lastActivity(ctx context.Context, slug string) (last time.Time, err error) {
+	err = d.withSpaceDB(ctx, slug, func(c *pgx.Conn) error {
+		last, err = readLastActivity(ctx, c)
+		return err
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("last activity of %s: %w", slug, err)
+	}
+	return last, nil
+}
+
+// readLastActivity runs lastActivityQuery on a connection or a transaction: the zero
+// time if nobody ever used the space.
+func readLastActivity(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) (time.Time, error) {
+	var seconds *int64
+	if err := q.QueryRow(ctx, lastActivityQuery).Scan(&seconds); err != nil {
+		return time.Time{}, err
 	}
 	if seconds == nil || *seconds <= 0 {
 		return time.Time{}, nil

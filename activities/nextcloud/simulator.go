@@ -258,7 +258,7 @@ func (s *Simulator) ShareQuota(ctx context.Context, slug string, quota int64) (Q
 func (sp *simSpace) shareQuota(quota int64) QuotaUsage {
 	total, files := sp.storage()
 	perUser, newUsers := QuotaShare(quota, total, files)
-	usage := QuotaUsage{UsedBytes: total, Accounts: len(sp.Users)}
+	usage := QuotaUsage{UsedBytes: total, Accounts: len(sp.Users), LastActivity: sp.lastActivity()}
 	for name, u := range sp.Users {
 		if want := max(perUser[name], 1); u.Quota != want {
 			u.Quota = want
@@ -347,13 +347,18 @@ func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, e
 	if err != nil {
 		return time.Time{}, err
 	}
+	return sp.lastActivity(), nil
+}
+
+// lastActivity is the latest of the users' last login and the auth tokens' last use.
+func (sp *simSpace) lastActivity() time.Time {
 	last := sp.TokenActivity
 	for _, u := range sp.Users {
 		if u.LastLogin.After(last) {
 			last = u.LastLogin
 		}
 	}
-	return last, nil
+	return last
 }
 
 // Remove implements Driver: the Simulator forgets everything of the space, and deletes
