@@ -63,7 +63,7 @@ func newFixture(t *testing.T, configure ...func(*models.Config)) *fixture {
 
 func (f *fixture) moderator(name string, role models.Role) string {
 	f.t.Helper()
-	token, _, err := CreateModerator(context.Background(), f.db, name, role)
+	token, _, err := models.CreateModerator(context.Background(), f.db, name, role)
 	require.NoError(f.t, err)
 	return token
 }

@@ -142,7 +142,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		S3TLS: cfg.S3TLS, S3Region: cfg.S3Region,
 		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
-		AccessControl: o.AccessControl,
+		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
 	}, fleet, nil, logger)
 	if err != nil {
 		fleet.Close()
@@ -154,11 +154,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 // Run builds the worker's dependencies from the configuration and runs it until ctx
 // is cancelled.
 func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	c, err := workflows.Dial(ctx, cfg, logger)
+	db, c, err := workflows.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

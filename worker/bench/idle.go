@@ -52,11 +52,7 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 	}
 	defer cleanup()
 	cfg := stack.Config
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
-	if err != nil {
-		return IdleReport{}, err
-	}
-	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	db, c, err := workflows.Connect(ctx, cfg, o.Logger)
 	if err != nil {
 		return IdleReport{}, err
 	}
