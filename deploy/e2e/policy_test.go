@@ -2,14 +2,24 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // timeline is the part of /timeline this test reads.
@@ -84,4 +94,44 @@ func TestPolicyChangeEndToEnd(t *testing.T) {
 		assert.WithinDuration(t, last.Add(50*time.Second), del, 2*time.Second, "the deletion keeps the date the mails gave")
 		s.waitStatus(slug, models.StatusDeactivated)
 	})
+
+	// RECORD_HISTORIES=dir keeps what this test ran, for the replay test.
+	if dir := os.Getenv("RECORD_HISTORIES"); dir != "" {
+		time.Sleep(2 * time.Second) // the deactivated run starts and waits on its timer
+		s.recordHistories(dir, "v4-policy-changed", workflows.SpaceWorkflowID(slug))
+		s.recordHistories(dir, "v4-policy-rollout-longer", workflows.PolicyRolloutWorkflowID(2))
+		s.recordHistories(dir, "v4-policy-rollout-shorter", workflows.PolicyRolloutWorkflowID(3))
+	}
+}
+
+// recordHistories writes the history of every run of a workflow to dir, as
+// `temporal workflow show --output json` does, oldest run first: name-run1.json... (a
+// single run: name.json). TestReplayRecordedHistories replays the ones kept in
+// workflows/testdata.
+func (s *system) recordHistories(dir, name, workflowID string) {
+	s.t.Helper()
+	ctx := context.Background()
+	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s'", workflowID)})
+	require.NoError(s.t, err)
+	runs := resp.Executions
+	slices.SortFunc(runs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+		return a.StartTime.AsTime().Compare(b.StartTime.AsTime())
+	})
+	for n, run := range runs {
+		var history historypb.History
+		iter := s.temporal.GetWorkflowHistory(ctx, workflowID, run.Execution.RunId, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			require.NoError(s.t, err)
+			history.Events = append(history.Events, ev)
+		}
+		data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&history)
+		require.NoError(s.t, err)
+		file := name + ".json"
+		if len(runs) > 1 {
+			file = fmt.Sprintf("%s-run%d.json", name, n+1)
+		}
+		require.NoError(s.t, os.WriteFile(filepath.Join(dir, file), data, 0o644))
+	}
 }
