@@ -325,8 +325,10 @@ func (s *space) plan(sc *database.Schedule) []models.PlannedStep {
 // projectSchedule writes the schedule to the projection, for the list screens and the
 // policy preview.
 func (s *space) projectSchedule(ctx workflow.Context) error {
-	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Schedule: orEmpty(s.schedule()),
-		LastActivityAt: s.st.Lifecycle.LastActivity})
+	// The reason of the last transition goes with the status, which the projection
+	// writes together: without it the reason shown would be lost at each new plan.
+	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Reason: s.st.Reason,
+		Schedule: orEmpty(s.schedule()), LastActivityAt: s.st.Lifecycle.LastActivity})
 }
 
 // step runs a policy step whose time has come, after checking the space was not used
