@@ -106,15 +106,18 @@ type SpaceInput struct {
 	State *SpaceState
 }
 
-// SpaceState is what a space workflow carries from one run to the next.
+// SpaceState is what a space workflow carries from one run to the next: the workflow
+// holds it whole and passes it whole to Continue-As-New, so a field added here crosses
+// runs by itself. Its JSON is in recorded histories: add fields, never rename them.
 type SpaceState struct {
 	Status           models.Status
 	NextcloudVersion string
-	Reason           string
-	LastError        string
-	Steps            []Step
-	Seq, Holds       int
-	Failures         int
+	Reason           string // of the last transition
+	LastError        string // of the last failed provisioning
+	Steps            []Step // the most recent, at most maxSteps
+	Seq              int    // transitions recorded, for idempotent audit keys
+	Holds            int    // on_hold mails sent
+	Failures         int    // failed provisionings
 	Lifecycle        Lifecycle
 }
 
