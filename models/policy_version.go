@@ -79,7 +79,8 @@ func ChangePolicy(ctx context.Context, db *gorm.DB, seed InactivityPolicy, ch Po
 	reason := strings.TrimSpace(ch.Reason)
 	switch {
 	case perr != nil:
-		return v, false, FieldError("policy", "%v", perr)
+		return v, false, FieldError("policy", "doit donner les cinq étapes dans l'ordre, en durées strictement croissantes "+
+			"(unités s, m, h ou d), par exemple warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d (%v)", perr)
 	case reason == "":
 		return v, false, FieldError("reason", "est obligatoire : l'historique de la règle dit pourquoi elle a changé")
 	case utf8.RuneCountInString(reason) > MaxReasonLength:
