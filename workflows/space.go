@@ -268,7 +268,7 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 	adminUser, password, err := s.provision(ctx)
 	if err != nil {
 		s.failures++
-		s.lastError, s.version = err.Error(), "" // the undo removed the instance
+		s.lastError, s.version = failureMessage(err), "" // the undo removed the instance
 		workflow.GetLogger(ctx).Error("Provisioning failed and was undone", "slug", s.in.Slug, "error", err)
 		if err := s.transition(ctx, models.StatusProvisioningFailed, ActorSystem, "provisioning_failed", s.lastError); err != nil {
 			return err
