@@ -257,7 +257,8 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 	host, port, _ := strings.Cut(d.o.S3Endpoint, ":")
 	s3Port, _ := strconv.Atoi(port)
 	redisHost, redisPort := d.o.redis()
-	redis := phpArray{{"host", redisHost}, {"port", redisPort}, {"prefix", d.o.RedisPrefix + spec.Slug + ":"}}
+	// The connection only: Nextcloud reads no "prefix" among these.
+	redis := phpArray{{"host", redisHost}, {"port", redisPort}}
 	return phpConfigFile("Written by Jardinier at install; rewritten, never edited.", phpArray{
 		{"datadirectory", d.dataDir(spec.Slug)},
 		{"objectstore", phpArray{
@@ -279,6 +280,11 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"memcache.distributed", `\OC\Memcache\Redis`},
 		{"memcache.locking", `\OC\Memcache\Redis`},
 		{"redis", redis},
+		// What Nextcloud puts before every key it writes to Redis, from 33.0.1 (and the
+		// 32 release it was backported to) on. Earlier releases read no prefix: their
+		// keys start with md5(instance id, versions, code path), distinct for every space
+		// but not telling which.
+		{"memcache_customprefix", d.redisPrefix(spec.Slug)},
 		{"trusted_domains", []string{spec.Domain}},
 		{"overwrite.cli.url", "https://" + spec.Domain},
 		{"overwriteprotocol", "https"},
@@ -292,6 +298,9 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"default_phone_region", "FR"},
 	})
 }
+
+// redisPrefix starts the keys of the space slug in Redis.
+func (d *Occ) redisPrefix(slug string) string { return d.o.RedisPrefix + slug + ":" }
 
 // codeConfig points the space at the apps of the code base of version, and at its own
 // writable apps directory for the apps installed from the app store.

@@ -245,6 +245,19 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		assert.Equal(t, f.version, code)
 	})
 
+	t.Run("the space's keys in Redis carry its prefix", func(t *testing.T) {
+		prefix := f.opts.RedisPrefix + f.slug + ":"
+		keys := nextcloudtest.RedisKeys(t, f.opts.PHP, f.opts.RedisHost, prefix+"*")
+		code := filepath.Join(f.opts.CodeRoot, f.version)
+		if !nextcloudtest.ReadsConfigKey(t, code, "memcache_customprefix") {
+			// Releases before the key (33.0.1) prefix theirs with md5(instance id, versions, path).
+			assert.Empty(t, keys, "Nextcloud %s reads no key prefix, yet keys carry it", f.version)
+			t.Logf("Nextcloud %s reads no memcache_customprefix: its keys cannot carry %q", f.version, prefix)
+			return
+		}
+		assert.NotEmpty(t, keys, "no key of Redis at %s starts with %q", f.opts.RedisHost, prefix)
+	})
+
 	t.Run("install again finishes or keeps the job", func(t *testing.T) {
 		require.NoError(t, d.Install(f.ctx, spec))
 		out, err := f.occ(t, nil, "config:system:get", "trusted_domains")
