@@ -180,6 +180,10 @@ func (h *harness) runUpgradeStep(_ context.Context, in nextcloud.UpgradeStepInpu
 		nc.version = in.Version
 	case nextcloud.UpgradeStepHealth:
 		res.Version, res.CodeVersion, res.Maintenance = nc.version, nc.code, nc.maintenance
+	case nextcloud.UpgradeStepWeb:
+		if nc.maintenance || nc.version != in.Version || nc.code != in.Version {
+			return res, fmt.Errorf("web check: maintenance %v, installed %s, code %s, want %s", nc.maintenance, nc.version, nc.code, in.Version)
+		}
 	}
 	return res, nil
 }

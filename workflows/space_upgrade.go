@@ -12,6 +12,10 @@ import (
 	"jardinier/models"
 )
 
+// upgradeWebCheckChange names the change that checks a space over HTTP (the web step)
+// once it leaves maintenance, before its upgrade counts as done.
+const upgradeWebCheckChange = "upgrade-web-check"
+
 // upgradeAttempts bounds the retries of one upgrade step: past that the upgrade is
 // rolled back. The rollback itself retries until it works.
 const upgradeAttempts = 3
@@ -90,7 +94,7 @@ func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceU
 
 // upgrade moves the space to req.Target inside its own workflow: maintenance on, cron
 // paused, database snapshot, new code base, occ upgrade, health check, maintenance off,
-// cron back. On failure the snapshot is restored, the old code base is back and the
+// the space checked over HTTP through its web server, cron back. On failure the snapshot is restored, the old code base is back and the
 // space leaves maintenance: it is never left broken or in maintenance. It returns the
 // report and, after a successful upgrade, the snapshot to drop once in service.
 func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpgradeReport, string, error) {
@@ -184,15 +188,25 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	if err != nil {
 		return failed(err)
 	}
-	for _, in := range []nextcloud.UpgradeStepInput{
-		{Step: nextcloud.UpgradeStepMaintenance, On: false},
-		{Step: nextcloud.UpgradeStepCron, On: true},
-	} {
-		if _, err := step(must, in); err != nil {
-			return rep, "", err
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false}); err != nil {
+		return rep, "", err
+	}
+	up := workflow.Now(ctx)
+	if workflow.GetVersion(ctx, upgradeWebCheckChange, workflow.DefaultVersion, 1) == 1 {
+		// occ answered on the command line; users go through the web server, whose
+		// php-fpm may still serve the old code base. Only it can say the space is back.
+		if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: req.Target}); err != nil {
+			// Users may be back already: maintenance first, then the rollback.
+			if _, rerr := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); rerr != nil {
+				return rep, "", rerr
+			}
+			return failed(err)
 		}
 	}
-	rep.Downtime = workflow.Now(ctx).Sub(down)
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true}); err != nil {
+		return rep, "", err
+	}
+	rep.Downtime = up.Sub(down)
 	s.version = req.Target
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgraded",
 		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {

@@ -168,6 +168,8 @@ func (a *Activities) RunUpgradeStep(ctx context.Context, in UpgradeStepInput) (U
 		res, err = a.health(ctx, in.Slug)
 	case UpgradeStepPost:
 		err = a.Driver.PostUpgrade(ctx, in.Slug)
+	case UpgradeStepWeb:
+		err = a.Driver.CheckWeb(ctx, in.Slug, in.Version)
 	default:
 		err = permanent("unknown upgrade step %q", in.Step)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type Occ struct {
 	o     OccOptions
 	run   Runner
 	fleet *FleetDB
+	web   *http.Client // CheckWeb's
 	log   *slog.Logger
 }
 
@@ -81,7 +83,7 @@ func NewOcc(o OccOptions, fleet *FleetDB, run Runner, log *slog.Logger) (*Occ, e
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Occ{o: o, run: run, fleet: fleet, log: log.With("driver", OccName)}, nil
+	return &Occ{o: o, run: run, fleet: fleet, web: newWebClient(), log: log.With("driver", OccName)}, nil
 }
 
 // Name implements Driver.
@@ -679,7 +681,9 @@ func (d *Occ) CodeVersion(ctx context.Context, slug string) (string, error) {
 
 // SwitchCode implements Driver. The installed version must be allowed to move to
 // version (CheckUpgrade): Nextcloud would refuse a skip or a downgrade and stay in
-// maintenance, so the space never runs from such a code base.
+// maintenance, so the space never runs from such a code base. Once the link moved,
+// ReloadPHP makes php-fpm drop its caches, every time: a retry after a crash between
+// the two finds the link already moved and must reload all the same.
 func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
@@ -691,7 +695,10 @@ func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := CheckUpgrade(releaseVersion(installed), version); err != nil {
 		return fmt.Errorf("switch %s to %s: %w", slug, version, err)
 	}
-	return d.switchCode(ctx, slug, version)
+	if err := d.switchCode(ctx, slug, version); err != nil {
+		return err
+	}
+	return d.reloadPHP(ctx, slug, version)
 }
 
 // switchCode writes the apps paths of the code base of version, then moves the code
