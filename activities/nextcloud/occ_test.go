@@ -391,6 +391,8 @@ func TestOccOptionsValidate(t *testing.T) {
 		"NEXTCLOUD_SSH_HOST":        func(o *OccOptions) { o.SSHHost = "web1" },
 		"SECRET_KEY":                func(o *OccOptions) { o.Secret = nil },
 		"NEXTCLOUD_DEACTIVATED_MAP": func(o *OccOptions) { o.DeactivatedMap = "" },
+		"NEXTCLOUD_HEALTH_URL":      func(o *OccOptions) { o.HealthURL = "web1:8080" },
+		"NEXTCLOUD_RELOAD_PHP":      func(o *OccOptions) { o.ReloadPHP = []string{"kill", "-USR2", "$(cat", "/run/php.pid)"} },
 	} {
 		t.Run("names "+variable, func(t *testing.T) {
 			o := testOptions()
