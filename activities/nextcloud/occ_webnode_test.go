@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/nextcloud"
 	"jardinier/activities/nextcloud/nextcloudtest"
+	"jardinier/deploy/nginx"
 	"jardinier/models/modeltest"
 )
 
@@ -54,11 +56,21 @@ echo '<!DOCTYPE html><html><body id="body-login">' . $OC_VersionString . '</body
 	}
 }
 
-// TestCheckWebThroughNginxAndPHPFPM runs the upgrade's code switch and web check
-// against a real nginx and php-fpm configured by deploy/nginx, on code bases that
-// answer like two releases: the web server serves the code base the link points at from
-// the first request after the switch, forward and back.
-func TestCheckWebThroughNginxAndPHPFPM(t *testing.T) {
+// webNodeSpace is one space on a real web node (nginx and php-fpm configured by
+// spaceConf), running from fake releases of 29.0.6 and 30.0.5, and an occ driver that
+// reaches it over HTTP and reloads php-fpm after a code switch when reload says so.
+type webNodeSpace struct {
+	d         *nextcloud.Occ
+	node      *nextcloudtest.WebNode
+	web       *nextcloudtest.Web
+	opts      nextcloud.OccOptions
+	configDir string
+}
+
+const webNodeSlug = "amis"
+
+func newWebNodeSpace(t *testing.T, spaceConf string, reload bool) *webNodeSpace {
+	t.Helper()
 	if ok, why := nextcloudtest.HaveWebNode(); !ok {
 		t.Skip(why)
 	}
@@ -67,66 +79,95 @@ func TestCheckWebThroughNginxAndPHPFPM(t *testing.T) {
 	for _, v := range []string{"29.0.6", "30.0.5"} {
 		writeFakeRelease(t, filepath.Join(codeRoot, v), v)
 	}
-	const slug = "amis"
-	opts := nextcloud.OccOptions{
+	w := &webNodeSpace{opts: nextcloud.OccOptions{
 		CodeRoot: codeRoot, ConfigRoot: filepath.Join(root, "config"), DataRoot: filepath.Join(root, "data"),
 		BaseDomain: "jardinier.localhost", DBHost: dbHostPort(t), S3Endpoint: "127.0.0.1:9000",
 		RedisHost: "127.0.0.1:6379", Secret: make([]byte, 32), SnapshotDir: filepath.Join(root, "snapshots"),
 		DeactivatedMap: filepath.Join(root, "nginx", "deactivated-spaces.map"),
-	}
-	_, _ = rand.Read(opts.Secret)
-	configDir := filepath.Join(opts.ConfigRoot, slug)
-	require.NoError(t, os.MkdirAll(configDir, 0o755))
-	require.NoError(t, os.MkdirAll(filepath.Join(opts.DataRoot, slug, "apps", "notes", "js"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(opts.DataRoot, slug, "apps", "notes", "js", "notes.js"),
-		[]byte("// notes"), 0o644))
-	// What Nextcloud's installer and occ upgrade write of config.php.
-	writeConfig := func(version string, maintenance bool) {
-		t.Helper()
-		require.NoError(t, os.WriteFile(filepath.Join(configDir, "config.php"), []byte(fmt.Sprintf(
-			"<?php\n$CONFIG = ['installed' => true, 'version' => '%s.1', 'maintenance' => %v];\n",
-			version, maintenance)), 0o644))
-	}
-	writeConfig("29.0.6", false)
-	require.NoError(t, os.Symlink(filepath.Join(codeRoot, "29.0.6"), filepath.Join(configDir, "code")))
+	}}
+	_, _ = rand.Read(w.opts.Secret)
+	w.configDir = filepath.Join(w.opts.ConfigRoot, webNodeSlug)
+	require.NoError(t, os.MkdirAll(w.configDir, 0o755))
+	apps := filepath.Join(w.opts.DataRoot, webNodeSlug, "apps", "notes", "js")
+	require.NoError(t, os.MkdirAll(apps, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(apps, "notes.js"), []byte("// notes"), 0o644))
+	w.writeConfig(t, "29.0.6", false)
+	require.NoError(t, os.Symlink(filepath.Join(codeRoot, "29.0.6"), filepath.Join(w.configDir, "code")))
 
-	node := nextcloudtest.StartWebNode(t, opts.ConfigRoot, opts.DataRoot, opts.DeactivatedMap)
-	opts.HealthURL, opts.ReloadPHP = node.URL, node.ReloadPHP()
+	w.node = nextcloudtest.StartWebNodeWith(t, spaceConf, w.opts.ConfigRoot, w.opts.DataRoot, w.opts.DeactivatedMap)
+	w.opts.HealthURL = w.node.URL
+	if reload {
+		w.opts.ReloadPHP = w.node.ReloadPHP()
+	}
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
-	d, err := nextcloud.NewOcc(opts, fleet, nil, nil)
+	w.d, err = nextcloud.NewOcc(w.opts, fleet, nil, nil)
 	require.NoError(t, err)
-	space := node.Space(slug + ".jardinier.localhost")
+	w.web = w.node.Space(webNodeSlug + ".jardinier.localhost")
+	for range 5 { // the workers' caches hold the old code base now
+		require.NoError(t, w.d.CheckWeb(t.Context(), webNodeSlug, "29.0.6"), w.node.Logs())
+	}
+	return w
+}
 
-	t.Run("the space answers for its version, and for no other", func(t *testing.T) {
-		for range 5 { // the workers' caches hold the code base now
-			require.NoError(t, d.CheckWeb(t.Context(), slug, "29.0.6"), node.Logs())
-		}
-		assert.ErrorContains(t, d.CheckWeb(t.Context(), slug, "30.0.5"), "serves 29.0.6, want 30.0.5")
-	})
+// writeConfig writes config.php as Nextcloud's installer and occ upgrade leave it.
+func (w *webNodeSpace) writeConfig(t *testing.T, version string, maintenance bool) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(w.configDir, "config.php"), []byte(fmt.Sprintf(
+		"<?php\n$CONFIG = ['installed' => true, 'version' => '%s.1', 'maintenance' => %v];\n",
+		version, maintenance)), 0o644))
+}
 
-	t.Run("once upgraded, the new code base answers at once, and in maintenance it is not healthy", func(t *testing.T) {
-		writeConfig("29.0.6", true)
-		require.NoError(t, d.SwitchCode(t.Context(), slug, "30.0.5"))
-		writeConfig("30.0.5", true)
-		assert.ErrorContains(t, d.CheckWeb(t.Context(), slug, "30.0.5"), "in maintenance")
-		writeConfig("30.0.5", false)
-		require.NoError(t, d.CheckWeb(t.Context(), slug, "30.0.5"), node.Logs())
-		status, body := space.Do(t, http.MethodGet, "/index.php/login", "", "", nil)
+// upgrade runs what an upgrade does to the code and configuration, from maintenance on
+// to maintenance off, and returns what the web check says then, at once.
+func (w *webNodeSpace) upgrade(t *testing.T, from, to string) error {
+	t.Helper()
+	w.writeConfig(t, from, true)
+	require.NoError(t, w.d.SwitchCode(t.Context(), webNodeSlug, to))
+	w.writeConfig(t, to, true)
+	err := w.d.CheckWeb(t.Context(), webNodeSlug, to)
+	require.ErrorContains(t, err, "in maintenance")
+	w.writeConfig(t, to, false)
+	return w.d.CheckWeb(t.Context(), webNodeSlug, to)
+}
+
+// TestCheckWebThroughNginxAndPHPFPM runs the upgrade's code switch and web check
+// against a real nginx and php-fpm, on code bases that answer like two releases.
+func TestCheckWebThroughNginxAndPHPFPM(t *testing.T) {
+	t.Run("with deploy/nginx/space.conf the code base the link points at answers from the first request, forward and back", func(t *testing.T) {
+		w := newWebNodeSpace(t, nginx.Space, false)
+		assert.ErrorContains(t, w.d.CheckWeb(t.Context(), webNodeSlug, "30.0.5"), "serves 29.0.6, want 30.0.5")
+		require.NoError(t, w.upgrade(t, "29.0.6", "30.0.5"), w.node.Logs())
+		status, body := w.web.Do(t, http.MethodGet, "/index.php/login", "", "", nil)
 		assert.Equal(t, http.StatusOK, status)
 		assert.Contains(t, body, "30.0.5")
+		// Rolled back: the snapshot's config.php is put back, then the old code base.
+		require.NoError(t, w.upgrade(t, "29.0.6", "29.0.6"), w.node.Logs())
 	})
 
-	t.Run("rolled back, the old code base answers at once", func(t *testing.T) {
-		writeConfig("29.0.6", true) // the snapshot's config.php, put back
-		require.NoError(t, d.SwitchCode(t.Context(), slug, "29.0.6"))
-		writeConfig("29.0.6", false)
-		require.NoError(t, d.CheckWeb(t.Context(), slug, "29.0.6"), node.Logs())
+	// What the fleet met: nginx gave php-fpm the link's own path, and php-fpm's caches
+	// went on serving the old code base, which occ on the command line could not see.
+	linkPath := strings.ReplaceAll(nginx.Space, "$realpath_root", "$document_root")
+	t.Run("given the link's path, php-fpm serves the old code base: the web check says so", func(t *testing.T) {
+		w := newWebNodeSpace(t, linkPath, false)
+		assert.ErrorContains(t, w.upgrade(t, "29.0.6", "30.0.5"), "serves 29.0.6, want 30.0.5")
+	})
+	t.Run("given the link's path, a reload of php-fpm after the switch drops its caches", func(t *testing.T) {
+		w := newWebNodeSpace(t, linkPath, true)
+		// A reload only asks php-fpm to start new workers (systemctl reload too): the old
+		// ones may answer a moment longer, which the retries of the web step cover.
+		if err := w.upgrade(t, "29.0.6", "30.0.5"); err != nil {
+			t.Logf("at once: %v", err)
+		}
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			assert.NoError(c, w.d.CheckWeb(t.Context(), webNodeSlug, "30.0.5"))
+		}, 10*time.Second, 100*time.Millisecond, w.node.Logs())
 	})
 
 	t.Run("the space's own apps are served from its data directory", func(t *testing.T) {
-		status, body := space.Do(t, http.MethodGet, "/custom_apps/notes/js/notes.js", "", "", nil)
+		w := newWebNodeSpace(t, nginx.Space, true)
+		status, body := w.web.Do(t, http.MethodGet, "/custom_apps/notes/js/notes.js", "", "", nil)
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "// notes", body)
 	})

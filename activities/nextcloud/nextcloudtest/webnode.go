@@ -54,6 +54,13 @@ func HaveWebNode() (bool, string) {
 // missing). It skips the test when nginx or php-fpm is not installed.
 func StartWebNode(t testing.TB, configRoot, dataRoot, mapFile string) *WebNode {
 	t.Helper()
+	return StartWebNodeWith(t, nginx.Space, configRoot, dataRoot, mapFile)
+}
+
+// StartWebNodeWith is StartWebNode with spaceConf in place of deploy/nginx/space.conf,
+// to show what another configuration of the server block would do.
+func StartWebNodeWith(t testing.TB, spaceConf, configRoot, dataRoot, mapFile string) *WebNode {
+	t.Helper()
 	if ok, why := HaveWebNode(); !ok {
 		t.Skip(why)
 	}
@@ -68,11 +75,17 @@ func StartWebNode(t testing.TB, configRoot, dataRoot, mapFile string) *WebNode {
 	asRoot := os.Geteuid() == 0
 
 	// php-fpm, with the machine's php.ini and extensions, as the web server's php runs.
-	socket := filepath.Join(dir, "php-fpm.sock")
+	// On TCP: the path of a socket in the test's directory can be longer than a unix
+	// socket's address may be.
+	fpmPort, err := devstack.FreePort()
+	require.NoError(t, err)
+	fpmAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(fpmPort))
 	pool := ""
 	if asRoot {
 		pool = "user = root\ngroup = root\n"
 	}
+	// process_control_timeout lets a reload wait for the requests under way, as web
+	// nodes should (deploy/nextcloud.md): with 0, php-fpm's default, they are cut.
 	fpmConf := filepath.Join(dir, "php-fpm.conf")
 	require.NoError(t, os.WriteFile(fpmConf, []byte(fmt.Sprintf(`[global]
 pid = %[1]s/php-fpm.pid
@@ -82,7 +95,7 @@ process_control_timeout = 10s
 
 [spaces]
 %[2]slisten = %[3]s
-listen.mode = 0600
+listen.allowed_clients = 127.0.0.1
 pm = static
 pm.max_children = 4
 clear_env = no
@@ -92,7 +105,7 @@ php_admin_value[upload_max_filesize] = 64M
 php_admin_value[post_max_size] = 64M
 php_admin_flag[log_errors] = on
 php_admin_value[error_log] = %[1]s/php-errors.log
-`, dir, pool, socket)), 0o644))
+`, dir, pool, fpmAddr)), 0o644))
 	args := []string{"--nodaemonize", "--fpm-config", fpmConf}
 	if asRoot {
 		args = append(args, "--allow-to-run-as-root")
@@ -109,7 +122,7 @@ php_admin_value[error_log] = %[1]s/php-errors.log
 	deactivated := strings.ReplaceAll(nginx.Deactivated, nginx.DeactivatedMap, mapFile)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "deactivated.conf"), []byte(deactivated), 0o644))
 	space := strings.NewReplacer(nginx.ConfigRoot, strings.TrimSuffix(configRoot, "/"),
-		nginx.DataRoot, strings.TrimSuffix(dataRoot, "/")).Replace(nginx.Space)
+		nginx.DataRoot, strings.TrimSuffix(dataRoot, "/")).Replace(spaceConf)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "space.conf"), []byte(space), 0o644))
 	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
 	require.NoError(t, err, "nginx's fastcgi_params")
@@ -131,7 +144,7 @@ http {
     uwsgi_temp_path %[1]s/uwsgi_temp;
     scgi_temp_path %[1]s/scgi_temp;
     include %[1]s/deactivated.conf;
-    upstream %[2]s { server unix:%[3]s; }
+    upstream %[2]s { server %[3]s; }
     server {
         listen 127.0.0.1:%[4]d;
         server_name _;
@@ -141,7 +154,7 @@ http {
         include %[1]s/space.conf;
     }
 }
-`, dir, nginx.PHPUpstream, socket, port)
+`, dir, nginx.PHPUpstream, fpmAddr, port)
 	conf := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(conf, []byte(b.String()), 0o644))
 	web := exec.Command(nginxBinary, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
@@ -153,9 +166,11 @@ http {
 	})
 
 	require.Eventually(t, func() bool {
-		if _, err := os.Stat(socket); err != nil {
+		conn, err := net.Dial("tcp", fpmAddr)
+		if err != nil {
 			return false
 		}
+		conn.Close()
 		resp, err := http.Get(n.URL + "/robots.txt")
 		if err != nil {
 			return false
