@@ -85,7 +85,9 @@ func StartWebNodeWith(t testing.TB, spaceConf, configRoot, dataRoot, mapFile str
 		pool = "user = root\ngroup = root\n"
 	}
 	// process_control_timeout lets a reload wait for the requests under way, as web
-	// nodes should (deploy/nextcloud.md): with 0, php-fpm's default, they are cut.
+	// nodes should (deploy/nextcloud.md): with 0, php-fpm's default, they are cut. One
+	// worker, whose caches hold what every earlier request left, as those of all the
+	// workers of a busy web node do; the tests send one request at a time.
 	fpmConf := filepath.Join(dir, "php-fpm.conf")
 	require.NoError(t, os.WriteFile(fpmConf, []byte(fmt.Sprintf(`[global]
 pid = %[1]s/php-fpm.pid
@@ -97,7 +99,7 @@ process_control_timeout = 10s
 %[2]slisten = %[3]s
 listen.allowed_clients = 127.0.0.1
 pm = static
-pm.max_children = 4
+pm.max_children = 1
 clear_env = no
 catch_workers_output = yes
 php_admin_value[memory_limit] = 512M
