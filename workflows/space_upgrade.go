@@ -161,9 +161,9 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 			}
 		}
 		rep.Downtime = workflow.Now(ctx).Sub(down)
-		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
+		rep.Outcome, rep.Error = SpaceUpgradeFailed, failureMessage(err)
 		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
-			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
+			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %s", rep.From, rep.To, rep.Error)})
 	}
 	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
 		return failed(err)
