@@ -20,10 +20,10 @@ func (s *Simulator) CheckWeb(ctx context.Context, slug, version string) error {
 		return err
 	}
 	switch {
-	case sp.maintenance:
+	case sp.Maintenance:
 		return fmt.Errorf("web check of %s: status.php: in maintenance", slug)
-	case sp.version != version || sp.codeVersion != version:
-		return fmt.Errorf("web check of %s: status.php: serves %s (installed %s), want %s", slug, sp.codeVersion, sp.version, version)
+	case sp.Version != version || sp.CodeVersion != version:
+		return fmt.Errorf("web check of %s: status.php: serves %s (installed %s), want %s", slug, sp.CodeVersion, sp.Version, version)
 	}
 	return nil
 }

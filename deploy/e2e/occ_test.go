@@ -14,7 +14,6 @@ import (
 
 	"jardinier/activities/nextcloud/nextcloudtest"
 	"jardinier/activities/storage"
-	"jardinier/api"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 )
@@ -106,7 +105,7 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		if node == nil {
 			t.Skip("an upgrade checks the space through its web server: apt-get install nginx php8.2-fpm")
 		}
-		admin, _, err := api.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
+		admin, _, err := models.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
 		require.NoError(t, err)
 		var started struct{ ID string }
 		require.Equal(t, http.StatusAccepted, s.call("POST", "/api/v1/upgrades", admin,
