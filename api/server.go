@@ -95,6 +95,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/moderators", s.listModerators)
 	admin.POST("/moderators", s.createModerator)
+	admin.POST("/moderators/:id/disable", s.disableModeratorAPI)
 	admin.POST("/upgrades", s.startUpgrade)
 	admin.GET("/upgrades/:id", s.getUpgrade)
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)

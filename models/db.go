@@ -39,10 +39,11 @@ func Migrate(db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(4242)").Error; err != nil {
 			return fmt.Errorf("migrate: lock: %w", err)
 		}
-		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{}); err != nil {
+		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
+			&APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		return nil
+		return migrateModeratorTokens(tx)
 	})
 }
 

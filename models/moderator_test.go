@@ -68,16 +68,20 @@ func TestRoleAllows(t *testing.T) {
 
 func TestValidateModerator(t *testing.T) {
 	t.Run("a named moderator or admin is accepted", func(t *testing.T) {
-		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator))
-		assert.NoError(t, models.ValidateModerator("Dominique", models.RoleAdmin))
+		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator, ""))
+		assert.NoError(t, models.ValidateModerator("Dominique", models.RoleAdmin, ""))
 	})
 	t.Run("a blank name is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator("  ", models.RoleModerator), models.EINVALID, "name")
+		requireFieldError(t, models.ValidateModerator("  ", models.RoleModerator, ""), models.EINVALID, "name")
 	})
 	t.Run("a name over 200 characters is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator(strings.Repeat("n", models.MaxNameLength+1), models.RoleModerator), models.EINVALID, "name")
+		requireFieldError(t, models.ValidateModerator(strings.Repeat("n", models.MaxNameLength+1), models.RoleModerator, ""), models.EINVALID, "name")
+	})
+	t.Run("an address, when given, must be valid", func(t *testing.T) {
+		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator, "camille@example.org"))
+		requireFieldError(t, models.ValidateModerator("Camille", models.RoleModerator, "camille"), models.EINVALID, "email")
 	})
 	t.Run("an unknown role is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator("Camille", "superuser"), models.EINVALID, "role")
+		requireFieldError(t, models.ValidateModerator("Camille", "superuser", ""), models.EINVALID, "role")
 	})
 }

@@ -24,7 +24,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"jardinier/api"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 )
@@ -67,7 +66,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
-	token, _, err := api.CreateModerator(ctx, db, "bench", models.RoleModerator)
+	token, _, err := models.CreateModerator(ctx, db, "bench", models.RoleModerator, "")
 	if err != nil {
 		return ProvisionReport{}, err
 	}
