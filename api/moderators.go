@@ -59,7 +59,11 @@ func (s *Server) inviteModerator(ctx context.Context, by *models.Moderator, req 
 		return "", nil, err
 	}
 	if m.EmailAddress() != "" {
-		if err := s.mailLink(ctx, m.ID, models.LinkInvitation, now); err != nil {
+		link, err := models.NewModeratorLink(ctx, s.db, m.ID, models.LinkInvitation, now)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := s.mailLink(ctx, link); err != nil {
 			return "", nil, err
 		}
 	}
@@ -73,20 +77,16 @@ var linkMails = map[models.LinkPurpose]mail.Kind{
 	models.LinkPasswordReset: mail.KindModeratorReset,
 }
 
-// mailLink records a new link for the moderator and starts the workflow that mails it.
-func (s *Server) mailLink(ctx context.Context, moderatorID uint, purpose models.LinkPurpose, now time.Time) error {
-	link, err := models.NewModeratorLink(ctx, s.db, moderatorID, purpose, now)
-	if err != nil {
-		return err
-	}
-	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+// mailLink starts the workflow that mails a link to its moderator.
+func (s *Server) mailLink(ctx context.Context, link *models.ModeratorLink) error {
+	_, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ModeratorMailWorkflowID(link.ID),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.ModeratorMailWorkflow, workflows.ModeratorMailInput{Kind: linkMails[purpose], LinkID: link.ID})
+	}, workflows.ModeratorMailWorkflow, workflows.ModeratorMailInput{Kind: linkMails[link.Purpose], LinkID: link.ID})
 	if err != nil {
-		s.logger.Error("Start moderator mail workflow", "moderator_id", moderatorID, "purpose", purpose, "error", err)
+		s.logger.Error("Start moderator mail workflow", "moderator_id", link.ModeratorID, "purpose", link.Purpose, "error", err)
 		return models.Errorf(models.EUNAVAILABLE, "le courriel n'a pas pu partir, réessayez plus tard")
 	}
 	return nil
