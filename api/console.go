@@ -29,12 +29,12 @@ const (
 // "content". Their data is a *consoleView; they format values through its methods
 // ({{$.Date .At}}), so that every page and mail shows dates the same way.
 const (
-	consoleSignIn      = "signin"      // the sign-in form
-	consoleCode        = "code"        // the one-time code after the password
-	consolePassword    = "password"    // choose a password, from a mailed link
-	consoleForgot      = "forgot"      // ask for a password reset link
-	consoleTOTP        = "totp"        // enrol the second factor; recovery codes
-	consoleHome        = "home"        // what waits, what failed, what comes
+	consoleSignIn      = "signin"   // the sign-in form
+	consoleCode        = "code"     // the one-time code after the password
+	consolePassword    = "password" // choose a password, from a mailed link
+	consoleForgot      = "forgot"   // ask for a password reset link
+	consoleTOTP        = "totp"     // enrol the second factor; recovery codes
+	consoleHome        = "home"     // what waits, what failed, what comes
 	consoleApps        = "applications"
 	consoleApp         = "application"
 	consoleSpaces      = "spaces"
@@ -102,7 +102,7 @@ func loadConsole() (map[string]*template.Template, error) {
 type consoleView struct {
 	Me *models.Moderator // nil before sign-in
 	// Signed is true once every factor is given: the menu shows only then.
-	Signed bool
+	Signed  bool
 	CSRF    string
 	Section string // the menu entry to highlight
 	// Notice says what was just done; Problem why it was not.
@@ -226,31 +226,31 @@ func (v *consoleView) Statuses() []models.Status { return models.Statuses }
 
 // actionLabels are the actions of the audit trail and the timeline in French.
 var actionLabels = map[string]string{
-	"submit":                      "demande déposée",
-	"hold":                        "mise en attente",
-	"reject":                      "refusée",
-	"accept":                      "acceptée",
-	"provisioned":                 "espace créé, en service",
-	"provisioning_failed":         "création échouée",
-	"activity_seen":               "activité constatée",
+	"submit":                          "demande déposée",
+	"hold":                            "mise en attente",
+	"reject":                          "refusée",
+	"accept":                          "acceptée",
+	"provisioned":                     "espace créé, en service",
+	"provisioning_failed":             "création échouée",
+	"activity_seen":                   "activité constatée",
 	string(models.StepFirstWarning):   "premier avertissement",
 	string(models.StepSecondWarning):  "second avertissement",
 	string(models.StepDeactivation):   "désactivation",
 	string(models.StepDeletionNotice): "annonce de la suppression",
 	string(models.StepDeletion):       "suppression",
-	"reactivate":                  "réactivation",
-	"exempt":                      "exempté de la politique d'inactivité",
-	"unexempt":                    "de nouveau soumis à la politique d'inactivité",
-	"request_deactivate":          "le contact demande la désactivation",
-	"request_delete":              "le contact demande la suppression",
-	"upgrade_started":             "mise à niveau commencée",
-	"upgrade_failed":              "mise à niveau échouée, retour en arrière",
-	"upgraded":                    "mise à niveau réussie",
-	models.AuditModeratorInvited:  "modérateur invité",
-	models.AuditModeratorDisabled: "modérateur désactivé",
-	models.AuditTokenCreated:      "jeton d'API créé",
-	models.AuditTokenRevoked:      "jeton d'API révoqué",
-	models.AuditTOTPEnabled:       "double authentification mise en place",
+	"reactivate":                      "réactivation",
+	"exempt":                          "exempté de la politique d'inactivité",
+	"unexempt":                        "de nouveau soumis à la politique d'inactivité",
+	"request_deactivate":              "le contact demande la désactivation",
+	"request_delete":                  "le contact demande la suppression",
+	"upgrade_started":                 "mise à niveau commencée",
+	"upgrade_failed":                  "mise à niveau échouée, retour en arrière",
+	"upgraded":                        "mise à niveau réussie",
+	models.AuditModeratorInvited:      "modérateur invité",
+	models.AuditModeratorDisabled:     "modérateur désactivé",
+	models.AuditTokenCreated:          "jeton d'API créé",
+	models.AuditTokenRevoked:          "jeton d'API révoqué",
+	models.AuditTOTPEnabled:           "double authentification mise en place",
 }
 
 // Action names an action in French.
@@ -311,7 +311,9 @@ func (v *consoleView) Sectors(codes []string) string {
 }
 
 // Count is the count of a step in a preview.
-func (v *consoleView) Count(counts map[models.Step]int, step string) int { return counts[models.Step(step)] }
+func (v *consoleView) Count(counts map[models.Step]int, step string) int {
+	return counts[models.Step(step)]
+}
 
 // officeLabels are the office suites as people call them.
 var officeLabels = map[models.OfficeSuite]string{

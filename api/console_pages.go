@@ -214,11 +214,11 @@ func (s *Server) spacesPage(c *gin.Context) {
 
 // spaceData is a space's page.
 type spaceData struct {
-	Space       *spaceDetail
-	Timeline    *timelineResponse
-	WorkflowURL string // the workflow in the Temporal UI; "" without TEMPORAL_UI_URL
-	Actions     []string
-	Action      string // the form that was refused
+	Space        *spaceDetail
+	Timeline     *timelineResponse
+	WorkflowURL  string // the workflow in the Temporal UI; "" without TEMPORAL_UI_URL
+	Actions      []string
+	Action       string // the form that was refused
 	Organization string
 }
 

@@ -145,7 +145,9 @@ func (s *Server) secondFactorPage(m *models.Moderator) string {
 
 // needsSecondFactor reports whether a moderator signing in must give a one-time code:
 // every admin, and a moderator who chose to enrol one.
-func needsSecondFactor(m *models.Moderator) bool { return m.Role == models.RoleAdmin || m.TOTPEnabled() }
+func needsSecondFactor(m *models.Moderator) bool {
+	return m.Role == models.RoleAdmin || m.TOTPEnabled()
+}
 
 // safeNext returns the console address a sign-in may go back to, or the home: only a
 // path of this site under /moderation, so that a link cannot send a moderator
