@@ -222,19 +222,19 @@ type spaceData struct {
 	Organization string
 }
 
-// spaceActionsOf are the actions a space's page offers in its status; the workflow
-// decides in the end.
+// spaceActionsOf are the actions a space's page offers: those its status allows, as
+// the workflow's validator, which decides in the end, reads them.
 func spaceActionsOf(d *spaceDetail) []string {
-	switch d.Status {
-	case models.StatusActive:
-		if d.Exempt {
-			return []string{"deactivate", "unexempt", "delete"}
+	var out []string
+	for _, action := range []string{"deactivate", "reactivate", "exempt", "unexempt", "delete"} {
+		if (action == "exempt" && d.Exempt) || (action == "unexempt" && !d.Exempt) {
+			continue
 		}
-		return []string{"deactivate", "exempt", "delete"}
-	case models.StatusDeactivated:
-		return []string{"reactivate", "delete"}
+		if workflows.Allowed(spaceActions[action], d.Status) {
+			out = append(out, action)
+		}
 	}
-	return nil
+	return out
 }
 
 func (s *Server) spaceViewOf(c *gin.Context) (*consoleView, error) {

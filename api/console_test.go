@@ -88,7 +88,7 @@ const password = "une phrase de passe assez longue"
 func (f *fixture) member(name string, role models.Role, email string) *models.Moderator {
 	f.t.Helper()
 	ctx := context.Background()
-	_, m, err := models.CreateModerator(ctx, f.db, name, role, email)
+	_, m, err := models.AddModerator(ctx, f.db, name, role, email)
 	require.NoError(f.t, err)
 	link, err := models.NewModeratorLink(ctx, f.db, m.ID, models.LinkInvitation, time.Now())
 	require.NoError(f.t, err)

@@ -50,7 +50,7 @@ func (s *Server) inviteModerator(ctx context.Context, by *models.Moderator, req 
 	if req.Email != "" && s.signer == nil {
 		return "", nil, models.Errorf(models.EUNAVAILABLE, "les invitations demandent SECRET_KEY")
 	}
-	token, m, err := models.CreateModerator(ctx, s.db, req.Name, models.Role(req.Role), req.Email)
+	token, m, err := models.AddModerator(ctx, s.db, req.Name, models.Role(req.Role), req.Email)
 	if err != nil {
 		return "", nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"jardinier/models"
 	"jardinier/workflows"
@@ -138,7 +139,9 @@ func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, 
 func (s *Server) loadSpace(ctx context.Context, slug string) (*models.Space, error) {
 	var sp models.Space
 	err := s.db.WithContext(ctx).Where("slug = ?", slug).
-		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
+		// Take, not First: First would replace this order by the primary key's.
+		Order(clause.OrderBy{Expression: clause.Expr{SQL: "CASE WHEN status IN ? THEN 1 ELSE 0 END, submitted_at DESC",
+			Vars: []any{models.ClosedStatuses}}}).Take(&sp).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug)
 	} else if err != nil {

@@ -361,26 +361,10 @@ func (s *Server) controlUpgradeAs(ctx context.Context, admin *models.Moderator, 
 	result, err := updateWorkflow[workflows.UpgradeControlResult](ctx, s.temporal,
 		workflows.UpgradeWorkflowID(id), update, workflows.UpgradeControlInput{Actor: admin.Name, Reason: strings.TrimSpace(reason)})
 	if err != nil {
-		return "", upgradeControlError(id, err)
+		return "", updateError(err, fmt.Sprintf("aucune mise à niveau en cours n'a l'identifiant %q", id))
 	}
 	s.logger.Info("Fleet upgrade control recorded", "upgrade_id", id, "action", update, "admin", admin.Name, "status", result.Status)
 	return result.Status, nil
-}
-
-// upgradeControlError turns a refused control into a conflict carrying the validator's
-// message, and a missing or finished upgrade into "not found".
-func upgradeControlError(id string, err error) error {
-	var (
-		appErr   *temporal.ApplicationError
-		notFound *serviceerror.NotFound
-	)
-	switch {
-	case errors.As(err, &notFound):
-		return models.Errorf(models.ENOTFOUND, "aucune mise à niveau en cours n'a l'identifiant %q", id)
-	case errors.As(err, &appErr):
-		return models.Errorf(models.ECONFLICT, "%s", appErr.Message())
-	}
-	return fmt.Errorf("control upgrade %s: %w", id, err)
 }
 
 // upgradeSpaceView is one space of a fleet upgrade.

@@ -106,10 +106,17 @@ func ValidateModerator(name string, role Role, email string) error {
 // Allows reports whether this role may act where want is required.
 func (r Role) Allows(want Role) bool { return r == RoleAdmin || r == want }
 
-// CreateModerator records a new moderator with a first API token, and returns the
-// token, which is shown only this once: only its hash is stored. email may be ""
-// (a script's account); otherwise the moderator is invited with NewModeratorLink.
-func CreateModerator(ctx context.Context, db *gorm.DB, name string, role Role, email string) (string, *Moderator, error) {
+// CreateModerator records a new moderator without an address (a script's account) and
+// returns their API token, which is shown only this once: only its hash is stored. The
+// API and the `jardinier moderator add` command call it, or AddModerator for a person.
+func CreateModerator(ctx context.Context, db *gorm.DB, name string, role Role) (string, *Moderator, error) {
+	return AddModerator(ctx, db, name, role, "")
+}
+
+// AddModerator records a new moderator with a first API token, and returns the token,
+// which is shown only this once. email may be "" (a script's account); otherwise the
+// moderator is invited to the console with NewModeratorLink.
+func AddModerator(ctx context.Context, db *gorm.DB, name string, role Role, email string) (string, *Moderator, error) {
 	name, email = strings.TrimSpace(name), NormalizeEmail(email)
 	if err := ValidateModerator(name, role, email); err != nil {
 		return "", nil, err

@@ -18,7 +18,7 @@ import (
 func invited(t *testing.T, db *gorm.DB, name string, role models.Role, email, password string) *models.Moderator {
 	t.Helper()
 	ctx := context.Background()
-	_, m, err := models.CreateModerator(ctx, db, name, role, email)
+	_, m, err := models.AddModerator(ctx, db, name, role, email)
 	require.NoError(t, err)
 	link, err := models.NewModeratorLink(ctx, db, m.ID, models.LinkInvitation, time.Now())
 	require.NoError(t, err)
@@ -129,7 +129,7 @@ func TestSessions(t *testing.T) {
 func TestModeratorLinks(t *testing.T) {
 	ctx := context.Background()
 	db := modeltest.NewDB(t)
-	_, m, err := models.CreateModerator(ctx, db, "Camille", models.RoleModerator, "camille@example.org")
+	_, m, err := models.AddModerator(ctx, db, "Camille", models.RoleModerator, "camille@example.org")
 	require.NoError(t, err)
 	signer := models.NewSigner(modeltest.SecretKey)
 	now := time.Now()

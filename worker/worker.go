@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"gorm.io/gorm"
 
 	"jardinier/activities/database"
@@ -73,11 +74,13 @@ func New(o Options) (worker.Worker, error) {
 		MaxConcurrentActivityTaskPollers: 8,
 		MaxConcurrentWorkflowTaskPollers: 8,
 	})
-	w.RegisterWorkflow(workflows.SpaceWorkflow)
-	w.RegisterWorkflow(workflows.FleetUpgradeWorkflow)
-	w.RegisterWorkflow(workflows.QuotaRebalanceWorkflow)
-	w.RegisterWorkflow(workflows.ModeratorMailWorkflow)
-	w.RegisterWorkflow(workflows.DigestWorkflow)
+	// Registered under the names of the contracts, which recorded histories and
+	// visibility queries carry, whatever the Go functions are called.
+	w.RegisterWorkflowWithOptions(workflows.SpaceWorkflow, workflow.RegisterOptions{Name: workflows.SpaceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
@@ -152,11 +155,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 // Run builds the worker's dependencies from the configuration and runs it until ctx
 // is cancelled.
 func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	c, err := workflows.Dial(ctx, cfg, logger)
+	db, c, err := workflows.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	if err = workflow.ExecuteActivity(actx, na.InstallSpace, nextcloud.InstallInput{Spec: spec}).Get(ctx, &installed); err != nil {
 		return "", "", err
 	}
-	s.version = installed.Version
+	s.st.NextcloudVersion = installed.Version
 	var admin nextcloud.CreateAdminResult
 	if err = workflow.ExecuteActivity(actx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
 		return "", "", err
