@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestModeratorMailWorkflow(t *testing.T) {
 	var ma *mail.Activities
 	var got mail.ModeratorMailInput
 	env.OnActivity(ma.SendModeratorMail, mock.Anything, mock.Anything).Return(
-		func(_ any, in mail.ModeratorMailInput) (mail.SendResult, error) {
+		func(_ context.Context, in mail.ModeratorMailInput) (mail.SendResult, error) {
 			got = in
 			return mail.SendResult{MessageID: "m1@jardinier"}, nil
 		})
@@ -41,7 +42,7 @@ func TestDigestWorkflow(t *testing.T) {
 	var ma *mail.Activities
 	var got mail.DigestInput
 	env.OnActivity(ma.SendDigest, mock.Anything, mock.Anything).Return(
-		func(_ any, in mail.DigestInput) (mail.DigestResult, error) {
+		func(_ context.Context, in mail.DigestInput) (mail.DigestResult, error) {
 			got = in
 			return mail.DigestResult{Sent: true, New: 2, Waiting: 1}, nil
 		})
