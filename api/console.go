@@ -181,7 +181,8 @@ func (v *consoleView) Bytes(n int64) string {
 	if i == 0 {
 		return fmt.Sprintf("%d %s", n, units[0])
 	}
-	return strings.Replace(strconv.FormatFloat(f, 'f', 1, 64), ".", ",", 1) + " " + units[i]
+	text := strings.TrimSuffix(strconv.FormatFloat(f, 'f', 1, 64), ".0")
+	return strings.Replace(text, ".", ",", 1) + " " + units[i]
 }
 
 // Percent is part of whole in whole percents, 0 when whole is 0.
@@ -461,7 +462,7 @@ func (s *Server) formFailed(c *gin.Context, err error, name string, v *consoleVi
 		}
 		v.Errors = append(v.Errors, formError{Field: e.Field, Message: label + " : " + e.Message})
 	} else {
-		v.Problem = e.Message
+		v.Problem = "Rien n'a été modifié : " + e.Message
 	}
 	status := statusOf[e.Code]
 	if status == 0 {

@@ -115,12 +115,12 @@ func textOf(t *testing.T, tab *browsertest.Tab, sel string) string {
 }
 
 func TestConsoleEndToEnd(t *testing.T) {
-	b := browsertest.Start(t)
-	s := startSystem(t, func(c *models.Config) { c.NextcloudSimUpgradeDuration = 0 })
+	// One browser per person: each keeps its own cookies.
+	admin := browsertest.Start(t).NewTab(t)
+	moderator := browsertest.Start(t).NewTab(t)
+	s := startSystem(t)
 	c := startConsole(t, s)
 	adminSecret := c.admin(t, "Alix", "alix@jardinier.example")
-	admin := b.NewTab(t)
-	moderator := b.NewTab(t)
 	var apiToken, camillePassword = "", moderatorPassword
 
 	t.Run("un administrateur invite une bénévole", func(t *testing.T) {
@@ -158,9 +158,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 
 	t.Run("elle trouve une demande, la met en attente puis l'accepte, et voit l'espace en service", func(t *testing.T) {
 		id := s.submit("troc-de-graines", "contact@troc-graines.example")
+		s.submit("troc-de-graine", "entraide@troc-graines.example")
+		moderator.Open(t, c.url+"/moderation/")
+		assert.Contains(t, textOf(t, moderator, "main"), "Collectif troc-de-graines")
+		moderator.Check(t, "console-accueil-demandes")
 		moderator.Open(t, c.url+"/moderation/demandes?q=troc")
 		moderator.Check(t, "console-demandes")
 		moderator.Run(t, chromedp.Click(`a[href="/moderation/demandes/`+id+`"]`), chromedp.WaitVisible(`#decision`))
+		signals := textOf(t, moderator, "aside")
+		assert.Contains(t, signals, "troc-graines.example", "same mail domain")
+		assert.Contains(t, signals, "troc-de-graine", "a name close to another")
 		moderator.Check(t, "console-demande")
 		moderator.Run(t, chromedp.Click(`input[name=decision][value=hold]`), chromedp.SendKeys(`#reason`, "Plus de place ce mois-ci."),
 			chromedp.Click(`form[action="/moderation/demandes/`+id+`"] button`), chromedp.WaitVisible(`.notice`))
@@ -213,8 +220,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 	})
 
 	t.Run("une modératrice désactivée perd à l'instant sa session et son jeton", func(t *testing.T) {
+		var camille models.Moderator
+		require.NoError(t, s.db.Where("name = ?", "Camille").First(&camille).Error)
 		admin.Open(t, c.url+"/moderation/moderateurs")
-		admin.Run(t, chromedp.Click(`form[action$="/desactiver"] button`), chromedp.WaitVisible(`.notice`))
+		admin.Run(t, chromedp.Click(`form[action="/moderation/moderateurs/`+strconv.FormatUint(uint64(camille.ID), 10)+`/desactiver"] button`),
+			chromedp.WaitVisible(`.notice`))
 		assert.Contains(t, textOf(t, admin, ".notice"), "désactivé")
 		moderator.Open(t, c.url+"/moderation/")
 		assert.Contains(t, moderator.URL(t), "/moderation/connexion")
@@ -229,7 +239,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		_, err = models.SetPasswordWithLink(ctx, s.db, l.ID, adminPassword, time.Now())
 		require.NoError(t, err)
-		tab := b.NewTab(t)
+		tab := browsertest.Start(t).NewTab(t)
 		c.signIn(t, tab, "dominique@jardinier.example", adminPassword, "")
 		assert.Contains(t, tab.URL(t), "/moderation/double-authentification")
 		tab.Check(t, "console-double-authentification")
