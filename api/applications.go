@@ -194,6 +194,9 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		if err := tx.Create(app).Error; err != nil {
 			return err
 		}
+		if err := models.CreateStatsRecord(tx, app, now); err != nil {
+			return err
+		}
 		limits := models.DefaultLimits()
 		return tx.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusSubmitted,
 			OfficeSuite: app.OfficeSuite, MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes,
@@ -210,6 +213,9 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 func (s *Server) deleteApplication(ctx context.Context, app *models.Application) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("application_id = ?", app.ID).Delete(&models.Space{}).Error; err != nil {
+			return err
+		}
+		if err := models.DeleteStatsRecord(tx, app.ID); err != nil {
 			return err
 		}
 		return tx.Delete(app).Error

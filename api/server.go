@@ -102,6 +102,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/policy/preview", s.previewPolicy)
+	mod.GET("/stats", s.getStats)
 	mod.GET("/audit", s.listAudit)
 
 	if err := s.consoleRoutes(r); err != nil {

@@ -34,6 +34,9 @@ type spaceView struct {
 	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
 	Reason           string             `json:"reason,omitempty"`
 	Usage            *usageView         `json:"usage,omitempty"`
+
+	// LastActivityMeasuredAt is when LastActivityAt was last read from the space.
+	LastActivityMeasuredAt *time.Time `json:"last_activity_measured_at,omitempty"`
 }
 
 // usageView is what a space held when its quota was last shared out.
@@ -56,7 +59,8 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
 		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
 		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
-		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason}
+		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason,
+		LastActivityMeasuredAt: sp.LastActivityMeasuredAt}
 }
 
 // listSpaces lists spaces from the database projection, newest first.

@@ -39,11 +39,19 @@ func Migrate(db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(4242)").Error; err != nil {
 			return fmt.Errorf("migrate: lock: %w", err)
 		}
+		// The statistics start with the applications already there, once.
+		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
-			&APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}); err != nil {
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		return migrateModeratorTokens(tx)
+		if err := migrateModeratorTokens(tx); err != nil {
+			return err
+		}
+		if backfill {
+			return backfillStats(tx)
+		}
+		return nil
 	})
 }
 

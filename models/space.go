@@ -92,4 +92,8 @@ type Space struct {
 	Accounts         int   `gorm:"not null;default:0"`
 	UsageAt          *time.Time
 	UpdatedAt        time.Time
+
+	// LastActivityMeasuredAt is when LastActivityAt was last read from the space itself
+	// (quota rebalance).
+	LastActivityMeasuredAt *time.Time
 }

@@ -319,7 +319,7 @@ func (s *space) newCountdown(last time.Time) {
 
 func (s *space) readLastActivity(ctx workflow.Context) (time.Time, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 30 * time.Second, // one query of the space's database
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumInterval: 10 * time.Minute,
 			MaximumAttempts: 20}, // about two hours of trying before the step is postponed
 	})
@@ -356,6 +356,7 @@ func (s *space) act(ctx workflow.Context) error {
 func inService(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout, // half in service meanwhile: retried soon after a lost worker
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 }
@@ -438,7 +439,7 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	}
 	bctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour, // 100,000+ objects; progress survives a retry
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    bucketHeartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 	if err := workflow.ExecuteActivity(bctx, sa.DeleteBucket, storage.DeleteBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {

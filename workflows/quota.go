@@ -74,8 +74,8 @@ func quotaPage(ctx workflow.Context, after string, limit int) ([]nextcloud.Space
 // adds them to res.
 func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRebalanceResult) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		StartToCloseTimeout: 10 * time.Minute, // seconds for a page, unless spaces are slow to answer
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var na *nextcloud.Activities
@@ -101,7 +101,8 @@ func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRe
 			res.FullCount++
 			res.Full = appendListed(res.Full, line.Slug)
 		}
-		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts})
+		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts,
+			LastActivity: line.Usage.LastActivity})
 	}
 	if len(usage) == 0 {
 		return nil

@@ -34,6 +34,17 @@ func (s *space) upgradeWaiting(ctx workflow.Context) bool {
 	return len(s.st.Lifecycle.Upgrades) > 0 || workflow.GetSignalChannel(ctx, SignalUpgradeSpace).Len() > 0
 }
 
+// upgradeStepTimeout is the start-to-close timeout of an upgrade step: the database
+// dump and restore and occ upgrade take minutes on a space of 100,000+ files, the
+// others one occ command or a file.
+func upgradeStepTimeout(step string) time.Duration {
+	switch step {
+	case nextcloud.UpgradeStepSnapshot, nextcloud.UpgradeStepRestore, nextcloud.UpgradeStepUpgrade:
+		return nextcloudLongTimeout
+	}
+	return nextcloudShortTimeout
+}
+
 // upgradeNext runs the oldest waiting upgrade request and answers the fleet upgrade.
 func (s *space) upgradeNext(ctx workflow.Context) error {
 	s.pendingUpgrades(ctx)
@@ -58,7 +69,7 @@ func (s *space) upgradeNext(ctx workflow.Context) error {
 func (s *space) afterUpgrade(ctx workflow.Context, snapshot string) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour, // missing indices on a large space
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts},
 	})
 	var na *nextcloud.Activities
@@ -118,21 +129,20 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 		in.Slug = s.in.Slug
 		var na *nextcloud.Activities
 		var res nextcloud.UpgradeStepResult
+		actx = workflow.WithStartToCloseTimeout(actx, upgradeStepTimeout(in.Step))
 		err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, &res)
 		return res, err
 	}
 	try := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute, // occ upgrade of a space with 100,000+ files
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout: heartbeatTimeout, // the space is down meanwhile
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: upgradeAttempts,
 			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent}},
 	})
 	// Undoing must work whatever happens, even if the workflow is being cancelled.
 	must, _ := workflow.NewDisconnectedContext(ctx)
 	must = workflow.WithActivityOptions(must, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
+		HeartbeatTimeout: heartbeatTimeout,
+		RetryPolicy:      &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
 	})
 
 	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); err != nil {
