@@ -180,9 +180,14 @@ func TestConsoleEndToEnd(t *testing.T) {
 		moderator.Run(t, chromedp.Click(`input[name=decision][value=accept]`),
 			chromedp.Click(`form[action="/moderation/demandes/`+id+`"] button`), chromedp.WaitVisible(`.notice`))
 		s.waitStatus("troc-de-graines", models.StatusActive)
-		moderator.Open(t, c.url+"/moderation/espaces/troc-de-graines")
+		// The planned steps follow as soon as the workflow has set the policy's countdown.
+		var timeline string
+		require.Eventually(t, func() bool {
+			moderator.Open(t, c.url+"/moderation/espaces/troc-de-graines")
+			timeline = textOf(t, moderator, "ol.timeline")
+			return strings.Contains(timeline, "prévu")
+		}, 30*time.Second, 500*time.Millisecond)
 		assert.Equal(t, "en service", textOf(t, moderator, "#etat"))
-		timeline := textOf(t, moderator, "ol.timeline")
 		for _, step := range []string{"demande déposée", "mise en attente", "acceptée", "espace créé, en service", "premier avertissement", "suppression"} {
 			assert.Contains(t, timeline, step)
 		}
