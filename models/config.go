@@ -36,6 +36,7 @@ type Config struct {
 	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
 	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
 	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
+	TemporalUIURL     string           // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
 	APIAddr           string           // API_ADDR
 	TrustedProxies    []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
 	SubmitRate        int              // SUBMIT_RATE: applications per client address and hour
@@ -80,6 +81,7 @@ func DefaultConfig() Config {
 		NextcloudApps:     slices.Clone(DefaultSpaceApps),
 		BaseDomain:        "jardinier.localhost",
 		PublicURL:         "http://127.0.0.1:8080",
+		TemporalUIURL:     "http://127.0.0.1:8233",
 		APIAddr:           "127.0.0.1:8080",
 		SubmitRate:        10,
 		Policy:            DefaultInactivityPolicy(),
@@ -122,6 +124,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
+	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
 	e.str("API_ADDR", &c.APIAddr)
 	e.list("NEXTCLOUD_APPS", &c.NextcloudApps)
 	e.list("TRUSTED_PROXIES", &c.TrustedProxies)
@@ -180,6 +183,11 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("PUBLIC_URL: want an absolute URL such as https://jardinier.example.org, got %q", c.PublicURL)
+	}
+	if c.TemporalUIURL != "" {
+		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("TEMPORAL_UI_URL: want an absolute http(s) URL such as https://temporal.example.org, got %q", c.TemporalUIURL)
+		}
 	}
 	if c.SubmitRate < 1 {
 		return fmt.Errorf("SUBMIT_RATE: must be at least 1 application per hour")

@@ -55,6 +55,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"FLEET_DATABASE_URL": "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		"BASE_DOMAIN":        "jardinier.example.org",
 		"PUBLIC_URL":         "https://jardinier.example.org",
+		"TEMPORAL_UI_URL":    "https://temporal.example.org",
 		"API_ADDR":           ":9090",
 		"TRUSTED_PROXIES":    "10.0.0.1",
 		"SUBMIT_RATE":        "3",
@@ -115,6 +116,7 @@ func TestConfigFromEnv(t *testing.T) {
 		FleetDatabaseURL: "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		BaseDomain:       "jardinier.example.org",
 		PublicURL:        "https://jardinier.example.org",
+		TemporalUIURL:    "https://temporal.example.org",
 		APIAddr:          ":9090",
 		TrustedProxies:   []string{"10.0.0.1"},
 		SubmitRate:       3,
@@ -241,6 +243,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
 		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "kubernetes"},
 		{"a relative PUBLIC_URL is refused", "PUBLIC_URL", "/jardinier"},
+		{"a TEMPORAL_UI_URL that is not http(s) is refused", "TEMPORAL_UI_URL", "temporal.example.org"},
 		{"a FLEET_DATABASE_URL that is not postgres is refused", "FLEET_DATABASE_URL", "mysql://root@db:3306/fleet"},
 		{"a FLEET_DATABASE_URL without a host is refused", "FLEET_DATABASE_URL", "postgres:///postgres"},
 		{"a FLEET_DATABASE_URL that is not a URL is refused", "FLEET_DATABASE_URL", "host=db user=admin"},
@@ -368,6 +371,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.BaseDomain = full.BaseDomain
 	case "PUBLIC_URL":
 		c.PublicURL = full.PublicURL
+	case "TEMPORAL_UI_URL":
+		c.TemporalUIURL = full.TemporalUIURL
 	case "API_ADDR":
 		c.APIAddr = full.APIAddr
 	case "TRUSTED_PROXIES":

@@ -42,8 +42,11 @@ func Migrate(db *gorm.DB) error {
 		// The statistics start with the applications already there, once.
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
-			&StatsRecord{}, &StatsLink{}); err != nil {
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := migrateModeratorTokens(tx); err != nil {
+			return err
 		}
 		if backfill {
 			return backfillStats(tx)
