@@ -45,10 +45,7 @@ func Migrate(db *gorm.DB) error {
 			&StatsRecord{}, &StatsLink{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if backfill {
-			return backfillStats(tx)
-		}
-		return nil
+		return migrateStats(tx, backfill)
 	})
 }
 
