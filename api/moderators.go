@@ -1,37 +1,13 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgconn"
-	"gorm.io/gorm"
 
 	"jardinier/models"
 )
-
-// CreateModerator records a new moderator and returns their API token, which is shown
-// only this once: only its hash is stored.
-func CreateModerator(ctx context.Context, db *gorm.DB, name string, role models.Role) (string, *models.Moderator, error) {
-	name = strings.TrimSpace(name)
-	if err := models.ValidateModerator(name, role); err != nil {
-		return "", nil, err
-	}
-	token, hash := models.NewToken()
-	m := &models.Moderator{Name: name, Role: role, TokenHash: hash}
-	err := db.WithContext(ctx).Create(m).Error
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return "", nil, &models.Error{Code: models.ECONFLICT, Field: "name", Message: "un modérateur porte déjà ce nom"}
-	} else if err != nil {
-		return "", nil, err
-	}
-	return token, m, nil
-}
 
 // moderatorRequest creates a moderator.
 type moderatorRequest struct {
@@ -55,7 +31,7 @@ func (s *Server) createModerator(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	token, m, err := CreateModerator(c.Request.Context(), s.db, req.Name, models.Role(req.Role))
+	token, m, err := models.CreateModerator(c.Request.Context(), s.db, req.Name, models.Role(req.Role))
 	if err != nil {
 		s.writeError(c, err)
 		return

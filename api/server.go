@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // maxBodyBytes bounds every request body: the longest application is about 20 KB.
@@ -103,6 +104,17 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue")) })
 	return r, nil
+}
+
+// Run connects to the database and Temporal of the configuration and serves the API on
+// cfg.APIAddr until ctx is cancelled, as worker.Run runs the worker.
+func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
+	db, c, err := workflows.Connect(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return NewServer(cfg, db, c, logger).Run(ctx)
 }
 
 // Run serves on cfg.APIAddr until ctx is cancelled, then shuts down gracefully.

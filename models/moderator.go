@@ -1,13 +1,19 @@
 package models
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 )
 
 // Role is what a moderator may do.
@@ -64,3 +70,23 @@ func ValidateModerator(name string, role Role) error {
 
 // Allows reports whether this role may act where want is required.
 func (r Role) Allows(want Role) bool { return r == RoleAdmin || r == want }
+
+// CreateModerator records a new moderator and returns their API token, which is shown
+// only this once: only its hash is stored. The API's admin screen and the
+// `jardinier moderator add` command both call it.
+func CreateModerator(ctx context.Context, db *gorm.DB, name string, role Role) (string, *Moderator, error) {
+	name = strings.TrimSpace(name)
+	if err := ValidateModerator(name, role); err != nil {
+		return "", nil, err
+	}
+	token, hash := NewToken()
+	m := &Moderator{Name: name, Role: role, TokenHash: hash}
+	err := db.WithContext(ctx).Create(m).Error
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return "", nil, &Error{Code: ECONFLICT, Field: "name", Message: "un modérateur porte déjà ce nom"}
+	} else if err != nil {
+		return "", nil, fmt.Errorf("create moderator %q: %w", name, err)
+	}
+	return token, m, nil
+}

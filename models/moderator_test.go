@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/models"
+	"jardinier/models/modeltest"
 )
 
 func TestNewToken(t *testing.T) {
@@ -79,5 +80,38 @@ func TestValidateModerator(t *testing.T) {
 	})
 	t.Run("an unknown role is refused", func(t *testing.T) {
 		requireFieldError(t, models.ValidateModerator("Camille", "superuser"), models.EINVALID, "role")
+	})
+}
+
+func TestCreateModerator(t *testing.T) {
+	db := modeltest.NewDB(t)
+	ctx := t.Context()
+
+	t.Run("records the moderator with the hash of the token it returns, once", func(t *testing.T) {
+		token, m, err := models.CreateModerator(ctx, db, "  camille ", models.RoleAdmin)
+		require.NoError(t, err)
+		assert.Equal(t, "camille", m.Name, "the name is trimmed")
+		var stored models.Moderator
+		require.NoError(t, db.First(&stored, m.ID).Error)
+		assert.Equal(t, models.HashToken(token), stored.TokenHash)
+		assert.Equal(t, models.RoleAdmin, stored.Role)
+	})
+
+	t.Run("a name taken is a conflict on the name field, and adds nobody", func(t *testing.T) {
+		_, _, err := models.CreateModerator(ctx, db, "camille", models.RoleModerator)
+		var e *models.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, models.ECONFLICT, e.Code)
+		assert.Equal(t, "name", e.Field)
+		var n int64
+		require.NoError(t, db.Model(&models.Moderator{}).Count(&n).Error)
+		assert.EqualValues(t, 1, n)
+	})
+
+	t.Run("an unknown role names the role field", func(t *testing.T) {
+		_, _, err := models.CreateModerator(ctx, db, "eli", models.Role("chef"))
+		var e *models.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "role", e.Field)
 	})
 }

@@ -104,12 +104,12 @@ const (
 // StatsEndCauses lists the ends, in the order of the report.
 var StatsEndCauses = []string{StatsEndDeletedAtRequest, StatsEndDeletedInactivity, StatsEndDeletedModerators, StatsEndWithdrawn}
 
-// The actors and actions of the audit trail the statistics tell apart. They are the
-// workflows' ActorSystem, ActorContact, UpdateXxx (workflows/contracts.go); a test
-// there checks they agree.
+// The actors and actions of the audit trail the statistics tell apart. The actions are
+// the workflows' UpdateXxx names (workflows/contracts_space.go); a test there checks
+// they agree.
 const (
-	StatsActorSystem    = "system"
-	StatsActorContact   = "contact"
+	StatsActorSystem    = ActorSystem
+	StatsActorContact   = ActorContact
 	StatsActionWithdraw = "withdraw"
 )
 

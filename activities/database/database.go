@@ -135,8 +135,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		if column := policyStepColumn[in.Step]; column != "" {
 			updates[column] = at
 		}
-		if !in.LastActivityAt.IsZero() {
-			updates["last_activity_at"] = in.LastActivityAt.UTC()
+		if last := in.LastActivityAt.UTC(); !in.LastActivityAt.IsZero() {
+			// Never back: the quota rebalance may have seen a later one.
+			updates["last_activity_at"] = gorm.Expr("GREATEST(COALESCE(last_activity_at, ?), ?)", last, last)
 		}
 		if in.Exempt != nil {
 			updates["exempt"] = *in.Exempt

@@ -14,7 +14,6 @@ import (
 
 	"jardinier/activities/nextcloud/nextcloudtest"
 	"jardinier/activities/storage"
-	"jardinier/api"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 )
@@ -93,7 +92,7 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		if next == "" {
 			t.Skip("no next version: set NEXTCLOUD_TEST_NEXT_CODE_DIR to a release tree of the next version")
 		}
-		admin, _, err := api.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
+		admin, _, err := models.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
 		require.NoError(t, err)
 		var started struct{ ID string }
 		require.Equal(t, http.StatusAccepted, s.call("POST", "/api/v1/upgrades", admin,
