@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -296,9 +297,13 @@ func RecordStatsTransition(tx *gorm.DB, applicationID string, status Status, act
 	if err := tx.Take(&rec, "id = ?", link.StatsRecordID).Error; err != nil {
 		return fmt.Errorf("read statistics record of %s: %w", applicationID, err)
 	}
+	before := rec
 	ended := rec.ApplyTransition(status, actor, action, at)
-	if err := tx.Select("*").Updates(&rec).Error; err != nil {
-		return fmt.Errorf("update statistics record of %s: %w", applicationID, err)
+	// Most actions (warnings, activity seen, upgrades) change nothing the statistics keep.
+	if !reflect.DeepEqual(before, rec) {
+		if err := tx.Select("*").Updates(&rec).Error; err != nil {
+			return fmt.Errorf("update statistics record of %s: %w", applicationID, err)
+		}
 	}
 	if ended {
 		if err := tx.Delete(&link).Error; err != nil {
