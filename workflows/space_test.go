@@ -100,6 +100,16 @@ func newHarness(t *testing.T) *harness {
 		failStep: map[string]error{}}
 }
 
+// install gives the space an instance on the simulator, for a test that starts the
+// workflow in service rather than from its application.
+func (h *harness) install() {
+	h.t.Helper()
+	ctx := context.Background()
+	require.NoError(h.t, h.sim.CreateDatabase(ctx, h.input.Slug))
+	require.NoError(h.t, h.sim.Install(ctx, nextcloud.InstallSpec{Slug: h.input.Slug, Domain: h.input.Domain,
+		Version: h.input.NextcloudVersion, Bucket: h.input.Bucket}))
+}
+
 // newEnv prepares the test environment of the next run.
 func (h *harness) newEnv(elapsed time.Duration) {
 	h.env = h.NewTestWorkflowEnvironment()
