@@ -386,7 +386,7 @@ func TestModeratorAccess(t *testing.T) {
 
 		refused := &mocks.WorkflowUpdateHandle{}
 		refused.On("Get", mock.Anything, mock.Anything).Return(
-			temporal.NewApplicationError("transition refusée : l'espace est à l'état active", "")).Once()
+			temporal.NewApplicationError("transition refusée : l'espace est à l'état active", workflows.ErrTypeNotAllowed)).Once()
 		f.temporal.On("UpdateWorkflow", mock.Anything, mock.Anything).Return(refused, nil).Once()
 		w = f.do("POST", "/api/v1/applications/"+app.ID+"/hold", f.mod, nil)
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())

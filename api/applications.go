@@ -15,12 +15,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
-	"jardinier/activities/storage"
 	"jardinier/models"
 	"jardinier/workflows"
 )
@@ -176,7 +174,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		}
 		var taken int64
 		if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
-			app.Slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
+			app.Slug, models.ClosedStatuses, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
 			Count(&taken).Error; err != nil {
 			return err
 		}
@@ -186,7 +184,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		var open int64
 		if err := tx.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 			Where("applications.contact_email = ? AND spaces.status NOT IN ?", app.ContactEmail,
-				[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&open).Error; err != nil {
+				models.ClosedStatuses).Count(&open).Error; err != nil {
 			return err
 		}
 		if open >= models.MaxOpenPerContact {
@@ -196,10 +194,13 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		if err := tx.Create(app).Error; err != nil {
 			return err
 		}
+		if err := models.CreateStatsRecord(tx, app, now); err != nil {
+			return err
+		}
 		limits := models.DefaultLimits()
 		return tx.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusSubmitted,
 			OfficeSuite: app.OfficeSuite, MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes,
-			MaxVideoBytes: limits.MaxVideoBytes, BucketName: storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+			MaxVideoBytes: limits.MaxVideoBytes, BucketName: models.BucketName(s.cfg.BucketPrefix, app.Slug),
 			SubmittedAt: now}).Error
 	})
 	var pgErr *pgconn.PgError
@@ -212,6 +213,9 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 func (s *Server) deleteApplication(ctx context.Context, app *models.Application) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("application_id = ?", app.ID).Delete(&models.Space{}).Error; err != nil {
+			return err
+		}
+		if err := models.DeleteStatsRecord(tx, app.ID); err != nil {
 			return err
 		}
 		return tx.Delete(app).Error
@@ -227,11 +231,11 @@ func (s *Server) startSpaceWorkflow(ctx context.Context, app *models.Application
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrSlug.ValueSet(app.Slug),
 			workflows.SearchAttrStatus.ValueSet(string(models.StatusSubmitted))),
-	}, workflows.SpaceWorkflow, workflows.SpaceInput{
+	}, workflows.SpaceWorkflowType, workflows.SpaceInput{
 		ApplicationID:    app.ID,
 		Slug:             app.Slug,
 		OfficeSuite:      app.OfficeSuite,
-		Bucket:           storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+		Bucket:           models.BucketName(s.cfg.BucketPrefix, app.Slug),
 		Domain:           app.Slug + "." + s.cfg.BaseDomain,
 		NextcloudVersion: s.cfg.NextcloudVersion,
 	})
@@ -395,7 +399,7 @@ func (s *Server) getApplication(c *gin.Context) {
 		SubmittedAt: app.CreatedAt, History: []auditEntry{}}
 	if err := db.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 		Where("applications.contact_email = ? AND applications.id <> ? AND spaces.status NOT IN ?", app.ContactEmail, app.ID,
-			[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&d.OtherOpen).Error; err != nil {
+			models.ClosedStatuses).Count(&d.OtherOpen).Error; err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -443,29 +447,9 @@ func (s *Server) decideApplication(c *gin.Context) {
 	result, err := updateWorkflow[workflows.DecisionResult](c.Request.Context(), s.temporal,
 		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)})
 	if err != nil {
-		s.writeError(c, updateError(err))
+		s.writeError(c, updateError(err, noSpace))
 		return
 	}
 	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
 	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
-}
-
-// updateError turns a refused update into a conflict carrying the validator's message,
-// and a missing or finished workflow into "not found".
-func updateError(err error) error {
-	var (
-		appErr   *temporal.ApplicationError
-		notFound *serviceerror.NotFound
-	)
-	if errors.As(err, &notFound) {
-		return models.Errorf(models.ENOTFOUND, "aucun espace en cours ne porte ce nom")
-	}
-	if errors.As(err, &appErr) {
-		msg := appErr.Message()
-		if field, rest, ok := strings.Cut(msg, ": "); ok && (field == "reason" || field == "moderator") {
-			return models.FieldError(field, "%s", rest)
-		}
-		return models.Errorf(models.ECONFLICT, "%s", msg)
-	}
-	return fmt.Errorf("update space workflow: %w", err)
 }

@@ -17,11 +17,11 @@ import (
 	"jardinier/workflows"
 )
 
-// maxReasonLength bounds a moderator's reason: a few sentences for the audit trail.
-const maxReasonLength = 2000
-
 // maxPreviewDays bounds the preview window: ten years covers any policy.
 const maxPreviewDays = 3650
+
+// noSpace is the answer to an update sent to a space whose workflow is over.
+const noSpace = "aucun espace en cours ne porte ce nom"
 
 // spaceActions maps the action in the URL to the workflow update.
 var spaceActions = map[string]string{
@@ -38,7 +38,7 @@ type actionRequest struct {
 }
 
 // readReason reads the optional {"reason": "..."} body of an action, trimmed: required
-// or not, and at most maxReasonLength characters.
+// or not, and at most models.MaxReasonLength characters.
 func readReason(c *gin.Context, required bool) (string, error) {
 	var req actionRequest
 	if c.Request.ContentLength != 0 {
@@ -49,8 +49,8 @@ func readReason(c *gin.Context, required bool) (string, error) {
 	reason := strings.TrimSpace(req.Reason)
 	if required && reason == "" {
 		return "", models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu")
-	} else if utf8.RuneCountInString(reason) > maxReasonLength {
-		return "", models.FieldError("reason", "ne peut dépasser %d caractères", maxReasonLength)
+	} else if utf8.RuneCountInString(reason) > models.MaxReasonLength {
+		return "", models.FieldError("reason", "ne peut dépasser %d caractères", models.MaxReasonLength)
 	}
 	return reason, nil
 }
@@ -72,7 +72,7 @@ func (s *Server) actOnSpace(c *gin.Context) {
 	mod := currentModerator(c)
 	result, err := s.sendAction(c.Request.Context(), slug, update, workflows.ActionInput{Actor: mod.Name, Reason: reason})
 	if err != nil {
-		s.writeError(c, updateError(err))
+		s.writeError(c, updateError(err, noSpace))
 		return
 	}
 	s.logger.Info("Space action recorded", "slug", slug, "action", update, "moderator", mod.Name, "status", result.Status)
@@ -172,7 +172,7 @@ func (s *Server) spaceTimeline(c *gin.Context) {
 		return
 	}
 	for _, p := range plannedSteps(s.cfg.Policy, sp) {
-		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: workflows.ActorSystem, At: p.At, Planned: true})
+		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: models.ActorSystem, At: p.At, Planned: true})
 	}
 	c.JSON(http.StatusOK, resp)
 }

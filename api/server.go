@@ -92,6 +92,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/policy/preview", s.previewPolicy)
+	mod.GET("/stats", s.getStats)
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/moderators", s.listModerators)

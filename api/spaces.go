@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"jardinier/models"
 	"jardinier/workflows"
@@ -33,6 +34,9 @@ type spaceView struct {
 	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
 	Reason           string             `json:"reason,omitempty"`
 	Usage            *usageView         `json:"usage,omitempty"`
+
+	// LastActivityMeasuredAt is when LastActivityAt was last read from the space.
+	LastActivityMeasuredAt *time.Time `json:"last_activity_measured_at,omitempty"`
 }
 
 // usageView is what a space held when its quota was last shared out.
@@ -55,7 +59,8 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
 		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
 		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
-		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason}
+		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason,
+		LastActivityMeasuredAt: sp.LastActivityMeasuredAt}
 }
 
 // listSpaces lists spaces from the database projection, newest first.
@@ -143,7 +148,9 @@ func (s *Server) getSpace(c *gin.Context) {
 func (s *Server) loadSpace(ctx context.Context, slug string) (*models.Space, error) {
 	var sp models.Space
 	err := s.db.WithContext(ctx).Where("slug = ?", slug).
-		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
+		// Take, not First: First would replace this order by the primary key's.
+		Order(clause.OrderBy{Expression: clause.Expr{SQL: "CASE WHEN status IN ? THEN 1 ELSE 0 END, submitted_at DESC",
+			Vars: []any{models.ClosedStatuses}}}).Take(&sp).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug)
 	} else if err != nil {

@@ -336,27 +336,11 @@ func (s *Server) controlUpgrade(c *gin.Context) {
 	result, err := updateWorkflow[workflows.UpgradeControlResult](c.Request.Context(), s.temporal,
 		workflows.UpgradeWorkflowID(id), update, workflows.UpgradeControlInput{Actor: admin.Name, Reason: reason})
 	if err != nil {
-		s.writeError(c, upgradeControlError(id, err))
+		s.writeError(c, updateError(err, fmt.Sprintf("aucune mise à niveau en cours n'a l'identifiant %q", id)))
 		return
 	}
 	s.logger.Info("Fleet upgrade control recorded", "upgrade_id", id, "action", update, "admin", admin.Name, "status", result.Status)
 	c.JSON(http.StatusOK, gin.H{"id": id, "status": result.Status})
-}
-
-// upgradeControlError turns a refused control into a conflict carrying the validator's
-// message, and a missing or finished upgrade into "not found".
-func upgradeControlError(id string, err error) error {
-	var (
-		appErr   *temporal.ApplicationError
-		notFound *serviceerror.NotFound
-	)
-	switch {
-	case errors.As(err, &notFound):
-		return models.Errorf(models.ENOTFOUND, "aucune mise à niveau en cours n'a l'identifiant %q", id)
-	case errors.As(err, &appErr):
-		return models.Errorf(models.ECONFLICT, "%s", appErr.Message())
-	}
-	return fmt.Errorf("control upgrade %s: %w", id, err)
 }
 
 // upgradeSpaceView is one space of a fleet upgrade.

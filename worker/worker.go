@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"gorm.io/gorm"
 
 	"jardinier/activities/database"
@@ -73,9 +74,11 @@ func New(o Options) (worker.Worker, error) {
 		MaxConcurrentActivityTaskPollers: 8,
 		MaxConcurrentWorkflowTaskPollers: 8,
 	})
-	w.RegisterWorkflow(workflows.SpaceWorkflow)
-	w.RegisterWorkflow(workflows.FleetUpgradeWorkflow)
-	w.RegisterWorkflow(workflows.QuotaRebalanceWorkflow)
+	// Registered under the names of the contracts, which recorded histories and
+	// visibility queries carry, whatever the Go functions are called.
+	w.RegisterWorkflowWithOptions(workflows.SpaceWorkflow, workflow.RegisterOptions{Name: workflows.SpaceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
@@ -138,7 +141,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		S3TLS: cfg.S3TLS, S3Region: cfg.S3Region,
 		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
-		AccessControl: o.AccessControl,
+		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
 	}, fleet, nil, logger)
 	if err != nil {
 		fleet.Close()

@@ -27,6 +27,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	logger := workflow.GetLogger(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute, // an install on a loaded node takes a few minutes
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -35,6 +36,9 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, storage.ErrTypeInvalidBucket, storage.ErrTypeBucketTaken},
 		},
 	})
+	// One S3 call, that does not heartbeat; and single occ commands or queries.
+	bucketCtx := workflow.WithStartToCloseTimeout(workflow.WithHeartbeatTimeout(actx, 0), time.Minute)
+	shortCtx := workflow.WithStartToCloseTimeout(actx, nextcloudShortTimeout)
 	var (
 		sa *storage.Activities
 		na *nextcloud.Activities
@@ -49,7 +53,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		uctx, _ := workflow.NewDisconnectedContext(ctx)
 		uctx = workflow.WithActivityOptions(uctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Minute, // emptying a large bucket; it heartbeats
-			HeartbeatTimeout:    time.Minute,
+			HeartbeatTimeout:    bucketHeartbeatTimeout,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
 		})
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -59,7 +63,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		}
 	}()
 
-	if err = workflow.ExecuteActivity(actx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(bucketCtx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
 		// An attempt may have created it before the last one failed: delete it, unless
 		// the name was refused or belongs to someone else, where nothing was created and
 		// nothing of ours is there to delete.
@@ -75,7 +79,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	undo = append(undo, func(uctx workflow.Context) error {
 		return workflow.ExecuteActivity(uctx, na.RemoveSpace, nextcloud.RemoveInput{Slug: s.in.Slug}).Get(uctx, nil)
 	})
-	if err = workflow.ExecuteActivity(actx, na.CreateSpaceDatabase, nextcloud.CreateDatabaseInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.CreateSpaceDatabase, nextcloud.CreateDatabaseInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
 	var installed nextcloud.InstallResult
@@ -84,12 +88,12 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	if err = workflow.ExecuteActivity(actx, na.InstallSpace, nextcloud.InstallInput{Spec: spec}).Get(ctx, &installed); err != nil {
 		return "", "", err
 	}
-	s.version = installed.Version
+	s.st.NextcloudVersion = installed.Version
 	var admin nextcloud.CreateAdminResult
-	if err = workflow.ExecuteActivity(actx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
 		return "", "", err
 	}
-	if err = workflow.ExecuteActivity(actx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
 	// No list of apps: the worker enables those its configuration approves.

@@ -15,7 +15,7 @@ import (
 // requestUpgrade sends a fleet upgrade's request to the space at a time of the test.
 func (h *harness) requestUpgrade(at time.Duration, target string) {
 	h.at(at, func() {
-		h.env.SignalWorkflow(SignalUpgradeSpace, UpgradeSpaceRequest{UpgradeID: "upgrade/u1", Target: target})
+		h.env.SignalWorkflow(SignalUpgradeSpace, UpgradeSpaceRequest{UpgradeID: UpgradeWorkflowID("u1"), Target: target})
 	})
 }
 

@@ -52,6 +52,9 @@ type OccOptions struct {
 	// AccessControl enables the files_accesscontrol app, which enforces the maximum
 	// size of video files; off on machines that cannot reach the app store.
 	AccessControl bool
+	// ApprovedApps are the apps EnableApps accepts besides the office suites, as the
+	// operator approves them (NEXTCLOUD_APPS); DefaultApps if nil.
+	ApprovedApps []string
 }
 
 // withDefaults returns o with its zero values replaced by defaults.
@@ -67,6 +70,9 @@ func (o OccOptions) withDefaults() OccOptions {
 	}
 	if o.S3Region == "" {
 		o.S3Region = "us-east-1"
+	}
+	if o.ApprovedApps == nil {
+		o.ApprovedApps = DefaultApps
 	}
 	return o
 }

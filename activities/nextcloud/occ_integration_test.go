@@ -121,6 +121,8 @@ func setupOcc(t *testing.T) *occFixture {
 		SSHUser:        os.Getenv("NEXTCLOUD_TEST_SSH_USER"),
 		SSHKey:         os.Getenv("NEXTCLOUD_TEST_SSH_KEY"),
 		SSHKnownHosts:  os.Getenv("NEXTCLOUD_TEST_SSH_KNOWN_HOSTS"),
+		// admin_audit ships with every release; the other is in no app store.
+		ApprovedApps: []string{"admin_audit", "no-such-app-in-any-store"},
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
@@ -474,7 +476,9 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		require.NoError(t, err)
 		out, err := f.occ(t, map[string]string{"OC_PASS": adminPassword}, "user:delete", "bob")
 		require.NoError(t, err, out)
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, true))
 		require.NoError(t, d.RestoreSnapshot(f.ctx, f.slug, snap))
+		require.NoError(t, d.SetMaintenance(f.ctx, f.slug, false))
 		out, err = f.occ(t, nil, "user:info", "bob")
 		assert.NoError(t, err, "bob is back with the snapshot: %s", out)
 		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))

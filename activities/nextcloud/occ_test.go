@@ -151,8 +151,8 @@ func newTestOcc(t testing.TB) (*Occ, *fakeRunner) {
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
 	run := &fakeRunner{reply: func(c Command) ([]byte, error) {
-		if len(c.Args) > 1 && c.Args[1] == "-r" {
-			return []byte("1"), nil // config.php: installed
+		if len(c.Args) > 1 && c.Args[1] == "-r" && c.Args[len(c.Args)-1] == "installed" {
+			return []byte("1"), nil // config.php: installed, not in maintenance
 		}
 		if slices.Contains(c.Args, "user:list") {
 			return []byte("[]"), nil

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +120,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 		}
 	}
 	r.Wall = last.Sub(start)
-	r.AcceptToActiveP50, r.AcceptToActiveP95 = percentile(latencies, 50), percentile(latencies, 95)
+	r.AcceptToActiveP50, r.AcceptToActiveP95 = models.Percentile(latencies, 50), models.Percentile(latencies, 95)
 	r.WorkerRSSMB = PeakRSSMB(stack.Worker.Pid())
 	return r, nil
 }
@@ -287,14 +286,4 @@ func PeakRSSMB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
 }
