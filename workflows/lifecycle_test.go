@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/mail"
-	"jardinier/activities/nextcloud"
 	"jardinier/models"
 )
 
@@ -294,10 +293,7 @@ func TestSpaceState(t *testing.T) {
 				Request: ContactRequest{Seq: 5, Action: UpdateDelete, At: at}, RetryAt: at.Add(time.Minute)}}
 		h.input = testInput
 		h.input.State = &st
-		// The space was provisioned in an earlier run: its instance is there.
-		require.NoError(t, h.sim.CreateDatabase(t.Context(), testInput.Slug))
-		require.NoError(t, h.sim.Install(t.Context(), nextcloud.InstallSpec{Slug: testInput.Slug, Domain: testInput.Domain,
-			Version: testInput.NextcloudVersion, Bucket: testInput.Bucket, AdminUser: AdminUser}))
+		h.install()
 		h.send(time.Hour, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "signalement"}, &decisionAnswer{})
 		h.run(2 * time.Hour)
 
