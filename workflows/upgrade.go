@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -82,10 +81,10 @@ func (f *fleet) register(ctx workflow.Context) error {
 			},
 			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in UpgradeControlInput) error {
 				if in.Actor == "" {
-					return errors.New("actor: l'auteur est obligatoire")
+					return refuseField("actor", "l'auteur est obligatoire")
 				}
 				if !slices.Contains(c.from, f.st.Status) {
-					return fmt.Errorf("la mise à jour est à l'état %s : « %s » n'est pas possible", f.st.Status, name)
+					return refuse(ErrTypeNotAllowed, "la mise à jour est à l'état %s : « %s » n'est pas possible", f.st.Status, name)
 				}
 				return nil
 			}})

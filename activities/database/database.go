@@ -103,6 +103,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 			} else if res.RowsAffected == 0 {
 				return nil // an earlier attempt committed this transition
 			}
+			if err := models.RecordStatsTransition(tx, in.ApplicationID, in.Status, in.Actor, in.Action, in.At); err != nil {
+				return err
+			}
 		}
 		recorded = true
 		updates := map[string]any{"status": in.Status, "status_reason": in.Reason}

@@ -21,7 +21,7 @@ func nextcloudSpace(t testing.TB, d *Occ, schema, sql string) string {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	slug := "quota-" + hex.EncodeToString(b)
+	slug := "quotas-" + hex.EncodeToString(b)
 	require.NoError(t, d.fleet.Create(t.Context(), slug))
 	t.Cleanup(func() { _ = d.fleet.Drop(t.Context(), slug) })
 	tables, err := os.ReadFile(filepath.Join("testdata", "nextcloud-schema", schema))

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jardinier/activities/nextcloud"
-	"jardinier/api"
 	"jardinier/models"
 	"jardinier/models/modeltest"
 	"jardinier/worker"
@@ -78,7 +77,7 @@ func TestWorkerCrashEndToEnd(t *testing.T) {
 	s.callInBackground("POST", "/api/v1/spaces/"+deleted+"/delete", `{"reason": "dissolution"}`)
 	waitMark(t, marks, "lost", "SetDeactivated", deactivated)
 	waitMark(t, marks, "lost", "Remove", deleted)
-	admin, _, err := api.CreateModerator(ctx, s.db, "dominique", models.RoleAdmin)
+	admin, _, err := models.CreateModerator(ctx, s.db, "dominique", models.RoleAdmin)
 	require.NoError(t, err)
 	var started struct{ ID string }
 	require.Equal(t, http.StatusAccepted, s.call("POST", "/api/v1/upgrades", admin,

@@ -26,10 +26,10 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
 	s.waitStatus(slug, models.StatusActive)
 	t.Cleanup(func() { s.fleet.Drop(context.Background(), slug) })
-	// The admin's files take 3 GB; versions, trash and previews 1 GB more. They log in
-	// now, after the activation the policy last read.
+	// The admin's files take 3 GB; versions, trash and previews 1 GB more. They logged
+	// in a moment ago, after the activation the policy last read.
 	s.sim.SetUsage(slug, "admin", 3*gb, gb)
-	login := time.Now().Add(time.Second).Truncate(time.Second).UTC()
+	login := time.Now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
 	s.sim.SetLastLogin(slug, "admin", login)
 
 	sc := s.temporal.ScheduleClient()

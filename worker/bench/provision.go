@@ -1,7 +1,9 @@
-// Package bench measures the whole system on one machine: it starts the same stack as
-// `make dev` (Temporal development server, MinIO, PostgreSQL, the worker and the API as
-// separate processes, Nextcloud simulated) in a state directory of its own, drives it
-// through the public API, and reports one line of figures.
+// Package bench measures the whole system on one machine, for `jardinier bench-*`: it
+// starts the same stack as `make dev` (Temporal development server, MinIO, PostgreSQL,
+// the worker and the API as separate processes, Nextcloud simulated) in a state
+// directory of its own, drives the worker and the API as their users do, and reports
+// one line of figures. It lives beside the worker it loads; it imports neither the
+// worker nor the API, which run as processes.
 package bench
 
 import (
@@ -23,7 +25,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"jardinier/api"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 )
@@ -66,7 +67,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
-	token, _, err := api.CreateModerator(ctx, db, "bench", models.RoleModerator)
+	token, _, err := models.CreateModerator(ctx, db, "bench", models.RoleModerator)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
