@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -15,33 +16,37 @@ import (
 // Config is the configuration every Jardinier process reads from its environment.
 // Defaults suit `make dev` on one machine; FromEnv checks every value at start-up.
 type Config struct {
-	DatabaseURL       string           // DATABASE_URL
-	TemporalAddress   string           // TEMPORAL_ADDRESS
-	TemporalNamespace string           // TEMPORAL_NAMESPACE
-	S3Endpoint        string           // S3_ENDPOINT, host:port
-	S3AccessKey       string           // S3_ACCESS_KEY
-	S3SecretKey       string           // S3_SECRET_KEY
-	S3TLS             bool             // S3_TLS
-	S3Region          string           // S3_REGION
-	BucketPrefix      string           // BUCKET_PREFIX
-	SMTPURL           string           // SMTP_URL; empty: mails are written to MailDir
-	MailDir           string           // MAIL_DIR
-	MailFrom          string           // MAIL_FROM
-	ModeratorsEmail   string           // MODERATORS_EMAIL
-	NextcloudDriver   string           // NEXTCLOUD_DRIVER: sim
-	NextcloudVersion  string           // NEXTCLOUD_VERSION: the version new spaces get
-	NextcloudApps     []string         // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
-	NextcloudSimDir   string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
-	Occ               OccConfig        // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
-	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
-	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
-	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
-	TemporalUIURL     string           // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
-	APIAddr           string           // API_ADDR
-	TrustedProxies    []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
-	SubmitRate        int              // SUBMIT_RATE: applications per client address and hour
-	SecretKey         []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
-	Policy            InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
+	DatabaseURL       string // DATABASE_URL
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	S3Endpoint        string // S3_ENDPOINT, host:port
+	S3AccessKey       string // S3_ACCESS_KEY
+	S3SecretKey       string // S3_SECRET_KEY
+	S3TLS             bool   // S3_TLS
+	S3Region          string // S3_REGION
+	BucketPrefix      string // BUCKET_PREFIX
+	SMTPURL           string // SMTP_URL; empty: mails are written to MailDir
+	MailDir           string // MAIL_DIR
+	MailFrom          string // MAIL_FROM
+	ModeratorsEmail   string // MODERATORS_EMAIL
+	// MailRate (MAIL_RATE) is how many mails per second the whole fleet sends at most:
+	// what the relay and the receiving providers accept without taking the service for
+	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
+	MailRate         float64
+	NextcloudDriver  string           // NEXTCLOUD_DRIVER: sim
+	NextcloudVersion string           // NEXTCLOUD_VERSION: the version new spaces get
+	NextcloudApps    []string         // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
+	NextcloudSimDir  string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
+	Occ              OccConfig        // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
+	FleetDatabaseURL string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
+	BaseDomain       string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
+	PublicURL        string           // PUBLIC_URL: where the API is reached, for links in mails
+	TemporalUIURL    string           // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
+	APIAddr          string           // API_ADDR
+	TrustedProxies   []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
+	SubmitRate       int              // SUBMIT_RATE: applications per client address and hour
+	SecretKey        []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	Policy           InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
 
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
 	// `occ upgrade` of the simulator takes, to benchmark fleet upgrades; 0: at once.
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 		MailDir:           ".dev/mail",
 		MailFrom:          "Jardinier <ne-pas-repondre@jardinier.localhost>",
 		ModeratorsEmail:   "moderation@jardinier.localhost",
+		MailRate:          5,
 		NextcloudDriver:   "sim",
 		Occ:               DefaultOccConfig(),
 		NextcloudVersion:  "31.0.9",
@@ -112,6 +118,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("MAIL_DIR", &c.MailDir)
 	e.str("MAIL_FROM", &c.MailFrom)
 	e.str("MODERATORS_EMAIL", &c.ModeratorsEmail)
+	e.number("MAIL_RATE", &c.MailRate)
 	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
 	e.str("NEXTCLOUD_VERSION", &c.NextcloudVersion)
 	e.str("NEXTCLOUD_SIM_DIR", &c.NextcloudSimDir)
@@ -192,6 +199,9 @@ func (c Config) Validate() error {
 	if c.SubmitRate < 1 {
 		return fmt.Errorf("SUBMIT_RATE: must be at least 1 application per hour")
 	}
+	if !(c.MailRate > 0) || math.IsInf(c.MailRate, 0) {
+		return fmt.Errorf("MAIL_RATE: must be a number of mails per second above 0, such as 5 or 0.5")
+	}
 	if err := ValidateEmail("MODERATORS_EMAIL", c.ModeratorsEmail); err != nil {
 		return fmt.Errorf("MODERATORS_EMAIL: not a valid address")
 	}
@@ -230,6 +240,16 @@ func (e *envReader) integer(name string, dst *int) {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			e.fail(name, "must be a whole number")
+		}
+		*dst = n
+	}
+}
+
+func (e *envReader) number(name string, dst *float64) {
+	if v := e.getenv(name); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			e.fail(name, "must be a number")
 		}
 		*dst = n
 	}

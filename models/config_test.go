@@ -59,6 +59,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"API_ADDR":           ":9090",
 		"TRUSTED_PROXIES":    "10.0.0.1",
 		"SUBMIT_RATE":        "3",
+		"MAIL_RATE":          "2.5",
 		"SECRET_KEY":         base64.StdEncoding.EncodeToString(key),
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 
@@ -120,6 +121,7 @@ func TestConfigFromEnv(t *testing.T) {
 		APIAddr:          ":9090",
 		TrustedProxies:   []string{"10.0.0.1"},
 		SubmitRate:       3,
+		MailRate:         2.5,
 		SecretKey:        key,
 		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
@@ -232,6 +234,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"SUBMIT_RATE that is not a number is refused", "SUBMIT_RATE", "x"},
 		{"SUBMIT_RATE of zero is refused", "SUBMIT_RATE", "0"},
 		{"a negative SUBMIT_RATE is refused", "SUBMIT_RATE", "-5"},
+		{"MAIL_RATE that is not a number is refused", "MAIL_RATE", "vite"},
+		{"MAIL_RATE of zero is refused", "MAIL_RATE", "0"},
+		{"a negative MAIL_RATE is refused", "MAIL_RATE", "-1"},
+		{"an infinite MAIL_RATE is refused", "MAIL_RATE", "+Inf"},
 		{"a negative NEXTCLOUD_OCC_TIMEOUT is refused", "NEXTCLOUD_OCC_TIMEOUT", "-1s"},
 		{"a zero NEXTCLOUD_OCC_TIMEOUT is refused", "NEXTCLOUD_OCC_TIMEOUT", "0s"},
 		{"a NEXTCLOUD_OCC_TIMEOUT without a unit is refused", "NEXTCLOUD_OCC_TIMEOUT", "30"},
@@ -379,6 +385,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.TrustedProxies = full.TrustedProxies
 	case "SUBMIT_RATE":
 		c.SubmitRate = full.SubmitRate
+	case "MAIL_RATE":
+		c.MailRate = full.MailRate
 	case "SECRET_KEY":
 		c.SecretKey = full.SecretKey
 	case "INACTIVITY_POLICY":
