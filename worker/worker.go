@@ -35,8 +35,10 @@ type Options struct {
 	MaxConcurrentActivities int
 }
 
-// New returns a worker on workflows.TaskQueue with the space workflow and every
-// activity registered. Start or Run it.
+// New returns the worker of a Jardinier process: a worker on workflows.TaskQueue with
+// every workflow and activity registered, together with the mail lane's worker on
+// workflows.MailTaskQueue (NewMail), which runs the mail activities at MAIL_RATE.
+// Start, Run and Stop act on both; registrations go to the first. Start or Run it.
 func New(o Options) (worker.Worker, error) {
 	cfg := o.Config
 	if len(cfg.SecretKey) != 32 {
@@ -56,13 +58,7 @@ func New(o Options) (worker.Worker, error) {
 			return nil, err
 		}
 	}
-	sender := o.Sender
-	if sender == nil {
-		if sender, err = mail.NewSender(cfg.SMTPURL, cfg.MailDir); err != nil {
-			return nil, err
-		}
-	}
-	templates, err := mail.LoadTemplates(mail.DefaultLanguage)
+	mailer, err := newMailer(o, sealer)
 	if err != nil {
 		return nil, err
 	}
@@ -85,10 +81,102 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
-	w.RegisterActivity(&mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
+	// Also here for the runs started before the mail lane, which still schedule their
+	// mails on this queue (workflows.mailLaneChange).
+	w.RegisterActivity(mailer)
+	mw, err := newMailWorker(o, mailer)
+	if err != nil {
+		return nil, err
+	}
+	return &pair{Worker: w, mail: mw}, nil
+}
+
+// NewMail returns a worker of the mail lane alone, on workflows.MailTaskQueue, as New
+// builds it: what a process that only sends mails runs, and what tests start twice to
+// see the rate hold across workers.
+func NewMail(o Options) (worker.Worker, error) {
+	sealer, err := models.NewSealer(o.Config.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("SECRET_KEY: %w", err)
+	}
+	mailer, err := newMailer(o, sealer)
+	if err != nil {
+		return nil, err
+	}
+	return newMailWorker(o, mailer)
+}
+
+// newMailer returns the mail activities, sending through o.Sender or, when nil, the
+// sender the configuration names.
+func newMailer(o Options, sealer *models.Sealer) (*mail.Activities, error) {
+	cfg := o.Config
+	sender := o.Sender
+	if sender == nil {
+		var err error
+		if sender, err = mail.NewSender(cfg.SMTPURL, cfg.MailDir); err != nil {
+			return nil, err
+		}
+	}
+	templates, err := mail.LoadTemplates(mail.DefaultLanguage)
+	if err != nil {
+		return nil, err
+	}
+	return &mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
 		Signer: models.NewSigner(cfg.SecretKey),
-		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL})
-	return w, nil
+		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL}, nil
+}
+
+// newMailWorker returns the worker of workflows.MailTaskQueue running mailer's
+// activities and nothing else.
+func newMailWorker(o Options, mailer *mail.Activities) (worker.Worker, error) {
+	if !(o.Config.MailRate > 0) {
+		return nil, fmt.Errorf("MAIL_RATE: must be a number of mails per second above 0")
+	}
+	mw := worker.New(o.Client, workflows.MailTaskQueue, worker.Options{
+		// The server holds this rate for the queue, over every worker polling it (each
+		// sends the same MAIL_RATE): the relay sees MAIL_RATE however many workers run.
+		// Unlike WorkerActivitiesPerSecond, which would bound each worker alone.
+		TaskQueueActivitiesPerSecond:       o.Config.MailRate,
+		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+	})
+	mw.RegisterActivity(mailer)
+	return mw, nil
+}
+
+// pair is the worker New returns: the worker of workflows.TaskQueue, which takes the
+// registrations, and the mail lane's, started and stopped with it.
+type pair struct {
+	worker.Worker
+	mail worker.Worker
+}
+
+// Start starts both workers, or neither.
+func (p *pair) Start() error {
+	if err := p.Worker.Start(); err != nil {
+		return err
+	}
+	if err := p.mail.Start(); err != nil {
+		p.Worker.Stop()
+		return fmt.Errorf("start mail worker: %w", err)
+	}
+	return nil
+}
+
+// Run starts both workers and stops them when interruptCh receives or is closed.
+func (p *pair) Run(interruptCh <-chan interface{}) error {
+	if err := p.Start(); err != nil {
+		return err
+	}
+	<-interruptCh
+	p.Stop()
+	return nil
+}
+
+// Stop stops both workers, the mail lane first: the mails it runs have their results
+// waited for by workflows of the other.
+func (p *pair) Stop() {
+	p.mail.Stop()
+	p.Worker.Stop()
 }
 
 // NewNextcloudDriver returns the driver NEXTCLOUD_DRIVER names. The simulator keeps its
@@ -169,7 +257,8 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("Worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
+	logger.Info("Worker started", "task_queue", workflows.TaskQueue, "mail_task_queue", workflows.MailTaskQueue,
+		"mail_rate", cfg.MailRate, "namespace", cfg.TemporalNamespace)
 	if err := workflows.EnsureQuotaSchedule(ctx, c, cfg.QuotaRebalanceEvery); err != nil {
 		w.Stop()
 		return fmt.Errorf("QUOTA_REBALANCE_EVERY: %w", err)

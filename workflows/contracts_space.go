@@ -17,6 +17,12 @@ import (
 // TaskQueue is the task queue of every Jardinier workflow and activity.
 const TaskQueue = "jardinier-spaces"
 
+// MailTaskQueue is the task queue of the mail activities (mail.Activities), the mail
+// lane: its workers set Temporal's rate limit of the queue to MAIL_RATE, which the
+// server then holds for every worker together, and mails leave its backlog by priority
+// (MailPriority).
+const MailTaskQueue = "jardinier-mails"
+
 // SpaceWorkflowType is the name SpaceWorkflow is registered under (worker/worker.go);
 // recorded histories carry it, so it never changes.
 const SpaceWorkflowType = "SpaceWorkflow"

@@ -55,13 +55,13 @@ type ModeratorMailResult struct {
 // A link expires within days: retrying longer than that is pointless.
 func ModeratorMailWorkflow(ctx workflow.Context, in ModeratorMailInput) (ModeratorMailResult, error) {
 	var ma *mail.Activities
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout:    2 * time.Minute, // one SMTP transaction; at least a minute (mail.Send)
 		ScheduleToCloseTimeout: models.PasswordResetValidity,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
-	})
+	}
 	var res mail.SendResult
-	if err := workflow.ExecuteActivity(actx, ma.SendModeratorMail, mail.ModeratorMailInput{Kind: in.Kind, LinkID: in.LinkID}).
+	if err := executeMail(ctx, in.Kind, opts, ma.SendModeratorMail, mail.ModeratorMailInput{Kind: in.Kind, LinkID: in.LinkID}).
 		Get(ctx, &res); err != nil {
 		return ModeratorMailResult{}, err
 	}
@@ -85,14 +85,14 @@ type DigestResult struct {
 func DigestWorkflow(ctx workflow.Context, _ DigestInput) (DigestResult, error) {
 	var ma *mail.Activities
 	now := workflow.Now(ctx)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		// Past a few hours the next digest is closer than this one's news.
 		ScheduleToCloseTimeout: 6 * time.Hour,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
-	})
+	}
 	var res mail.DigestResult
-	if err := workflow.ExecuteActivity(actx, ma.SendDigest, mail.DigestInput{Now: now, Since: now.Add(-digestPeriod)}).
+	if err := executeMail(ctx, mail.KindModeratorDigest, opts, ma.SendDigest, mail.DigestInput{Now: now, Since: now.Add(-digestPeriod)}).
 		Get(ctx, &res); err != nil {
 		return DigestResult{}, err
 	}

@@ -276,16 +276,16 @@ func (s *space) record(ctx workflow.Context, rec database.RecordTransitionInput)
 // it must not stop the space's life.
 func (s *space) mail(ctx workflow.Context, in mail.SendInput) {
 	in.Slug, in.ApplicationID = s.in.Slug, s.in.ApplicationID
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        5 * time.Second,
 			MaximumInterval:        10 * time.Minute, // a mail server down for hours delays mails, loses none
 			NonRetryableErrorTypes: []string{mail.ErrTypeNoRecipient, mail.ErrTypeTemplate, mail.ErrTypeRefused, mail.ErrTypeSecret},
 		},
-	})
+	}
 	var ma *mail.Activities
-	if err := workflow.ExecuteActivity(actx, ma.Send, in).Get(ctx, nil); err != nil {
+	if err := executeMail(ctx, in.Kind, opts, ma.Send, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("Mail not sent", "slug", s.in.Slug, "kind", in.Kind, "error", err)
 	}
 }
