@@ -27,6 +27,8 @@ type Received struct {
 	Subject   string   // decoded
 	Body      string   // decoded text
 	MessageID string   // without angle brackets
+	// At is when the server accepted it; zero for a message read by Decode.
+	At time.Time
 }
 
 // Server is an SMTP server on 127.0.0.1 that accepts every mail, without
@@ -142,6 +144,7 @@ func (s *Server) refuse() bool {
 // accept keeps a mail.
 func (s *Server) accept(r Received) {
 	s.mu.Lock()
+	r.At = time.Now()
 	s.messages = append(s.messages, r)
 	s.mu.Unlock()
 	select {
