@@ -43,6 +43,7 @@ type harness struct {
 	transitions []database.RecordTransitionInput
 	projections []database.RecordTransitionInput
 	mails       []mail.SendInput
+	mailLanes   []mailLane // where each of mails was sent from
 	purged      bool
 	calls       map[string]int
 	deactivated []bool
@@ -134,9 +135,10 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	register(h, "CurrentPolicy", func(database.CurrentPolicyInput) database.CurrentPolicyResult {
 		return database.CurrentPolicyResult{Policy: h.policy, Version: h.policyVersion}
 	})
-	register(h, "Send", func(in mail.SendInput) mail.SendResult {
+	registerCtx(h, "Send", func(ctx context.Context, in mail.SendInput) (mail.SendResult, error) {
 		h.mails = append(h.mails, in)
-		return mail.SendResult{MessageID: "m"}
+		h.mailLanes = append(h.mailLanes, mailLane{activity.GetInfo(ctx).TaskQueue, activity.GetInfo(ctx).Priority})
+		return mail.SendResult{MessageID: "m"}, nil
 	})
 	register(h, "CreateBucket", func(storage.CreateBucketInput) storage.CreateBucketResult {
 		return storage.CreateBucketResult{Created: true}
