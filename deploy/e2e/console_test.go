@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"jardinier/api"
 	"jardinier/api/browsertest"
@@ -296,6 +297,29 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.Eventually(t, func() bool { return textOf(t, admin, "#upgrade-status") == "terminée" }, 90*time.Second, time.Second)
 		assert.Equal(t, len(slugs)+1, upgraded(), "every space in service, troc-de-graines included")
 		admin.Check(t, "console-mise-a-niveau-terminee")
+	})
+
+	t.Run("le résumé du jour part aux modérateurs, ses liens mènent aux écrans", func(t *testing.T) {
+		ctx := context.Background()
+		require.NoError(t, workflows.EnsureDigestSchedule(ctx, s.temporal))
+		require.NoError(t, workflows.EnsureDigestSchedule(ctx, s.temporal), "a restart finds it in place")
+		before := len(s.smtp.Messages())
+		require.NoError(t, s.temporal.ScheduleClient().GetHandle(ctx, workflows.DigestScheduleID).Trigger(ctx, client.ScheduleTriggerOptions{}))
+		mail, _ := s.waitMail(t, "Modération du", before)
+		assert.Equal(t, []string{s.cfg.ModeratorsEmail}, mail.To)
+		link := regexp.MustCompile(`https?://\S+/moderation/demandes/[0-9a-f-]{36}`).FindString(mail.Body)
+		require.NotEmpty(t, link, mail.Body)
+		// Signed out, the link asks to sign in first, then opens its screen.
+		visitor := browsertest.Start(t).NewTab(t)
+		visitor.Open(t, strings.Replace(link, strings.TrimRight(s.cfg.PublicURL, "/"), c.url, 1))
+		assert.Contains(t, visitor.URL(t), "/moderation/connexion?suivant=")
+		visitor.Run(t, chromedp.SendKeys(`#email`, "alix@jardinier.example"), chromedp.SendKeys(`#password`, adminPassword),
+			chromedp.Click(`form[action="/moderation/connexion"] button`), chromedp.WaitVisible(`#code`))
+		code, err := totp.GenerateCode(adminSecret, time.Now()) // a newer step than the earlier sign-in's
+		require.NoError(t, err)
+		visitor.Run(t, chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/moderation/code"] button`),
+			chromedp.WaitVisible(`#decision`))
+		assert.True(t, strings.HasSuffix(visitor.URL(t), link[strings.Index(link, "/moderation/"):]))
 	})
 
 	t.Run("aucun mot de passe, jeton ni secret dans les journaux ni les historiques", func(t *testing.T) {
