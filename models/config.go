@@ -289,6 +289,8 @@ type OccConfig struct {
 	SnapshotDir    string        // NEXTCLOUD_SNAPSHOT_DIR: database snapshots, on the worker
 	DeactivatedMap string        // NEXTCLOUD_DEACTIVATED_MAP: nginx map of deactivated spaces, on the web node
 	ReloadWeb      []string      // NEXTCLOUD_RELOAD_WEB: command run after the map changed, split on spaces
+	ReloadPHP      []string      // NEXTCLOUD_RELOAD_PHP: command run after a space's code link moved, split on spaces
+	HealthURL      string        // NEXTCLOUD_HEALTH_URL: where the worker reaches a space over HTTP; {slug} is replaced
 	Timeout        time.Duration // NEXTCLOUD_OCC_TIMEOUT: of one occ call
 	AccessControl  bool          // NEXTCLOUD_ACCESS_CONTROL: enable files_accesscontrol (video size limit)
 }
@@ -333,8 +335,58 @@ func (o *OccConfig) read(e *envReader) {
 	if v := e.getenv("NEXTCLOUD_RELOAD_WEB"); v != "" {
 		o.ReloadWeb = strings.Fields(v)
 	}
+	if v := e.getenv("NEXTCLOUD_RELOAD_PHP"); v != "" {
+		o.ReloadPHP = strings.Fields(v)
+		if err := CheckCommand(o.ReloadPHP); err != nil {
+			e.fail("NEXTCLOUD_RELOAD_PHP", err.Error())
+		}
+	}
+	if v := e.getenv("NEXTCLOUD_HEALTH_URL"); v != "" {
+		o.HealthURL = v
+		if err := CheckHealthURL(v); err != nil {
+			e.fail("NEXTCLOUD_HEALTH_URL", err.Error())
+		}
+	}
 	e.duration("NEXTCLOUD_OCC_TIMEOUT", &o.Timeout)
 	e.boolean("NEXTCLOUD_ACCESS_CONTROL", &o.AccessControl)
+}
+
+// shellSyntax are the characters that mean something to a shell, which the commands of
+// the configuration never go through.
+const shellSyntax = ";&|<>()$`\\\"'*?~{}"
+
+// CheckCommand checks a command of the configuration, split on spaces and run without a
+// shell on a web node (NEXTCLOUD_RELOAD_PHP): shell syntax would reach the program as
+// words of its own and do nothing of what it says.
+func CheckCommand(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("empty command")
+	}
+	for _, a := range args {
+		if strings.ContainsAny(a, shellSyntax) {
+			return fmt.Errorf("%q: the command runs without a shell, split on spaces; put shell syntax in a script and name the script", a)
+		}
+	}
+	return nil
+}
+
+// CheckHealthURL checks where the worker reaches a space over HTTP: an http or https
+// URL; {slug} in it stands for the space's slug (https://{slug}.example.org), and
+// without it requests go to that address with the space's domain as their Host
+// (http://10.0.0.5:8080, a web node).
+func CheckHealthURL(v string) error {
+	u, err := url.Parse(strings.ReplaceAll(v, "{slug}", "slug"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("want an http or https URL, got %q", v)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("want an http or https URL, got %q", v)
+	case u.Host == "":
+		return fmt.Errorf("want a URL with a host, got %q", v)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("want a URL without user, query or fragment, got %q", v)
+	}
+	return nil
 }
 
 // validate checks what the occ driver cannot start without; the driver checks the rest

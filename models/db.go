@@ -48,10 +48,7 @@ func Migrate(db *gorm.DB) error {
 		if err := migrateModeratorTokens(tx); err != nil {
 			return err
 		}
-		if backfill {
-			return backfillStats(tx)
-		}
-		return nil
+		return migrateStats(tx, backfill)
 	})
 }
 

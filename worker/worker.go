@@ -143,6 +143,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		S3TLS: cfg.S3TLS, S3Region: cfg.S3Region,
 		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
+		ReloadPHP: o.ReloadPHP, HealthURL: o.HealthURL,
 		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
 	}, fleet, nil, logger)
 	if err != nil {
