@@ -119,6 +119,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// One browser per person: each keeps its own cookies.
 	admin := browsertest.Start(t).NewTab(t)
 	moderator := browsertest.Start(t).NewTab(t)
+	newAdmin := browsertest.Start(t).NewTab(t)
+	visitor := browsertest.Start(t).NewTab(t)
 	s := startSystem(t)
 	c := startConsole(t, s)
 	adminSecret := c.admin(t, "Alix", "alix@jardinier.example")
@@ -150,6 +152,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 			chromedp.Click(`form[action="/moderation/mot-de-passe"] button`), chromedp.WaitVisible(`.notice`))
 		assert.Contains(t, textOf(t, moderator, ".notice"), "connectez-vous")
 		moderator.Check(t, "console-connexion")
+		moderator.Open(t, c.url+"/moderation/mot-de-passe-oublie")
+		moderator.Check(t, "console-mot-de-passe-oublie")
+		moderator.Open(t, c.url+"/moderation/nulle-part")
+		assert.Equal(t, http.StatusNotFound, moderator.Status())
+		moderator.Check(t, "console-introuvable")
 		c.signIn(t, moderator, "camille@benevoles.example", camillePassword, "")
 		assert.Equal(t, "Bonjour Camille", textOf(t, moderator, "main h1"))
 
@@ -245,7 +252,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		_, err = models.SetPasswordWithLink(ctx, s.db, l.ID, adminPassword, time.Now())
 		require.NoError(t, err)
-		tab := browsertest.Start(t).NewTab(t)
+		tab := newAdmin
 		c.signIn(t, tab, "dominique@jardinier.example", adminPassword, "")
 		assert.Contains(t, tab.URL(t), "/moderation/double-authentification")
 		tab.Check(t, "console-double-authentification")
@@ -310,11 +317,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 		link := regexp.MustCompile(`https?://\S+/moderation/demandes/[0-9a-f-]{36}`).FindString(mail.Body)
 		require.NotEmpty(t, link, mail.Body)
 		// Signed out, the link asks to sign in first, then opens its screen.
-		visitor := browsertest.Start(t).NewTab(t)
 		visitor.Open(t, strings.Replace(link, strings.TrimRight(s.cfg.PublicURL, "/"), c.url, 1))
 		assert.Contains(t, visitor.URL(t), "/moderation/connexion?suivant=")
 		visitor.Run(t, chromedp.SendKeys(`#email`, "alix@jardinier.example"), chromedp.SendKeys(`#password`, adminPassword),
 			chromedp.Click(`form[action="/moderation/connexion"] button`), chromedp.WaitVisible(`#code`))
+		visitor.Check(t, "console-code")
 		code, err := totp.GenerateCode(adminSecret, time.Now()) // a newer step than the earlier sign-in's
 		require.NoError(t, err)
 		visitor.Run(t, chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/moderation/code"] button`),
