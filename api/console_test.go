@@ -159,8 +159,15 @@ func TestConsoleSecurity(t *testing.T) {
 		// Alix is an admin without a second factor yet: still, the session exists.
 		require.NotEmpty(t, v.cookies["jardinier_session"])
 		// A page of another site posting in the admin's browser: the browser sends the
-		// cookie and says where the form comes from, but the page cannot know the token.
+		// cookie and says where the form comes from, and the page cannot know the token.
 		v.headers["Origin"], v.headers["Sec-Fetch-Site"] = "https://evil.example", "cross-site"
+		for _, token := range []string{"", "not-the-token"} {
+			w := v.send("POST", "/moderation/moderateurs/"+itoa(mod.ID)+"/desactiver", url.Values{"csrf": {token}})
+			assert.Equal(t, http.StatusForbidden, w.Code)
+		}
+		// Without those headers (an older browser), the missing token is enough.
+		delete(v.headers, "Origin")
+		delete(v.headers, "Sec-Fetch-Site")
 		for _, token := range []string{"", "not-the-token"} {
 			w := v.send("POST", "/moderation/moderateurs/"+itoa(mod.ID)+"/desactiver", url.Values{"csrf": {token}})
 			assert.Equal(t, http.StatusForbidden, w.Code)
