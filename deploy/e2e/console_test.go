@@ -304,6 +304,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.Eventually(t, func() bool { return textOf(t, admin, "#upgrade-status") == "terminée" }, 90*time.Second, time.Second)
 		assert.Equal(t, len(slugs)+1, upgraded(), "every space in service, troc-de-graines included")
 		admin.Check(t, "console-mise-a-niveau-terminee")
+		admin.Open(t, c.url+"/moderation/mises-a-jour")
+		assert.Equal(t, 0, admin.Count(t, ".problem"), "Temporal lists the upgrades")
+		assert.Equal(t, 1, admin.Count(t, `a[href^="/moderation/mises-a-jour/"]`))
 	})
 
 	t.Run("le résumé du jour part aux modérateurs, ses liens mènent aux écrans", func(t *testing.T) {
