@@ -62,9 +62,14 @@ func (s *Server) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	s.pages = p
+	cop, err := crossOrigin(s.cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	r.Use(s.logRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
 		s.writeError(c, fmt.Errorf("panic: %v", v))
-	}), limitBody)
+	}), s.refuseCrossOrigin(cop), limitBody)
+	r.GET("/static/*file", staticFiles())
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 
