@@ -128,6 +128,8 @@ func validApplication() map[string]any {
 		"accounts_needed":   8,
 		"office_suite":      "collabora",
 		"contact_email":     "contact@amis-du-jardin.example",
+		"works_in_french":   true,
+		"storage_needed_gb": 10,
 		"terms_accepted":    true,
 	}
 }
@@ -205,6 +207,10 @@ func TestSubmitApplication(t *testing.T) {
 		{"office_suite", map[string]any{"office_suite": "word"}},
 		{"contact_email", map[string]any{"contact_email": "pas-une-adresse"}},
 		{"contact_email", map[string]any{"contact_email": "Alice <alice@example.org>"}},
+		{"works_in_french", map[string]any{"works_in_french": false}},
+		{"works_in_french", map[string]any{"works_in_french": nil}},
+		{"storage_needed_gb", map[string]any{"storage_needed_gb": 51}},
+		{"storage_needed_gb", map[string]any{"storage_needed_gb": nil}},
 		{"terms_accepted", map[string]any{"terms_accepted": false}},
 		{"terms_accepted", map[string]any{"terms_accepted": nil}},
 		{"website", map[string]any{"website": "https://example.org"}},

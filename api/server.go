@@ -98,6 +98,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/policy/preview", s.previewPolicy)
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
+	admin.GET("/opening", s.getOpening)
+	admin.POST("/opening", s.setOpening)
 	admin.GET("/moderators", s.listModerators)
 	admin.POST("/moderators", s.createModerator)
 	admin.POST("/upgrades", s.startUpgrade)

@@ -39,7 +39,7 @@ func Migrate(db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(4242)").Error; err != nil {
 			return fmt.Errorf("migrate: lock: %w", err)
 		}
-		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{}); err != nil {
+		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{}, &Opening{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		return nil
