@@ -53,11 +53,13 @@ const (
 
 // pageNames are the pages the Go code renders: the API does not start without them.
 var pageNames = []string{pageDeactivated, pageReactivate, pageReactivated, pageConfirm, pageConfirmed,
-	pageLinkInvalid, pageLinkExpired, pageLinkUsed, pageNotFound, pageUnavailable, pageForbidden, pageError}
+	pageLinkInvalid, pageLinkExpired, pageLinkUsed, pageNotFound, pageUnavailable, pageForbidden, pageError,
+	pageHome, pageApply, pageApplied, pageClosed, pageLimited}
 
 // pageCSP allows the pages nothing from elsewhere and nothing inline: styles and scripts
 // come from the files under /static/, forms post only to this site.
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// connect-src lets the form's script ask this site whether a slug is free.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // pageSecurityHeaders keep the pages out of frames, caches and search engines, and keep
 // the token of a link from leaking through a Referer header.
@@ -90,12 +92,14 @@ type pageData struct {
 // the API does not start with an incomplete set.
 func loadPages(lang string) (*pages, error) {
 	dateFormats := map[string]func(time.Time) string{"fr": models.FrenchDate}
+	durationFormats := map[string]func(time.Duration) string{"fr": models.FrenchDuration}
 	date, ok := dateFormats[lang]
 	if !ok {
 		return nil, fmt.Errorf("page templates: no language %q", lang)
 	}
+	funcs := template.FuncMap{"date": date, "duration": durationFormats[lang], "dict": dict}
 	dir := "templates/" + lang
-	layout, err := template.New(pageLayout).Funcs(template.FuncMap{"date": date}).
+	layout, err := template.New(pageLayout).Funcs(funcs).
 		Option("missingkey=error").ParseFS(pageFS, dir+"/"+pageLayout)
 	if err != nil {
 		return nil, fmt.Errorf("page templates: %w", err)
@@ -186,4 +190,17 @@ func (s *Server) writePageError(c *gin.Context, err error) {
 		s.logger.Error("Internal error", "method", c.Request.Method, "path", c.FullPath(), "error", err)
 		s.renderPage(c, http.StatusInternalServerError, pageError, pageData{})
 	}
+}
+
+// dict builds a map from pairs of arguments, for templates to hold their own words
+// ({{$labels := dict "culture" "Culture"}}): French stays in the templates.
+func dict(pairs ...string) (map[string]string, error) {
+	if len(pairs)%2 != 0 {
+		return nil, fmt.Errorf("dict: %d arguments, want pairs", len(pairs))
+	}
+	m := make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return m, nil
 }

@@ -17,8 +17,8 @@ type openingState struct {
 	Message string // the admin's words, such as the reopening date
 }
 
-// takes tells whether a submission may be recorded.
-func (o openingState) takes() bool { return !o.Closed && !o.Full }
+// Takes tells whether a submission may be recorded.
+func (o openingState) Takes() bool { return !o.Closed && !o.Full }
 
 // err is the JSON API's answer to a submission while the service takes none.
 func (o openingState) err() error {
@@ -55,7 +55,7 @@ func (s *Server) applicationsOpen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !st.takes() {
+	if !st.Takes() {
 		return st.err()
 	}
 	return nil
@@ -87,7 +87,7 @@ func (s *Server) openingResponse(ctx context.Context, o models.Opening) (opening
 	if err != nil {
 		return openingResponse{}, err
 	}
-	return openingResponse{Closed: o.Closed, Message: o.Message, MaxSpaces: o.MaxSpaces, OpenSpaces: n, Accepting: st.takes()}, nil
+	return openingResponse{Closed: o.Closed, Message: o.Message, MaxSpaces: o.MaxSpaces, OpenSpaces: n, Accepting: st.Takes()}, nil
 }
 
 // getOpening shows whether applications are open, with the cap and the count it bounds.

@@ -73,6 +73,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 
+	// The public site: what the service offers, the application form.
+	r.GET("/", s.homePage)
+	r.GET("/demande", s.applyForm)
+	r.POST("/demande", s.rateLimit(s.limiter), s.apply)
+	r.GET("/demande/envoyee", s.appliedPage)
+
 	// Pages reached from the links of mails, and where the web servers send every URL
 	// of a deactivated space.
 	r.GET("/spaces/:slug/deactivated", s.deactivatedPage)
@@ -84,6 +90,7 @@ func (s *Server) Handler() (http.Handler, error) {
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
+	v1.GET("/slug-check", s.checkSlug)
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
 

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lib/pq"
+	"golang.org/x/text/unicode/norm"
 )
 
 // OrganizationType is the legal form an applicant declares.
@@ -121,6 +123,36 @@ var ApplicationFields = []string{"organization_name", "organization_type", "sect
 	"employees", "members", "beneficiaries", "annual_budget_eur", "mission", "actions", "needs",
 	"works_in_french", "storage_needed_gb", "slug", "accounts_needed", "office_suite",
 	"contact_email", "terms_accepted"}
+
+// SlugFromName proposes a slug from an organisation's name: lowercase letters without
+// accents, digits and single hyphens, cut at MaxSlugLength; "" when the name has none
+// of them. "Les Amis du Jardin Partagé" gives "les-amis-du-jardin-partage".
+func SlugFromName(name string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range norm.NFD.String(strings.ToLower(name)) {
+		switch {
+		case unicode.Is(unicode.Mn, r): // the accent of a letter just written
+		case r == 'œ':
+			b.WriteString("oe")
+			hyphen = false
+		case r == 'æ':
+			b.WriteString("ae")
+			hyphen = false
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			b.WriteRune(r)
+			hyphen = false
+		case !hyphen && b.Len() > 0:
+			b.WriteByte('-')
+			hyphen = true
+		}
+	}
+	slug := strings.Trim(b.String(), "-")
+	if len(slug) > MaxSlugLength {
+		slug = strings.TrimRight(slug[:MaxSlugLength], "-")
+	}
+	return slug
+}
 
 // Validate checks every field of the application and returns every error found, at
 // most one per field, as FieldErrors in the order of the form; nil if all is well. now

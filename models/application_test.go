@@ -240,3 +240,19 @@ func TestApplicationValidateEveryError(t *testing.T) {
 		assert.Equal(t, "doit être un nombre entier", errs[0].Message)
 	})
 }
+
+func TestSlugFromName(t *testing.T) {
+	for name, want := range map[string]string{
+		"Les Amis du Jardin Partagé":    "les-amis-du-jardin-partage",
+		"  Cœur & Âme — 2024 !":         "coeur-ame-2024",
+		"L'Échappée belle":              "l-echappee-belle",
+		"!!!":                           "",
+		strings.Repeat("abcdefghi ", 6): "abcdefghi-abcdefghi-abcdefghi-abcdefghi",
+	} {
+		got := models.SlugFromName(name)
+		assert.Equal(t, want, got, name)
+		if got != "" {
+			assert.NoError(t, models.ValidateSlug(got), name)
+		}
+	}
+}
