@@ -54,7 +54,7 @@ const (
 // pageNames are the pages the Go code renders: the API does not start without them.
 var pageNames = []string{pageDeactivated, pageReactivate, pageReactivated, pageConfirm, pageConfirmed,
 	pageLinkInvalid, pageLinkExpired, pageLinkUsed, pageNotFound, pageUnavailable, pageForbidden, pageError,
-	pageHome, pageApply, pageApplied, pageClosed, pageLimited}
+	pageHome, pageApply, pageApplied, pageClosed, pageLimited, pageFollow, pageWithdrawn}
 
 // pageCSP allows the pages nothing from elsewhere and nothing inline: styles and scripts
 // come from the files under /static/, forms post only to this site.
@@ -97,7 +97,7 @@ func loadPages(lang string) (*pages, error) {
 	if !ok {
 		return nil, fmt.Errorf("page templates: no language %q", lang)
 	}
-	funcs := template.FuncMap{"date": date, "duration": durationFormats[lang], "dict": dict}
+	funcs := template.FuncMap{"date": date, "duration": durationFormats[lang], "dict": dict, "deref": derefTime}
 	dir := "templates/" + lang
 	layout, err := template.New(pageLayout).Funcs(funcs).
 		Option("missingkey=error").ParseFS(pageFS, dir+"/"+pageLayout)
@@ -204,3 +204,6 @@ func dict(pairs ...string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// derefTime is the time behind an optional one, for {{date (deref .At)}}.
+func derefTime(t *time.Time) time.Time { return deref(t) }

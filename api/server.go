@@ -78,6 +78,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/demande", s.applyForm)
 	r.POST("/demande", s.rateLimit(s.limiter), s.apply)
 	r.GET("/demande/envoyee", s.appliedPage)
+	r.GET("/suivi", s.followPage)
+	r.POST("/suivi", s.rateLimit(s.contacts), s.withdrawPage)
 
 	// Pages reached from the links of mails, and where the web servers send every URL
 	// of a deactivated space.
@@ -91,6 +93,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	v1 := r.Group("/api/v1")
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
 	v1.GET("/slug-check", s.checkSlug)
+	v1.GET("/follow", s.followJSON)
+	v1.POST("/follow/withdraw", s.rateLimit(s.contacts), s.withdrawJSON)
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
 

@@ -33,6 +33,10 @@ const (
 	UpdateAccept = "accept"
 	UpdateHold   = "hold"
 	UpdateReject = "reject"
+	// UpdateWithdraw is the applicant's own: through the link of the receipt mail, the
+	// application is withdrawn and purged like a rejected one (DecisionInput with
+	// Moderator ActorApplicant).
+	UpdateWithdraw = "withdraw"
 )
 
 // Actions on a space in service, sent as Temporal Updates with a validator. Moderators

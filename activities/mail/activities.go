@@ -187,6 +187,10 @@ func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 	return "", "", false
 }
 
+// followLink says whether a kind of mail carries the link to follow the application
+// (and withdraw it); the mail goes out without it when there is no key to sign it.
+func followLink(kind Kind) bool { return kind == KindReceipt || kind == KindOnHold }
+
 // toModerators reports whether a kind of mail goes to the moderators rather than to the
 // space's contact.
 func toModerators(kind Kind) bool {
@@ -262,6 +266,14 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: purpose, Seq: in.TokenSeq, Expires: in.TokenExpires})
 		data.Link = publicURL + path + "?" + url.Values{"token": {token}}.Encode()
 		data.LinkExpiryDate = in.TokenExpires
+	}
+	if followLink(in.Kind) && a.Signer != nil {
+		// Valid for a fixed time from the submission, so that a retried or repeated mail
+		// carries the same link.
+		expires := app.CreatedAt.Add(models.FollowLinkValidity)
+		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: models.PurposeFollow, App: app.ID, Expires: expires})
+		data.Link = publicURL + "/suivi?" + url.Values{"token": {token}}.Encode()
+		data.LinkExpiryDate = expires
 	}
 	if in.Password != "" {
 		if a.Sealer == nil {
