@@ -44,6 +44,14 @@ bin/.minio-%:
 	@rm -f bin/.minio-*
 	@touch $@
 
+# axe-core, which the browser tests inject into the pages, comes from npm at the
+# version package-lock.json pins.
+.PHONY: browser-deps
+browser-deps: api/browsertest/node_modules/.package-lock.json
+
+api/browsertest/node_modules/.package-lock.json: api/browsertest/package.json api/browsertest/package-lock.json
+	npm ci --prefix api/browsertest --no-audit --no-fund
+
 ##@ Development
 
 .PHONY: build
@@ -55,7 +63,7 @@ dev: build tools ## Run Jardinier with local Temporal and MinIO servers (see tem
 	bin/jardinier dev
 
 .PHONY: test
-test: tools ## Run every test against real servers; pass more flags with TESTFLAGS=...
+test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) ./...
 
 .PHONY: lint
