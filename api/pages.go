@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	// The API may run from an image without a zoneinfo database; dates on pages must
 	// still be those of Paris.
@@ -97,7 +99,7 @@ func loadPages(lang string) (*pages, error) {
 	if !ok {
 		return nil, fmt.Errorf("page templates: no language %q", lang)
 	}
-	funcs := template.FuncMap{"date": date, "duration": durationFormats[lang], "dict": dict, "deref": derefTime}
+	funcs := template.FuncMap{"date": date, "duration": durationFormats[lang], "dict": dict, "deref": derefTime, "sentence": sentence}
 	dir := "templates/" + lang
 	layout, err := template.New(pageLayout).Funcs(funcs).
 		Option("missingkey=error").ParseFS(pageFS, dir+"/"+pageLayout)
@@ -207,3 +209,17 @@ func dict(pairs ...string) (map[string]string, error) {
 
 // derefTime is the time behind an optional one, for {{date (deref .At)}}.
 func derefTime(t *time.Time) time.Time { return deref(t) }
+
+// sentence writes a message as a sentence of its own: capital first letter, full stop.
+// The errors of the API are fragments that follow a field's name.
+func sentence(msg string) string {
+	r, size := utf8.DecodeRuneInString(msg)
+	if size == 0 {
+		return ""
+	}
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}

@@ -76,7 +76,7 @@ func TestPublicPages(t *testing.T) {
 		form.Del("terms_accepted")
 		form.Set("mission", "Une mission <b>gardée</b>")
 		w := f.postForm("/demande", form)
-		assertPage(t, w, http.StatusBadRequest, "Erreur : Demander un espace", "6 réponses sont à corriger")
+		assertPage(t, w, http.StatusBadRequest, "Erreur\u202f: Demander un espace", "6 réponses sont à corriger")
 		body := w.Body.String()
 		for _, field := range []string{"organization_name", "sectors", "founded_year", "members", "contact_email", "terms_accepted"} {
 			assert.Contains(t, body, `<a href="#`+field+`">`, field)

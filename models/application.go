@@ -172,7 +172,9 @@ func (a *Application) ValidateInto(errs *FieldErrors, now time.Time) {
 
 func (a *Application) validate(errs *FieldErrors, now time.Time) {
 	errs.Add(validateText("organization_name", a.OrganizationName, MaxNameLength))
-	if !slices.Contains(OrganizationTypes, a.OrganizationType) {
+	if a.OrganizationType == "" {
+		errs.Add(FieldError("organization_type", "choisissez le type de l'organisation"))
+	} else if !slices.Contains(OrganizationTypes, a.OrganizationType) {
 		errs.Add(FieldError("organization_type", "doit être l'un de %s", join(OrganizationTypes)))
 	}
 	errs.Add(validateSectors(a.Sectors))
@@ -212,7 +214,7 @@ func (a *Application) validate(errs *FieldErrors, now time.Time) {
 
 func validateSectors(sectors []string) error {
 	if len(sectors) == 0 {
-		return FieldError("sectors", "au moins un secteur d'activité est obligatoire")
+		return FieldError("sectors", "cochez au moins un secteur d'activité")
 	}
 	seen := map[string]bool{}
 	for _, s := range sectors {
