@@ -80,6 +80,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/demande/envoyee", s.appliedPage)
 	r.GET("/suivi", s.followPage)
 	r.POST("/suivi", s.rateLimit(s.contacts), s.withdrawPage)
+	r.GET("/espace", s.spacePage)
+	r.POST("/espace", s.rateLimit(s.contacts), s.spaceRequest)
 
 	// Pages reached from the links of mails, and where the web servers send every URL
 	// of a deactivated space.
@@ -97,6 +99,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	v1.POST("/follow/withdraw", s.rateLimit(s.contacts), s.withdrawJSON)
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
+	v1.POST("/spaces/:slug/request-reactivation-link", s.rateLimit(s.contacts), s.requestReactivationLink)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)

@@ -80,9 +80,10 @@ type ActionInput struct {
 // ActionResult is the space's status once the action is recorded.
 type ActionResult struct{ Status models.Status }
 
-// ContactRequestInput asks for a confirmation link to deactivate or delete the space.
+// ContactRequestInput asks for a confirmation link to deactivate or delete the space,
+// or for a new copy of the link that reactivates it.
 type ContactRequestInput struct {
-	// Action is UpdateDeactivate or UpdateDelete.
+	// Action is UpdateDeactivate, UpdateDelete or UpdateReactivate.
 	Action string
 }
 

@@ -160,10 +160,11 @@ func (s *space) validateAction(update string, in ActionInput) error {
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
 	switch {
-	case in.Action != UpdateDeactivate && in.Action != UpdateDelete:
+	case in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate:
 		return fmt.Errorf("action: %q n'est pas une demande possible", in.Action)
 	case in.Action == UpdateDeactivate && s.status != models.StatusActive,
-		in.Action == UpdateDelete && s.status != models.StatusActive && s.status != models.StatusDeactivated:
+		in.Action == UpdateDelete && s.status != models.StatusActive && s.status != models.StatusDeactivated,
+		in.Action == UpdateReactivate && s.status != models.StatusDeactivated:
 		return fmt.Errorf("l'espace %q est à l'état %s", s.in.Slug, s.status)
 	case s.action != nil:
 		return errors.New("une autre action est en cours sur cet espace")
@@ -493,6 +494,14 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorContact,
 		Action: "request_" + req.Action}); err != nil {
 		return err
+	}
+	if req.Action == UpdateReactivate {
+		// A new copy of the current deactivation's link, for a contact who lost the
+		// mail: it is the link that mail carried, valid until the deletion.
+		sc := orEmpty(s.schedule())
+		s.mail(ctx, mail.SendInput{Kind: mail.KindReactivationLink, Seq: s.life.Request.Seq,
+			DeletionAt: sc.DeletionAt, TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+		return nil
 	}
 	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Request.Seq, TokenSeq: s.life.Request.Seq,
 		TokenExpires: now.Add(confirmationValidity)})

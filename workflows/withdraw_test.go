@@ -42,3 +42,28 @@ func TestWithdraw(t *testing.T) {
 		assert.False(t, h.purged)
 	})
 }
+
+func TestNewReactivationLink(t *testing.T) {
+	t.Run("the contact of a deactivated space gets a new copy of its current link, once per interval", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		var early, request, tooSoon, reactivate decisionAnswer
+		h.send(10*day, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &early)
+		h.send(2*day+91*day, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &request)
+		h.send(2*day+91*day+time.Minute, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &tooSoon)
+		h.send(2*day+92*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &reactivate)
+		h.run(2*day + 93*day)
+
+		assert.ErrorContains(t, early.rejected, "active", "an active space needs no reactivation link")
+		require.NoError(t, request.rejected)
+		assert.True(t, request.mailed)
+		assert.Error(t, tooSoon.rejected, "one mail per interval")
+		links := h.mailsOf(mail.KindReactivationLink)
+		require.Len(t, links, 1)
+		deactivated := h.mailsOf(mail.KindDeactivated)
+		require.Len(t, deactivated, 1)
+		assert.Equal(t, deactivated[0].TokenSeq, links[0].TokenSeq, "the same link as the deactivation mail's")
+		assert.Equal(t, deactivated[0].TokenExpires, links[0].TokenExpires)
+		assert.False(t, links[0].DeletionAt.IsZero())
+		require.NoError(t, reactivate.rejected, "the link still works")
+	})
+}

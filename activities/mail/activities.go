@@ -165,7 +165,7 @@ func missingField(in SendInput) string {
 		return "LastActivityAt"
 	case warning && in.NextStepAt.IsZero():
 		return "NextStepAt"
-	case (warning || in.Kind == KindDeactivated || in.Kind == KindDeletionNotice) && in.DeletionAt.IsZero():
+	case (warning || in.Kind == KindDeactivated || in.Kind == KindDeletionNotice || in.Kind == KindReactivationLink) && in.DeletionAt.IsZero():
 		return "DeletionAt"
 	case hasLink && in.TokenExpires.IsZero():
 		return "TokenExpires"
@@ -177,7 +177,7 @@ func missingField(in SendInput) string {
 // opens, under PublicURL, and what its token allows. ok is false for kinds without one.
 func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 	switch kind {
-	case KindDeactivated, KindDeletionNotice:
+	case KindDeactivated, KindDeletionNotice, KindReactivationLink:
 		return "/reactivate", models.PurposeReactivate, true
 	case KindConfirmDeactivation:
 		return "/confirm", models.PurposeConfirmDeactivation, true

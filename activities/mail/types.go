@@ -31,13 +31,14 @@ const (
 	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
 
 	// The mails of the public site.
-	KindWithdrawn Kind = "withdrawn" // to the contact: the application is withdrawn and its data deleted
+	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
+	KindReactivationLink Kind = "reactivation_link" // to the contact: a new copy of the reactivation link
 )
 
 // Kinds lists every kind; each language's templates must define all of them.
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
-	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion, KindWithdrawn}
+	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion, KindWithdrawn, KindReactivationLink}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
