@@ -159,7 +159,9 @@ func (s *Server) contactRequest(c *gin.Context, action string) {
 
 // requestReactivationLink asks for a new copy of the reactivation link of a deactivated
 // space, mailed to its contact.
-func (s *Server) requestReactivationLink(c *gin.Context) { s.contactRequest(c, workflows.UpdateReactivate) }
+func (s *Server) requestReactivationLink(c *gin.Context) {
+	s.contactRequest(c, workflows.UpdateReactivate)
+}
 
 // passContactRequest checks the slug and passes the request on after the answer, for
 // the JSON API and the pages alike: only a malformed slug is an error.
