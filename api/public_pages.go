@@ -181,6 +181,10 @@ func (s *Server) checkSlug(c *gin.Context) {
 	case models.EINVALID, models.ECONFLICT:
 		ans.Message = models.FieldErrorsOf(err)[0].Message
 	default:
+		if c.Request.Context().Err() != nil {
+			c.Abort() // the page went on: nobody waits for the answer
+			return
+		}
 		s.writeError(c, err)
 		return
 	}
