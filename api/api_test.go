@@ -29,7 +29,7 @@ import (
 // fixture is an API server on a real, fresh PostgreSQL database, with the Temporal
 // client mocked: these tests are about validation and authorisation.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	db       *gorm.DB
 	temporal *mocks.Client
 	server   *Server
@@ -39,7 +39,7 @@ type fixture struct {
 	mod      string
 }
 
-func newFixture(t *testing.T, configure ...func(*models.Config)) *fixture {
+func newFixture(t testing.TB, configure ...func(*models.Config)) *fixture {
 	t.Helper()
 	cfg := models.DefaultConfig()
 	cfg.SecretKey = modeltest.SecretKey

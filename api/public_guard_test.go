@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +60,20 @@ func TestPageSecurity(t *testing.T) {
 		w := f.do(http.MethodPost, "/api/v1/applications", "", validApplication(), "Sec-Fetch-Site", "same-origin")
 		assert.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	})
+}
+
+func TestLogsHoldNoTokenNorPersonalData(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	f.server.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	token := f.followLink("amis-du-jardin", "6a1d0c9e-0000-4000-8000-000000000001")
+	f.do(http.MethodGet, "/suivi?token="+token, "", nil)
+	f.do(http.MethodGet, "/reactivate?token="+token, "", nil)
+	w := f.do(http.MethodPost, "/api/v1/applications", "", with(map[string]any{"contact_email": "secret.person@example.org"}))
+	require.Equal(t, http.StatusCreated, w.Code)
+	f.postForm("/demande", url.Values{"contact_email": {"autre.personne@example.org"}})
+	assert.Contains(t, logs.String(), "path=/suivi", "requests are logged")
+	for _, secret := range []string{token, "secret.person", "autre.personne", "token="} {
+		assert.NotContains(t, logs.String(), secret)
+	}
 }

@@ -88,9 +88,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/spaces/:slug/deactivated", s.deactivatedPage)
 	r.GET("/spaces/:slug/deactivated/*rest", s.deactivatedPage)
 	r.GET("/reactivate", s.reactivatePage)
-	r.POST("/reactivate", s.reactivate)
+	r.POST("/reactivate", s.rateLimit(s.contacts), s.reactivate)
 	r.GET("/confirm", s.confirmPage)
-	r.POST("/confirm", s.confirm)
+	r.POST("/confirm", s.rateLimit(s.contacts), s.confirm)
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
