@@ -59,12 +59,15 @@ build: ## Build bin/jardinier.
 	$(GO) build -o bin/jardinier .
 
 .PHONY: dev
-dev: build tools ## Run Jardinier with local Temporal and MinIO servers (see temporal-dev.yaml).
+dev: build tools ## Run Jardinier here, starting the servers not found running (PostgreSQL, Temporal, MinIO).
 	bin/jardinier dev
 
+# PACKAGES narrows `make test` down, e.g. PACKAGES=./workflows/...
+PACKAGES ?= ./...
+
 .PHONY: test
-test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=...
-	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) ./...
+test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
+	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 
 .PHONY: lint
 lint: ## Run go vet and check that workflow code is deterministic.
@@ -97,7 +100,11 @@ OCC ?=
 
 .PHONY: bench-quota
 bench-quota: ## Share one space's quota out over and over on Nextcloud's tables, as the rebalance does for each space, and report.
-	go test ./activities/nextcloud/ -run '^$$' -bench BenchmarkShareQuota -benchtime 10s
+	$(GO) test ./activities/nextcloud/ -run '^$$' -bench BenchmarkShareQuota -benchtime 10s
+
+.PHONY: bench-stats
+bench-stats: ## Make the yearly statistics over 100,000 records and 10,000 spaces on the local PostgreSQL, and report the time.
+	go test ./models/ -run '^$$' -bench BenchmarkYearlyStats -benchtime 20x
 
 .PHONY: bench-upgrade
 bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.

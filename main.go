@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"jardinier/api"
-	"jardinier/deploy/bench"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/worker"
-	"jardinier/workflows"
+	"jardinier/worker/bench"
 )
 
 const usage = `usage: jardinier COMMAND
@@ -27,9 +26,12 @@ const usage = `usage: jardinier COMMAND
 Commands:
   api                                    serve the HTTP API
   worker                                 run the Temporal worker
-  dev                                    run the whole development stack (make dev)
-  moderator add --name NAME --role ROLE  create a moderator (ROLE: moderator or admin)
-                                         and print their API token
+  dev                                    run the whole system here, starting the servers
+                                         not found running (make dev)
+  moderator add --name NAME --role ROLE [--email ADDRESS]
+                                         create a moderator (ROLE: moderator or admin)
+                                         and print their API token; with an address,
+                                         they sign in to the console (README.md)
   bench-provision [--spaces N]           submit and accept N applications, and report
   bench-idle [--spaces N]                bring N active spaces under watch, and report
   bench-upgrade [--spaces N --concurrency C --occ T]
@@ -68,11 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "api":
-		return runAPI(ctx, cfg, logger)
+		return api.Run(ctx, cfg, logger)
 	case "worker":
 		return worker.Run(ctx, cfg, logger)
 	case "dev":
-		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Stdout: stdout, Logger: logger})
+		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Getenv: os.Getenv, Stdout: stdout, Logger: logger})
 	case "moderator":
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
 	case "bench-provision":
@@ -88,26 +90,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))
 }
 
-func runAPI(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	c, err := workflows.Dial(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return api.NewServer(cfg, db, c, logger).Run(ctx)
-}
-
 func moderatorCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
 	if len(args) == 0 || args[0] != "add" {
-		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin")
+		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin [--email ADDRESS]")
 	}
 	fs := flag.NewFlagSet("moderator add", flag.ContinueOnError)
 	name := fs.String("name", "", "the moderator's name, as recorded in the audit trail")
 	role := fs.String("role", string(models.RoleModerator), "moderator or admin")
+	email := fs.String("email", "", "the address the console's mails go to; empty for a script's account")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err.Error())
 	}
@@ -115,7 +105,7 @@ func moderatorCommand(ctx context.Context, cfg models.Config, args []string, std
 	if err != nil {
 		return err
 	}
-	token, _, err := api.CreateModerator(ctx, db, *name, models.Role(*role))
+	token, _, err := models.AddModerator(ctx, db, *name, models.Role(*role), *email)
 	if err != nil {
 		var e *models.Error
 		if errors.As(err, &e) && e.Field != "" {

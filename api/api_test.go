@@ -63,7 +63,7 @@ func newFixture(t testing.TB, configure ...func(*models.Config)) *fixture {
 
 func (f *fixture) moderator(name string, role models.Role) string {
 	f.t.Helper()
-	token, _, err := CreateModerator(context.Background(), f.db, name, role)
+	token, _, err := models.CreateModerator(context.Background(), f.db, name, role)
 	require.NoError(f.t, err)
 	return token
 }
@@ -332,7 +332,9 @@ func TestModeratorAccess(t *testing.T) {
 		require.True(t, strings.HasPrefix(v.Token, models.TokenPrefix))
 		var m models.Moderator
 		require.NoError(t, f.db.First(&m, "name = ?", "dominique").Error)
-		assert.NotContains(t, m.TokenHash, v.Token)
+		var stored models.APIToken
+		require.NoError(t, f.db.First(&stored, "moderator_id = ?", m.ID).Error)
+		assert.Equal(t, models.HashToken(v.Token), stored.Hash)
 		assert.Equal(t, http.StatusOK, f.do("GET", "/api/v1/applications", v.Token, nil).Code)
 		w = f.do("POST", "/api/v1/moderators", f.admin, map[string]any{"name": "dominique", "role": "moderator"})
 		assert.Equal(t, http.StatusConflict, w.Code)
@@ -392,7 +394,7 @@ func TestModeratorAccess(t *testing.T) {
 
 		refused := &mocks.WorkflowUpdateHandle{}
 		refused.On("Get", mock.Anything, mock.Anything).Return(
-			temporal.NewApplicationError("transition refusée : l'espace est à l'état active", "")).Once()
+			temporal.NewApplicationError("transition refusée : l'espace est à l'état active", workflows.ErrTypeNotAllowed)).Once()
 		f.temporal.On("UpdateWorkflow", mock.Anything, mock.Anything).Return(refused, nil).Once()
 		w = f.do("POST", "/api/v1/applications/"+app.ID+"/hold", f.mod, nil)
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())

@@ -15,12 +15,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
-	"jardinier/activities/storage"
 	"jardinier/models"
 	"jardinier/workflows"
 )
@@ -211,7 +209,7 @@ func (s *Server) submit(ctx context.Context, req *applicationRequest, decodeErrs
 func slugTaken(tx *gorm.DB, slug string, now time.Time) error {
 	var taken int64
 	if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
-		slug, []models.Status{models.StatusRejected, models.StatusDeleted}, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
+		slug, models.ClosedStatuses, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
 		Count(&taken).Error; err != nil {
 		return fmt.Errorf("is slug %q taken: %w", slug, err)
 	}
@@ -240,7 +238,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		var open int64
 		if err := tx.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 			Where("applications.contact_email = ? AND spaces.status NOT IN ?", app.ContactEmail,
-				[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&open).Error; err != nil {
+				models.ClosedStatuses).Count(&open).Error; err != nil {
 			return err
 		}
 		if open >= models.MaxOpenPerContact {
@@ -250,10 +248,13 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 		if err := tx.Create(app).Error; err != nil {
 			return err
 		}
+		if err := models.CreateStatsRecord(tx, app, now); err != nil {
+			return err
+		}
 		limits := models.DefaultLimits()
 		return tx.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusSubmitted,
 			OfficeSuite: app.OfficeSuite, MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes,
-			MaxVideoBytes: limits.MaxVideoBytes, BucketName: storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+			MaxVideoBytes: limits.MaxVideoBytes, BucketName: models.BucketName(s.cfg.BucketPrefix, app.Slug),
 			SubmittedAt: now}).Error
 	})
 	var pgErr *pgconn.PgError
@@ -266,6 +267,9 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 func (s *Server) deleteApplication(ctx context.Context, app *models.Application) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("application_id = ?", app.ID).Delete(&models.Space{}).Error; err != nil {
+			return err
+		}
+		if err := models.DeleteStatsRecord(tx, app.ID); err != nil {
 			return err
 		}
 		return tx.Delete(app).Error
@@ -281,11 +285,11 @@ func (s *Server) startSpaceWorkflow(ctx context.Context, app *models.Application
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrSlug.ValueSet(app.Slug),
 			workflows.SearchAttrStatus.ValueSet(string(models.StatusSubmitted))),
-	}, workflows.SpaceWorkflow, workflows.SpaceInput{
+	}, workflows.SpaceWorkflowType, workflows.SpaceInput{
 		ApplicationID:    app.ID,
 		Slug:             app.Slug,
 		OfficeSuite:      app.OfficeSuite,
-		Bucket:           storage.BucketName(s.cfg.BucketPrefix, app.Slug),
+		Bucket:           models.BucketName(s.cfg.BucketPrefix, app.Slug),
 		Domain:           app.Slug + "." + s.cfg.BaseDomain,
 		NextcloudVersion: s.cfg.NextcloudVersion,
 	})
@@ -344,6 +348,13 @@ func statusParam(c *gin.Context) (models.Status, error) {
 	return "", models.FieldError("status", "état inconnu %q", st)
 }
 
+// applicationQuery is what a list of applications is filtered by.
+type applicationQuery struct {
+	Page   int
+	Status models.Status // "" for any
+	Search string        // in the organisation name, slug and contact address
+}
+
 // listApplications lists applications, newest first, filtered by status and by a
 // search in the organisation name, slug and contact address.
 func (s *Server) listApplications(c *gin.Context) {
@@ -352,33 +363,44 @@ func (s *Server) listApplications(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	q := s.db.WithContext(c.Request.Context()).Table("applications").
-		Joins("JOIN spaces ON spaces.application_id = applications.id")
-	if status != "" {
-		q = q.Where("spaces.status = ?", status)
-	}
-	if search := strings.TrimSpace(c.Query("q")); search != "" {
-		if len(search) > 200 {
-			s.writeError(c, models.FieldError("q", "recherche trop longue"))
-			return
-		}
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(search) + "%"
-		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", like, like, like)
-	}
-	var resp listResponse[applicationSummary]
-	if err := q.Count(&resp.Total).Error; err != nil {
-		s.writeError(c, err)
-		return
-	}
-	resp.Page, resp.Items = page, []applicationSummary{}
-	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
-		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
-		Order("applications.created_at DESC, applications.id").Offset((page - 1) * pageSize).Limit(pageSize).
-		Scan(&resp.Items).Error; err != nil {
+	resp, err := s.findApplications(c.Request.Context(), applicationQuery{Page: page, Status: status, Search: c.Query("q")})
+	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// findApplications is the list of applications of the API and the console.
+func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (listResponse[applicationSummary], error) {
+	var resp listResponse[applicationSummary]
+	q := s.db.WithContext(ctx).Table("applications").
+		Joins("JOIN spaces ON spaces.application_id = applications.id")
+	if aq.Status != "" {
+		q = q.Where("spaces.status = ?", aq.Status)
+	}
+	if search := strings.TrimSpace(aq.Search); search != "" {
+		if len(search) > 200 {
+			return resp, models.FieldError("q", "recherche trop longue")
+		}
+		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", likePattern(search), likePattern(search), likePattern(search))
+	}
+	if err := q.Count(&resp.Total).Error; err != nil {
+		return resp, err
+	}
+	resp.Page, resp.Items = max(aq.Page, 1), []applicationSummary{}
+	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
+		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
+		Order("applications.created_at DESC, applications.id").Offset((resp.Page - 1) * pageSize).Limit(pageSize).
+		Scan(&resp.Items).Error; err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+// likePattern matches a search anywhere in a text, its wildcards taken literally.
+func likePattern(search string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(search) + "%"
 }
 
 // applicationDetail is everything a moderator needs to decide.
@@ -415,12 +437,11 @@ type auditEntry struct {
 	At     time.Time `json:"at"`
 }
 
-func (s *Server) loadApplication(c *gin.Context) (*models.Application, *models.Space, error) {
-	id := c.Param("id")
+func (s *Server) loadApplication(ctx context.Context, id string) (*models.Application, *models.Space, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, nil, models.FieldError("id", "identifiant de demande invalide")
 	}
-	db := s.db.WithContext(c.Request.Context())
+	db := s.db.WithContext(ctx)
 	var app models.Application
 	if err := db.First(&app, "id = ?", id).Error; errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil, models.Errorf(models.ENOTFOUND, "demande %s introuvable", id)
@@ -435,12 +456,21 @@ func (s *Server) loadApplication(c *gin.Context) (*models.Application, *models.S
 }
 
 func (s *Server) getApplication(c *gin.Context) {
-	app, sp, err := s.loadApplication(c)
+	d, err := s.applicationDetailOf(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	db := s.db.WithContext(c.Request.Context())
+	c.JSON(http.StatusOK, d)
+}
+
+// applicationDetailOf is an application as the API and the console show it.
+func (s *Server) applicationDetailOf(ctx context.Context, id string) (*applicationDetail, error) {
+	app, sp, err := s.loadApplication(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	db := s.db.WithContext(ctx)
 	d := applicationDetail{ID: app.ID, Slug: app.Slug, Status: sp.Status, OrganizationName: app.OrganizationName,
 		OrganizationType: app.OrganizationType, Sectors: app.Sectors, FoundedYear: app.FoundedYear,
 		Employees: app.Employees, Members: app.Members, Beneficiaries: app.Beneficiaries,
@@ -449,16 +479,14 @@ func (s *Server) getApplication(c *gin.Context) {
 		SubmittedAt: app.CreatedAt, History: []auditEntry{}}
 	if err := db.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 		Where("applications.contact_email = ? AND applications.id <> ? AND spaces.status NOT IN ?", app.ContactEmail, app.ID,
-			[]models.Status{models.StatusRejected, models.StatusDeleted}).Count(&d.OtherOpen).Error; err != nil {
-		s.writeError(c, err)
-		return
+			models.ClosedStatuses).Count(&d.OtherOpen).Error; err != nil {
+		return nil, err
 	}
 	if err := db.Model(&models.AuditEvent{}).Where("application_id = ?", app.ID).Order("at, id").
 		Select("action, actor, reason, at").Scan(&d.History).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
-	c.JSON(http.StatusOK, d)
+	return &d, nil
 }
 
 // decisionRequest is the optional body of a decision.
@@ -476,11 +504,6 @@ var decisionUpdates = map[string]string{
 // decideApplication sends a moderator's decision to the space's workflow, which checks
 // it against the current status and records it, and answers the new status.
 func (s *Server) decideApplication(c *gin.Context) {
-	update, ok := decisionUpdates[c.Param("decision")]
-	if !ok {
-		s.writeError(c, models.Errorf(models.ENOTFOUND, "décision inconnue %q : accept, hold ou reject", c.Param("decision")))
-		return
-	}
 	var req decisionRequest
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c.Request, &req); err != nil {
@@ -488,38 +511,30 @@ func (s *Server) decideApplication(c *gin.Context) {
 			return
 		}
 	}
-	app, _, err := s.loadApplication(c)
+	app, status, err := s.decide(c.Request.Context(), currentModerator(c), c.Param("id"), c.Param("decision"), req.Reason)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	mod := currentModerator(c)
-	result, err := updateWorkflow[workflows.DecisionResult](c.Request.Context(), s.temporal,
-		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)})
-	if err != nil {
-		s.writeError(c, updateError(err))
-		return
-	}
-	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
-	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
+	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": status})
 }
 
-// updateError turns a refused update into a conflict carrying the validator's message,
-// and a missing or finished workflow into "not found".
-func updateError(err error) error {
-	var (
-		appErr   *temporal.ApplicationError
-		notFound *serviceerror.NotFound
-	)
-	if errors.As(err, &notFound) {
-		return models.Errorf(models.ENOTFOUND, "aucun espace en cours ne porte ce nom")
+// decide sends a moderator's decision on an application to its space's workflow, for
+// the API and the console, and returns the new status.
+func (s *Server) decide(ctx context.Context, mod *models.Moderator, id, decision, reason string) (*models.Application, models.Status, error) {
+	update, ok := decisionUpdates[decision]
+	if !ok {
+		return nil, "", models.Errorf(models.ENOTFOUND, "décision inconnue %q : accept, hold ou reject", decision)
 	}
-	if errors.As(err, &appErr) {
-		msg := appErr.Message()
-		if field, rest, ok := strings.Cut(msg, ": "); ok && (field == "reason" || field == "moderator") {
-			return models.FieldError(field, "%s", rest)
-		}
-		return models.Errorf(models.ECONFLICT, "%s", msg)
+	app, _, err := s.loadApplication(ctx, id)
+	if err != nil {
+		return nil, "", err
 	}
-	return fmt.Errorf("update space workflow: %w", err)
+	result, err := updateWorkflow[workflows.DecisionResult](ctx, s.temporal,
+		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(reason)})
+	if err != nil {
+		return nil, "", updateError(err, noSpace)
+	}
+	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
+	return app, result.Status, nil
 }

@@ -2,11 +2,15 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
 
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // statusOf maps application error codes to HTTP statuses, in one place.
@@ -19,6 +23,41 @@ var statusOf = map[string]int{
 	models.ELIMIT:        http.StatusTooManyRequests,
 	models.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	models.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// codeOfRefusal maps the error types of the workflows' update validators to
+// application error codes, in one place.
+var codeOfRefusal = map[string]string{
+	workflows.ErrTypeInvalidInput: models.EINVALID,
+	workflows.ErrTypeNotAllowed:   models.ECONFLICT,
+	workflows.ErrTypeBusy:         models.ECONFLICT,
+	workflows.ErrTypeStaleLink:    models.ECONFLICT,
+	workflows.ErrTypeTooSoon:      models.ECONFLICT,
+}
+
+// updateError turns the failure of an update into an error for the user: a validator's
+// refusal keeps its message and the field at fault, with the code of its type; a
+// missing or finished workflow is ENOTFOUND, saying missing; anything else is internal.
+func updateError(err error, missing string) error {
+	var (
+		appErr   *temporal.ApplicationError
+		notFound *serviceerror.NotFound
+	)
+	if errors.As(err, &notFound) {
+		return models.Errorf(models.ENOTFOUND, "%s", missing)
+	}
+	if errors.As(err, &appErr) {
+		if code, ok := codeOfRefusal[appErr.Type()]; ok {
+			var r workflows.Refusal
+			if appErr.HasDetails() {
+				if derr := appErr.Details(&r); derr != nil {
+					return fmt.Errorf("read the refusal of an update: %w (%w)", derr, err)
+				}
+			}
+			return &models.Error{Code: code, Field: r.Field, Message: appErr.Message()}
+		}
+	}
+	return fmt.Errorf("update workflow: %w", err)
 }
 
 // errorBody is the JSON of every error answer.

@@ -135,7 +135,7 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("the reason is required, at most 2000 characters, and the body takes no other field", func(t *testing.T) {
 		f := newFixture(t)
 		for _, body := range []any{nil, map[string]any{}, map[string]any{"reason": " \n "},
-			map[string]any{"reason": strings.Repeat("é", maxReasonLength+1)}, map[string]any{"reason": 42}} {
+			map[string]any{"reason": strings.Repeat("é", models.MaxReasonLength+1)}, map[string]any{"reason": 42}} {
 			w := f.do("POST", "/api/v1/spaces/amis-du-jardin/delete", f.mod, body)
 			require.Equal(t, http.StatusBadRequest, w.Code, "%v: %s", body, w.Body.String())
 			assert.Equal(t, "reason", errorOf(t, w).Field)
@@ -148,10 +148,25 @@ func TestSpaceActions(t *testing.T) {
 
 	t.Run("an action the workflow refuses is a conflict with its message", func(t *testing.T) {
 		f := newFixture(t)
-		f.expectUpdate(nil, temporal.NewApplicationError("transition refusée : l'espace est à l'état active", ""))
+		f.expectUpdate(nil, temporal.NewApplicationError("transition refusée : l'espace est à l'état active", workflows.ErrTypeNotAllowed))
 		w := f.do("POST", "/api/v1/spaces/amis-du-jardin/reactivate", f.mod, map[string]any{"reason": "erreur"})
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())
 		assert.Contains(t, errorOf(t, w).Message, "transition refusée")
+	})
+
+	t.Run("a refusal naming a field is a bad request naming it; one of an unknown kind is an internal error", func(t *testing.T) {
+		f := newFixture(t)
+		f.expectUpdate(nil, temporal.NewApplicationError("la raison est obligatoire", workflows.ErrTypeInvalidInput,
+			workflows.Refusal{Field: "reason"}))
+		w := f.do("POST", "/api/v1/spaces/amis-du-jardin/delete", f.mod, map[string]any{"reason": "x"})
+		require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+		assert.Equal(t, "reason", errorOf(t, w).Field)
+		assert.Equal(t, "la raison est obligatoire", errorOf(t, w).Message)
+
+		f.expectUpdate(nil, temporal.NewApplicationError("panne du stockage", "SomethingElse"))
+		w = f.do("POST", "/api/v1/spaces/amis-du-jardin/delete", f.mod, map[string]any{"reason": "x"})
+		require.Equal(t, http.StatusInternalServerError, w.Code, w.Body.String())
+		assert.NotContains(t, w.Body.String(), "panne du stockage", "internal details stay in the logs")
 	})
 
 	t.Run("an action on a space without a workflow is not found", func(t *testing.T) {
@@ -216,11 +231,11 @@ func TestSpaceTimeline(t *testing.T) {
 		sp.NextStep, sp.NextStepAt = models.StepDeactivation, &next
 	})
 	for i, ev := range []models.AuditEvent{
-		{Action: "submitted", Actor: workflows.ActorApplicant, At: submitted.AddDate(-1, 0, 0)}, // the older space's
-		{Action: "submitted", Actor: workflows.ActorApplicant, At: submitted},
+		{Action: "submitted", Actor: models.ActorApplicant, At: submitted.AddDate(-1, 0, 0)}, // the older space's
+		{Action: "submitted", Actor: models.ActorApplicant, At: submitted},
 		{Action: workflows.UpdateAccept, Actor: "camille", Reason: "éligible", At: submitted.Add(2 * day)},
-		{Action: string(models.StepFirstWarning), Actor: workflows.ActorSystem, At: next.Add(-30 * day)},
-		{Action: string(models.StepSecondWarning), Actor: workflows.ActorSystem, At: next.Add(-15 * day)},
+		{Action: string(models.StepFirstWarning), Actor: models.ActorSystem, At: next.Add(-30 * day)},
+		{Action: string(models.StepSecondWarning), Actor: models.ActorSystem, At: next.Add(-15 * day)},
 	} {
 		ev.Key, ev.Slug = fmt.Sprintf("ancien/%d", i), "ancien"
 		require.NoError(t, f.db.Create(&ev).Error)
@@ -353,7 +368,7 @@ func TestReactivationLink(t *testing.T) {
 		assertPage(t, w, http.StatusOK, "L'espace « en-sommeil » est réactivé", "https://en-sommeil.jardinier.localhost")
 		assert.Equal(t, workflows.SpaceWorkflowID("en-sommeil"), got.WorkflowID)
 		assert.Equal(t, workflows.UpdateReactivate, got.UpdateName)
-		assert.Equal(t, []any{workflows.ActionInput{Actor: workflows.ActorContact, TokenSeq: 3}}, got.Args)
+		assert.Equal(t, []any{workflows.ActionInput{Actor: models.ActorContact, TokenSeq: 3}}, got.Args)
 	})
 
 	t.Run("a forged, cut or misdirected link is invalid, and nothing is sent", func(t *testing.T) {
@@ -382,7 +397,7 @@ func TestReactivationLink(t *testing.T) {
 
 	t.Run("a link the workflow refuses has served already or is no longer valid", func(t *testing.T) {
 		f := newFixture(t)
-		f.expectUpdate(nil, temporal.NewApplicationError("lien déjà utilisé", ""))
+		f.expectUpdate(nil, temporal.NewApplicationError("lien déjà utilisé", workflows.ErrTypeStaleLink))
 		w := f.do("POST", path(f.link("en-sommeil", models.PurposeReactivate, 2, future)), "", nil)
 		assertPage(t, w, http.StatusConflict, "Ce lien a déjà servi ou n'est plus valable")
 	})
@@ -431,7 +446,7 @@ func TestConfirmationLink(t *testing.T) {
 			assertPage(t, f.do("POST", path(token), "", nil), http.StatusOK, tc.done)
 			assert.Equal(t, workflows.SpaceWorkflowID("jardin"), got.WorkflowID)
 			assert.Equal(t, tc.update, got.UpdateName)
-			assert.Equal(t, []any{workflows.ActionInput{Actor: workflows.ActorContact, TokenSeq: 5}}, got.Args)
+			assert.Equal(t, []any{workflows.ActionInput{Actor: models.ActorContact, TokenSeq: 5}}, got.Args)
 		})
 	}
 
@@ -447,7 +462,7 @@ func TestConfirmationLink(t *testing.T) {
 		expired := f.link("jardin", models.PurposeConfirmDeletion, 5, time.Now().Add(-time.Second))
 		assertPage(t, f.do("POST", path(expired), "", nil), http.StatusGone, "Lien expiré")
 		assert.Zero(t, f.updates())
-		f.expectUpdate(nil, temporal.NewApplicationError("lien remplacé par un plus récent", ""))
+		f.expectUpdate(nil, temporal.NewApplicationError("lien remplacé par un plus récent", workflows.ErrTypeStaleLink))
 		assertPage(t, f.do("POST", path(f.link("jardin", models.PurposeConfirmDeletion, 4, future)), "", nil),
 			http.StatusConflict, "Ce lien a déjà servi ou n'est plus valable")
 	})

@@ -73,12 +73,12 @@ func (s *Server) verifyLink(c *gin.Context, purposes ...models.TokenPurpose) (mo
 // workflow does not take it, it answers with the page that says why and returns false.
 func (s *Server) actOnLink(c *gin.Context, t models.LinkToken, update string) bool {
 	result, err := s.sendAction(c.Request.Context(), t.Slug, update,
-		workflows.ActionInput{Actor: workflows.ActorContact, TokenSeq: t.Seq})
+		workflows.ActionInput{Actor: models.ActorContact, TokenSeq: t.Seq})
 	if err == nil {
-		s.logger.Info("Space action recorded", "slug", t.Slug, "action", update, "actor", workflows.ActorContact, "status", result.Status)
+		s.logger.Info("Space action recorded", "slug", t.Slug, "action", update, "actor", models.ActorContact, "status", result.Status)
 		return true
 	}
-	switch models.ErrorCode(updateError(err)) {
+	switch models.ErrorCode(updateError(err, noSpace)) {
 	case models.ENOTFOUND:
 		// The workflow is over: the space was deleted.
 		s.renderPage(c, http.StatusGone, pageLinkExpired, pageData{Slug: t.Slug})

@@ -115,9 +115,9 @@ func (s *Server) withdraw(ctx context.Context, t models.LinkToken) error {
 		return models.Errorf(models.ECONFLICT, "cette demande ne peut plus être retirée")
 	}
 	_, err = updateWorkflow[workflows.DecisionResult](ctx, s.temporal, workflows.SpaceWorkflowID(t.Slug),
-		workflows.UpdateWithdraw, workflows.DecisionInput{Moderator: workflows.ActorApplicant})
+		workflows.UpdateWithdraw, workflows.DecisionInput{Moderator: models.ActorApplicant})
 	if err != nil {
-		return updateError(err)
+		return updateError(err, "cette demande n'existe plus")
 	}
 	s.logger.Info("Application withdrawn", "slug", t.Slug, "application_id", t.App)
 	return nil

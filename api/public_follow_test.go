@@ -58,7 +58,7 @@ func TestFollowApplication(t *testing.T) {
 		assertPage(t, w, http.StatusOK, "est retirée")
 		assert.Equal(t, workflows.UpdateWithdraw, got.UpdateName)
 		assert.Equal(t, workflows.SpaceWorkflowID(created.Slug), got.WorkflowID)
-		assert.Equal(t, []any{workflows.DecisionInput{Moderator: workflows.ActorApplicant}}, got.Args)
+		assert.Equal(t, []any{workflows.DecisionInput{Moderator: models.ActorApplicant}}, got.Args)
 	})
 
 	t.Run("once purged, the link says the application is gone, without a button", func(t *testing.T) {

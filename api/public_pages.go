@@ -47,20 +47,20 @@ func (s *Server) serviceFacts() serviceFacts {
 		ReservedDays: models.SlugReservationDays, BaseDomain: s.cfg.BaseDomain}
 }
 
-// homeData is what the home page shows.
-type homeData struct {
+// siteHomeData is what the home page shows.
+type siteHomeData struct {
 	serviceFacts
 	Opening openingState
 }
 
-// homePage says what the service offers, who may apply and how a space stays alive.
-func (s *Server) homePage(c *gin.Context) {
+// siteHome says what the service offers, who may apply and how a space stays alive.
+func (s *Server) siteHome(c *gin.Context) {
 	st, err := s.opening(c.Request.Context())
 	if err != nil {
 		s.writePageError(c, err)
 		return
 	}
-	s.renderPage(c, http.StatusOK, pageHome, homeData{serviceFacts: s.serviceFacts(), Opening: st})
+	s.renderPage(c, http.StatusOK, pageHome, siteHomeData{serviceFacts: s.serviceFacts(), Opening: st})
 }
 
 // applyData is what the form page shows.

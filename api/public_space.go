@@ -24,23 +24,23 @@ var spaceRequests = map[string]string{
 	"reactivation_link": workflows.UpdateReactivate,
 }
 
-// spaceData is what the contact's page shows.
-type spaceData struct {
+// contactData is what the contact's page shows.
+type contactData struct {
 	Form    formState
 	Request string // requested: what was asked for
 }
 
-// spacePage offers the contact of a space to ask, by a link mailed to the contact's
+// contactPage offers the contact of a space to ask, by a link mailed to the contact's
 // address, for its deactivation, its deletion, or a new reactivation link. ?espace= and
 // ?demande= fill the form in, for the links of other pages.
-func (s *Server) spacePage(c *gin.Context) {
+func (s *Server) contactPage(c *gin.Context) {
 	values := url.Values{"slug": {c.Query("espace")}, "request": {c.Query("demande")}}
-	s.renderPage(c, http.StatusOK, pageSpace, spaceData{Form: formState{values: values}})
+	s.renderPage(c, http.StatusOK, pageSpace, contactData{Form: formState{values: values}})
 }
 
-// spaceRequest passes a contact's request on, through the same code as the JSON API, and
+// contactPageRequest passes a contact's request on, through the same code as the JSON API, and
 // answers the same words whether the space exists or not.
-func (s *Server) spaceRequest(c *gin.Context) {
+func (s *Server) contactPageRequest(c *gin.Context) {
 	if err := c.Request.ParseForm(); err != nil {
 		s.renderPage(c, http.StatusBadRequest, pageError, nil)
 		return
@@ -62,8 +62,8 @@ func (s *Server) spaceRequest(c *gin.Context) {
 	}
 	if len(errs) > 0 {
 		errs.Sort([]string{"slug", "request"})
-		s.renderPage(c, http.StatusBadRequest, pageSpace, spaceData{Form: formState{values: form, Errors: errs}})
+		s.renderPage(c, http.StatusBadRequest, pageSpace, contactData{Form: formState{values: form, Errors: errs}})
 		return
 	}
-	s.renderPage(c, http.StatusAccepted, pageRequested, spaceData{Form: formState{values: form}, Request: form.Get("request")})
+	s.renderPage(c, http.StatusAccepted, pageRequested, contactData{Form: formState{values: form}, Request: form.Get("request")})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"jardinier/models"
 	"jardinier/workflows"
@@ -33,6 +34,9 @@ type spaceView struct {
 	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
 	Reason           string             `json:"reason,omitempty"`
 	Usage            *usageView         `json:"usage,omitempty"`
+
+	// LastActivityMeasuredAt is when LastActivityAt was last read from the space.
+	LastActivityMeasuredAt *time.Time `json:"last_activity_measured_at,omitempty"`
 }
 
 // usageView is what a space held when its quota was last shared out.
@@ -55,33 +59,21 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
 		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
 		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
-		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason}
+		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason,
+		LastActivityMeasuredAt: sp.LastActivityMeasuredAt}
 }
 
 // listSpaces lists spaces from the database projection, newest first.
 func (s *Server) listSpaces(c *gin.Context) {
-	page, status, err := listParams(c)
+	q, err := spaceQueryOf(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	q := s.db.WithContext(c.Request.Context()).Model(&models.Space{})
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	var resp listResponse[spaceView]
-	if err := q.Count(&resp.Total).Error; err != nil {
+	resp, err := s.findSpaces(c.Request.Context(), q)
+	if err != nil {
 		s.writeError(c, err)
 		return
-	}
-	var rows []models.Space
-	if err := q.Order("submitted_at DESC, id DESC").Offset((page - 1) * pageSize).Limit(pageSize).Find(&rows).Error; err != nil {
-		s.writeError(c, err)
-		return
-	}
-	resp.Page, resp.Items = page, make([]spaceView, 0, len(rows))
-	for i := range rows {
-		resp.Items = append(resp.Items, s.viewOf(&rows[i]))
 	}
 	c.JSON(http.StatusOK, resp)
 }
@@ -110,15 +102,23 @@ type stepView struct {
 // getSpace shows one space: the live one holding the slug, or else its latest tombstone.
 // The status is the workflow's own when it answers, the projection's otherwise.
 func (s *Server) getSpace(c *gin.Context) {
-	slug := c.Param("slug")
-	sp, err := s.loadSpace(c.Request.Context(), slug)
+	d, err := s.spaceDetailOf(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, d)
+}
+
+// spaceDetailOf is a space as the API and the console show it.
+func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, error) {
+	sp, err := s.loadSpace(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
 	d := spaceDetail{spaceView: s.viewOf(sp)}
 	if sp.Status.Open() {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var st workflows.SpaceStatus
 		v, err := s.temporal.QueryWorkflow(ctx, workflows.SpaceWorkflowID(slug), "", workflows.QueryStatus)
@@ -135,7 +135,7 @@ func (s *Server) getSpace(c *gin.Context) {
 			}
 		}
 	}
-	c.JSON(http.StatusOK, d)
+	return &d, nil
 }
 
 // loadSpace reads the projection of the space holding the slug, or else of its latest
@@ -143,7 +143,9 @@ func (s *Server) getSpace(c *gin.Context) {
 func (s *Server) loadSpace(ctx context.Context, slug string) (*models.Space, error) {
 	var sp models.Space
 	err := s.db.WithContext(ctx).Where("slug = ?", slug).
-		Order("CASE WHEN status IN ('rejected','deleted') THEN 1 ELSE 0 END, submitted_at DESC").First(&sp).Error
+		// Take, not First: First would replace this order by the primary key's.
+		Order(clause.OrderBy{Expression: clause.Expr{SQL: "CASE WHEN status IN ? THEN 1 ELSE 0 END, submitted_at DESC",
+			Vars: []any{models.ClosedStatuses}}}).Take(&sp).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, models.Errorf(models.ENOTFOUND, "espace %q introuvable", slug)
 	} else if err != nil {

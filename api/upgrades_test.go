@@ -261,7 +261,7 @@ func TestUpgradeProgress(t *testing.T) {
 		w := f.do("GET", "/api/v1/upgrades/20260105-101500-a1b2c3", f.admin, nil)
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 		assert.JSONEq(t, `{
-			"id": "20260105-101500-a1b2c3", "workflow_id": "upgrade/20260105-101500-a1b2c3",
+			"id": "20260105-101500-a1b2c3", "workflow_id": "`+workflows.UpgradeWorkflowID("20260105-101500-a1b2c3")+`",
 			"target": "32.0.3", "status": "paused", "pause_reason": "3 échecs sur 40",
 			"total": 2500, "upgraded": 37, "failed": 3, "skipped": 1, "running": 50, "remaining": 2409,
 			"refused": [{"slug": "vieux-jardin", "version": "30.0.4", "steps": ["31.0.9"]}],
@@ -319,7 +319,7 @@ func TestUpgradeControls(t *testing.T) {
 
 	t.Run("a control the workflow refuses is a conflict with its message", func(t *testing.T) {
 		f := newFixture(t)
-		f.expectUpgradeControl("", temporal.NewApplicationError("la mise à niveau n'est pas en pause", ""))
+		f.expectUpgradeControl("", temporal.NewApplicationError("la mise à niveau n'est pas en pause", workflows.ErrTypeNotAllowed))
 		w := f.do("POST", "/api/v1/upgrades/20260105-101500-a1b2c3/resume", f.admin, nil)
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())
 		assert.Equal(t, "la mise à niveau n'est pas en pause", errorOf(t, w).Message)
@@ -339,7 +339,7 @@ func TestUpgradeControls(t *testing.T) {
 		w := f.do("POST", "/api/v1/upgrades/20260105-101500-a1b2c3/pause", f.admin, map[string]any{"raison": "x"})
 		require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
 		assert.Equal(t, "raison", errorOf(t, w).Field)
-		w = f.do("POST", "/api/v1/upgrades/20260105-101500-a1b2c3/pause", f.admin, map[string]any{"reason": strings.Repeat("é", maxReasonLength+1)})
+		w = f.do("POST", "/api/v1/upgrades/20260105-101500-a1b2c3/pause", f.admin, map[string]any{"reason": strings.Repeat("é", models.MaxReasonLength+1)})
 		require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
 		assert.Equal(t, "reason", errorOf(t, w).Field)
 		assert.Zero(t, f.updates())

@@ -2,6 +2,17 @@ package models
 
 import "time"
 
+// Actors recorded in the audit trail besides moderators' names.
+const (
+	ActorApplicant = "applicant"
+	ActorSystem    = "system"
+	ActorContact   = "contact" // the space's contact, through a signed link
+)
+
+// MaxReasonLength bounds the reason of a decision or action, in characters: a few
+// sentences for the audit trail, the mails and the workflow history.
+const MaxReasonLength = 2000
+
 // AuditEvent records one action on a space or application: who, what, why, when.
 // Key makes recording idempotent when an activity is retried.
 type AuditEvent struct {

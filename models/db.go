@@ -39,10 +39,16 @@ func Migrate(db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(4242)").Error; err != nil {
 			return fmt.Errorf("migrate: lock: %w", err)
 		}
-		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{}, &Opening{}); err != nil {
+		// The statistics start with the applications already there, once.
+		backfill := !tx.Migrator().HasTable(&StatsRecord{})
+		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &Opening{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		return nil
+		if err := migrateModeratorTokens(tx); err != nil {
+			return err
+		}
+		return migrateStats(tx, backfill)
 	})
 }
 

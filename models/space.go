@@ -1,6 +1,9 @@
 package models
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Status is where a space stands in its life. The space workflow owns it; the database
 // holds a projection for list screens.
@@ -22,13 +25,21 @@ const (
 var Statuses = []Status{StatusSubmitted, StatusOnHold, StatusRejected, StatusProvisioning,
 	StatusProvisioningFailed, StatusActive, StatusDeactivated, StatusDeleted}
 
+// ClosedStatuses are the ends of a space's life: its row is a tombstone without
+// personal data and its slug is free again (after SlugReservationDays once deleted).
+// The partial unique index on Space.Slug spells them out too, as SQL.
+var ClosedStatuses = []Status{StatusRejected, StatusDeleted}
+
 // Open reports whether a space in this status holds its slug and counts against its
 // contact's allowance of open applications and spaces.
-func (s Status) Open() bool { return s != StatusRejected && s != StatusDeleted }
+func (s Status) Open() bool { return !slices.Contains(ClosedStatuses, s) }
 
 // SlugReservationDays is how long a deleted space's slug stays reserved, so that links
 // and mails to the old space do not reach a new organisation.
 const SlugReservationDays = 90
+
+// BucketName is the S3 bucket of a space: BUCKET_PREFIX then the slug.
+func BucketName(prefix, slug string) string { return prefix + slug }
 
 // Limits are what a space may hold (DOMAIN.md: 50 accounts, 50 GB shared, 500 MB per
 // video file).
@@ -81,4 +92,8 @@ type Space struct {
 	Accounts         int   `gorm:"not null;default:0"`
 	UsageAt          *time.Time
 	UpdatedAt        time.Time
+
+	// LastActivityMeasuredAt is when LastActivityAt was last read from the space itself
+	// (quota rebalance).
+	LastActivityMeasuredAt *time.Time
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"gorm.io/gorm"
 
 	"jardinier/models"
 )
@@ -22,4 +23,22 @@ func Dial(ctx context.Context, cfg models.Config, logger *slog.Logger) (client.C
 		return nil, fmt.Errorf("TEMPORAL_ADDRESS %s: %w", cfg.TemporalAddress, err)
 	}
 	return c, nil
+}
+
+// Connect opens the database of the configuration (creating and migrating it) and dials
+// its Temporal server: what the API, the worker, the administration commands and the
+// benchmarks need first. The caller closes the client.
+func Connect(ctx context.Context, cfg models.Config, logger *slog.Logger) (*gorm.DB, client.Client, error) {
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	c, err := Dial(ctx, cfg, logger)
+	if err != nil {
+		if sqlDB, dbErr := db.DB(); dbErr == nil {
+			sqlDB.Close()
+		}
+		return nil, nil, err
+	}
+	return db, c, nil
 }

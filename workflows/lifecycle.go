@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -101,7 +100,7 @@ func (s *space) enqueue(ctx workflow.Context, a *action) error {
 	if err := workflow.Await(ctx, func() bool { return a.done }); err != nil {
 		return err
 	}
-	a.result.Status = s.status
+	a.result.Status = s.st.Status
 	return nil
 }
 
@@ -109,67 +108,48 @@ func (s *space) enqueue(ctx workflow.Context, a *action) error {
 // the contact's that is not the current one; a refused update leaves no trace.
 func (s *space) validateAction(update string, in ActionInput) error {
 	if in.Actor == "" {
-		return errors.New("actor: l'auteur de l'action est obligatoire")
-	} else if in.Actor != ActorContact && in.Reason == "" {
-		return errors.New("reason: la raison est obligatoire")
-	} else if len([]rune(in.Reason)) > maxReasonLength {
-		return fmt.Errorf("reason: ne peut dépasser %d caractères", maxReasonLength)
+		return refuseField("actor", "l'auteur de l'action est obligatoire")
+	} else if in.Actor != models.ActorContact && in.Reason == "" {
+		return refuseField("reason", "la raison est obligatoire")
+	} else if err := checkReason(in.Reason); err != nil {
+		return err
 	} else if s.action != nil {
-		return errors.New("une autre action est en cours sur cet espace, réessayez dans un instant")
+		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
+	} else if err := checkTransition(update, s.in.Slug, s.st.Status); err != nil {
+		return err
 	}
-	refuse := func(what string) error {
-		return fmt.Errorf("action refusée : l'espace %q est à l'état %s, %s", s.in.Slug, s.status, what)
-	}
-	inService := s.status == models.StatusActive || s.status == models.StatusDeactivated
 	switch update {
-	case UpdateDeactivate:
-		if s.status != models.StatusActive {
-			return refuse("seul un espace actif peut être désactivé")
-		}
 	case UpdateReactivate:
-		if s.status != models.StatusDeactivated {
-			return refuse("seul un espace désactivé peut être réactivé")
-		}
-		if in.Actor == ActorContact && in.TokenSeq != s.life.Deactivations {
-			return errors.New("ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
+		if in.Actor == models.ActorContact && in.TokenSeq != s.st.Lifecycle.Deactivations {
+			return refuse(ErrTypeStaleLink, "ce lien de réactivation n'est plus valable : il a déjà servi ou une désactivation plus récente l'a remplacé")
 		}
 		return nil
-	case UpdateDelete:
-		if !inService {
-			return refuse("seul un espace actif ou désactivé peut être supprimé")
-		}
 	case UpdateExempt, UpdateUnexempt:
-		if !inService {
-			return refuse("l'exemption ne concerne que les espaces actifs ou désactivés")
-		} else if s.life.Exempt == (update == UpdateExempt) {
-			return fmt.Errorf("l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.life.Exempt])
-		}
-		if in.Actor == ActorContact {
-			return errors.New("seuls les modérateurs peuvent exempter un espace")
+		if s.st.Lifecycle.Exempt == (update == UpdateExempt) {
+			return refuse(ErrTypeNotAllowed, "l'espace %q est déjà %s", s.in.Slug, map[bool]string{true: "exempté", false: "soumis à la règle d'inactivité"}[s.st.Lifecycle.Exempt])
+		} else if in.Actor == models.ActorContact {
+			return refuseField("actor", "seuls les modérateurs peuvent exempter un espace")
 		}
 		return nil
 	}
-	if in.Actor == ActorContact {
-		r := s.life.Request
+	if in.Actor == models.ActorContact {
+		r := s.st.Lifecycle.Request
 		if r.Action != update || r.Seq != in.TokenSeq || r.Used {
-			return errors.New("ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
+			return refuse(ErrTypeStaleLink, "ce lien de confirmation n'est plus valable : il a déjà servi ou une demande plus récente l'a remplacé")
 		}
 	}
 	return nil
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	switch {
-	case in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate:
-		return fmt.Errorf("action: %q n'est pas une demande possible", in.Action)
-	case in.Action == UpdateDeactivate && s.status != models.StatusActive,
-		in.Action == UpdateDelete && s.status != models.StatusActive && s.status != models.StatusDeactivated,
-		in.Action == UpdateReactivate && s.status != models.StatusDeactivated:
-		return fmt.Errorf("l'espace %q est à l'état %s", s.in.Slug, s.status)
-	case s.action != nil:
-		return errors.New("une autre action est en cours sur cet espace")
-	case !s.life.Request.At.IsZero() && workflow.Now(ctx).Sub(s.life.Request.At) < requestInterval:
-		return errors.New("un lien de confirmation vient d'être envoyé")
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate {
+		return refuseField("action", "%q n'est pas une demande possible", in.Action)
+	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
+		return err
+	} else if s.action != nil {
+		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace")
+	} else if !s.st.Lifecycle.Request.At.IsZero() && workflow.Now(ctx).Sub(s.st.Lifecycle.Request.At) < requestInterval {
+		return refuse(ErrTypeTooSoon, "un lien de confirmation vient d'être envoyé")
 	}
 	return nil
 }
@@ -185,7 +165,7 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 		return SpaceResult{}, err
 	}
 	for {
-		phase := s.status
+		phase := s.st.Status
 		sc := s.schedule()
 		acted := false
 		switch {
@@ -218,11 +198,11 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 		if err != nil {
 			return SpaceResult{}, err
 		}
-		if s.status == models.StatusDeleted {
+		if s.st.Status == models.StatusDeleted {
 			logger.Info("Space deleted", "slug", s.in.Slug)
 			return s.finish(ctx)
 		}
-		if s.status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if s.st.Status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return SpaceResult{}, s.continueAsNew(ctx)
 		}
 		if err := s.loadPolicy(ctx); err != nil {
@@ -247,33 +227,33 @@ func (s *space) loadPolicy(ctx workflow.Context) error {
 // offset after the last activity, but never sooner after the step before than the
 // policy's gap between them, nor sooner than a mail announced.
 func (s *space) dueAt(i int) time.Time {
-	t := s.life.LastActivity.Add(s.policy.Offsets[i])
+	t := s.st.Lifecycle.LastActivity.Add(s.policy.Offsets[i])
 	if i > 0 {
-		prev := s.life.DoneAt[i-1]
+		prev := s.st.Lifecycle.DoneAt[i-1]
 		if prev.IsZero() {
 			prev = s.dueAt(i - 1)
 		}
 		t = later(t, prev.Add(s.policy.Offsets[i]-s.policy.Offsets[i-1]))
 	}
-	return later(t, s.life.Promised[i])
+	return later(t, s.st.Lifecycle.Promised[i])
 }
 
 // schedule is the next step and the deletion date; nil when nothing is planned.
 func (s *space) schedule() *database.Schedule {
-	if s.life.Exempt || s.life.Countdown == 0 || s.life.Done >= len(models.Steps) ||
-		(s.status != models.StatusActive && s.status != models.StatusDeactivated) {
+	if s.st.Lifecycle.Exempt || s.st.Lifecycle.Countdown == 0 || s.st.Lifecycle.Done >= len(models.Steps) ||
+		(s.st.Status != models.StatusActive && s.st.Status != models.StatusDeactivated) {
 		return nil
 	}
-	next := s.life.Done
+	next := s.st.Lifecycle.Done
 	return &database.Schedule{NextStep: models.Steps[next],
-		NextStepAt: later(s.dueAt(next), s.life.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.life.RetryAt)}
+		NextStepAt: later(s.dueAt(next), s.st.Lifecycle.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.st.Lifecycle.RetryAt)}
 }
 
 // projectSchedule writes the schedule to the projection, for the list screens and the
 // policy preview.
 func (s *space) projectSchedule(ctx workflow.Context) error {
-	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Schedule: orEmpty(s.schedule()),
-		LastActivityAt: s.life.LastActivity})
+	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Schedule: orEmpty(s.schedule()),
+		LastActivityAt: s.st.Lifecycle.LastActivity})
 }
 
 // step runs a policy step whose time has come, after checking the space was not used
@@ -284,38 +264,38 @@ func (s *space) step(ctx workflow.Context, step models.Step) error {
 	if err != nil {
 		// Never act on a space whose use is unknown: try again later.
 		logger.Error("Last activity unreadable, step postponed", "slug", s.in.Slug, "step", step, "error", err)
-		s.life.RetryAt = workflow.Now(ctx).Add(unreadableRetry)
+		s.st.Lifecycle.RetryAt = workflow.Now(ctx).Add(unreadableRetry)
 		return s.projectSchedule(ctx)
 	}
-	s.life.RetryAt = time.Time{}
-	if last.After(s.life.LastActivity) {
-		if s.status == models.StatusDeactivated {
+	s.st.Lifecycle.RetryAt = time.Time{}
+	if last.After(s.st.Lifecycle.LastActivity) {
+		if s.st.Status == models.StatusDeactivated {
 			// A deactivated space cannot be used; if it was, keep it rather than delete it.
-			return s.reactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "activité constatée sur l'espace désactivé"}, last)
+			return s.reactivate(ctx, ActionInput{Actor: models.ActorSystem, Reason: "activité constatée sur l'espace désactivé"}, last)
 		}
 		// Used since: back to watching, without a mail.
 		s.newCountdown(last)
-		return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "activity_seen",
+		return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: ActionActivitySeen,
 			ClearSteps: true, LastActivityAt: last, Schedule: s.schedule()})
 	}
 	now := workflow.Now(ctx)
 	i := models.StepIndex(step)
 	switch step {
 	case models.StepDeactivation:
-		return s.deactivate(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+		return s.deactivate(ctx, ActionInput{Actor: models.ActorSystem, Reason: "inactivité"})
 	case models.StepDeletion:
-		return s.delete(ctx, ActionInput{Actor: ActorSystem, Reason: "inactivité"})
+		return s.delete(ctx, ActionInput{Actor: models.ActorSystem, Reason: "inactivité"})
 	}
-	s.life.DoneAt[i], s.life.Done = now, i+1
+	s.st.Lifecycle.DoneAt[i], s.st.Lifecycle.Done = now, i+1
 	sc := s.promise()
 	kind := map[models.Step]mail.Kind{models.StepFirstWarning: mail.KindFirstWarning,
 		models.StepSecondWarning: mail.KindSecondWarning, models.StepDeletionNotice: mail.KindDeletionNotice}[step]
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: string(step),
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: string(step),
 		Step: step, Schedule: sc}); err != nil {
 		return err
 	}
-	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Countdown, LastActivityAt: s.life.LastActivity,
-		NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt, TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Countdown, LastActivityAt: s.st.Lifecycle.LastActivity,
+		NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt, TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
 	return nil
 }
 
@@ -324,22 +304,22 @@ func (s *space) step(ctx workflow.Context, step models.Step) error {
 func (s *space) promise() *database.Schedule {
 	sc := s.schedule()
 	if sc != nil {
-		s.life.Promised[s.life.Done] = sc.NextStepAt
-		s.life.Promised[len(models.Steps)-1] = sc.DeletionAt
+		s.st.Lifecycle.Promised[s.st.Lifecycle.Done] = sc.NextStepAt
+		s.st.Lifecycle.Promised[len(models.Steps)-1] = sc.DeletionAt
 	}
 	return sc
 }
 
 // newCountdown starts watching again from the last activity.
 func (s *space) newCountdown(last time.Time) {
-	s.life.LastActivity = last
-	s.life.Countdown++
-	s.life.Done, s.life.DoneAt, s.life.Promised = 0, [5]time.Time{}, [5]time.Time{}
+	s.st.Lifecycle.LastActivity = last
+	s.st.Lifecycle.Countdown++
+	s.st.Lifecycle.Done, s.st.Lifecycle.DoneAt, s.st.Lifecycle.Promised = 0, [5]time.Time{}, [5]time.Time{}
 }
 
 func (s *space) readLastActivity(ctx workflow.Context) (time.Time, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 30 * time.Second, // one query of the space's database
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumInterval: 10 * time.Minute,
 			MaximumAttempts: 20}, // about two hours of trying before the step is postponed
 	})
@@ -376,6 +356,7 @@ func (s *space) act(ctx workflow.Context) error {
 func inService(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout, // half in service meanwhile: retried soon after a lost worker
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 }
@@ -387,10 +368,10 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 		return fmt.Errorf("deactivate %q: %w", s.in.Slug, err)
 	}
 	i := models.StepIndex(models.StepDeactivation)
-	s.life.DoneAt[i], s.life.Done = workflow.Now(ctx), i+1
-	s.life.Deactivations++
-	if in.Actor == ActorContact {
-		s.life.Request.Used = true
+	s.st.Lifecycle.DoneAt[i], s.st.Lifecycle.Done = workflow.Now(ctx), i+1
+	s.st.Lifecycle.Deactivations++
+	if in.Actor == models.ActorContact {
+		s.st.Lifecycle.Request.Used = true
 	}
 	sc := s.promise()
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeactivated, Actor: in.Actor,
@@ -398,12 +379,12 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 		return err
 	}
 	reason := in.Reason
-	if in.Actor == ActorSystem {
+	if in.Actor == models.ActorSystem {
 		reason = "" // the mail explains inactivity itself
 	}
-	s.mail(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.life.Deactivations, Actor: in.Actor, Reason: reason,
-		LastActivityAt: s.life.LastActivity, NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt,
-		TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+	s.mail(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.st.Lifecycle.Deactivations, Actor: in.Actor, Reason: reason,
+		LastActivityAt: s.st.Lifecycle.LastActivity, NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt,
+		TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
 	return nil
 }
 
@@ -413,8 +394,8 @@ func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.T
 		nextcloud.SetDeactivatedInput{Slug: s.in.Slug, Deactivated: false}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("reactivate %q: %w", s.in.Slug, err)
 	}
-	seq := s.life.Deactivations
-	s.life.Deactivations++ // the link of this deactivation has served
+	seq := s.st.Lifecycle.Deactivations
+	s.st.Lifecycle.Deactivations++ // the link of this deactivation has served
 	s.newCountdown(activity)
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusActive, Actor: in.Actor,
 		Action: UpdateReactivate, Reason: in.Reason, ClearSteps: true, LastActivityAt: activity,
@@ -426,17 +407,17 @@ func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.T
 }
 
 func (s *space) setExempt(ctx workflow.Context, in ActionInput, exempt bool) error {
-	s.life.Exempt = exempt
+	s.st.Lifecycle.Exempt = exempt
 	if !exempt {
 		// The countdown starts again from now, with every warning it implies.
-		s.newCountdown(later(s.life.LastActivity, workflow.Now(ctx)))
-		if s.status == models.StatusDeactivated {
+		s.newCountdown(later(s.st.Lifecycle.LastActivity, workflow.Now(ctx)))
+		if s.st.Status == models.StatusDeactivated {
 			i := models.StepIndex(models.StepDeactivation)
-			s.life.DoneAt[i], s.life.Done = workflow.Now(ctx), i+1
+			s.st.Lifecycle.DoneAt[i], s.st.Lifecycle.Done = workflow.Now(ctx), i+1
 		}
 	}
 	action := map[bool]string{true: UpdateExempt, false: UpdateUnexempt}[exempt]
-	return s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: in.Actor, Action: action,
+	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: in.Actor, Action: action,
 		Reason: in.Reason, Exempt: &exempt, ClearSteps: !exempt, Schedule: orEmpty(s.schedule())})
 }
 
@@ -445,8 +426,8 @@ func (s *space) setExempt(ctx workflow.Context, in ActionInput, exempt bool) err
 func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	logger := workflow.GetLogger(ctx)
 	logger.Info("Deleting space", "slug", s.in.Slug, "actor", in.Actor, "reason", in.Reason)
-	if in.Actor == ActorContact {
-		s.life.Request.Used = true
+	if in.Actor == models.ActorContact {
+		s.st.Lifecycle.Request.Used = true
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var (
@@ -458,7 +439,7 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	}
 	bctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour, // 100,000+ objects; progress survives a retry
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    bucketHeartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute},
 	})
 	if err := workflow.ExecuteActivity(bctx, sa.DeleteBucket, storage.DeleteBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
@@ -467,7 +448,7 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	// The mails need the contact's address and the organisation's name: before the purge.
 	now := workflow.Now(ctx)
 	contactReason := in.Reason
-	if in.Actor == ActorSystem {
+	if in.Actor == models.ActorSystem {
 		contactReason = "" // the mail explains inactivity itself
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now})
@@ -486,24 +467,24 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 // deleting the space.
 func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) error {
 	now := workflow.Now(ctx)
-	s.life.Request = ContactRequest{Seq: s.life.Request.Seq + 1, Action: req.Action, At: now}
+	s.st.Lifecycle.Request = ContactRequest{Seq: s.st.Lifecycle.Request.Seq + 1, Action: req.Action, At: now}
 	kind := mail.KindConfirmDeactivation
 	if req.Action == UpdateDelete {
 		kind = mail.KindConfirmDeletion
 	}
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorContact,
-		Action: "request_" + req.Action}); err != nil {
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorContact,
+		Action: ActionRequestPrefix + req.Action}); err != nil {
 		return err
 	}
 	if req.Action == UpdateReactivate {
 		// A new copy of the current deactivation's link, for a contact who lost the
 		// mail: it is the link that mail carried, valid until the deletion.
 		sc := orEmpty(s.schedule())
-		s.mail(ctx, mail.SendInput{Kind: mail.KindReactivationLink, Seq: s.life.Request.Seq,
-			DeletionAt: sc.DeletionAt, TokenSeq: s.life.Deactivations, TokenExpires: sc.DeletionAt})
+		s.mail(ctx, mail.SendInput{Kind: mail.KindReactivationLink, Seq: s.st.Lifecycle.Request.Seq,
+			DeletionAt: sc.DeletionAt, TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
 		return nil
 	}
-	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.life.Request.Seq, TokenSeq: s.life.Request.Seq,
+	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Request.Seq, TokenSeq: s.st.Lifecycle.Request.Seq,
 		TokenExpires: now.Add(confirmationValidity)})
 	return nil
 }

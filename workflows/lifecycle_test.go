@@ -170,8 +170,8 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("the contact reactivates a deactivated space with the link, once", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		var reactivate, again decisionAnswer
-		h.send(95*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &reactivate)
-		h.send(96*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &again)
+		h.send(95*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &reactivate)
+		h.send(96*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &again)
 		var st SpaceStatus
 		h.queryAt(97*day, &st)
 		h.run(100 * day)
@@ -191,7 +191,7 @@ func TestSpaceActions(t *testing.T) {
 		assertNear(t, testStart.Add(95*day), tr, "recorded when")
 		for _, x := range h.transitions {
 			if x.Action == UpdateReactivate {
-				assert.Equal(t, ActorContact, x.Actor, "recorded who")
+				assert.Equal(t, models.ActorContact, x.Actor, "recorded who")
 			}
 		}
 	})
@@ -199,8 +199,8 @@ func TestSpaceActions(t *testing.T) {
 	t.Run("a link of another deactivation, or to an active space, is refused", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		var early, wrongSeq decisionAnswer
-		h.send(50*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &early)
-		h.send(95*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 7}, &wrongSeq)
+		h.send(50*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &early)
+		h.send(95*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 7}, &wrongSeq)
 		h.run(100 * day)
 
 		assert.ErrorContains(t, early.rejected, "désactivé")
@@ -213,8 +213,8 @@ func TestSpaceActions(t *testing.T) {
 		var request, tooSoon, confirm, forged decisionAnswer
 		h.send(10*day, UpdateContactRequest, ContactRequestInput{Action: UpdateDelete}, &request)
 		h.send(10*day+time.Minute, UpdateContactRequest, ContactRequestInput{Action: UpdateDelete}, &tooSoon)
-		h.send(11*day, UpdateDelete, ActionInput{Actor: ActorContact, TokenSeq: 2}, &forged)
-		h.send(11*day+time.Hour, UpdateDelete, ActionInput{Actor: ActorContact, TokenSeq: 1}, &confirm)
+		h.send(11*day, UpdateDelete, ActionInput{Actor: models.ActorContact, TokenSeq: 2}, &forged)
+		h.send(11*day+time.Hour, UpdateDelete, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &confirm)
 		h.run(30 * day)
 
 		require.NoError(t, request.rejected)
@@ -241,7 +241,7 @@ func TestSpaceActions(t *testing.T) {
 		h.send(6*day, UpdateDelete, ActionInput{Actor: "dominique", Reason: "demande écrite de l'association"}, &del)
 		h.run(10 * day)
 
-		assert.ErrorContains(t, noReason.rejected, "reason")
+		assertRefused(t, noReason.rejected, ErrTypeInvalidInput, "reason")
 		require.NoError(t, deactivate.rejected)
 		assert.Equal(t, models.StatusDeactivated, deactivate.result.Status)
 		assert.Error(t, deactivateAgain.rejected)
@@ -275,5 +275,36 @@ func TestSpaceActions(t *testing.T) {
 		}
 		assert.Equal(t, []models.Status{models.StatusSubmitted, models.StatusProvisioning, models.StatusActive,
 			models.StatusDeactivated, models.StatusActive, models.StatusDeactivated}, statuses)
+	})
+}
+
+func TestSpaceState(t *testing.T) {
+	t.Run("every field of the state crosses Continue-As-New", func(t *testing.T) {
+		h := newHarness(t)
+		at := testStart.Add(-time.Hour)
+		st := SpaceState{Status: models.StatusActive, NextcloudVersion: "31.0.9", Reason: "r", LastError: "une erreur ancienne",
+			Steps: []Step{{Status: models.StatusActive, Actor: models.ActorSystem, At: at}}, Seq: 7, Holds: 2, Failures: 1,
+			Lifecycle: Lifecycle{Exempt: false, LastActivity: at, Countdown: 3, Deactivations: 4,
+				Request: ContactRequest{Seq: 5, Action: UpdateDelete, At: at}, RetryAt: at.Add(time.Minute)}}
+		h.input = testInput
+		h.input.State = &st
+		h.install()
+		h.send(time.Hour, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "signalement"}, &decisionAnswer{})
+		h.run(2 * time.Hour)
+
+		require.NotEmpty(t, h.carried, "the deactivation is a phase change: the workflow continued as new")
+		got := h.carried[0]
+		assert.Equal(t, st.NextcloudVersion, got.NextcloudVersion)
+		assert.Equal(t, st.LastError, got.LastError)
+		assert.Equal(t, st.Holds, got.Holds)
+		assert.Equal(t, st.Failures, got.Failures)
+		assert.Equal(t, st.Seq+1, got.Seq, "one more transition")
+		assert.Equal(t, append(st.Steps, Step{Status: models.StatusDeactivated, Actor: "camille", Reason: "signalement",
+			At: testStart.Add(time.Hour)}), got.Steps)
+		assert.Equal(t, models.StatusDeactivated, got.Status)
+		assert.Equal(t, st.Lifecycle.Countdown, got.Lifecycle.Countdown)
+		assert.Equal(t, st.Lifecycle.Deactivations+1, got.Lifecycle.Deactivations)
+		assert.Equal(t, st.Lifecycle.Request, got.Lifecycle.Request)
+		assert.Equal(t, st.Lifecycle.LastActivity, got.Lifecycle.LastActivity)
 	})
 }

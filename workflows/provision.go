@@ -16,9 +16,11 @@ import (
 const AdminUser = "admin"
 
 // provisionAttempts bounds the retries of one provisioning step: past that a failure is
-// taken as permanent and everything done so far is undone. With the backoff below it
-// lets a dependency restart (about 4 minutes) without failing the space.
-const provisionAttempts = 8
+// taken as permanent and everything done so far is undone. With the backoff below (1 s
+// doubling up to 1 min) the waits between its attempts add up to 1+2+4+8+16+32+60+60+60
+// s, about 4 minutes (deploy/nextcloud.md): long enough for a dependency to restart or
+// the app store to come back without failing the space.
+const provisionAttempts = 10
 
 // provision creates the space: bucket, database, instance, admin, limits, apps. It is
 // a saga: on a permanent failure every step already done is undone, so nothing is left
@@ -27,6 +29,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	logger := workflow.GetLogger(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute, // an install on a loaded node takes a few minutes
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -35,6 +38,9 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, storage.ErrTypeInvalidBucket, storage.ErrTypeBucketTaken},
 		},
 	})
+	// One S3 call, that does not heartbeat; and single occ commands or queries.
+	bucketCtx := workflow.WithStartToCloseTimeout(workflow.WithHeartbeatTimeout(actx, 0), time.Minute)
+	shortCtx := workflow.WithStartToCloseTimeout(actx, nextcloudShortTimeout)
 	var (
 		sa *storage.Activities
 		na *nextcloud.Activities
@@ -49,7 +55,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		uctx, _ := workflow.NewDisconnectedContext(ctx)
 		uctx = workflow.WithActivityOptions(uctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Minute, // emptying a large bucket; it heartbeats
-			HeartbeatTimeout:    time.Minute,
+			HeartbeatTimeout:    bucketHeartbeatTimeout,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
 		})
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -59,7 +65,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		}
 	}()
 
-	if err = workflow.ExecuteActivity(actx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(bucketCtx, sa.CreateBucket, storage.CreateBucketInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
 		// An attempt may have created it before the last one failed: delete it, unless
 		// the name was refused or belongs to someone else, where nothing was created and
 		// nothing of ours is there to delete.
@@ -75,7 +81,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	undo = append(undo, func(uctx workflow.Context) error {
 		return workflow.ExecuteActivity(uctx, na.RemoveSpace, nextcloud.RemoveInput{Slug: s.in.Slug}).Get(uctx, nil)
 	})
-	if err = workflow.ExecuteActivity(actx, na.CreateSpaceDatabase, nextcloud.CreateDatabaseInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.CreateSpaceDatabase, nextcloud.CreateDatabaseInput{Slug: s.in.Slug}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
 	var installed nextcloud.InstallResult
@@ -84,12 +90,12 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	if err = workflow.ExecuteActivity(actx, na.InstallSpace, nextcloud.InstallInput{Spec: spec}).Get(ctx, &installed); err != nil {
 		return "", "", err
 	}
-	s.version = installed.Version
+	s.st.NextcloudVersion = installed.Version
 	var admin nextcloud.CreateAdminResult
-	if err = workflow.ExecuteActivity(actx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
 		return "", "", err
 	}
-	if err = workflow.ExecuteActivity(actx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
+	if err = workflow.ExecuteActivity(shortCtx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
 	// No list of apps: the worker enables those its configuration approves.
@@ -98,6 +104,21 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		return "", "", err
 	}
 	return admin.AdminUser, admin.Password, nil
+}
+
+// failureMessage says what went wrong, once. Temporal turns every level of a wrapped
+// activity error into a failure of its own, and the Error of each repeats the text of
+// those below it; the outermost application error's message already holds the whole
+// chain, with its context.
+func failureMessage(err error) string {
+	cause := err
+	if act, ok := err.(*temporal.ActivityError); ok && act.Unwrap() != nil {
+		cause = act.Unwrap()
+	}
+	if app, ok := cause.(*temporal.ApplicationError); ok && app.Message() != "" {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func (s *space) deleteBucket(uctx workflow.Context) error {

@@ -16,14 +16,6 @@ import (
 	"jardinier/activities/nextcloud"
 )
 
-// QuotaScheduleID names the Temporal schedule that starts QuotaRebalanceWorkflow at a
-// regular interval (QUOTA_REBALANCE_EVERY); ops find it under Schedules in the
-// Temporal UI, with the result of each run.
-const QuotaScheduleID = "quota-rebalance"
-
-// QuotaRebalanceWorkflowType is the name QuotaRebalanceWorkflow is registered under.
-const QuotaRebalanceWorkflowType = "QuotaRebalanceWorkflow"
-
 // quotaPageSize is how many spaces one ShareSpaceQuotas activity handles: a few
 // seconds of work, and a few dozen activities for 10,000 spaces.
 const quotaPageSize = 200
@@ -31,22 +23,6 @@ const quotaPageSize = 200
 // maxListedSlugs bounds the slugs a rebalance lists in its result (full, failed), so
 // that a fleet-wide failure does not bloat its history; the counts stay exact.
 const maxListedSlugs = 100
-
-// QuotaRebalanceInput starts a rebalance; the zero value is what the schedule sends.
-type QuotaRebalanceInput struct {
-	PageSize int // 0: quotaPageSize
-}
-
-// QuotaRebalanceResult is what a rebalance did, shown by the Temporal UI.
-type QuotaRebalanceResult struct {
-	Spaces  int      // spaces whose quota was shared out
-	Changed int      // quotas rewritten
-	Full    []string // spaces holding their whole quota or more: nothing more can be written
-	Failed  []string // spaces whose quota could not be shared (reasons in the activity's logs)
-	// FullCount and FailedCount count them all; the lists stop at maxListedSlugs.
-	FullCount   int
-	FailedCount int
-}
 
 // QuotaRebalanceWorkflow shares out again the storage quota of every space in service
 // (nextcloud.QuotaShare), page by page, and records what each space holds for the list
@@ -98,8 +74,8 @@ func quotaPage(ctx workflow.Context, after string, limit int) ([]nextcloud.Space
 // adds them to res.
 func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRebalanceResult) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		StartToCloseTimeout: 10 * time.Minute, // seconds for a page, unless spaces are slow to answer
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var na *nextcloud.Activities
@@ -125,7 +101,8 @@ func shareQuotas(ctx workflow.Context, page []nextcloud.SpaceQuota, res *QuotaRe
 			res.FullCount++
 			res.Full = appendListed(res.Full, line.Slug)
 		}
-		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts})
+		usage = append(usage, database.SpaceUsage{Slug: line.Slug, UsedBytes: line.Usage.UsedBytes, Accounts: line.Usage.Accounts,
+			LastActivity: line.Usage.LastActivity})
 	}
 	if len(usage) == 0 {
 		return nil

@@ -206,21 +206,27 @@ func TestQuotaRebalance(t *testing.T) {
 		assert.Empty(t, q.result.Full)
 	})
 
-	t.Run("records exactly the successful lines with their usage, at the workflow's time", func(t *testing.T) {
+	t.Run("records exactly the successful lines with their usage and last activity, at the workflow's time", func(t *testing.T) {
 		q := newQuotaFleet(t, 3)
 		q.failing["s001"] = true
 		q.usage = func(sp database.QuotaSpace) nextcloud.QuotaUsage {
 			n := int(sp.Slug[len(sp.Slug)-1] - '0')
-			return nextcloud.QuotaUsage{UsedBytes: int64(n+1) << 20, Accounts: 10 + n, Changed: 1}
+			return nextcloud.QuotaUsage{UsedBytes: int64(n+1) << 20, Accounts: 10 + n, Changed: 1,
+				LastActivity: testStart.Add(-time.Duration(n) * time.Hour)}
 		}
 		q.run(QuotaRebalanceInput{PageSize: 3})
 
 		require.NoError(t, q.err)
 		require.Len(t, q.recorded, 1)
+		spaces := q.recorded[0].Spaces
+		require.Len(t, spaces, 2)
+		assert.True(t, testStart.Equal(spaces[0].LastActivity), "last activity of s000: %v", spaces[0].LastActivity)
+		assert.True(t, testStart.Add(-2*time.Hour).Equal(spaces[1].LastActivity), "last activity of s002: %v", spaces[1].LastActivity)
+		spaces[0].LastActivity, spaces[1].LastActivity = time.Time{}, time.Time{}
 		assert.Equal(t, []database.SpaceUsage{
 			{Slug: "s000", UsedBytes: 1 << 20, Accounts: 10},
 			{Slug: "s002", UsedBytes: 3 << 20, Accounts: 12},
-		}, q.recorded[0].Spaces)
+		}, spaces)
 		assert.True(t, testStart.Equal(q.recorded[0].At), "want the workflow's time %v, got %v", testStart, q.recorded[0].At)
 	})
 

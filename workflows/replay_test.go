@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs of earlier
@@ -19,9 +20,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
-			replayer.RegisterWorkflow(SpaceWorkflow)
-			replayer.RegisterWorkflow(FleetUpgradeWorkflow)
-			replayer.RegisterWorkflow(QuotaRebalanceWorkflow)
+			replayer.RegisterWorkflowWithOptions(SpaceWorkflow, workflow.RegisterOptions{Name: SpaceWorkflowType})
+			replayer.RegisterWorkflowWithOptions(FleetUpgradeWorkflow, workflow.RegisterOptions{Name: FleetUpgradeWorkflowType})
+			replayer.RegisterWorkflowWithOptions(QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: QuotaRebalanceWorkflowType})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}

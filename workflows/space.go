@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,80 +12,15 @@ import (
 	"jardinier/models"
 )
 
-// SpaceInput starts the workflow of one space, on submission of its application. It
-// carries no personal data: activities read the application by ID.
-type SpaceInput struct {
-	ApplicationID    string
-	Slug             string
-	OfficeSuite      models.OfficeSuite
-	Bucket           string // the space's S3 bucket
-	Domain           string // <slug>.<base domain>
-	NextcloudVersion string // the version new spaces are installed with
-	// State carries the space over Continue-As-New; nil when the application is new.
-	State *SpaceState
-}
-
-// SpaceState is what a space workflow carries from one run to the next.
-type SpaceState struct {
-	Status           models.Status
-	NextcloudVersion string
-	Reason           string
-	LastError        string
-	Steps            []Step
-	Seq, Holds       int
-	Failures         int
-	Lifecycle        Lifecycle
-}
-
-// SpaceResult is how a space's workflow ended.
-type SpaceResult struct{ Status models.Status }
-
-// DecisionInput is a moderator's decision on an application.
-type DecisionInput struct {
-	Moderator string
-	Reason    string
-}
-
-// DecisionResult is the status of the space right after the decision was recorded.
-type DecisionResult struct{ Status models.Status }
-
-// Step is one transition in a space's life, as the status query reports it.
-type Step struct {
-	Status models.Status
-	Actor  string
-	Reason string
-	At     time.Time
-}
-
-// SpaceStatus answers QueryStatus.
-type SpaceStatus struct {
-	Slug             string
-	Status           models.Status
-	NextcloudVersion string
-	Reason           string // of the last transition
-	LastError        string // of the last failed provisioning
-	Steps            []Step
-	Exempt           bool
-	LastActivity     time.Time   // the last activity seen on the space
-	NextStep         models.Step // the next step of the inactivity policy, "" if none
-	NextStepAt       time.Time
-	DeletionAt       time.Time
-}
-
 // maxSteps bounds the steps the status query reports (the most recent ones): a space
 // lives for years, and the audit trail in the database keeps them all.
 const maxSteps = 50
 
-// maxReasonLength bounds a moderator's reason: it goes into mails and history.
-const maxReasonLength = 2000
-
 // SpaceWorkflow carries one space from its application to its end.
 func SpaceWorkflow(ctx workflow.Context, in SpaceInput) (SpaceResult, error) {
-	s := &space{in: in, status: models.StatusSubmitted}
-	if st := in.State; st != nil {
-		s.status, s.version, s.reason, s.lastError = st.Status, st.NextcloudVersion, st.Reason, st.LastError
-		s.steps, s.seq, s.holds, s.failures, s.life = st.Steps, st.Seq, st.Holds, st.Failures, st.Lifecycle
-		s.in.State = nil
+	s := &space{in: in, st: SpaceState{Status: models.StatusSubmitted}}
+	if in.State != nil {
+		s.st, s.in.State = *in.State, nil
 	}
 	if err := s.registerHandlers(ctx); err != nil {
 		return SpaceResult{}, err
@@ -94,21 +28,15 @@ func SpaceWorkflow(ctx workflow.Context, in SpaceInput) (SpaceResult, error) {
 	return s.run(ctx)
 }
 
-// space is the state of one space workflow.
+// space is the state of one space workflow: what it carries from one run to the next
+// (st, passed whole to Continue-As-New, so that no field is lost across runs) and what
+// lives only as long as a run.
 type space struct {
-	in        SpaceInput
-	status    models.Status
-	version   string
-	reason    string
-	lastError string
-	steps     []Step
-	seq       int // transitions recorded, for idempotent audit keys
-	holds     int // on_hold mails sent
-	failures  int // failed provisionings
-	pending   *decision
-	life      Lifecycle
-	action    *action // a pending action on the space in service
-	policy    models.InactivityPolicy
+	in      SpaceInput
+	st      SpaceState
+	pending *decision
+	action  *action // a pending action on the space in service
+	policy  models.InactivityPolicy
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -134,22 +62,13 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 }
 
 func (s *space) statusQuery() (SpaceStatus, error) {
-	st := SpaceStatus{Slug: s.in.Slug, Status: s.status, NextcloudVersion: s.version,
-		Reason: s.reason, LastError: s.lastError, Steps: s.steps, Exempt: s.life.Exempt,
-		LastActivity: s.life.LastActivity}
+	st := SpaceStatus{Slug: s.in.Slug, Status: s.st.Status, NextcloudVersion: s.st.NextcloudVersion,
+		Reason: s.st.Reason, LastError: s.st.LastError, Steps: s.st.Steps, Exempt: s.st.Lifecycle.Exempt,
+		LastActivity: s.st.Lifecycle.LastActivity}
 	if sc := s.schedule(); sc != nil {
 		st.NextStep, st.NextStepAt, st.DeletionAt = sc.NextStep, sc.NextStepAt, sc.DeletionAt
 	}
 	return st, nil
-}
-
-// allowedFrom lists, for each decision, the statuses it may be taken in.
-var allowedFrom = map[string][]models.Status{
-	UpdateAccept: {models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed},
-	UpdateHold:   {models.StatusSubmitted},
-	UpdateReject: {models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed},
-	// The applicant withdraws while nobody has accepted the application yet.
-	UpdateWithdraw: {models.StatusSubmitted, models.StatusOnHold},
 }
 
 // decisionValidator refuses a decision that does not fit the current status; a refused
@@ -157,19 +76,13 @@ var allowedFrom = map[string][]models.Status{
 func (s *space) decisionValidator(update string) func(workflow.Context, DecisionInput) error {
 	return func(ctx workflow.Context, in DecisionInput) error {
 		if in.Moderator == "" {
-			return errors.New("moderator: le nom du modérateur est obligatoire")
-		} else if len([]rune(in.Reason)) > maxReasonLength {
-			return fmt.Errorf("reason: ne peut dépasser %d caractères", maxReasonLength)
+			return refuseField("moderator", "le nom du modérateur est obligatoire")
+		} else if err := checkReason(in.Reason); err != nil {
+			return err
 		} else if s.pending != nil {
-			return errors.New("une autre décision est en cours d'application pour cet espace")
+			return refuse(ErrTypeBusy, "une autre décision est en cours d'application pour cet espace")
 		}
-		for _, st := range allowedFrom[update] {
-			if s.status == st {
-				return nil
-			}
-		}
-		return fmt.Errorf("transition refusée : l'espace %q est à l'état %s, où « %s » n'est pas possible",
-			s.in.Slug, s.status, update)
+		return checkTransition(update, s.in.Slug, s.st.Status)
 	}
 }
 
@@ -186,14 +99,14 @@ func (s *space) decisionHandler(update string) func(workflow.Context, DecisionIn
 }
 
 func (s *space) run(ctx workflow.Context) (SpaceResult, error) {
-	if s.seq == 0 {
-		if err := s.transition(ctx, models.StatusSubmitted, ActorApplicant, "submit", ""); err != nil {
+	if s.st.Seq == 0 {
+		if err := s.transition(ctx, models.StatusSubmitted, models.ActorApplicant, ActionSubmit, ""); err != nil {
 			return SpaceResult{}, err
 		}
 		s.mail(ctx, mail.SendInput{Kind: mail.KindReceipt})
 	}
 	for {
-		switch s.status {
+		switch s.st.Status {
 		case models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed:
 			if err := s.decide(ctx); err != nil {
 				return SpaceResult{}, err
@@ -201,15 +114,15 @@ func (s *space) run(ctx workflow.Context) (SpaceResult, error) {
 		case models.StatusRejected, models.StatusDeleted:
 			return s.finish(ctx)
 		case models.StatusActive, models.StatusDeactivated:
-			if s.life.Countdown == 0 {
+			if s.st.Lifecycle.Countdown == 0 {
 				// Just provisioned: the review is over, the life in service starts in a
 				// run of its own.
-				s.life.LastActivity, s.life.Countdown = workflow.Now(ctx), 1
+				s.st.Lifecycle.LastActivity, s.st.Lifecycle.Countdown = workflow.Now(ctx), 1
 				return SpaceResult{}, s.continueAsNew(ctx)
 			}
 			return s.live(ctx)
 		default:
-			return SpaceResult{}, fmt.Errorf("space %q: no step for status %s", s.in.Slug, s.status)
+			return SpaceResult{}, fmt.Errorf("space %q: no step for status %s", s.in.Slug, s.st.Status)
 		}
 	}
 }
@@ -237,7 +150,7 @@ func (s *space) decide(ctx workflow.Context) error {
 // settle answers the moderator's update with the status just recorded, and lets the
 // next decision in while the mails of this one go out.
 func (s *space) settle(d *decision) {
-	d.done, d.result = true, s.status
+	d.done, d.result = true, s.st.Status
 	s.pending = nil
 }
 
@@ -246,8 +159,8 @@ func (s *space) hold(ctx workflow.Context, d *decision) error {
 		return err
 	}
 	s.settle(d)
-	s.mail(ctx, mail.SendInput{Kind: mail.KindOnHold, Seq: s.holds, Reason: d.in.Reason})
-	s.holds++
+	s.mail(ctx, mail.SendInput{Kind: mail.KindOnHold, Seq: s.st.Holds, Reason: d.in.Reason})
+	s.st.Holds++
 	return nil
 }
 
@@ -264,7 +177,7 @@ func (s *space) reject(ctx workflow.Context, d *decision) error {
 // withdraw ends an application at its applicant's request, as a rejection does: the
 // slug is freed and the application's data purged, after a mail confirms it.
 func (s *space) withdraw(ctx workflow.Context, d *decision) error {
-	if err := s.transition(ctx, models.StatusRejected, ActorApplicant, UpdateWithdraw, ""); err != nil {
+	if err := s.transition(ctx, models.StatusRejected, models.ActorApplicant, UpdateWithdraw, ""); err != nil {
 		return err
 	}
 	s.settle(d)
@@ -287,16 +200,16 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 	s.settle(d)
 	adminUser, password, err := s.provision(ctx)
 	if err != nil {
-		s.failures++
-		s.lastError, s.version = err.Error(), "" // the undo removed the instance
+		s.st.Failures++
+		s.st.LastError, s.st.NextcloudVersion = failureMessage(err), "" // the undo removed the instance
 		workflow.GetLogger(ctx).Error("Provisioning failed and was undone", "slug", s.in.Slug, "error", err)
-		if err := s.transition(ctx, models.StatusProvisioningFailed, ActorSystem, "provisioning_failed", s.lastError); err != nil {
+		if err := s.transition(ctx, models.StatusProvisioningFailed, models.ActorSystem, ActionProvisioningFailed, s.st.LastError); err != nil {
 			return err
 		}
-		s.mail(ctx, mail.SendInput{Kind: mail.KindProvisioningFailed, Seq: s.failures - 1, Detail: s.lastError})
+		s.mail(ctx, mail.SendInput{Kind: mail.KindProvisioningFailed, Seq: s.st.Failures - 1, Detail: s.st.LastError})
 		return nil
 	}
-	if err := s.transition(ctx, models.StatusActive, ActorSystem, "provisioned", ""); err != nil {
+	if err := s.transition(ctx, models.StatusActive, models.ActorSystem, ActionProvisioned, ""); err != nil {
 		return err
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindAccepted, AdminUser: adminUser, Password: password})
@@ -310,7 +223,7 @@ func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 		return SpaceResult{}, err
 	}
 	s.skipUpgrades(ctx)
-	return SpaceResult{Status: s.status}, nil
+	return SpaceResult{Status: s.st.Status}, nil
 }
 
 // continueAsNew starts a fresh run carrying the state, once every update handler has
@@ -321,10 +234,9 @@ func (s *space) continueAsNew(ctx workflow.Context) error {
 	}
 	s.pendingUpgrades(ctx) // signals would not survive the new run
 	in := s.in
-	in.State = &SpaceState{Status: s.status, NextcloudVersion: s.version, Reason: s.reason,
-		LastError: s.lastError, Steps: s.steps, Seq: s.seq, Holds: s.holds, Failures: s.failures,
-		Lifecycle: s.life}
-	return workflow.NewContinueAsNewError(ctx, SpaceWorkflow, in)
+	st := s.st
+	in.State = &st
+	return workflow.NewContinueAsNewError(ctx, SpaceWorkflowType, in)
 }
 
 // transition records a new status in the database projection, the audit trail, the
@@ -338,10 +250,10 @@ func (s *space) transition(ctx workflow.Context, status models.Status, actor, ac
 func (s *space) record(ctx workflow.Context, rec database.RecordTransitionInput) error {
 	now := workflow.Now(ctx)
 	if rec.Action != "" {
-		s.seq++
-		rec.EventKey = fmt.Sprintf("%s/%d", s.in.ApplicationID, s.seq)
+		s.st.Seq++
+		rec.EventKey = fmt.Sprintf("%s/%d", s.in.ApplicationID, s.st.Seq)
 	}
-	rec.Slug, rec.ApplicationID, rec.At, rec.NextcloudVersion = s.in.Slug, s.in.ApplicationID, now, s.version
+	rec.Slug, rec.ApplicationID, rec.At, rec.NextcloudVersion = s.in.Slug, s.in.ApplicationID, now, s.st.NextcloudVersion
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
@@ -353,18 +265,18 @@ func (s *space) record(ctx workflow.Context, rec database.RecordTransitionInput)
 	if rec.Action == "" {
 		return nil
 	}
-	changed := s.status != rec.Status
-	s.status, s.reason = rec.Status, rec.Reason
-	s.steps = append(s.steps, Step{Status: rec.Status, Actor: rec.Actor, Reason: rec.Reason, At: now})
-	if len(s.steps) > maxSteps {
-		s.steps = s.steps[len(s.steps)-maxSteps:]
+	changed := s.st.Status != rec.Status
+	s.st.Status, s.st.Reason = rec.Status, rec.Reason
+	s.st.Steps = append(s.st.Steps, Step{Status: rec.Status, Actor: rec.Actor, Reason: rec.Reason, At: now})
+	if len(s.st.Steps) > maxSteps {
+		s.st.Steps = s.st.Steps[len(s.st.Steps)-maxSteps:]
 	}
-	if !changed && s.seq > 1 {
+	if !changed && s.st.Seq > 1 {
 		return nil
 	}
 	attrs := []temporal.SearchAttributeUpdate{SearchAttrSlug.ValueSet(s.in.Slug), SearchAttrStatus.ValueSet(string(rec.Status))}
-	if s.version != "" {
-		attrs = append(attrs, SearchAttrNextcloudVersion.ValueSet(s.version))
+	if s.st.NextcloudVersion != "" {
+		attrs = append(attrs, SearchAttrNextcloudVersion.ValueSet(s.st.NextcloudVersion))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 		return fmt.Errorf("search attributes of %q: %w", s.in.Slug, err)

@@ -12,6 +12,10 @@ import (
 	"jardinier/models"
 )
 
+// upgradeWebCheckChange names the change that checks a space over HTTP (the web step)
+// once it leaves maintenance, before its upgrade counts as done.
+const upgradeWebCheckChange = "upgrade-web-check"
+
 // upgradeAttempts bounds the retries of one upgrade step: past that the upgrade is
 // rolled back. The rollback itself retries until it works.
 const upgradeAttempts = 3
@@ -25,23 +29,34 @@ func (s *space) pendingUpgrades(ctx workflow.Context) {
 		if !ch.ReceiveAsync(&req) {
 			return
 		}
-		s.life.Upgrades = append(s.life.Upgrades, req)
+		s.st.Lifecycle.Upgrades = append(s.st.Lifecycle.Upgrades, req)
 	}
 }
 
 // upgradeWaiting reports whether an upgrade request waits, in the state or the channel.
 func (s *space) upgradeWaiting(ctx workflow.Context) bool {
-	return len(s.life.Upgrades) > 0 || workflow.GetSignalChannel(ctx, SignalUpgradeSpace).Len() > 0
+	return len(s.st.Lifecycle.Upgrades) > 0 || workflow.GetSignalChannel(ctx, SignalUpgradeSpace).Len() > 0
+}
+
+// upgradeStepTimeout is the start-to-close timeout of an upgrade step: the database
+// dump and restore and occ upgrade take minutes on a space of 100,000+ files, the
+// others one occ command or a file.
+func upgradeStepTimeout(step string) time.Duration {
+	switch step {
+	case nextcloud.UpgradeStepSnapshot, nextcloud.UpgradeStepRestore, nextcloud.UpgradeStepUpgrade:
+		return nextcloudLongTimeout
+	}
+	return nextcloudShortTimeout
 }
 
 // upgradeNext runs the oldest waiting upgrade request and answers the fleet upgrade.
 func (s *space) upgradeNext(ctx workflow.Context) error {
 	s.pendingUpgrades(ctx)
-	if len(s.life.Upgrades) == 0 {
+	if len(s.st.Lifecycle.Upgrades) == 0 {
 		return nil
 	}
-	req := s.life.Upgrades[0]
-	s.life.Upgrades = s.life.Upgrades[1:]
+	req := s.st.Lifecycle.Upgrades[0]
+	s.st.Lifecycle.Upgrades = s.st.Lifecycle.Upgrades[1:]
 	report, snapshot, err := s.upgrade(ctx, req)
 	if err != nil {
 		return err
@@ -58,7 +73,7 @@ func (s *space) upgradeNext(ctx workflow.Context) error {
 func (s *space) afterUpgrade(ctx workflow.Context, snapshot string) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour, // missing indices on a large space
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts},
 	})
 	var na *nextcloud.Activities
@@ -73,15 +88,15 @@ func (s *space) afterUpgrade(ctx workflow.Context, snapshot string) {
 // skipUpgrades answers every waiting request when the space ends.
 func (s *space) skipUpgrades(ctx workflow.Context) {
 	s.pendingUpgrades(ctx)
-	for _, req := range s.life.Upgrades {
-		s.report(ctx, req, SpaceUpgradeReport{Slug: s.in.Slug, Outcome: SpaceSkipped, From: s.version,
-			To: req.Target, Status: s.status, Error: fmt.Sprintf("l'espace est à l'état %s", s.status)})
+	for _, req := range s.st.Lifecycle.Upgrades {
+		s.report(ctx, req, SpaceUpgradeReport{Slug: s.in.Slug, Outcome: SpaceSkipped, From: s.st.NextcloudVersion,
+			To: req.Target, Status: s.st.Status, Error: fmt.Sprintf("l'espace est à l'état %s", s.st.Status)})
 	}
-	s.life.Upgrades = nil
+	s.st.Lifecycle.Upgrades = nil
 }
 
 func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceUpgradeReport) {
-	rep.Slug, rep.Status = s.in.Slug, s.status
+	rep.Slug, rep.Status = s.in.Slug, s.st.Status
 	if err := workflow.SignalExternalWorkflow(ctx, req.UpgradeID, "", SignalSpaceUpgraded, rep).Get(ctx, nil); err != nil {
 		// The fleet upgrade may be over (aborted): the space's history keeps the outcome.
 		workflow.GetLogger(ctx).Warn("Upgrade report not delivered", "slug", s.in.Slug, "upgrade", req.UpgradeID, "error", err)
@@ -90,27 +105,27 @@ func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceU
 
 // upgrade moves the space to req.Target inside its own workflow: maintenance on, cron
 // paused, database snapshot, new code base, occ upgrade, health check, maintenance off,
-// cron back. On failure the snapshot is restored, the old code base is back and the
+// the space checked over HTTP through its web server, cron back. On failure the snapshot is restored, the old code base is back and the
 // space leaves maintenance: it is never left broken or in maintenance. It returns the
 // report and, after a successful upgrade, the snapshot to drop once in service.
 func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpgradeReport, string, error) {
 	logger := workflow.GetLogger(ctx)
-	rep := SpaceUpgradeReport{From: s.version, To: req.Target}
+	rep := SpaceUpgradeReport{From: s.st.NextcloudVersion, To: req.Target}
 	switch {
-	case s.status != models.StatusActive:
-		rep.Outcome, rep.Error = SpaceSkipped, fmt.Sprintf("l'espace est à l'état %s", s.status)
+	case s.st.Status != models.StatusActive:
+		rep.Outcome, rep.Error = SpaceSkipped, fmt.Sprintf("l'espace est à l'état %s", s.st.Status)
 		return rep, "", nil
-	case s.version == req.Target:
+	case s.st.NextcloudVersion == req.Target:
 		rep.Outcome = SpaceUpgraded // already there: a repeated request
 		return rep, "", nil
 	}
-	if err := nextcloud.CheckUpgrade(s.version, req.Target); err != nil {
+	if err := nextcloud.CheckUpgrade(s.st.NextcloudVersion, req.Target); err != nil {
 		rep.Outcome, rep.Error = SpaceSkipped, err.Error()
 		return rep, "", nil
 	}
-	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.version, "to", req.Target)
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgrade_started",
-		Reason: s.version + " → " + req.Target}); err != nil {
+	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.st.NextcloudVersion, "to", req.Target)
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: ActionUpgradeStarted,
+		Reason: s.st.NextcloudVersion + " → " + req.Target}); err != nil {
 		return rep, "", err
 	}
 
@@ -118,21 +133,20 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 		in.Slug = s.in.Slug
 		var na *nextcloud.Activities
 		var res nextcloud.UpgradeStepResult
+		actx = workflow.WithStartToCloseTimeout(actx, upgradeStepTimeout(in.Step))
 		err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, &res)
 		return res, err
 	}
 	try := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute, // occ upgrade of a space with 100,000+ files
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout: heartbeatTimeout, // the space is down meanwhile
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: upgradeAttempts,
 			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent}},
 	})
 	// Undoing must work whatever happens, even if the workflow is being cancelled.
 	must, _ := workflow.NewDisconnectedContext(ctx)
 	must = workflow.WithActivityOptions(must, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
+		HeartbeatTimeout: heartbeatTimeout,
+		RetryPolicy:      &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
 	})
 
 	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); err != nil {
@@ -157,9 +171,9 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 			}
 		}
 		rep.Downtime = workflow.Now(ctx).Sub(down)
-		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
-		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem,
-			Action: "upgrade_failed", Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
+		rep.Outcome, rep.Error = SpaceUpgradeFailed, failureMessage(err)
+		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem,
+			Action: ActionUpgradeFailed, Reason: fmt.Sprintf("%s → %s : %s", rep.From, rep.To, rep.Error)})
 	}
 	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
 		return failed(err)
@@ -184,21 +198,31 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	if err != nil {
 		return failed(err)
 	}
-	for _, in := range []nextcloud.UpgradeStepInput{
-		{Step: nextcloud.UpgradeStepMaintenance, On: false},
-		{Step: nextcloud.UpgradeStepCron, On: true},
-	} {
-		if _, err := step(must, in); err != nil {
-			return rep, "", err
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false}); err != nil {
+		return rep, "", err
+	}
+	up := workflow.Now(ctx)
+	if workflow.GetVersion(ctx, upgradeWebCheckChange, workflow.DefaultVersion, 1) == 1 {
+		// occ answered on the command line; users go through the web server, whose
+		// php-fpm may still serve the old code base. Only it can say the space is back.
+		if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: req.Target}); err != nil {
+			// Users may be back already: maintenance first, then the rollback.
+			if _, rerr := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); rerr != nil {
+				return rep, "", rerr
+			}
+			return failed(err)
 		}
 	}
-	rep.Downtime = workflow.Now(ctx).Sub(down)
-	s.version = req.Target
-	if err := s.record(ctx, database.RecordTransitionInput{Status: s.status, Actor: ActorSystem, Action: "upgraded",
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true}); err != nil {
+		return rep, "", err
+	}
+	rep.Downtime = up.Sub(down)
+	s.st.NextcloudVersion = req.Target
+	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: ActionUpgraded,
 		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {
 		return rep, "", err
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrNextcloudVersion.ValueSet(s.version)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrNextcloudVersion.ValueSet(s.st.NextcloudVersion)); err != nil {
 		return rep, "", fmt.Errorf("search attributes of %q: %w", s.in.Slug, err)
 	}
 	rep.Outcome = SpaceUpgraded

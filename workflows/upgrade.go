@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -82,10 +81,10 @@ func (f *fleet) register(ctx workflow.Context) error {
 			},
 			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, in UpgradeControlInput) error {
 				if in.Actor == "" {
-					return errors.New("actor: l'auteur est obligatoire")
+					return refuseField("actor", "l'auteur est obligatoire")
 				}
 				if !slices.Contains(c.from, f.st.Status) {
-					return fmt.Errorf("la mise à jour est à l'état %s : « %s » n'est pas possible", f.st.Status, name)
+					return refuse(ErrTypeNotAllowed, "la mise à jour est à l'état %s : « %s » n'est pas possible", f.st.Status, name)
 				}
 				return nil
 			}})
@@ -100,7 +99,8 @@ func (f *fleet) register(ctx workflow.Context) error {
 // steps they need, or left out (deactivated, being deleted...).
 func (f *fleet) plan(ctx workflow.Context) error {
 	f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 5 * time.Minute})
+	// One query of the spaces, and batches of a thousand rows.
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
 	var dba *database.Activities
 	var spaces database.ListSpacesResult
 	if err := workflow.ExecuteActivity(actx, dba.ListSpaces, database.ListSpacesInput{}).Get(ctx, &spaces); err != nil {
@@ -186,6 +186,9 @@ func (f *fleet) run(ctx workflow.Context) (UpgradeProgress, error) {
 		if err := f.startSpaces(ctx); err != nil {
 			return UpgradeProgress{}, err
 		}
+		if len(f.st.Pending) == 0 && len(f.st.Running) == 0 && f.refillsGone(ctx) {
+			continue // every space answered or was gone: over now, not at the next tick
+		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > upgradeHistoryLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return UpgradeProgress{}, f.continueAsNew(ctx, reports)
 		}
@@ -215,9 +218,28 @@ func (f *fleet) inCanary() bool {
 	return false
 }
 
-// startSpaces asks spaces to upgrade while the rollout runs and slots are free. The
-// signals go out together, in one workflow task.
+// refillsGone reports whether the slot of a space found gone (its workflow deleted or
+// missing) goes to the next space at once. Rollouts started before waited for the
+// next tick, with nothing running.
+func (f *fleet) refillsGone(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "fleet-refill-gone", workflow.DefaultVersion, 1) == 1
+}
+
+// startSpaces asks spaces to upgrade while the rollout runs and slots are free, wave
+// after wave as long as spaces of the last one turn out gone.
 func (f *fleet) startSpaces(ctx workflow.Context) error {
+	refill := f.refillsGone(ctx)
+	for {
+		gone, err := f.startWave(ctx)
+		if err != nil || gone == 0 || !refill {
+			return err
+		}
+	}
+}
+
+// startWave asks spaces to upgrade while the rollout runs and slots are free, and
+// returns how many turned out gone. The signals go out together, in one workflow task.
+func (f *fleet) startWave(ctx workflow.Context) (gone int, err error) {
 	limit := max(f.in.Concurrency, 1)
 	if f.inCanary() {
 		limit = 1
@@ -243,6 +265,7 @@ func (f *fleet) startSpaces(ctx workflow.Context) error {
 	var rows []database.UpgradeSpaceRow
 	for _, sig := range signals {
 		if err := sig.future.Get(ctx, nil); err != nil {
+			gone++
 			f.st.Skipped++
 			rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceSkipped, Error: "espace introuvable : " + err.Error()})
 			continue
@@ -250,7 +273,7 @@ func (f *fleet) startSpaces(ctx workflow.Context) error {
 		f.st.Running[sig.slug] = now
 		rows = append(rows, database.UpgradeSpaceRow{Slug: sig.slug, Status: models.UpgradeSpaceRunning})
 	}
-	return f.project(ctx, rows)
+	return gone, f.project(ctx, rows)
 }
 
 // receive takes the spaces' reports.
@@ -342,10 +365,7 @@ func (f *fleet) progress(now time.Time) UpgradeProgress {
 		Upgraded: f.st.Upgraded, Failed: f.st.Failed, Skipped: f.st.Skipped, Running: len(f.st.Running),
 		Remaining: len(f.st.Pending), Refused: f.st.Refused, StartedAt: f.st.StartedAt}
 	p.Total = p.Upgraded + p.Failed + p.Running + p.Remaining
-	if d := slices.Clone(f.st.Downtimes); len(d) > 0 {
-		slices.Sort(d)
-		p.DowntimeP50, p.DowntimeP95 = d[(len(d)-1)*50/100], d[(len(d)-1)*95/100]
-	}
+	p.DowntimeP50, p.DowntimeP95 = models.Percentile(f.st.Downtimes, 50), models.Percentile(f.st.Downtimes, 95)
 	if finished := p.Upgraded + p.Failed; finished > 0 && p.Status == UpgradeRunning {
 		perSpace := now.Sub(f.st.StartedAt) / time.Duration(finished)
 		p.EstimatedEnd = now.Add(perSpace * time.Duration(p.Remaining+p.Running))

@@ -24,6 +24,10 @@ type fleetHarness struct {
 	env        *testsuite.TestWorkflowEnvironment
 	spaces     []database.SpaceVersion
 	outcome    func(slug string) string
+	downtime   func(slug string) time.Duration
+	gone       func(slug string) bool // the space's workflow is deleted or missing
+	plannedAt  time.Time
+	askedAt    map[string]time.Time
 	rows       map[string]database.UpgradeSpaceRow
 	started    []string
 	running    int
@@ -36,7 +40,10 @@ const upgradeTime = 10 * time.Minute
 func newFleet(t *testing.T, n int) *fleetHarness {
 	t.Helper()
 	f := &fleetHarness{t: t, rows: map[string]database.UpgradeSpaceRow{},
-		outcome: func(string) string { return SpaceUpgraded }}
+		outcome:  func(string) string { return SpaceUpgraded },
+		downtime: func(string) time.Duration { return time.Minute },
+		gone:     func(string) bool { return false },
+		askedAt:  map[string]time.Time{}}
 	for i := range n {
 		f.spaces = append(f.spaces, database.SpaceVersion{Slug: fmt.Sprintf("s%02d", i), Status: models.StatusActive, Version: "31.0.9"})
 	}
@@ -44,6 +51,7 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 	f.env.SetTestTimeout(30 * time.Second)
 	f.env.RegisterWorkflow(FleetUpgradeWorkflow)
 	f.env.RegisterActivityWithOptions(func(context.Context, database.ListSpacesInput) (database.ListSpacesResult, error) {
+		f.plannedAt = f.env.Now()
 		return database.ListSpacesResult{Spaces: f.spaces}, nil
 	}, activity.RegisterOptions{Name: "ListSpaces"})
 	f.env.RegisterActivityWithOptions(func(_ context.Context, in database.RecordUpgradeSpacesInput) (database.RecordUpgradeSpacesResult, error) {
@@ -55,13 +63,17 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 	f.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalUpgradeSpace, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
 			slug := SlugFromWorkflowID(workflowID)
+			f.askedAt[slug] = f.env.Now()
+			if f.gone(slug) {
+				return fmt.Errorf("workflow %s not found", workflowID)
+			}
 			f.started = append(f.started, slug)
 			f.running++
 			f.maxRunning = max(f.maxRunning, f.running)
 			f.env.RegisterDelayedCallback(func() {
 				f.running--
 				rep := SpaceUpgradeReport{Slug: slug, Outcome: f.outcome(slug), From: "31.0.9", To: arg.(UpgradeSpaceRequest).Target,
-					Downtime: time.Minute, Status: models.StatusActive}
+					Downtime: f.downtime(slug), Status: models.StatusActive}
 				if rep.Outcome == SpaceUpgradeFailed {
 					rep.Error, rep.To = "occ upgrade exited 1", "31.0.9"
 				}
@@ -113,6 +125,45 @@ func TestFleetUpgrade(t *testing.T) {
 		assert.Equal(t, 4, f.maxRunning)
 		assert.Equal(t, time.Minute, f.result.DowntimeP50)
 		assert.Equal(t, "upgraded", f.rows["s11"].Status)
+	})
+
+	t.Run("the downtime percentiles are measures by nearest rank, even for two spaces", func(t *testing.T) {
+		f := newFleet(t, 2)
+		f.downtime = func(slug string) time.Duration {
+			return map[string]time.Duration{"s00": 7200 * time.Millisecond, "s01": 5900 * time.Millisecond}[slug]
+		}
+		f.run(FleetUpgradeInput{Target: "32.0.0", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		assert.Equal(t, 5900*time.Millisecond, f.result.DowntimeP50)
+		assert.Equal(t, 7200*time.Millisecond, f.result.DowntimeP95, "the slower of the two, not the minimum")
+	})
+
+	t.Run("spaces found gone free their slots at once, and the rollout ends when nothing remains", func(t *testing.T) {
+		f := newFleet(t, 10)
+		f.gone = func(slug string) bool { return slug < "s06" }
+		f.run(FleetUpgradeInput{Target: "32.0.0", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		assert.Equal(t, 4, f.result.Upgraded)
+		assert.Equal(t, 6, f.result.Skipped)
+		assert.Equal(t, "skipped", f.rows["s03"].Status)
+		for _, slug := range []string{"s00", "s05", "s06", "s07"} {
+			assert.Equal(t, f.plannedAt, f.askedAt[slug], "%s is asked without waiting for a tick", slug)
+		}
+		assert.Equal(t, f.plannedAt.Add(upgradeTime), f.askedAt["s08"], "the next wave starts when the first one answers")
+		assert.Equal(t, f.plannedAt.Add(2*upgradeTime), f.env.Now(), "over when the last space answers")
+	})
+
+	t.Run("a rollout whose spaces are all gone is over at once", func(t *testing.T) {
+		f := newFleet(t, 5)
+		f.gone = func(string) bool { return true }
+		f.run(FleetUpgradeInput{Target: "32.0.0", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		assert.Equal(t, 5, f.result.Skipped)
+		assert.Equal(t, 0, f.result.Remaining)
+		assert.Equal(t, f.plannedAt, f.env.Now())
 	})
 
 	t.Run("a canary failure pauses the rollout, and resume continues it", func(t *testing.T) {

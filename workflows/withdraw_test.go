@@ -16,7 +16,7 @@ func TestWithdraw(t *testing.T) {
 		h := newHarness(t)
 		var hold, withdraw decisionAnswer
 		h.decide(time.Hour, UpdateHold, DecisionInput{Moderator: "camille"}, &hold)
-		h.decide(2*time.Hour, UpdateWithdraw, DecisionInput{Moderator: ActorApplicant}, &withdraw)
+		h.decide(2*time.Hour, UpdateWithdraw, DecisionInput{Moderator: models.ActorApplicant}, &withdraw)
 		h.run(24 * time.Hour)
 
 		require.NoError(t, h.err)
@@ -25,7 +25,7 @@ func TestWithdraw(t *testing.T) {
 		assert.Equal(t, []models.Status{models.StatusSubmitted, models.StatusOnHold, models.StatusRejected}, h.statuses())
 		last := h.transitions[len(h.transitions)-1]
 		assert.Equal(t, UpdateWithdraw, last.Action)
-		assert.Equal(t, ActorApplicant, last.Actor)
+		assert.Equal(t, models.ActorApplicant, last.Actor)
 		assert.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindOnHold, mail.KindWithdrawn}, h.mailKinds())
 		assert.True(t, h.purged, "the application is purged")
 	})
@@ -34,7 +34,7 @@ func TestWithdraw(t *testing.T) {
 		h := newHarness(t)
 		var accept, withdraw decisionAnswer
 		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &accept)
-		h.decide(2*time.Hour, UpdateWithdraw, DecisionInput{Moderator: ActorApplicant}, &withdraw)
+		h.decide(2*time.Hour, UpdateWithdraw, DecisionInput{Moderator: models.ActorApplicant}, &withdraw)
 		h.run(3 * time.Hour)
 
 		require.NoError(t, accept.rejected)
@@ -50,7 +50,7 @@ func TestNewReactivationLink(t *testing.T) {
 		h.send(10*day, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &early)
 		h.send(2*day+91*day, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &request)
 		h.send(2*day+91*day+time.Minute, UpdateContactRequest, ContactRequestInput{Action: UpdateReactivate}, &tooSoon)
-		h.send(2*day+92*day, UpdateReactivate, ActionInput{Actor: ActorContact, TokenSeq: 1}, &reactivate)
+		h.send(2*day+92*day, UpdateReactivate, ActionInput{Actor: models.ActorContact, TokenSeq: 1}, &reactivate)
 		h.run(2*day + 93*day)
 
 		assert.ErrorContains(t, early.rejected, "active", "an active space needs no reactivation link")

@@ -103,6 +103,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 			} else if res.RowsAffected == 0 {
 				return nil // an earlier attempt committed this transition
 			}
+			if err := models.RecordStatsTransition(tx, in.ApplicationID, in.Status, in.Actor, in.Action, in.At); err != nil {
+				return err
+			}
 		}
 		recorded = true
 		updates := map[string]any{"status": in.Status, "status_reason": in.Reason}
@@ -132,8 +135,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		if column := policyStepColumn[in.Step]; column != "" {
 			updates[column] = at
 		}
-		if !in.LastActivityAt.IsZero() {
-			updates["last_activity_at"] = in.LastActivityAt.UTC()
+		if last := in.LastActivityAt.UTC(); !in.LastActivityAt.IsZero() {
+			// Never back: the quota rebalance may have seen a later one.
+			updates["last_activity_at"] = gorm.Expr("GREATEST(COALESCE(last_activity_at, ?), ?)", last, last)
 		}
 		if in.Exempt != nil {
 			updates["exempt"] = *in.Exempt

@@ -210,6 +210,24 @@ func TestRecordTransition(t *testing.T) {
 		assert.Len(t, f.events(t, f.app.Slug), 2)
 	})
 
+	t.Run("records the last activity, but never an older one than recorded", func(t *testing.T) {
+		f := setup(t)
+		in := f.transition(1, models.StatusActive, at)
+		in.LastActivityAt = at
+		_, err := f.record(t, in)
+		require.NoError(t, err)
+		// The quota rebalance saw a login since; the next step carries the older one.
+		login := at.Add(3 * time.Hour)
+		require.NoError(t, f.db.Model(&models.Space{}).Where("slug = ?", f.app.Slug).Update("last_activity_at", login).Error)
+		next := f.transition(2, models.StatusActive, at.Add(4*time.Hour))
+		next.LastActivityAt = at
+		_, err = f.record(t, next)
+		require.NoError(t, err)
+		s := f.space(t, f.app.Slug)
+		require.NotNil(t, s.LastActivityAt)
+		assert.True(t, login.Equal(*s.LastActivityAt), "last_activity_at: %v", *s.LastActivityAt)
+	})
+
 	t.Run("leaves the other spaces alone", func(t *testing.T) {
 		f := setup(t)
 		other := f.submit(t, "voisins")

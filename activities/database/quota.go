@@ -41,11 +41,13 @@ func (a *Activities) ListQuotaSpaces(ctx context.Context, in ListQuotaSpacesInpu
 	return res, nil
 }
 
-// SpaceUsage is what a space held when its quota was last shared out.
+// SpaceUsage is what a space held when its quota was last shared out, and its last
+// activity then (zero: nobody ever used it).
 type SpaceUsage struct {
-	Slug      string
-	UsedBytes int64
-	Accounts  int
+	Slug         string
+	UsedBytes    int64
+	Accounts     int
+	LastActivity time.Time
 }
 
 // RecordSpaceUsageInput writes what spaces held at At.
@@ -57,16 +59,23 @@ type RecordSpaceUsageInput struct {
 // RecordSpaceUsageResult is empty for now.
 type RecordSpaceUsageResult struct{}
 
-// RecordSpaceUsage writes the storage used and the accounts of spaces into their rows,
-// for list screens. A measure older than the one recorded is ignored, so that a late
-// retry never puts an old figure back.
+// RecordSpaceUsage writes the storage used, the accounts and the last activity of
+// spaces into their rows, for list screens: moderators then see a last activity at
+// most one rebalance old, not the one the inactivity policy last read. A measure older
+// than the one recorded is ignored, so that a late retry never puts an old figure
+// back; and the last activity only ever moves forward.
 func (a *Activities) RecordSpaceUsage(ctx context.Context, in RecordSpaceUsageInput) (RecordSpaceUsageResult, error) {
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, u := range in.Spaces {
+			updates := map[string]any{"storage_used_bytes": u.UsedBytes, "accounts": u.Accounts, "usage_at": in.At,
+				"last_activity_measured_at": in.At}
+			if last := u.LastActivity.UTC(); !u.LastActivity.IsZero() {
+				updates["last_activity_at"] = gorm.Expr("GREATEST(COALESCE(last_activity_at, ?), ?)", last, last)
+			}
 			err := tx.Model(&models.Space{}).
 				Where("slug = ? AND status IN ?", u.Slug, []models.Status{models.StatusActive, models.StatusDeactivated}).
 				Where("usage_at IS NULL OR usage_at <= ?", in.At).
-				Updates(map[string]any{"storage_used_bytes": u.UsedBytes, "accounts": u.Accounts, "usage_at": in.At}).Error
+				Updates(updates).Error
 			if err != nil {
 				return fmt.Errorf("record usage of %s: %w", u.Slug, err)
 			}

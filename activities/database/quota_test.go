@@ -172,6 +172,28 @@ func TestRecordSpaceUsage(t *testing.T) {
 		assertUsage(t, f.spaceByID(t, s.ID), 9<<30, 10, measured.Add(time.Hour))
 	})
 
+	t.Run("records the last activity read and when, and never moves it back", func(t *testing.T) {
+		f := setup(t)
+		s := f.createSpace(t, "potager", models.StatusActive, 50<<30)
+		login := measured.Add(-20 * time.Minute)
+		f.recordUsage(t, measured, database.SpaceUsage{Slug: "potager", UsedBytes: 1 << 30, Accounts: 2, LastActivity: login})
+		row := f.spaceByID(t, s.ID)
+		if assert.NotNil(t, row.LastActivityAt) && assert.NotNil(t, row.LastActivityMeasuredAt) {
+			assert.True(t, login.Equal(*row.LastActivityAt), "last_activity_at: %v", *row.LastActivityAt)
+			assert.True(t, measured.Equal(*row.LastActivityMeasuredAt), "last_activity_measured_at: %v", *row.LastActivityMeasuredAt)
+		}
+
+		// A later measure of a space whose activity the policy had recorded later (a
+		// reactivation), or nobody ever used: the time of the measure moves, the
+		// activity does not go back.
+		later := measured.Add(10 * time.Minute)
+		f.recordUsage(t, later, database.SpaceUsage{Slug: "potager", UsedBytes: 1 << 30, Accounts: 2, LastActivity: login.Add(-time.Hour)})
+		f.recordUsage(t, later.Add(time.Minute), database.SpaceUsage{Slug: "potager", UsedBytes: 1 << 30, Accounts: 2})
+		row = f.spaceByID(t, s.ID)
+		assert.True(t, login.Equal(*row.LastActivityAt), "last_activity_at: %v", *row.LastActivityAt)
+		assert.True(t, later.Add(time.Minute).Equal(*row.LastActivityMeasuredAt))
+	})
+
 	t.Run("leaves the other spaces alone", func(t *testing.T) {
 		f := setup(t)
 		f.createSpace(t, "potager", models.StatusActive, 50<<30)

@@ -15,10 +15,12 @@ import (
 	"jardinier/models"
 )
 
-// upgradeHeartbeatInterval is how often the upgrade step heartbeats while `occ
-// upgrade` runs, which takes minutes on large spaces: often enough for any heartbeat
-// timeout of a minute or more. A shorter heartbeat timeout shortens it.
-const upgradeHeartbeatInterval = 5 * time.Second
+// heartbeatInterval is how often, at most, an activity heartbeats while the driver
+// works: `occ upgrade`, a database dump or an install take minutes, and a heartbeat
+// lets Temporal retry the activity soon after its worker is lost instead of at the end
+// of its start-to-close timeout. A heartbeat timeout under three intervals shortens
+// it to a third of that timeout, so that one late heartbeat is not taken for a loss.
+const heartbeatInterval = 5 * time.Second
 
 // adminPasswordLength gives about 143 bits of entropy from 62 symbols.
 const adminPasswordLength = 24
@@ -42,7 +44,7 @@ type Activities struct {
 func (a *Activities) CreateSpaceDatabase(ctx context.Context, in CreateDatabaseInput) (CreateDatabaseResult, error) {
 	logger := a.logger(ctx, in.Slug)
 	logger.Info("Creating space database")
-	if err := a.Driver.CreateDatabase(ctx, in.Slug); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.CreateDatabase(ctx, in.Slug) }); err != nil {
 		return CreateDatabaseResult{}, a.failure(logger, "create database of space", in.Slug, err)
 	}
 	return CreateDatabaseResult{}, nil
@@ -53,7 +55,7 @@ func (a *Activities) CreateSpaceDatabase(ctx context.Context, in CreateDatabaseI
 func (a *Activities) InstallSpace(ctx context.Context, in InstallInput) (InstallResult, error) {
 	logger := a.logger(ctx, in.Spec.Slug)
 	logger.Info("Installing space", "version", in.Spec.Version, "bucket", in.Spec.Bucket)
-	if err := a.Driver.Install(ctx, in.Spec); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.Install(ctx, in.Spec) }); err != nil {
 		return InstallResult{}, a.failure(logger, "install space", in.Spec.Slug, err)
 	}
 	st, err := a.Driver.Status(ctx, in.Spec.Slug)
@@ -78,7 +80,7 @@ func (a *Activities) CreateSpaceAdmin(ctx context.Context, in CreateAdminInput) 
 			"create admin: no sealer configured", ErrTypePermanent, nil)
 	}
 	password := newPassword()
-	if err := a.Driver.CreateAdmin(ctx, in.Slug, in.AdminUser, password); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.CreateAdmin(ctx, in.Slug, in.AdminUser, password) }); err != nil {
 		return CreateAdminResult{}, a.failure(logger, "create admin of space", in.Slug, err)
 	}
 	return CreateAdminResult{AdminUser: in.AdminUser, Password: a.Sealer.Seal(password)}, nil
@@ -89,7 +91,7 @@ func (a *Activities) ApplySpaceLimits(ctx context.Context, in ApplyLimitsInput) 
 	logger := a.logger(ctx, in.Slug)
 	logger.Info("Applying space limits", "max_accounts", in.Limits.MaxAccounts,
 		"quota_bytes", in.Limits.QuotaBytes, "max_video_bytes", in.Limits.MaxVideoBytes)
-	if err := a.Driver.ApplyLimits(ctx, in.Slug, in.Limits); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.ApplyLimits(ctx, in.Slug, in.Limits) }); err != nil {
 		return ApplyLimitsResult{}, a.failure(logger, "apply limits of space", in.Slug, err)
 	}
 	return ApplyLimitsResult{}, nil
@@ -103,7 +105,7 @@ func (a *Activities) EnableSpaceApps(ctx context.Context, in EnableAppsInput) (E
 	}
 	logger := a.logger(ctx, in.Slug)
 	logger.Info("Enabling space apps", "office_suite", in.OfficeSuite, "apps", apps)
-	if err := a.Driver.EnableApps(ctx, in.Slug, in.OfficeSuite, apps); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.EnableApps(ctx, in.Slug, in.OfficeSuite, apps) }); err != nil {
 		return EnableAppsResult{}, a.failure(logger, "enable apps of space", in.Slug, err)
 	}
 	return EnableAppsResult{}, nil
@@ -114,7 +116,7 @@ func (a *Activities) EnableSpaceApps(ctx context.Context, in EnableAppsInput) (E
 func (a *Activities) RemoveSpace(ctx context.Context, in RemoveInput) (RemoveResult, error) {
 	logger := a.logger(ctx, in.Slug)
 	logger.Info("Removing space")
-	if err := a.Driver.Remove(ctx, in.Slug); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.Remove(ctx, in.Slug) }); err != nil {
 		return RemoveResult{}, a.failure(logger, "remove space", in.Slug, err)
 	}
 	return RemoveResult{}, nil
@@ -134,21 +136,34 @@ func (a *Activities) ReadLastActivity(ctx context.Context, in LastActivityInput)
 func (a *Activities) SetSpaceDeactivated(ctx context.Context, in SetDeactivatedInput) (SetDeactivatedResult, error) {
 	logger := a.logger(ctx, in.Slug)
 	logger.Info("Setting space service", "deactivated", in.Deactivated)
-	if err := a.Driver.SetDeactivated(ctx, in.Slug, in.Deactivated); err != nil {
+	if err := heartbeating(ctx, func() error { return a.Driver.SetDeactivated(ctx, in.Slug, in.Deactivated) }); err != nil {
 		return SetDeactivatedResult{}, a.failure(logger, "set deactivation of space", in.Slug, err)
 	}
 	return SetDeactivatedResult{}, nil
 }
 
 // RunUpgradeStep runs one step of a space's upgrade (in.Step, one of the UpgradeStep
-// constants). Every step may be retried: the driver's operations are idempotent. The
-// upgrade step itself heartbeats while it runs; a retry after a lost worker runs it
-// again, and the driver finishes what the lost attempt left.
+// constants). Every step may be retried: the driver's operations are idempotent. Each
+// step heartbeats while it runs; a retry after a lost worker runs it again, and the
+// driver finishes what the lost attempt left.
 func (a *Activities) RunUpgradeStep(ctx context.Context, in UpgradeStepInput) (UpgradeStepResult, error) {
 	logger := log.With(a.logger(ctx, in.Slug), "step", in.Step)
 	logger.Info("Running upgrade step", "version", in.Version, "snapshot", in.Snapshot, "on", in.On)
 	var res UpgradeStepResult
-	var err error
+	err := heartbeating(ctx, func() (err error) {
+		res, err = a.upgradeStep(ctx, in)
+		return err
+	})
+	if err != nil {
+		return UpgradeStepResult{}, a.failure(logger, in.Step+" step of space", in.Slug, err)
+	}
+	logger.Info("Upgrade step done", "snapshot", res.Snapshot, "installed_version", res.Version,
+		"code_version", res.CodeVersion)
+	return res, nil
+}
+
+// upgradeStep asks the driver for one step of an upgrade.
+func (a *Activities) upgradeStep(ctx context.Context, in UpgradeStepInput) (res UpgradeStepResult, err error) {
 	switch in.Step {
 	case UpgradeStepMaintenance:
 		err = a.Driver.SetMaintenance(ctx, in.Slug, in.On)
@@ -163,40 +178,37 @@ func (a *Activities) RunUpgradeStep(ctx context.Context, in UpgradeStepInput) (U
 	case UpgradeStepSwitchCode:
 		err = a.Driver.SwitchCode(ctx, in.Slug, in.Version)
 	case UpgradeStepUpgrade:
-		err = a.upgrade(ctx, in.Slug, in.Version)
+		err = a.Driver.Upgrade(ctx, in.Slug, in.Version)
 	case UpgradeStepHealth:
 		res, err = a.health(ctx, in.Slug)
 	case UpgradeStepPost:
 		err = a.Driver.PostUpgrade(ctx, in.Slug)
+	case UpgradeStepWeb:
+		err = a.Driver.CheckWeb(ctx, in.Slug, in.Version)
 	default:
 		err = permanent("unknown upgrade step %q", in.Step)
 	}
-	if err != nil {
-		return UpgradeStepResult{}, a.failure(logger, in.Step+" step of space", in.Slug, err)
-	}
-	logger.Info("Upgrade step done", "snapshot", res.Snapshot, "installed_version", res.Version,
-		"code_version", res.CodeVersion)
-	return res, nil
+	return res, err
 }
 
-// upgrade runs the driver's Upgrade, heartbeating until it returns.
-func (a *Activities) upgrade(ctx context.Context, slug, target string) error {
-	interval := upgradeHeartbeatInterval
+// heartbeating runs do, which calls the driver, and heartbeats until it returns (see
+// heartbeatInterval). It returns only once do has, also when ctx is done: the driver
+// then stops what it runs, and nothing may still be running when the activity ends.
+func heartbeating(ctx context.Context, do func() error) error {
+	interval := heartbeatInterval
 	if timeout := activity.GetInfo(ctx).HeartbeatTimeout; timeout > 0 {
 		interval = max(min(interval, timeout/3), time.Millisecond)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.Driver.Upgrade(ctx, slug, target) }()
+	go func() { done <- do() }()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case err := <-done:
-			// Also when ctx is done: the driver stops the upgrade and returns, and
-			// nothing may still be running when the activity ends.
 			return err
 		case <-ticker.C:
-			activity.RecordHeartbeat(ctx, target)
+			activity.RecordHeartbeat(ctx)
 		}
 	}
 }

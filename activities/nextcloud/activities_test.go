@@ -1,6 +1,7 @@
 package nextcloud_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -223,8 +224,11 @@ func TestActivitiesUpgradeASpace(t *testing.T) {
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget})
 	assert.Equal(t, nextcloud.UpgradeStepResult{Version: upgradeTarget, CodeVersion: upgradeTarget, Maintenance: true},
 		f.health(t))
+	_, err := f.step(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: upgradeTarget})
+	assert.ErrorContains(t, err, "in maintenance", "not served over HTTP before maintenance is off")
 
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: upgradeTarget})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepPost})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepDropSnap, Snapshot: snap})
@@ -339,32 +343,87 @@ func TestActivitiesUpgradeRefusals(t *testing.T) {
 	})
 }
 
-func TestActivitiesLongUpgradeHeartbeats(t *testing.T) {
-	const heartbeatTimeout = 300 * time.Millisecond
-	f := setup(t)
-	provision(t, f.ctx, f.sim, testSlug)
-	f.startUpgrade(t)
-	f.sim.SetUpgradeDuration(5 * heartbeatTimeout)
+// slowDriver makes some operations of the Simulator take a while, as on a loaded node.
+type slowDriver struct {
+	*nextcloud.Simulator
+	delay time.Duration
+}
 
-	var suite testsuite.WorkflowTestSuite
-	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
-	env := suite.NewTestWorkflowEnvironment()
-	env.RegisterActivity(f.acts)
-	var heartbeats atomic.Int32
-	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats.Add(1) })
-	env.ExecuteWorkflow(func(ctx workflow.Context) error {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: time.Minute,
-			HeartbeatTimeout:    heartbeatTimeout,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+func (d slowDriver) SetDeactivated(ctx context.Context, slug string, deactivated bool) error {
+	time.Sleep(d.delay)
+	return d.Simulator.SetDeactivated(ctx, slug, deactivated)
+}
+
+func (d slowDriver) Remove(ctx context.Context, slug string) error {
+	time.Sleep(d.delay)
+	return d.Simulator.Remove(ctx, slug)
+}
+
+func (d slowDriver) Snapshot(ctx context.Context, slug string) (string, error) {
+	time.Sleep(d.delay)
+	return d.Simulator.Snapshot(ctx, slug)
+}
+
+func TestActivitiesHeartbeatWhileTheDriverWorks(t *testing.T) {
+	// A heartbeat timeout much shorter than the operations: an activity that did not
+	// heartbeat while the driver works would be killed by it.
+	const heartbeatTimeout = 300 * time.Millisecond
+	run := func(t *testing.T, acts *nextcloud.Activities, fn any, in any) int32 {
+		t.Helper()
+		var suite testsuite.WorkflowTestSuite
+		suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+		env := suite.NewTestWorkflowEnvironment()
+		env.RegisterActivity(acts)
+		var heartbeats atomic.Int32
+		env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats.Add(1) })
+		env.ExecuteWorkflow(func(ctx workflow.Context) error {
+			ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+				StartToCloseTimeout: time.Minute,
+				HeartbeatTimeout:    heartbeatTimeout,
+				RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+			})
+			return workflow.ExecuteActivity(ctx, fn, in).Get(ctx, nil)
 		})
+		require.True(t, env.IsWorkflowCompleted())
+		require.NoError(t, env.GetWorkflowError(), "not killed by the heartbeat timeout")
+		return heartbeats.Load()
+	}
+
+	t.Run("a long occ upgrade", func(t *testing.T) {
+		f := setup(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		f.startUpgrade(t)
+		f.sim.SetUpgradeDuration(5 * heartbeatTimeout)
 		in := nextcloud.UpgradeStepInput{Slug: testSlug, Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget}
-		return workflow.ExecuteActivity(ctx, f.acts.RunUpgradeStep, in).Get(ctx, nil)
+		assert.Positive(t, run(t, f.acts, f.acts.RunUpgradeStep, in))
+		inst, _ := f.sim.Instance(testSlug)
+		assert.Equal(t, upgradeTarget, inst.Version)
 	})
 
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError(), "not killed by the heartbeat timeout")
-	assert.Positive(t, heartbeats.Load())
-	in, _ := f.sim.Instance(testSlug)
-	assert.Equal(t, upgradeTarget, in.Version)
+	slow := func(t *testing.T) (*fixture, *nextcloud.Activities) {
+		f := setup(t)
+		provision(t, f.ctx, f.sim, testSlug)
+		acts := *f.acts
+		acts.Driver = slowDriver{Simulator: f.sim, delay: 5 * heartbeatTimeout}
+		return f, &acts
+	}
+	t.Run("a slow database snapshot", func(t *testing.T) {
+		f, acts := slow(t)
+		f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true})
+		assert.Positive(t, run(t, acts, acts.RunUpgradeStep, nextcloud.UpgradeStepInput{Slug: testSlug, Step: nextcloud.UpgradeStepSnapshot}))
+		inst, _ := f.sim.Instance(testSlug)
+		assert.Len(t, inst.Snapshots, 1)
+	})
+	t.Run("a slow deactivation", func(t *testing.T) {
+		f, acts := slow(t)
+		assert.Positive(t, run(t, acts, acts.SetSpaceDeactivated, nextcloud.SetDeactivatedInput{Slug: testSlug, Deactivated: true}))
+		inst, _ := f.sim.Instance(testSlug)
+		assert.True(t, inst.Deactivated)
+	})
+	t.Run("a slow removal", func(t *testing.T) {
+		f, acts := slow(t)
+		assert.Positive(t, run(t, acts, acts.RemoveSpace, nextcloud.RemoveInput{Slug: testSlug}))
+		_, known := f.sim.Instance(testSlug)
+		assert.False(t, known)
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type Occ struct {
 	o     OccOptions
 	run   Runner
 	fleet *FleetDB
+	web   *http.Client // CheckWeb's
 	log   *slog.Logger
 }
 
@@ -81,7 +83,7 @@ func NewOcc(o OccOptions, fleet *FleetDB, run Runner, log *slog.Logger) (*Occ, e
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Occ{o: o, run: run, fleet: fleet, log: log.With("driver", OccName)}, nil
+	return &Occ{o: o, run: run, fleet: fleet, web: newWebClient(), log: log.With("driver", OccName)}, nil
 }
 
 // Name implements Driver.
@@ -153,10 +155,11 @@ func (d *Occ) CreateDatabase(ctx context.Context, slug string) error {
 	return d.fleet.SetPassword(ctx, slug, d.dbPassword(slug))
 }
 
-// Install implements Driver. It creates the database if needed, writes the space's
-// configuration, points it at the code base of spec.Version, then installs Nextcloud
-// unless config.php says it is; an install that stopped half-way (config.php not
-// saying so, tables in the database) is started again on an emptied database.
+// Install implements Driver. It needs the database (CreateDatabase), writes the
+// space's configuration, points it at the code base of spec.Version, then installs
+// Nextcloud unless config.php says it is; an install that stopped half-way (config.php
+// not saying so, tables in the database) is started again on an emptied database. An
+// installed space keeps its bucket, domain and version.
 func (d *Occ) Install(ctx context.Context, spec InstallSpec) error {
 	slug := spec.Slug
 	if err := checkSlug(slug); err != nil {
@@ -168,7 +171,15 @@ func (d *Occ) Install(ctx context.Context, spec InstallSpec) error {
 	if spec.Domain == "" || spec.Bucket == "" {
 		return permanent("install %s: domain and bucket are required", slug)
 	}
-	if err := d.CreateDatabase(ctx, slug); err != nil {
+	database, role, err := d.fleet.Exists(ctx, slug)
+	if err != nil {
+		return fmt.Errorf("install %s: %w", slug, err)
+	}
+	if !database || !role {
+		// Creating it here could bring back the database of a space being removed.
+		return permanent("install %s: the database of the space does not exist", slug)
+	}
+	if err := d.sameSpec(ctx, spec); err != nil {
 		return err
 	}
 	if _, err := d.sh(ctx, nil, `umask 027 && mkdir -p "$1" "$2" "$3"`,
@@ -200,6 +211,39 @@ func (d *Occ) Install(ctx context.Context, spec InstallSpec) error {
 		if _, err := d.occ(ctx, slug, args...); err != nil {
 			return fmt.Errorf("install %s: %w", slug, occError(err))
 		}
+	}
+	return nil
+}
+
+// sameSpec refuses to install an installed space with another bucket, domain or
+// version than it has: rewriting its configuration would point it at another bucket,
+// and versions change through the upgrade steps.
+func (d *Occ) sameSpec(ctx context.Context, spec InstallSpec) error {
+	installed, err := d.configInstalled(ctx, spec.Slug)
+	if err != nil || !installed {
+		return err
+	}
+	version, err := d.readConfigValue(ctx, spec.Slug, "version")
+	if err != nil {
+		return err
+	}
+	spaceConfig := path.Join(d.configDir(spec.Slug), configFileSpace)
+	bucket, err := d.readConfig(ctx, spaceConfig, "objectstore", "arguments", "bucket")
+	if err != nil {
+		return err
+	}
+	url, err := d.readConfig(ctx, spaceConfig, "overwrite.cli.url")
+	if err != nil {
+		return err
+	}
+	switch {
+	case bucket != spec.Bucket:
+		return permanent("install %s: already installed on bucket %q, not %q", spec.Slug, bucket, spec.Bucket)
+	case url != "https://"+spec.Domain:
+		return permanent("install %s: already installed at %s, not for domain %q", spec.Slug, url, spec.Domain)
+	case releaseVersion(version) != spec.Version:
+		return permanent("install %s: already installed at version %s, not %s: upgrade instead",
+			spec.Slug, releaseVersion(version), spec.Version)
 	}
 	return nil
 }
@@ -257,7 +301,8 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 	host, port, _ := strings.Cut(d.o.S3Endpoint, ":")
 	s3Port, _ := strconv.Atoi(port)
 	redisHost, redisPort := d.o.redis()
-	redis := phpArray{{"host", redisHost}, {"port", redisPort}, {"prefix", d.o.RedisPrefix + spec.Slug + ":"}}
+	// The connection only: Nextcloud reads no "prefix" among these.
+	redis := phpArray{{"host", redisHost}, {"port", redisPort}}
 	return phpConfigFile("Written by Jardinier at install; rewritten, never edited.", phpArray{
 		{"datadirectory", d.dataDir(spec.Slug)},
 		{"objectstore", phpArray{
@@ -279,6 +324,11 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"memcache.distributed", `\OC\Memcache\Redis`},
 		{"memcache.locking", `\OC\Memcache\Redis`},
 		{"redis", redis},
+		// What Nextcloud puts before every key it writes to Redis, from 33.0.1 (and the
+		// 32 release it was backported to) on. Earlier releases read no prefix: their
+		// keys start with md5(instance id, versions, code path), distinct for every space
+		// but not telling which.
+		{"memcache_customprefix", d.redisPrefix(spec.Slug)},
 		{"trusted_domains", []string{spec.Domain}},
 		{"overwrite.cli.url", "https://" + spec.Domain},
 		{"overwriteprotocol", "https"},
@@ -292,6 +342,9 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"default_phone_region", "FR"},
 	})
 }
+
+// redisPrefix starts the keys of the space slug in Redis.
+func (d *Occ) redisPrefix(slug string) string { return d.o.RedisPrefix + slug + ":" }
 
 // codeConfig points the space at the apps of the code base of version, and at its own
 // writable apps directory for the apps installed from the app store.
@@ -326,14 +379,25 @@ func (d *Occ) configInstalled(ctx context.Context, slug string) (bool, error) {
 // readConfigValue reads one value of the space's config.php with php itself, which
 // works whatever state the instance is in; "" if the file or the key is missing.
 func (d *Occ) readConfigValue(ctx context.Context, slug, key string) (string, error) {
-	p := path.Join(d.configDir(slug), nextcloudConfig)
-	out, err := d.exec(ctx, Command{Args: []string{d.o.PHP, "-r",
-		`if (is_file($argv[1])) { include $argv[1]; $v = $CONFIG[$argv[2]] ?? ''; echo is_scalar($v) ? $v : ''; }`,
-		p, key}})
+	return d.readConfig(ctx, path.Join(d.configDir(slug), nextcloudConfig), key)
+}
+
+// readConfig reads the value of a configuration file p at keys (one per level) with
+// php; "" if the file or the key is missing.
+func (d *Occ) readConfig(ctx context.Context, p string, keys ...string) (string, error) {
+	out, err := d.exec(ctx, Command{Args: append([]string{d.o.PHP, "-r",
+		`if (is_file($argv[1])) { include $argv[1]; $v = $CONFIG; foreach (array_slice($argv, 2) as $k) { $v = is_array($v) ? ($v[$k] ?? '') : ''; } echo is_scalar($v) ? $v : ''; }`,
+		p}, keys...)})
 	if err != nil {
-		return "", fmt.Errorf("read %s of %s: %w", key, p, err)
+		return "", fmt.Errorf("read %s of %s: %w", strings.Join(keys, "."), p, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// inMaintenance reads config.php's "maintenance" without running occ.
+func (d *Occ) inMaintenance(ctx context.Context, slug string) (bool, error) {
+	v, err := d.readConfigValue(ctx, slug, "maintenance")
+	return v == "1", err
 }
 
 // CreateAdmin implements Driver: it adds the user to the admin group, or resets the
@@ -433,16 +497,13 @@ func (d *Occ) ApplyLimits(ctx context.Context, slug string, limits models.Limits
 // downloads an app missing from the code base into the space's apps directory), the
 // other office suite's app disabled.
 func (d *Occ) EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error {
-	enable, disable := slices.Clone(apps), []string{}
-	switch office {
-	case models.OfficeCollabora:
-		enable, disable = append(enable, AppCollabora), append(disable, AppOnlyOffice)
-	case models.OfficeOnlyOffice:
-		enable, disable = append(enable, AppOnlyOffice), append(disable, AppCollabora)
-	case models.OfficeNone, "":
-		disable = append(disable, AppCollabora, AppOnlyOffice)
-	default:
-		return permanent("unknown office suite %q", office)
+	officeApp, disable, err := checkApps(office, apps, d.o.ApprovedApps)
+	if err != nil {
+		return err
+	}
+	enable := slices.Clone(apps)
+	if officeApp != "" {
+		enable = append(enable, officeApp)
 	}
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
@@ -618,8 +679,8 @@ func (d *Occ) LastActivity(ctx context.Context, slug string) (time.Time, error) 
 }
 
 // Remove implements Driver: the line of the deactivated map, the configuration and
-// data directories, then the database and role. The bucket is the storage
-// activities' to delete.
+// data directories, then the database and role, and the snapshots left. The bucket is
+// the storage activities' to delete.
 func (d *Occ) Remove(ctx context.Context, slug string) error {
 	if err := checkSlug(slug); err != nil {
 		return err
@@ -633,6 +694,9 @@ func (d *Occ) Remove(ctx context.Context, slug string) error {
 		return fmt.Errorf("remove %s: %w", slug, err)
 	}
 	if err := d.fleet.Drop(ctx, slug); err != nil {
+		return err
+	}
+	if err := d.dropSnapshots(slug); err != nil {
 		return err
 	}
 	d.log.Info("Nextcloud instance removed", "slug", slug)
@@ -668,12 +732,34 @@ func (d *Occ) CodeVersion(ctx context.Context, slug string) (string, error) {
 	return path.Base(strings.TrimSpace(string(out))), nil
 }
 
-// SwitchCode implements Driver. The installed version must be allowed to move to
-// version (CheckUpgrade): Nextcloud would refuse a skip or a downgrade and stay in
-// maintenance, so the space never runs from such a code base.
+// SwitchCode implements Driver. Switching to the code base the space runs from moves
+// nothing; otherwise maintenance must be on, and the installed version must be allowed
+// to move to version (CheckUpgrade): Nextcloud would refuse a skip or a downgrade and
+// stay in maintenance, so the space never runs from such a code base. Once the link is
+// there, ReloadPHP makes php-fpm drop its caches, every time: a retry after a crash
+// between the move and the reload finds the link moved already, and must reload all
+// the same.
 func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
+	}
+	if _, err := parseVersion(version); err != nil {
+		return err
+	}
+	code, err := d.CodeVersion(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if code == version {
+		return d.reloadPHP(ctx, slug, version)
+	}
+	maintenance, err := d.inMaintenance(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if !maintenance {
+		// In service, a code base ahead of the database only shows "update needed".
+		return permanent("switch %s to %s: maintenance mode is off", slug, version)
 	}
 	installed, err := d.readConfigValue(ctx, slug, "version")
 	if err != nil {
@@ -682,7 +768,10 @@ func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := CheckUpgrade(releaseVersion(installed), version); err != nil {
 		return fmt.Errorf("switch %s to %s: %w", slug, version, err)
 	}
-	return d.switchCode(ctx, slug, version)
+	if err := d.switchCode(ctx, slug, version); err != nil {
+		return err
+	}
+	return d.reloadPHP(ctx, slug, version)
 }
 
 // switchCode writes the apps paths of the code base of version, then moves the code
@@ -749,10 +838,17 @@ var postUpgradeCommands = [][]string{
 	{"db:add-missing-primary-keys"},
 }
 
-// PostUpgrade implements Driver.
+// PostUpgrade implements Driver. It runs in service: maintenance must be off.
 func (d *Occ) PostUpgrade(ctx context.Context, slug string) error {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
+	}
+	maintenance, err := d.inMaintenance(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if maintenance {
+		return permanent("post-upgrade steps of %s run in service: maintenance mode is on", slug)
 	}
 	for _, args := range postUpgradeCommands {
 		if _, err := d.occ(ctx, slug, args...); err != nil {

@@ -150,13 +150,25 @@ const lastActivityQuery = `SELECT GREATEST(
 	(SELECT max(last_activity) FROM oc_authtoken))`
 
 // lastActivity runs lastActivityQuery on the space's database.
-func (d *Occ) lastActivity(ctx context.Context, slug string) (time.Time, error) {
-	var seconds *int64
-	err := d.withSpaceDB(ctx, slug, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, lastActivityQuery).Scan(&seconds)
+func (d *Occ) lastActivity(ctx context.Context, slug string) (last time.Time, err error) {
+	err = d.withSpaceDB(ctx, slug, func(c *pgx.Conn) error {
+		last, err = readLastActivity(ctx, c)
+		return err
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("last activity of %s: %w", slug, err)
+	}
+	return last, nil
+}
+
+// readLastActivity runs lastActivityQuery on a connection or a transaction: the zero
+// time if nobody ever used the space.
+func readLastActivity(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) (time.Time, error) {
+	var seconds *int64
+	if err := q.QueryRow(ctx, lastActivityQuery).Scan(&seconds); err != nil {
+		return time.Time{}, err
 	}
 	if seconds == nil || *seconds <= 0 {
 		return time.Time{}, nil
@@ -277,6 +289,9 @@ func snapshotName(slug string, t time.Time) string {
 
 var snapshotPattern = regexp.MustCompile(`^[a-z0-9-]+-[0-9]{8}T[0-9]{6}Z$`)
 
+// snapshotTimePattern is the time at the end of a snapshot's name.
+var snapshotTimePattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z$`)
+
 // snapshotPaths returns the files of a snapshot of slug: the database dump and the
 // space's config.php, which holds the installed version.
 func (d *Occ) snapshotPaths(slug, snapshot string) (dump, config string, err error) {
@@ -394,14 +409,22 @@ func (d *Occ) Snapshot(ctx context.Context, slug string) (string, error) {
 }
 
 // RestoreSnapshot implements Driver: the database emptied, then pg_restore of the dump
-// in one transaction, then config.php and the data directory as they were.
+// in one transaction, then config.php and the data directory as they were. Maintenance
+// must be on, as the database changes under the instance.
 func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
-	if err := checkSlug(slug); err != nil {
+	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
 	}
 	dump, configCopy, err := d.snapshotPaths(slug, snapshot)
 	if err != nil {
 		return err
+	}
+	maintenance, err := d.inMaintenance(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if !maintenance {
+		return permanent("restore %s of %s: maintenance mode is off", snapshot, slug)
 	}
 	config, err := os.ReadFile(configCopy)
 	if err != nil {
@@ -427,6 +450,14 @@ func (d *Occ) RestoreSnapshot(ctx context.Context, slug, snapshot string) error 
 	if _, err := d.sh(ctx, nil, dataRestoreScript, d.dataDir(slug), d.dataSnapshotDir(slug, snapshot)); err != nil {
 		return fmt.Errorf("restore %s of %s: data directory: %w", snapshot, slug, err)
 	}
+	// config.php came back as it was, maintenance mode included: a snapshot taken in
+	// service would otherwise put the space back in service on its own.
+	if maintenance, err = d.inMaintenance(ctx, slug); err == nil && !maintenance {
+		err = d.SetMaintenance(ctx, slug, true)
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s of %s: %w", snapshot, slug, err)
+	}
 	d.log.Info("Database snapshot restored", "slug", slug, "snapshot", snapshot)
 	return nil
 }
@@ -443,6 +474,29 @@ func (d *Occ) DropSnapshot(ctx context.Context, slug, snapshot string) error {
 	for _, p := range []string{dump, configCopy} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("drop snapshot %s: %w", snapshot, err)
+		}
+	}
+	return nil
+}
+
+// dropSnapshots deletes the snapshots of slug kept on this machine (their copies of
+// the data directory go with it): dumps of a removed space are personal data.
+func (d *Occ) dropSnapshots(slug string) error {
+	files, err := os.ReadDir(d.o.SnapshotDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("snapshots of %s: %w", slug, err)
+	}
+	for _, f := range files {
+		// Only this space's: the snapshots of "a-b" also start with "a-".
+		name, _, _ := strings.Cut(f.Name(), ".")
+		if at, ok := strings.CutPrefix(name, slug+"-"); !ok || !snapshotTimePattern.MatchString(at) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(d.o.SnapshotDir, f.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("snapshots of %s: %w", slug, err)
 		}
 	}
 	return nil

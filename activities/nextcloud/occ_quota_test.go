@@ -21,7 +21,7 @@ func nextcloudSpace(t testing.TB, d *Occ, schema, sql string) string {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	slug := "quota-" + hex.EncodeToString(b)
+	slug := "quotas-" + hex.EncodeToString(b)
 	require.NoError(t, d.fleet.Create(t.Context(), slug))
 	t.Cleanup(func() { _ = d.fleet.Drop(t.Context(), slug) })
 	tables, err := os.ReadFile(filepath.Join("testdata", "nextcloud-schema", schema))
@@ -63,8 +63,14 @@ func spaceQuotas(t *testing.T, d *Occ, slug string) map[string]string {
 // trash and whose "files" their files; and the instance's own storage (previews, app
 // data). The admin's files take 8 GiB, bob's 2 GiB, carol has none yet; dave was
 // deleted but his storage is still counted; the instance holds 1 GiB of previews. The
-// space's admin gave bob an unlimited quota.
+// space's admin gave bob an unlimited quota. The admin last logged in with a password
+// at 1700000000; bob's sync client was last seen an hour later. oc_authtoken is not
+// among the recorded tables: its columns that matter are created here as Nextcloud's
+// migrations create them on PostgreSQL.
 const sharedSpaceSQL = `
+CREATE TABLE oc_authtoken (id bigserial PRIMARY KEY, uid varchar(64) NOT NULL DEFAULT '',
+	token varchar(200) NOT NULL DEFAULT '', last_activity integer DEFAULT 0);
+INSERT INTO oc_authtoken (uid, token, last_activity) VALUES ('bob', 'sync-client', 1700003600);
 INSERT INTO oc_users (uid, uid_lower) VALUES ('admin', 'admin'), ('bob', 'bob'), ('carol', 'carol');
 INSERT INTO oc_storages (numeric_id, id) VALUES (1, 'object::user:admin'), (2, 'object::store:amazon::space-x'),
 	(3, 'object::user:bob'), (4, 'object::user:dave');
@@ -93,7 +99,8 @@ func TestShareQuotaOnNextcloudTables(t *testing.T) {
 			require.NoError(t, err)
 			// 9 GiB for the admin (versions and trash count), 1 for previews, 2 for
 			// bob, 1 for dave: 37 GiB left.
-			assert.Equal(t, QuotaUsage{UsedBytes: 13 * gib, Accounts: 3, Changed: 4}, usage)
+			assert.Equal(t, QuotaUsage{UsedBytes: 13 * gib, Accounts: 3, Changed: 4,
+				LastActivity: time.Unix(1700003600, 0).UTC()}, usage, "the last activity is read too: bob's sync client")
 			assert.Equal(t, map[string]string{
 				"admin": quotaString(8*gib + 37*gib),
 				"bob":   quotaString(2*gib + 37*gib),

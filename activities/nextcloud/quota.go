@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -26,6 +25,9 @@ type QuotaUsage struct {
 	UsedBytes int64 // everything the space holds: files, versions, trash, previews
 	Accounts  int   // its accounts, disabled ones included
 	Changed   int   // quotas rewritten, the default quota of new accounts included
+	// LastActivity is the space's last activity (Driver.LastActivity), read at the same
+	// time since the space's database is open anyway; zero if nobody ever used it.
+	LastActivity time.Time
 }
 
 // QuotaShare returns the quota of each user of a space whose users use usage (login →
@@ -97,8 +99,12 @@ func (d *Occ) ShareQuota(ctx context.Context, slug string, quota int64) (QuotaUs
 					delete(files, user) // a storage left by a deleted account
 				}
 			}
+			last, err := readLastActivity(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("last activity: %w", err)
+			}
 			perUser, newUsers := QuotaShare(quota, total, files)
-			usage = QuotaUsage{UsedBytes: total, Accounts: len(current)}
+			usage = QuotaUsage{UsedBytes: total, Accounts: len(current), LastActivity: last}
 			for _, user := range slices.Sorted(mapsKeys(perUser)) {
 				if want := quotaString(perUser[user]); current[user] != want {
 					if _, err := tx.Exec(ctx, setQuotaStatement, user, want); err != nil {
@@ -179,33 +185,35 @@ func (a *Activities) ShareSpaceQuotas(ctx context.Context, in ShareQuotasInput) 
 		concurrency = defaultQuotaConcurrency
 	}
 	res := ShareQuotasResult{Spaces: make([]SpaceQuotaResult, len(in.Spaces))}
-	var done atomic.Int64
 	var g errgroup.Group
 	g.SetLimit(concurrency)
-	for i, sp := range in.Spaces {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			line := SpaceQuotaResult{Slug: sp.Slug}
-			usage, err := a.Driver.ShareQuota(ctx, sp.Slug, sp.QuotaBytes)
-			if err != nil {
-				line.Error = err.Error()
-				logger := a.logger(ctx, sp.Slug)
-				if errors.Is(err, ErrNotInstalled) {
-					logger.Info("No instance to share the quota of", "error", err)
-				} else {
-					logger.Warn("Could not share the quota of space", "error", err)
-				}
-			} else {
-				line.Usage = usage
+	// Heartbeats go on while a space is slow to answer: only a lost worker should
+	// make Temporal run the page again.
+	_ = heartbeating(ctx, func() error {
+		for i, sp := range in.Spaces {
+			if ctx.Err() != nil {
+				break
 			}
-			res.Spaces[i] = line // each goroutine its own line
-			activity.RecordHeartbeat(ctx, done.Add(1))
-			return nil
-		})
-	}
-	_ = g.Wait() // every space's failure is in its line
+			g.Go(func() error {
+				line := SpaceQuotaResult{Slug: sp.Slug}
+				usage, err := a.Driver.ShareQuota(ctx, sp.Slug, sp.QuotaBytes)
+				if err != nil {
+					line.Error = err.Error()
+					logger := a.logger(ctx, sp.Slug)
+					if errors.Is(err, ErrNotInstalled) {
+						logger.Info("No instance to share the quota of", "error", err)
+					} else {
+						logger.Warn("Could not share the quota of space", "error", err)
+					}
+				} else {
+					line.Usage = usage
+				}
+				res.Spaces[i] = line // each goroutine its own line
+				return nil
+			})
+		}
+		return g.Wait() // every space's failure is in its line
+	})
 	if err := ctx.Err(); err != nil {
 		return ShareQuotasResult{}, err
 	}

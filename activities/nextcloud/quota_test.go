@@ -3,6 +3,7 @@ package nextcloud_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,10 +20,14 @@ func TestSimulatorShareQuota(t *testing.T) {
 		f.install(t, testSlug)
 		f.sim.SetUsage(testSlug, "admin", 8*gb, 2*gb)
 		f.sim.SetUsage(testSlug, "bob", 2*gb, 2*gb)
+		login := time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC)
+		f.sim.SetLastLogin(testSlug, "bob", login)
+		f.sim.SetTokenActivity(testSlug, login.Add(-time.Hour))
 
 		usage, err := f.sim.ShareQuota(f.ctx, testSlug, 50*gb)
 		require.NoError(t, err)
-		assert.Equal(t, nextcloud.QuotaUsage{UsedBytes: 12 * gb, Accounts: 2, Changed: 3}, usage)
+		assert.Equal(t, nextcloud.QuotaUsage{UsedBytes: 12 * gb, Accounts: 2, Changed: 3, LastActivity: login}, usage,
+			"the last activity is read too")
 		in, _ := f.sim.Instance(testSlug)
 		assert.Equal(t, map[string]int64{"admin": 46 * gb, "bob": 40 * gb}, in.Quotas)
 		assert.Equal(t, 38*gb, in.DefaultQuota, "new accounts get what is left")

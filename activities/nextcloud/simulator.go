@@ -1,15 +1,11 @@
 package nextcloud
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -24,78 +20,8 @@ import (
 // SimulatorName is what Simulator.Name returns and what its logs carry as "driver".
 const SimulatorName = "simulator"
 
-// The operations of the Simulator, as named in InjectFailure and Calls.
-const (
-	OpCreateDatabase = "CreateDatabase"
-	OpInstall        = "Install"
-	OpCreateAdmin    = "CreateAdmin"
-	OpApplyLimits    = "ApplyLimits"
-	OpShareQuota     = "ShareQuota"
-	OpEnableApps     = "EnableApps"
-	OpStatus         = "Status"
-	OpSetMaintenance = "SetMaintenance"
-	OpSetDeactivated = "SetDeactivated"
-	OpLastActivity   = "LastActivity"
-	OpRemove         = "Remove"
-
-	// The steps of an upgrade.
-	OpSetCron         = "SetCron"
-	OpSnapshot        = "Snapshot"
-	OpRestoreSnapshot = "RestoreSnapshot"
-	OpDropSnapshot    = "DropSnapshot"
-	OpCodeVersion     = "CodeVersion"
-	OpSwitchCode      = "SwitchCode"
-	OpUpgrade         = "Upgrade"
-	OpPostUpgrade     = "PostUpgrade"
-)
-
-// The apps of the two office suites.
-const (
-	AppCollabora  = "richdocuments"
-	AppOnlyOffice = "onlyoffice"
-)
-
 // minPasswordLength is Nextcloud's default password policy minimum.
 const minPasswordLength = 10
-
-// Failure is a failure injected into the Simulator: the next Times calls of an
-// operation fail with Err; Times 0 means every call fails until the failure is replaced.
-// A call that fails changes nothing, unless AfterChange says otherwise.
-type Failure struct {
-	Err   error
-	Times int
-	// AfterChange makes Upgrade fail only once it has upgraded the space, as when
-	// `occ upgrade` ran but its answer was lost: a retry finds the work done, and a
-	// rollback must restore the snapshot to get the old version back. The other
-	// operations ignore it and fail before changing anything.
-	AfterChange bool
-}
-
-// SimInstance is a copy of what the Simulator knows of one space, for tests and
-// demonstrations.
-type SimInstance struct {
-	DatabaseCreated bool
-	Installed       bool
-	Domain          string
-	Bucket          string
-	Version         string
-	Maintenance     bool
-	Deactivated     bool // its web route shows the "space deactivated" page
-	AdminUser       string
-	Users           map[string]time.Time // user → last password login; zero if never
-	Quotas          map[string]int64     // user → quota in bytes; absent until shared
-	DefaultQuota    int64                // quota of new accounts; 0 until shared
-	UsedBytes       int64                // everything the space holds (SetUsage)
-	TokenActivity   time.Time            // latest use of any auth token; zero if never
-	LimitsApplied   bool
-	Limits          models.Limits
-	OfficeSuite     models.OfficeSuite
-	Apps            []string // enabled apps, sorted
-	CodeVersion     string   // the version of the code base it runs from
-	CronEnabled     bool     // its background jobs run
-	Snapshots       []string // names of its database snapshots, oldest first
-	PostUpgraded    bool     // PostUpgrade ran since the last Upgrade
-}
 
 // Simulator is a Driver that keeps instances in memory and creates no real instance. It
 // enforces the rules workflows depend on (order of steps, limits, approved apps,
@@ -103,6 +29,10 @@ type SimInstance struct {
 // Nextcloud fleet. Two options bring it closer to a real fleet: UseFleetDB creates and
 // drops the spaces' real PostgreSQL databases, and Persist keeps the spaces in files so
 // that a new process finds those of the previous one. It is safe for concurrent use.
+//
+// Its behaviour as a Driver is in this file; the state it keeps of each space, in
+// memory and in the files of Persist, in simulator_state.go; what tests and
+// demonstrations use to play users and failures, in simulator_hooks.go.
 type Simulator struct {
 	log *slog.Logger
 
@@ -118,150 +48,6 @@ type Simulator struct {
 }
 
 var _ Driver = (*Simulator)(nil)
-
-type opKey struct{ slug, op string }
-
-type simSpace struct {
-	database      bool
-	installed     bool
-	domain        string
-	bucket        string
-	version       string
-	maintenance   bool
-	deactivated   bool
-	adminUser     string
-	users         map[string]*simUser
-	tokenActivity time.Time
-	limits        *models.Limits
-	otherBytes    int64 // versions, trash, previews: what no user's files hold
-	defaultQuota  int64 // 0 until shared
-	office        models.OfficeSuite
-	apps          map[string]bool
-	cronEnabled   bool
-	codeVersion   string
-	snapshots     map[string]simSnapshot // by name; nil until the first
-	lastSnapshot  int                    // number of the latest snapshot, for names
-	postUpgraded  bool
-}
-
-// simSnapshot is what a snapshot of a space's database holds of the space, in memory
-// and on disk: what an upgrade changes in the database.
-type simSnapshot struct {
-	Number       int    `json:"number"`
-	Version      string `json:"version"`
-	PostUpgraded bool   `json:"post_upgraded"`
-}
-
-type simUser struct {
-	lastLogin time.Time
-	files     int64 // bytes of the user's files
-	quota     int64 // 0 until shared
-	salt      []byte
-	hash      []byte // salted SHA-256 of the password; nil if it has none
-}
-
-// simState is the state of a space as Persist writes it, one JSON file per space.
-type simState struct {
-	Slug          string                  `json:"slug"`
-	Database      bool                    `json:"database"`
-	Installed     bool                    `json:"installed"`
-	Domain        string                  `json:"domain,omitempty"`
-	Bucket        string                  `json:"bucket,omitempty"`
-	Version       string                  `json:"version,omitempty"`
-	Maintenance   bool                    `json:"maintenance"`
-	Deactivated   bool                    `json:"deactivated"`
-	AdminUser     string                  `json:"admin_user,omitempty"`
-	Users         map[string]simUserState `json:"users,omitempty"`
-	TokenActivity time.Time               `json:"token_activity,omitzero"`
-	Limits        *models.Limits          `json:"limits,omitempty"`
-	OtherBytes    int64                   `json:"other_bytes,omitempty"`
-	DefaultQuota  int64                   `json:"default_quota,omitempty"`
-	OfficeSuite   models.OfficeSuite      `json:"office_suite,omitempty"`
-	Apps          []string                `json:"apps,omitempty"`
-	CodeVersion   string                  `json:"code_version,omitempty"`
-	// CronPaused rather than enabled, so that a file written before cron could be
-	// paused reads as running.
-	CronPaused   bool                   `json:"cron_paused"`
-	Snapshots    map[string]simSnapshot `json:"snapshots,omitempty"`
-	LastSnapshot int                    `json:"last_snapshot,omitempty"`
-	PostUpgraded bool                   `json:"post_upgraded"`
-}
-
-type simUserState struct {
-	LastLogin    time.Time `json:"last_login,omitzero"`
-	Files        int64     `json:"files,omitempty"`
-	Quota        int64     `json:"quota,omitempty"`
-	Salt         []byte    `json:"salt,omitempty"`
-	PasswordHash []byte    `json:"password_hash,omitempty"`
-}
-
-// state returns what is written of sp.
-func (sp *simSpace) state(slug string) simState {
-	st := simState{
-		Slug:          slug,
-		Database:      sp.database,
-		Installed:     sp.installed,
-		Domain:        sp.domain,
-		Bucket:        sp.bucket,
-		Version:       sp.version,
-		Maintenance:   sp.maintenance,
-		Deactivated:   sp.deactivated,
-		AdminUser:     sp.adminUser,
-		Users:         make(map[string]simUserState, len(sp.users)),
-		TokenActivity: sp.tokenActivity,
-		Limits:        sp.limits,
-		OtherBytes:    sp.otherBytes,
-		DefaultQuota:  sp.defaultQuota,
-		OfficeSuite:   sp.office,
-		Apps:          slices.Sorted(maps.Keys(sp.apps)),
-		CodeVersion:   sp.codeVersion,
-		CronPaused:    sp.installed && !sp.cronEnabled,
-		Snapshots:     sp.snapshots,
-		LastSnapshot:  sp.lastSnapshot,
-		PostUpgraded:  sp.postUpgraded,
-	}
-	for name, u := range sp.users {
-		st.Users[name] = simUserState{LastLogin: u.lastLogin, Files: u.files, Quota: u.quota, Salt: u.salt, PasswordHash: u.hash}
-	}
-	return st
-}
-
-// space returns the space st describes.
-func (st simState) space() *simSpace {
-	sp := &simSpace{
-		database:      st.Database,
-		installed:     st.Installed,
-		domain:        st.Domain,
-		bucket:        st.Bucket,
-		version:       st.Version,
-		maintenance:   st.Maintenance,
-		deactivated:   st.Deactivated,
-		adminUser:     st.AdminUser,
-		users:         make(map[string]*simUser, len(st.Users)),
-		tokenActivity: st.TokenActivity,
-		limits:        st.Limits,
-		otherBytes:    st.OtherBytes,
-		defaultQuota:  st.DefaultQuota,
-		office:        st.OfficeSuite,
-		apps:          make(map[string]bool, len(st.Apps)),
-		cronEnabled:   st.Installed && !st.CronPaused,
-		codeVersion:   st.CodeVersion,
-		snapshots:     st.Snapshots,
-		lastSnapshot:  st.LastSnapshot,
-		postUpgraded:  st.PostUpgraded,
-	}
-	if sp.installed && sp.codeVersion == "" {
-		// Written before the code base could be switched: it runs from its version.
-		sp.codeVersion = sp.version
-	}
-	for name, u := range st.Users {
-		sp.users[name] = &simUser{lastLogin: u.LastLogin, files: u.Files, quota: u.Quota, salt: u.Salt, hash: u.PasswordHash}
-	}
-	for _, app := range st.Apps {
-		sp.apps[app] = true
-	}
-	return sp
-}
 
 // NewSimulator returns an empty Simulator logging to log (slog.Default() if nil).
 func NewSimulator(log *slog.Logger) *Simulator {
@@ -364,10 +150,10 @@ func (s *Simulator) CreateDatabase(ctx context.Context, slug string) error {
 			return err
 		}
 		if sp == nil {
-			sp = &simSpace{users: map[string]*simUser{}, apps: map[string]bool{}}
+			sp = newSimSpace(slug)
 			s.spaces[slug] = sp
 		}
-		sp.database = true
+		sp.Database = true
 		return s.save(slug, sp)
 	})
 }
@@ -394,23 +180,23 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 	if err != nil {
 		return err
 	}
-	if sp == nil || !sp.database {
+	if sp == nil || !sp.Database {
 		return permanent("the database of the space does not exist")
 	}
-	if sp.installed {
+	if sp.Installed {
 		switch {
-		case sp.bucket != spec.Bucket:
-			return permanent("already installed on bucket %q, not %q", sp.bucket, spec.Bucket)
-		case sp.domain != spec.Domain:
-			return permanent("already installed for domain %q, not %q", sp.domain, spec.Domain)
-		case sp.version != spec.Version:
-			return permanent("already installed at version %s, not %s: upgrade instead", sp.version, spec.Version)
+		case sp.Bucket != spec.Bucket:
+			return permanent("already installed on bucket %q, not %q", sp.Bucket, spec.Bucket)
+		case sp.Domain != spec.Domain:
+			return permanent("already installed for domain %q, not %q", sp.Domain, spec.Domain)
+		case sp.Version != spec.Version:
+			return permanent("already installed at version %s, not %s: upgrade instead", sp.Version, spec.Version)
 		}
 		return nil
 	}
-	sp.installed = true
-	sp.domain, sp.bucket, sp.version = spec.Domain, spec.Bucket, spec.Version
-	sp.codeVersion, sp.cronEnabled = spec.Version, true
+	sp.Installed = true
+	sp.Domain, sp.Bucket, sp.Version = spec.Domain, spec.Bucket, spec.Version
+	sp.CodeVersion, sp.CronPaused = spec.Version, false
 	return s.save(spec.Slug, sp)
 }
 
@@ -424,18 +210,18 @@ func (s *Simulator) CreateAdmin(ctx context.Context, slug, user, password string
 		case len(password) < minPasswordLength:
 			return permanent("admin password is shorter than %d characters", minPasswordLength)
 		}
-		u := sp.users[user]
+		u := sp.Users[user]
 		if u == nil {
-			if sp.limits != nil && len(sp.users) >= sp.limits.MaxAccounts {
-				return permanent("the space already has %d accounts, its limit", len(sp.users))
+			if sp.Limits != nil && len(sp.Users) >= sp.Limits.MaxAccounts {
+				return permanent("the space already has %d accounts, its limit", len(sp.Users))
 			}
 			u = &simUser{}
-			sp.users[user] = u
+			sp.Users[user] = u
 		}
-		u.salt = make([]byte, 16)
-		_, _ = rand.Read(u.salt)
-		u.hash = hashPassword(u.salt, password)
-		sp.adminUser = user
+		u.Salt = make([]byte, 16)
+		_, _ = rand.Read(u.Salt)
+		u.PasswordHash = hashPassword(u.Salt, password)
+		sp.AdminUser = user
 		return nil
 	})
 }
@@ -448,7 +234,7 @@ func (s *Simulator) ApplyLimits(ctx context.Context, slug string, limits models.
 		if err := checkLimits(limits); err != nil {
 			return err
 		}
-		sp.limits = &limits
+		sp.Limits = &limits
 		sp.shareQuota(limits.QuotaBytes)
 		return nil
 	})
@@ -472,15 +258,15 @@ func (s *Simulator) ShareQuota(ctx context.Context, slug string, quota int64) (Q
 func (sp *simSpace) shareQuota(quota int64) QuotaUsage {
 	total, files := sp.storage()
 	perUser, newUsers := QuotaShare(quota, total, files)
-	usage := QuotaUsage{UsedBytes: total, Accounts: len(sp.users)}
-	for name, u := range sp.users {
-		if want := max(perUser[name], 1); u.quota != want {
-			u.quota = want
+	usage := QuotaUsage{UsedBytes: total, Accounts: len(sp.Users), LastActivity: sp.lastActivity()}
+	for name, u := range sp.Users {
+		if want := max(perUser[name], 1); u.Quota != want {
+			u.Quota = want
 			usage.Changed++
 		}
 	}
-	if want := max(newUsers, 1); sp.defaultQuota != want {
-		sp.defaultQuota = want
+	if want := max(newUsers, 1); sp.DefaultQuota != want {
+		sp.DefaultQuota = want
 		usage.Changed++
 	}
 	return usage
@@ -488,11 +274,11 @@ func (sp *simSpace) shareQuota(quota int64) QuotaUsage {
 
 // storage returns what the space holds in all, and what each user's files take.
 func (sp *simSpace) storage() (total int64, files map[string]int64) {
-	total = sp.otherBytes
-	files = make(map[string]int64, len(sp.users))
-	for name, u := range sp.users {
-		files[name] = u.files
-		total += u.files
+	total = sp.OtherBytes
+	files = make(map[string]int64, len(sp.Users))
+	for name, u := range sp.Users {
+		files[name] = u.Files
+		total += u.Files
 	}
 	return total, files
 }
@@ -501,34 +287,20 @@ func (sp *simSpace) storage() (total int64, files map[string]int64) {
 // office suite not chosen is disabled.
 func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error {
 	return s.change(ctx, OpEnableApps, slug, []any{"office_suite", office, "apps", apps}, func(sp *simSpace) error {
-		officeApp := ""
-		switch office {
-		case models.OfficeCollabora:
-			officeApp = AppCollabora
-		case models.OfficeOnlyOffice:
-			officeApp = AppOnlyOffice
-		case models.OfficeNone:
-		default:
-			return permanent("unknown office suite %q", office)
+		officeApp, disable, err := checkApps(office, apps, s.approved)
+		if err != nil {
+			return err
+		}
+		for _, app := range disable {
+			sp.disableApp(app)
 		}
 		for _, app := range apps {
-			switch {
-			case !slices.Contains(s.approved, app) && app != AppCollabora && app != AppOnlyOffice:
-				return permanent("app %q is not approved", app)
-			case (app == AppCollabora || app == AppOnlyOffice) && app != officeApp:
-				return permanent("app %q does not belong to office suite %q", app, office)
-			}
+			sp.enableApp(app)
 		}
-		for _, app := range apps {
-			sp.apps[app] = true
-		}
-		// Two office suites on one space would both claim the same documents.
-		delete(sp.apps, AppCollabora)
-		delete(sp.apps, AppOnlyOffice)
 		if officeApp != "" {
-			sp.apps[officeApp] = true
+			sp.enableApp(officeApp)
 		}
-		sp.office = office
+		sp.OfficeSuite = office
 		return nil
 	})
 }
@@ -545,16 +317,16 @@ func (s *Simulator) Status(ctx context.Context, slug string) (InstanceStatus, er
 	if err != nil {
 		return InstanceStatus{}, err
 	}
-	if sp == nil || !sp.installed {
+	if sp == nil || !sp.Installed {
 		return InstanceStatus{}, nil
 	}
-	return InstanceStatus{Installed: true, Version: sp.version, Maintenance: sp.maintenance}, nil
+	return InstanceStatus{Installed: true, Version: sp.Version, Maintenance: sp.Maintenance}, nil
 }
 
 // SetMaintenance implements Driver.
 func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) error {
 	return s.change(ctx, OpSetMaintenance, slug, []any{"on", on}, func(sp *simSpace) error {
-		sp.maintenance = on
+		sp.Maintenance = on
 		return nil
 	})
 }
@@ -562,7 +334,7 @@ func (s *Simulator) SetMaintenance(ctx context.Context, slug string, on bool) er
 // SetDeactivated implements Driver: maintenance mode follows, as on a real instance.
 func (s *Simulator) SetDeactivated(ctx context.Context, slug string, deactivated bool) error {
 	return s.change(ctx, OpSetDeactivated, slug, []any{"deactivated", deactivated}, func(sp *simSpace) error {
-		sp.deactivated, sp.maintenance = deactivated, deactivated
+		sp.Deactivated, sp.Maintenance = deactivated, deactivated
 		return nil
 	})
 }
@@ -575,13 +347,18 @@ func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, e
 	if err != nil {
 		return time.Time{}, err
 	}
-	last := sp.tokenActivity
-	for _, u := range sp.users {
-		if u.lastLogin.After(last) {
-			last = u.lastLogin
+	return sp.lastActivity(), nil
+}
+
+// lastActivity is the latest of the users' last login and the auth tokens' last use.
+func (sp *simSpace) lastActivity() time.Time {
+	last := sp.TokenActivity
+	for _, u := range sp.Users {
+		if u.LastLogin.After(last) {
+			last = u.LastLogin
 		}
 	}
-	return last, nil
+	return last
 }
 
 // Remove implements Driver: the Simulator forgets everything of the space, and deletes
@@ -591,21 +368,14 @@ func (s *Simulator) Remove(ctx context.Context, slug string) error {
 	// finds a space to remove.
 	const msg = "nextcloud Remove: real database dropped"
 	return s.withFleet(ctx, OpRemove, slug, (*FleetDB).Drop, msg, func() error {
-		delete(s.spaces, slug)
-		if s.dir == "" {
-			return nil
-		}
-		if err := os.Remove(s.statePath(slug)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove simulator state of space %q: %w", slug, err)
-		}
-		return nil
+		return s.forget(slug)
 	})
 }
 
 // SetCron implements Driver.
 func (s *Simulator) SetCron(ctx context.Context, slug string, enabled bool) error {
 	return s.change(ctx, OpSetCron, slug, []any{"enabled", enabled}, func(sp *simSpace) error {
-		sp.cronEnabled = enabled
+		sp.CronPaused = !enabled
 		return nil
 	})
 }
@@ -615,12 +385,12 @@ func (s *Simulator) SetCron(ctx context.Context, slug string, enabled bool) erro
 func (s *Simulator) Snapshot(ctx context.Context, slug string) (string, error) {
 	var name string
 	err := s.change(ctx, OpSnapshot, slug, nil, func(sp *simSpace) error {
-		if sp.snapshots == nil {
-			sp.snapshots = map[string]simSnapshot{}
+		if sp.Snapshots == nil {
+			sp.Snapshots = map[string]simSnapshot{}
 		}
-		sp.lastSnapshot++
-		name = fmt.Sprintf("%s-%d", slug, sp.lastSnapshot)
-		sp.snapshots[name] = simSnapshot{Number: sp.lastSnapshot, Version: sp.version, PostUpgraded: sp.postUpgraded}
+		sp.LastSnapshot++
+		name = fmt.Sprintf("%s-%d", slug, sp.LastSnapshot)
+		sp.Snapshots[name] = simSnapshot{Number: sp.LastSnapshot, Version: sp.Version, PostUpgraded: sp.PostUpgraded}
 		return nil
 	})
 	if err != nil {
@@ -634,14 +404,14 @@ func (s *Simulator) Snapshot(ctx context.Context, slug string) (string, error) {
 // A snapshot the space does not have is a permanent failure.
 func (s *Simulator) RestoreSnapshot(ctx context.Context, slug, snapshot string) error {
 	return s.change(ctx, OpRestoreSnapshot, slug, []any{"snapshot", snapshot}, func(sp *simSpace) error {
-		snap, ok := sp.snapshots[snapshot]
+		snap, ok := sp.Snapshots[snapshot]
 		switch {
 		case !ok:
 			return permanent("space %q has no snapshot %q", slug, snapshot)
-		case !sp.maintenance:
+		case !sp.Maintenance:
 			return permanent("restoring a snapshot needs maintenance mode on")
 		}
-		sp.version, sp.postUpgraded = snap.Version, snap.PostUpgraded
+		sp.Version, sp.PostUpgraded = snap.Version, snap.PostUpgraded
 		return nil
 	})
 }
@@ -664,10 +434,10 @@ func (s *Simulator) DropSnapshot(ctx context.Context, slug, snapshot string) err
 	if sp == nil {
 		return nil
 	}
-	if _, ok := sp.snapshots[snapshot]; !ok {
+	if _, ok := sp.Snapshots[snapshot]; !ok {
 		return nil
 	}
-	delete(sp.snapshots, snapshot)
+	delete(sp.Snapshots, snapshot)
 	return s.save(slug, sp)
 }
 
@@ -679,7 +449,7 @@ func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error
 	if err != nil {
 		return "", err
 	}
-	return sp.codeVersion, nil
+	return sp.CodeVersion, nil
 }
 
 // SwitchCode implements Driver. It needs maintenance mode on, as a space in service
@@ -699,18 +469,18 @@ func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error 
 	if _, err := parseVersion(version); err != nil {
 		return err
 	}
-	if sp.codeVersion == version {
+	if sp.CodeVersion == version {
 		return nil
 	}
-	if !sp.maintenance {
+	if !sp.Maintenance {
 		return permanent("switching the code base needs maintenance mode on")
 	}
-	if version != sp.version {
-		if err := CheckUpgrade(sp.version, version); err != nil {
+	if version != sp.Version {
+		if err := CheckUpgrade(sp.Version, version); err != nil {
 			return err
 		}
 	}
-	sp.codeVersion = version
+	sp.CodeVersion = version
 	return s.save(slug, sp)
 }
 
@@ -749,7 +519,7 @@ func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
 			return err
 		}
 	}
-	sp.version, sp.postUpgraded = target, false
+	sp.Version, sp.PostUpgraded = target, false
 	if err := s.save(slug, sp); err != nil {
 		return err
 	}
@@ -767,14 +537,14 @@ func (s *Simulator) upgradable(slug, target string) (sp *simSpace, done bool, er
 		return nil, false, err
 	}
 	switch {
-	case sp.version == target && sp.codeVersion == target:
+	case sp.Version == target && sp.CodeVersion == target:
 		return sp, true, nil
-	case !sp.maintenance:
+	case !sp.Maintenance:
 		return nil, false, permanent("upgrade needs maintenance mode on")
-	case sp.codeVersion != target:
-		return nil, false, permanent("code base not switched: the space runs from %s, not %s", sp.codeVersion, target)
+	case sp.CodeVersion != target:
+		return nil, false, permanent("code base not switched: the space runs from %s, not %s", sp.CodeVersion, target)
 	}
-	if err := CheckUpgrade(sp.version, target); err != nil {
+	if err := CheckUpgrade(sp.Version, target); err != nil {
 		return nil, false, err
 	}
 	return sp, false, nil
@@ -785,132 +555,14 @@ func (s *Simulator) upgradable(slug, target string) (sp *simSpace, done bool, er
 func (s *Simulator) PostUpgrade(ctx context.Context, slug string) error {
 	return s.change(ctx, OpPostUpgrade, slug, nil, func(sp *simSpace) error {
 		switch {
-		case sp.maintenance:
+		case sp.Maintenance:
 			return permanent("post-upgrade steps run in service: maintenance mode must be off")
-		case sp.codeVersion != sp.version:
-			return permanent("the upgrade from %s to %s is not finished", sp.version, sp.codeVersion)
+		case sp.CodeVersion != sp.Version:
+			return permanent("the upgrade from %s to %s is not finished", sp.Version, sp.CodeVersion)
 		}
-		sp.postUpgraded = true
+		sp.PostUpgraded = true
 		return nil
 	})
-}
-
-// SetLastLogin records a password login of user at t, creating the user if needed
-// (as an admin would in the web interface, regardless of limits). It is for tests and
-// demonstrations, and does nothing for a space that is not installed.
-func (s *Simulator) SetLastLogin(slug, user string, t time.Time) {
-	s.hookChange(slug, func(sp *simSpace) {
-		u := sp.users[user]
-		if u == nil {
-			u = &simUser{}
-			sp.users[user] = u
-		}
-		u.lastLogin = t
-	})
-}
-
-// SetUsage records that the files of user take files bytes, creating the user if
-// needed, and that the space holds other bytes besides users' files (versions, trash,
-// previews). It is for tests and demonstrations, and does nothing for a space that is
-// not installed.
-func (s *Simulator) SetUsage(slug, user string, files, other int64) {
-	s.hookChange(slug, func(sp *simSpace) {
-		u := sp.users[user]
-		if u == nil {
-			u = &simUser{}
-			sp.users[user] = u
-		}
-		u.files, sp.otherBytes = files, other
-	})
-}
-
-// SetTokenActivity records that an auth token of the space (sync client, app
-// password) was last used at t. It is for tests and demonstrations, and does nothing
-// for a space that is not installed.
-func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
-	s.hookChange(slug, func(sp *simSpace) { sp.tokenActivity = t })
-}
-
-// CheckPassword reports whether password is the one user of the space was given. It
-// is for tests and demonstrations.
-func (s *Simulator) CheckPassword(slug, user, password string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp := s.hookSpace(slug)
-	if sp == nil {
-		return false
-	}
-	u := sp.users[user]
-	if u == nil || u.hash == nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare(u.hash, hashPassword(u.salt, password)) == 1
-}
-
-// Instance returns a copy of what the Simulator knows of a space, from its state file
-// if needed, and false if it knows nothing of it. It is for tests and demonstrations.
-func (s *Simulator) Instance(slug string) (SimInstance, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp := s.hookSpace(slug)
-	if sp == nil {
-		return SimInstance{}, false
-	}
-	in := SimInstance{
-		DatabaseCreated: sp.database,
-		Installed:       sp.installed,
-		Domain:          sp.domain,
-		Bucket:          sp.bucket,
-		Version:         sp.version,
-		Maintenance:     sp.maintenance,
-		Deactivated:     sp.deactivated,
-		AdminUser:       sp.adminUser,
-		Users:           make(map[string]time.Time, len(sp.users)),
-		Quotas:          map[string]int64{},
-		DefaultQuota:    sp.defaultQuota,
-		TokenActivity:   sp.tokenActivity,
-		LimitsApplied:   sp.limits != nil,
-		OfficeSuite:     sp.office,
-		Apps:            slices.Sorted(maps.Keys(sp.apps)),
-		CodeVersion:     sp.codeVersion,
-		CronEnabled:     sp.cronEnabled,
-		Snapshots: slices.SortedFunc(maps.Keys(sp.snapshots), func(a, b string) int {
-			return cmp.Compare(sp.snapshots[a].Number, sp.snapshots[b].Number)
-		}),
-		PostUpgraded: sp.postUpgraded,
-	}
-	for name, u := range sp.users {
-		in.Users[name] = u.lastLogin
-		if u.quota > 0 {
-			in.Quotas[name] = u.quota
-		}
-	}
-	in.UsedBytes, _ = sp.storage()
-	if sp.limits != nil {
-		in.Limits = *sp.limits
-	}
-	return in, true
-}
-
-// InjectFailure makes the next calls of op (one of the Op constants) for slug fail as
-// f says. It replaces any failure injected before for the same slug and op; a Failure
-// with a nil Err removes it. It is for tests and demonstrations.
-func (s *Simulator) InjectFailure(slug, op string, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Err == nil {
-		delete(s.failures, opKey{slug, op})
-		return
-	}
-	s.failures[opKey{slug, op}] = &f
-}
-
-// Calls counts the calls of op for slug, failed ones included, since the Simulator
-// was created; Remove does not reset it. It is for tests and demonstrations.
-func (s *Simulator) Calls(slug, op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[opKey{slug, op}]
 }
 
 // enter starts every operation: it logs and counts the call, then fails it if the
@@ -980,25 +632,6 @@ func (s *Simulator) withFleet(ctx context.Context, op, slug string,
 	return then()
 }
 
-// injected returns the failure injected for op on slug, if it is due at this point of
-// the operation: before any change, or, with afterChange, once the change is made
-// (Failure.AfterChange, for Upgrade only). The caller holds s.mu.
-func (s *Simulator) injected(ctx context.Context, op, slug string, afterChange bool) error {
-	key := opKey{slug, op}
-	f := s.failures[key]
-	if f == nil || (f.AfterChange && op == OpUpgrade) != afterChange {
-		return nil
-	}
-	if f.Times > 0 {
-		f.Times--
-		if f.Times == 0 {
-			delete(s.failures, key)
-		}
-	}
-	s.log.WarnContext(ctx, "nextcloud "+op+": injected failure", "slug", slug, "error", f.Err)
-	return f.Err
-}
-
 // installed returns the space's instance, or an error wrapping ErrNotInstalled. The
 // caller holds s.mu.
 func (s *Simulator) installed(slug string) (*simSpace, error) {
@@ -1006,115 +639,10 @@ func (s *Simulator) installed(slug string) (*simSpace, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sp == nil || !sp.installed {
+	if sp == nil || !sp.Installed {
 		return nil, fmt.Errorf("space %q: %w", slug, ErrNotInstalled)
 	}
 	return sp, nil
-}
-
-// space returns what the Simulator knows of a space, reading its state file if the
-// space is not in memory yet; nil if nothing is known. The caller holds s.mu.
-func (s *Simulator) space(slug string) (*simSpace, error) {
-	if sp := s.spaces[slug]; sp != nil {
-		return sp, nil
-	}
-	if s.dir == "" || checkSlug(slug) != nil {
-		return nil, nil
-	}
-	path := s.statePath(slug)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read simulator state of space %q: %w", slug, err)
-	}
-	// A damaged file is an error, not an unknown space: that would let provisioning
-	// start again over a space that exists.
-	var st simState
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("simulator state %s is damaged: %w", path, err)
-	}
-	if st.Slug != slug {
-		return nil, fmt.Errorf("simulator state %s is damaged: it holds space %q", path, st.Slug)
-	}
-	sp := st.space()
-	s.spaces[slug] = sp
-	return sp, nil
-}
-
-// save writes the state of a space to its file, through a temporary file renamed over
-// it so that a crash leaves the old state or the new one, never a mix. If that fails
-// the space is forgotten from memory, to be read again from the last state written:
-// memory never runs ahead of the file, and a retry of the operation does it again.
-// The caller holds s.mu.
-func (s *Simulator) save(slug string, sp *simSpace) error {
-	if s.dir == "" {
-		return nil
-	}
-	if err := writeFileAtomic(s.dir, slug+".json", sp.state(slug)); err != nil {
-		delete(s.spaces, slug)
-		return fmt.Errorf("write simulator state of space %q: %w", slug, err)
-	}
-	return nil
-}
-
-// hookSpace is space for the test hooks, which have no error to return: they log it.
-// The caller holds s.mu.
-func (s *Simulator) hookSpace(slug string) *simSpace {
-	sp, err := s.space(slug)
-	if err != nil {
-		s.log.Error("nextcloud simulator: cannot read space", "slug", slug, "error", err)
-	}
-	return sp
-}
-
-// hookChange is change for the test hooks: it runs fn on the space and saves it, and
-// does nothing for a space that is not installed.
-func (s *Simulator) hookChange(slug string, fn func(sp *simSpace)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp := s.hookSpace(slug)
-	if sp == nil || !sp.installed {
-		return
-	}
-	fn(sp)
-	s.hookSave(slug, sp)
-}
-
-// hookSave is save for the test hooks. The caller holds s.mu.
-func (s *Simulator) hookSave(slug string, sp *simSpace) {
-	if err := s.save(slug, sp); err != nil {
-		s.log.Error("nextcloud simulator: cannot save space", "slug", slug, "error", err)
-	}
-}
-
-// statePath is the file of a space's state. The caller holds s.mu.
-func (s *Simulator) statePath(slug string) string {
-	return filepath.Join(s.dir, slug+".json")
-}
-
-// writeFileAtomic writes v as JSON to dir/name, replacing the file at once.
-func writeFileAtomic(dir, name string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(data, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 func hashPassword(salt []byte, password string) []byte {

@@ -14,6 +14,3 @@ type DeleteBucketInput struct{ Bucket string }
 
 // DeleteBucketResult counts what was removed, including by earlier attempts.
 type DeleteBucketResult struct{ ObjectsRemoved int64 }
-
-// BucketName is the bucket of a space.
-func BucketName(prefix, slug string) string { return prefix + slug }

@@ -1,7 +1,8 @@
-// Package devstack starts the real servers Jardinier depends on (MinIO and the
-// Temporal development server) as child processes, for `jardinier dev`, the
-// tests and the benchmarks. The binaries are the ones `make tools` builds into
-// the repository's bin/ directory.
+// Package devstack starts the real servers Jardinier depends on (MinIO, the
+// Temporal development server, a private PostgreSQL) as child processes, for
+// `jardinier dev`, the tests and the benchmarks; StartStack uses the ones it
+// finds running instead. MinIO and Temporal are the binaries `make tools` builds
+// into the repository's bin/ directory; PostgreSQL is the machine's own.
 package devstack
 
 import (

@@ -27,6 +27,10 @@ type Process struct {
 	cmd  *exec.Cmd
 	tail *tailBuffer
 
+	// stopSignal asks the server to end; SIGTERM unless the server wants another
+	// (PostgreSQL takes SIGTERM as "wait for every client to leave").
+	stopSignal syscall.Signal
+
 	done    chan struct{} // closed once the process has exited
 	waitErr error         // set before done is closed
 
@@ -39,24 +43,29 @@ type Process struct {
 // variable that starts with them). The child's output goes to output, if not
 // nil, and its end is kept for error messages.
 func startProcess(name, bin string, args, env, drop []string, output io.Writer) (*Process, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(filterEnv(os.Environ(), drop), env...)
+	cmd.SysProcAttr = sysProcAttr()
+	return startCommand(name, cmd, output)
+}
+
+// startCommand starts cmd as the server name, its output going to output (if not
+// nil) and kept for error messages.
+func startCommand(name string, cmd *exec.Cmd, output io.Writer) (*Process, error) {
 	tail := &tailBuffer{}
 	var out io.Writer = tail
 	if output != nil {
 		out = io.MultiWriter(output, tail)
 	}
-
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(filterEnv(os.Environ(), drop), env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
 	// A grandchild keeping the output pipe open must not block Wait forever.
 	cmd.WaitDelay = stopTimeout
 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, tail: tail, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, tail: tail, stopSignal: syscall.SIGTERM, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -83,7 +92,7 @@ func (p *Process) Exited() <-chan struct{} { return p.done }
 // Tail returns the latest output of the process, at most 16 KiB of it.
 func (p *Process) Tail() string { return p.tail.String() }
 
-// Stop asks the process to end with SIGTERM and waits for it; after 10
+// Stop asks the process to end (SIGTERM for most servers) and waits for it; after 10
 // seconds it kills the process and returns an error saying so. An exit status
 // caused by the request is not an error. Stop may be called several times.
 func (p *Process) Stop() error {
@@ -97,7 +106,7 @@ func (p *Process) stop() error {
 		return nil
 	default:
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.cmd.Process.Signal(p.stopSignal); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("stop %s: %w", p.name, err)
 	}
 	select {
@@ -109,7 +118,7 @@ func (p *Process) stop() error {
 		return fmt.Errorf("kill %s: %w", p.name, err)
 	}
 	<-p.done
-	return fmt.Errorf("stop %s: still running %s after SIGTERM, killed", p.name, stopTimeout)
+	return fmt.Errorf("stop %s: still running %s after %s, killed", p.name, stopTimeout, p.stopSignal)
 }
 
 // exitedError describes a process that ended while it was expected to start.

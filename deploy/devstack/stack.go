@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,20 +40,32 @@ type StackOptions struct {
 	Logger *slog.Logger
 }
 
-// Stack is the running system: Temporal, MinIO, the worker and the API.
+// Stack is the running system: PostgreSQL, Temporal, S3, the worker and the API.
 type Stack struct {
 	Config   models.Config
 	StateDir string
+	// Services are the servers the system uses, in start order: each says whether
+	// StartStack started it or found it running.
+	Services []Service
+	// Postgres, Temporal and MinIO are the servers StartStack started; nil for one
+	// found running.
+	Postgres *Process
 	Temporal *Process
 	MinIO    *Process
 	Worker   *Process
 	API      *Process
-	UIURL    string
+	// UIURL is the Temporal web UI's list of workflows; empty when unknown.
+	UIURL string
+	// TemporalStore is where the development server started keeps its state;
+	// empty for one found running, or kept in memory.
+	TemporalStore string
 }
 
-// StartStack starts the Temporal development server, MinIO, the worker and the API,
-// and returns once the API is ready. PostgreSQL is the one of Config.DatabaseURL: the
-// database is created if missing.
+// StartStack starts what the system needs and the configuration does not find
+// running: PostgreSQL at Config.DatabaseURL (a private server in StateDir/postgres),
+// Temporal at the address of o.Temporal (the development server), S3 at
+// Config.S3Endpoint (MinIO); then the worker and the API. It returns once the API is
+// ready. The database is created if missing.
 func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	cfg := o.Config
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
@@ -68,8 +81,8 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			return nil, fmt.Errorf("find the jardinier binary: %w", err)
 		}
 	}
-	if _, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger); err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	if err := checkFree(cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("API_ADDR: %w", err)
 	}
 	s := &Stack{Config: cfg, StateDir: o.StateDir}
 	defer func() {
@@ -78,19 +91,44 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		}
 	}()
 
-	cfg.TemporalAddress, cfg.TemporalNamespace = o.Temporal.HostPort(), o.Temporal.Namespace
-	s.Temporal, err = StartTemporal(ctx, TemporalOptions{Config: o.Temporal, Output: prefixed(o.Output, "temporal")})
+	pg, err := EnsurePostgres(ctx, cfg.DatabaseURL, filepath.Join(o.StateDir, "postgres"), prefixed(o.Output, "postgres"))
 	if err != nil {
 		return nil, err
+	}
+	s.Services, s.Postgres = append(s.Services, pg), pg.Process
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	// Only a check: the worker and the API open their own. An idle connection
+	// left open would hold up the private server's shutdown.
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
+	}
+
+	cfg.TemporalAddress, cfg.TemporalNamespace = o.Temporal.HostPort(), o.Temporal.Namespace
+	tmp, err := EnsureTemporal(ctx, TemporalOptions{Config: o.Temporal, Output: prefixed(o.Output, "temporal")})
+	if err != nil {
+		return nil, err
+	}
+	s.Services, s.Temporal = append(s.Services, tmp), tmp.Process
+	if tmp.Started {
+		s.TemporalStore = o.Temporal.DBFilename
 	}
 	if o.Temporal.UIPort > 0 {
-		s.UIURL = fmt.Sprintf("http://%s/namespaces/%s/workflows", dialAddr(o.Temporal.IP+":"+strconv.Itoa(o.Temporal.UIPort)), o.Temporal.Namespace)
+		ui := "http://" + dialAddr(net.JoinHostPort(o.Temporal.IP, strconv.Itoa(o.Temporal.UIPort)))
+		// A server found running may have its UI elsewhere, or none.
+		if tmp.Started || httpOK(ctx, ui+"/") == nil {
+			s.UIURL = fmt.Sprintf("%s/namespaces/%s/workflows", ui, o.Temporal.Namespace)
+		}
 	}
-	s.MinIO, err = StartMinIO(ctx, MinIOOptions{DataDir: filepath.Join(o.StateDir, "minio"), Addr: cfg.S3Endpoint,
-		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Output: prefixed(o.Output, "minio")})
+
+	s3, err := EnsureS3(ctx, cfg, filepath.Join(o.StateDir, "minio"), prefixed(o.Output, "minio"))
 	if err != nil {
 		return nil, err
 	}
+	s.Services, s.MinIO = append(s.Services, s3), s3.Process
+
 	if cfg.SMTPURL == "" && !filepath.IsAbs(cfg.MailDir) {
 		cfg.MailDir = filepath.Join(filepath.Dir(o.StateDir), cfg.MailDir)
 	}
@@ -125,21 +163,33 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	return s, nil
 }
 
-// Stop stops every process, the last started first.
+// processes returns the processes StartStack started, in start order.
+func (s *Stack) processes() []*Process {
+	var ps []*Process
+	for _, p := range []*Process{s.Postgres, s.Temporal, s.MinIO, s.Worker, s.API} {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// Stop stops every process StartStack started, the last started first; servers
+// found running are left as they are.
 func (s *Stack) Stop() error {
 	var errs []error
-	for _, p := range []*Process{s.API, s.Worker, s.MinIO, s.Temporal} {
-		if p != nil {
-			errs = append(errs, p.Stop())
-		}
+	ps := s.processes()
+	for i := len(ps) - 1; i >= 0; i-- {
+		errs = append(errs, ps[i].Stop())
 	}
 	return errors.Join(errs...)
 }
 
 // Exited returns a channel that receives the first process to end on its own.
 func (s *Stack) Exited() <-chan *Process {
-	ch := make(chan *Process, 4)
-	for _, p := range []*Process{s.Temporal, s.MinIO, s.Worker, s.API} {
+	ps := s.processes()
+	ch := make(chan *Process, len(ps))
+	for _, p := range ps {
 		go func() {
 			<-p.Exited()
 			ch <- p
@@ -148,23 +198,77 @@ func (s *Stack) Exited() <-chan *Process {
 	return ch
 }
 
+// Summary tells where each part of the running system is reached, and which servers
+// were started (and stop with it) or found running (and are left as they are).
+// Paths under root are shown relative to it.
+func (s *Stack) Summary(root string) string {
+	rel := func(path string) string {
+		if r, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		return path
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-12s http://%s/api/v1   (health: /healthz, /readyz)\n", "API", dialAddr(s.Config.APIAddr))
+	ui := s.UIURL
+	if ui == "" {
+		ui = "not known: set TEMPORAL_UI_PORT to the port of the server's web UI"
+	}
+	fmt.Fprintf(&b, "  %-12s %s\n", "Temporal UI", ui)
+	for _, svc := range s.Services {
+		var where, detail string
+		switch svc.Name {
+		case "PostgreSQL":
+			where = redactURL(s.Config.DatabaseURL)
+			detail = "private server, data in " + rel(filepath.Join(s.StateDir, "postgres"))
+		case "Temporal":
+			where = fmt.Sprintf("%s, namespace %s", svc.Addr, s.Config.TemporalNamespace)
+			detail = "development server, store in memory"
+			if s.TemporalStore != "" {
+				detail = "development server, store " + rel(s.TemporalStore)
+			}
+		case "S3":
+			where = fmt.Sprintf("http://%s (access key %s)", svc.Addr, s.Config.S3AccessKey)
+			detail = "MinIO, data in " + rel(filepath.Join(s.StateDir, "minio"))
+		}
+		how := "reused: already running, left as it is"
+		if svc.Started {
+			how = "started (" + detail + ")"
+		}
+		fmt.Fprintf(&b, "  %-12s %s   %s\n", svc.Name, where, how)
+	}
+	fmt.Fprintf(&b, "  %-12s %s\n", "Mails", mailsWhere(s.Config))
+	return b.String()
+}
+
 // DevOptions configure RunDev.
 type DevOptions struct {
 	Config models.Config
+	// Getenv reads the environment Config came from: TEMPORAL_ADDRESS,
+	// TEMPORAL_NAMESPACE and TEMPORAL_UI_PORT, when set, override temporal-dev.yaml
+	// (see ApplyTemporalEnv). Nil means os.Getenv.
+	Getenv func(string) string
 	Stdout io.Writer
 	Logger *slog.Logger
 }
 
 // RunDev runs the whole system from the repository's .dev/ directory and
-// temporal-dev.yaml, prints where to reach it, and stops everything when ctx is
-// cancelled (Ctrl-C) or any part ends.
+// temporal-dev.yaml, using the servers the configuration finds running and
+// starting the others, prints where to reach it, and stops what it started when
+// ctx is cancelled (Ctrl-C) or any part ends.
 func RunDev(ctx context.Context, o DevOptions) error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
 	tc, err := LoadTemporalConfig(filepath.Join(root, TemporalConfigFile))
 	if err != nil {
+		return err
+	}
+	if tc, err = ApplyTemporalEnv(tc, o.Getenv); err != nil {
 		return err
 	}
 	s, err := StartStack(ctx, StackOptions{Config: o.Config, StateDir: filepath.Join(root, ".dev"), Temporal: tc,
@@ -172,16 +276,7 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, `
-Jardinier is running (Ctrl-C stops everything):
-  API          http://%s/api/v1   (health: /healthz, /readyz)
-  Temporal UI  %s
-  Temporal     %s, namespace %s
-  S3 (MinIO)   http://%s   (access key %s)
-  Mails        %s
-  Database     %s
-`, dialAddr(s.Config.APIAddr), s.UIURL, s.Config.TemporalAddress, s.Config.TemporalNamespace,
-		s.Config.S3Endpoint, s.Config.S3AccessKey, mailsWhere(s.Config), redactURL(s.Config.DatabaseURL))
+	fmt.Fprintf(o.Stdout, "\nJardinier is running (Ctrl-C stops what was started):\n%s", s.Summary(root))
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(o.Stdout, "Stopping...")
@@ -190,6 +285,33 @@ Jardinier is running (Ctrl-C stops everything):
 		s.Stop()
 		return fmt.Errorf("%s stopped; its last output:\n%s", p.name, p.lastLines())
 	}
+}
+
+// ApplyTemporalEnv overrides the development server's configuration with the
+// environment: TEMPORAL_ADDRESS sets its ip and port, TEMPORAL_NAMESPACE its
+// namespace, TEMPORAL_UI_PORT its web UI's port (0 turns the UI off), so that
+// temporal-dev.yaml need not be edited to run beside another server. An error
+// names the variable at fault.
+func ApplyTemporalEnv(tc TemporalConfig, getenv func(string) string) (TemporalConfig, error) {
+	if v := getenv("TEMPORAL_ADDRESS"); v != "" {
+		host, port, err := net.SplitHostPort(v)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || host == "" || n <= 0 || n > 65535 {
+			return tc, fmt.Errorf("TEMPORAL_ADDRESS %q: want host:port, such as 127.0.0.1:7233", v)
+		}
+		tc.IP, tc.Port = host, n
+	}
+	if v := getenv("TEMPORAL_NAMESPACE"); v != "" {
+		tc.Namespace = v
+	}
+	if v := getenv("TEMPORAL_UI_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			return tc, fmt.Errorf("TEMPORAL_UI_PORT %q: want a TCP port, or 0 for no web UI", v)
+		}
+		tc.UIPort = n
+	}
+	return tc, nil
 }
 
 func mailsWhere(c models.Config) string {

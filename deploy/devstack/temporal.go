@@ -19,15 +19,21 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // temporalReadyTimeout bounds how long StartTemporal waits for the server: it
 // creates or migrates its SQLite store before it answers.
 const temporalReadyTimeout = 90 * time.Second
+
+// namespaceRetention is how long a server found running keeps the histories of
+// the namespace registered there: long enough to read finished workflows in the UI.
+const namespaceRetention = 7 * 24 * time.Hour
 
 // TemporalConfigFile is the name of the development server's configuration,
 // at the repository root.
@@ -222,8 +228,22 @@ func temporalReady(ctx context.Context, c client.Client, cfg TemporalConfig) err
 	if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		return fmt.Errorf("check health: %w", err)
 	}
-	if _, err := c.WorkflowService().DescribeNamespace(ctx,
-		&workflowservice.DescribeNamespaceRequest{Namespace: cfg.Namespace}); err != nil {
+	_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.Namespace})
+	var notFound *serviceerror.NamespaceNotFound
+	if errors.As(err, &notFound) {
+		// A server found running may lack it; the development server started here
+		// has it from --namespace.
+		_, err = c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+			Namespace:                        cfg.Namespace,
+			WorkflowExecutionRetentionPeriod: durationpb.New(namespaceRetention),
+		})
+		var exists *serviceerror.NamespaceAlreadyExists
+		if err != nil && !errors.As(err, &exists) {
+			return fmt.Errorf("register namespace %q: %w", cfg.Namespace, err)
+		}
+		return fmt.Errorf("namespace %q registered, waiting for it to show", cfg.Namespace)
+	}
+	if err != nil {
 		return fmt.Errorf("describe namespace %q: %w", cfg.Namespace, err)
 	}
 	if len(cfg.SearchAttributes) == 0 {

@@ -91,7 +91,7 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	token, _, err := api.CreateModerator(ctx, db, "camille", models.RoleModerator)
+	token, _, err := models.CreateModerator(ctx, db, "camille", models.RoleModerator)
 	require.NoError(t, err)
 	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, fleet: fleet, token: token}
 }

@@ -26,8 +26,11 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
 	s.waitStatus(slug, models.StatusActive)
 	t.Cleanup(func() { s.fleet.Drop(context.Background(), slug) })
-	// The admin's files take 3 GB; versions, trash and previews 1 GB more.
+	// The admin's files take 3 GB; versions, trash and previews 1 GB more. They logged
+	// in a moment ago, after the activation the policy last read.
 	s.sim.SetUsage(slug, "admin", 3*gb, gb)
+	login := time.Now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
+	s.sim.SetLastLogin(slug, "admin", login)
 
 	sc := s.temporal.ScheduleClient()
 	handle := sc.GetHandle(ctx, workflows.QuotaScheduleID)
@@ -61,7 +64,9 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 		assert.Equal(t, 46*gb, inst.DefaultQuota)
 
 		var space struct {
-			Usage struct {
+			LastActivityAt         time.Time `json:"last_activity_at"`
+			LastActivityMeasuredAt time.Time `json:"last_activity_measured_at"`
+			Usage                  struct {
 				StorageUsedBytes int64     `json:"storage_used_bytes"`
 				Accounts         int       `json:"accounts"`
 				MeasuredAt       time.Time `json:"measured_at"`
@@ -71,6 +76,8 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 		assert.Equal(t, 4*gb, space.Usage.StorageUsedBytes)
 		assert.Equal(t, 1, space.Usage.Accounts)
 		assert.WithinDuration(t, time.Now(), space.Usage.MeasuredAt, time.Minute)
+		assert.True(t, login.Equal(space.LastActivityAt), "moderators see the admin's login: %v", space.LastActivityAt)
+		assert.True(t, space.Usage.MeasuredAt.Equal(space.LastActivityMeasuredAt), "and when it was read: %v", space.LastActivityMeasuredAt)
 	})
 
 	t.Run("QUOTA_REBALANCE_EVERY=0 removes the schedule", func(t *testing.T) {

@@ -71,11 +71,7 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	}
 	defer cleanup()
 	cfg = stack.Config
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
-	if err != nil {
-		return UpgradeReport{}, err
-	}
-	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	db, c, err := workflows.Connect(ctx, cfg, o.Logger)
 	if err != nil {
 		return UpgradeReport{}, err
 	}

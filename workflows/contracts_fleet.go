@@ -6,6 +6,9 @@ import (
 	"jardinier/models"
 )
 
+// This file holds the contracts of the workflows over the whole fleet: fleet upgrades
+// and the quota rebalance.
+
 // upgradeWorkflowIDPrefix starts the ID of every fleet upgrade workflow.
 const upgradeWorkflowIDPrefix = "upgrade/"
 
@@ -129,4 +132,28 @@ type SpaceUpgradeReport struct {
 	Downtime time.Duration // maintenance on to off
 	Error    string
 	Status   models.Status // the space's status when it answered
+}
+
+// QuotaScheduleID names the Temporal schedule that starts QuotaRebalanceWorkflow at a
+// regular interval (QUOTA_REBALANCE_EVERY); ops find it under Schedules in the
+// Temporal UI, with the result of each run.
+const QuotaScheduleID = "quota-rebalance"
+
+// QuotaRebalanceWorkflowType is the name QuotaRebalanceWorkflow is registered under.
+const QuotaRebalanceWorkflowType = "QuotaRebalanceWorkflow"
+
+// QuotaRebalanceInput starts a rebalance; the zero value is what the schedule sends.
+type QuotaRebalanceInput struct {
+	PageSize int // 0: quotaPageSize
+}
+
+// QuotaRebalanceResult is what a rebalance did, shown by the Temporal UI.
+type QuotaRebalanceResult struct {
+	Spaces  int      // spaces whose quota was shared out
+	Changed int      // quotas rewritten
+	Full    []string // spaces holding their whole quota or more: nothing more can be written
+	Failed  []string // spaces whose quota could not be shared (reasons in the activity's logs)
+	// FullCount and FailedCount count them all; the lists stop at maxListedSlugs.
+	FullCount   int
+	FailedCount int
 }

@@ -1,7 +1,9 @@
-// Package bench measures the whole system on one machine: it starts the same stack as
-// `make dev` (Temporal development server, MinIO, PostgreSQL, the worker and the API as
-// separate processes, Nextcloud simulated) in a state directory of its own, drives it
-// through the public API, and reports one line of figures.
+// Package bench measures the whole system on one machine, for `jardinier bench-*`: it
+// starts the same stack as `make dev` (Temporal development server, MinIO, PostgreSQL,
+// the worker and the API as separate processes, Nextcloud simulated) in a state
+// directory of its own, drives the worker and the API as their users do, and reports
+// one line of figures. It lives beside the worker it loads; it imports neither the
+// worker nor the API, which run as processes.
 package bench
 
 import (
@@ -15,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"jardinier/api"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 )
@@ -67,7 +67,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
-	token, _, err := api.CreateModerator(ctx, db, "bench", models.RoleModerator)
+	token, _, err := models.CreateModerator(ctx, db, "bench", models.RoleModerator)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
@@ -120,7 +120,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 		}
 	}
 	r.Wall = last.Sub(start)
-	r.AcceptToActiveP50, r.AcceptToActiveP95 = percentile(latencies, 50), percentile(latencies, 95)
+	r.AcceptToActiveP50, r.AcceptToActiveP95 = models.Percentile(latencies, 50), models.Percentile(latencies, 95)
 	r.WorkerRSSMB = PeakRSSMB(stack.Worker.Pid())
 	return r, nil
 }
@@ -286,14 +286,4 @@ func PeakRSSMB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
 }

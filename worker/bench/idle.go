@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gorm.io/gorm"
 
-	"jardinier/activities/storage"
 	"jardinier/models"
 	"jardinier/workflows"
 )
@@ -53,11 +52,7 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 	}
 	defer cleanup()
 	cfg := stack.Config
-	db, err := models.OpenDB(ctx, cfg.DatabaseURL, o.Logger)
-	if err != nil {
-		return IdleReport{}, err
-	}
-	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	db, c, err := workflows.Connect(ctx, cfg, o.Logger)
 	if err != nil {
 		return IdleReport{}, err
 	}
@@ -173,9 +168,9 @@ func insertActiveSpaces(ctx context.Context, db *gorm.DB, cfg models.Config, n i
 			spaces = append(spaces, models.Space{Slug: slug, ApplicationID: &id, Status: models.StatusActive,
 				NextcloudVersion: cfg.NextcloudVersion, OfficeSuite: models.OfficeCollabora,
 				MaxAccounts: limits.MaxAccounts, QuotaBytes: limits.QuotaBytes, MaxVideoBytes: limits.MaxVideoBytes,
-				BucketName: storage.BucketName(cfg.BucketPrefix, slug), SubmittedAt: now, DecidedAt: &now, ProvisionedAt: &now})
+				BucketName: models.BucketName(cfg.BucketPrefix, slug), SubmittedAt: now, DecidedAt: &now, ProvisionedAt: &now})
 			inputs = append(inputs, workflows.SpaceInput{ApplicationID: id, Slug: slug, OfficeSuite: models.OfficeCollabora,
-				Bucket: storage.BucketName(cfg.BucketPrefix, slug), Domain: slug + "." + cfg.BaseDomain,
+				Bucket: models.BucketName(cfg.BucketPrefix, slug), Domain: slug + "." + cfg.BaseDomain,
 				NextcloudVersion: cfg.NextcloudVersion,
 				State: &workflows.SpaceState{Status: models.StatusActive, NextcloudVersion: cfg.NextcloudVersion, Seq: 3,
 					Lifecycle: workflows.Lifecycle{LastActivity: now, Countdown: 1}}})
