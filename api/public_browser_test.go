@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"jardinier/api/browsertest"
 	"jardinier/models"
@@ -35,6 +37,9 @@ func TestPagesInABrowser(t *testing.T) {
 			"demande-envoyee": "/demande/envoyee?espace=amis-du-jardin",
 			"desactive":       "/spaces/jardin-ferme/deactivated",
 			"lien-invalide":   "/suivi?token=abc.def",
+			"conditions":      "/conditions",
+			"espace":          "/espace?espace=jardin-ferme",
+			"introuvable":     "/nulle-part",
 		} {
 			tab.Open(t, srv.URL+path)
 			tab.Check(t, "page-"+name)
@@ -55,7 +60,25 @@ func TestPagesInABrowser(t *testing.T) {
 		assert.Equal(t, "Les Amis du Jardin", value(t, tab, "#organization_name"))
 		tab.Check(t, "page-demande-erreurs")
 	})
-	_ = url.Values{}
+
+	t.Run("the follow page of an application, then the form while applications are closed", func(t *testing.T) {
+		w := f.do(http.MethodPost, "/api/v1/applications", "", validApplication())
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+		var created submissionResponse
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &created))
+		tab := b.NewTab(t)
+		tab.Open(t, srv.URL+"/suivi?"+url.Values{"token": {f.followLink(created.Slug, created.ID)}}.Encode())
+		assert.Contains(t, tab.Text(t, "main"), "reçue le")
+		tab.Check(t, "page-suivi")
+
+		_, err := models.SaveOpening(t.Context(), f.db, models.Opening{Closed: true, Message: "Réouverture le 1er mars."})
+		require.NoError(t, err)
+		tab.Open(t, srv.URL+"/demande")
+		assert.Contains(t, tab.Text(t, "main"), "Réouverture le 1er mars.")
+		tab.Check(t, "page-demande-fermee")
+		tab.Open(t, srv.URL+"/")
+		tab.Check(t, "page-accueil-fermee")
+	})
 }
 
 func value(t *testing.T, tab *browsertest.Tab, selector string) string {

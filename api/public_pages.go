@@ -17,6 +17,7 @@ const (
 	pageApplied = "applied" // the application is received: what happens next
 	pageClosed  = "closed"  // applications are closed, or the service is full
 	pageLimited = "limited" // too many requests from this address
+	pageTerms   = "terms"   // the terms of use the form asks to accept
 )
 
 // policyWords are the inactivity policy's steps, for pages to say them in words.
@@ -63,6 +64,11 @@ func (s *Server) siteHome(c *gin.Context) {
 	s.renderPage(c, http.StatusOK, pageHome, siteHomeData{serviceFacts: s.serviceFacts(), Opening: st})
 }
 
+// termsPage shows the terms of use, with the figures the system applies.
+func (s *Server) termsPage(c *gin.Context) {
+	s.renderPage(c, http.StatusOK, pageTerms, s.serviceFacts())
+}
+
 // applyData is what the form page shows.
 type applyData struct {
 	serviceFacts
@@ -85,7 +91,10 @@ func (s *Server) applyData(form formState) applyData {
 }
 
 // closedData is what the page shown instead of the form says.
-type closedData struct{ Opening openingState }
+type closedData struct {
+	Opening openingState
+	Refused bool // a form was sent meanwhile, and not recorded
+}
 
 // applyForm shows the application form, or why applications are not taken now.
 func (s *Server) applyForm(c *gin.Context) {
@@ -121,7 +130,7 @@ func (s *Server) apply(c *gin.Context) {
 	switch code := models.ErrorCode(err); {
 	case code == models.EUNAVAILABLE && errs[0].Field == "":
 		if st, oerr := s.opening(c.Request.Context()); oerr == nil && !st.Takes() {
-			s.renderPage(c, http.StatusServiceUnavailable, pageClosed, closedData{Opening: st})
+			s.renderPage(c, http.StatusServiceUnavailable, pageClosed, closedData{Opening: st, Refused: true})
 			return
 		}
 		s.writePageError(c, err)

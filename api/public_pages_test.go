@@ -124,7 +124,7 @@ func TestPublicPages(t *testing.T) {
 		form := validForm()
 		form.Set("slug", "autre-jardin")
 		form.Set("contact_email", "autre@example.org")
-		assertPage(t, f.postForm("/demande", form), http.StatusServiceUnavailable, "Réouverture le 1er mars.")
+		assertPage(t, f.postForm("/demande", form), http.StatusServiceUnavailable, "Réouverture le 1er mars.", "pas été enregistrée")
 		assert.EqualValues(t, 1, f.count(&models.Application{}))
 	})
 }

@@ -89,6 +89,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/demande", s.applyForm)
 	r.POST("/demande", s.rateLimit(s.limiter), s.apply)
 	r.GET("/demande/envoyee", s.appliedPage)
+	r.GET("/conditions", s.termsPage)
 	r.GET("/suivi", s.followPage)
 	r.POST("/suivi", s.rateLimit(s.contacts), s.withdrawPage)
 	r.GET("/espace", s.contactPage)
@@ -142,6 +143,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {
 			s.renderConsoleError(c, http.StatusNotFound, consoleNotFound, "")
+			return
+		}
+		if !isAPIPath(c.Request.URL.Path) {
+			s.renderPage(c, http.StatusNotFound, pageNotFound, pageData{})
 			return
 		}
 		s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue"))
