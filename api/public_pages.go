@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -42,10 +43,20 @@ type serviceFacts struct {
 	BaseDomain   string
 }
 
-func (s *Server) serviceFacts() serviceFacts {
+// serviceFacts reads the facts, with the inactivity policy in force: an admin may
+// have changed it since the process started.
+func (s *Server) serviceFacts(ctx context.Context) (serviceFacts, error) {
+	v, err := models.CurrentPolicy(ctx, s.db, s.cfg.Policy)
+	if err != nil {
+		return serviceFacts{}, err
+	}
+	p, err := v.Offsets()
+	if err != nil {
+		return serviceFacts{}, err
+	}
 	return serviceFacts{MaxAccounts: models.MaxSpaceAccounts, StorageGB: models.MaxSpaceStorageGB,
-		MaxVideoMB: models.MaxVideoFileMB, Apps: s.cfg.NextcloudApps, Policy: newPolicyWords(s.cfg.Policy),
-		ReservedDays: models.SlugReservationDays, BaseDomain: s.cfg.BaseDomain}
+		MaxVideoMB: models.MaxVideoFileMB, Apps: s.cfg.NextcloudApps, Policy: newPolicyWords(p),
+		ReservedDays: models.SlugReservationDays, BaseDomain: s.cfg.BaseDomain}, nil
 }
 
 // siteHomeData is what the home page shows.
@@ -61,12 +72,22 @@ func (s *Server) siteHome(c *gin.Context) {
 		s.writePageError(c, err)
 		return
 	}
-	s.renderPage(c, http.StatusOK, pageHome, siteHomeData{serviceFacts: s.serviceFacts(), Opening: st})
+	facts, err := s.serviceFacts(c.Request.Context())
+	if err != nil {
+		s.writePageError(c, err)
+		return
+	}
+	s.renderPage(c, http.StatusOK, pageHome, siteHomeData{serviceFacts: facts, Opening: st})
 }
 
 // termsPage shows the terms of use, with the figures the system applies.
 func (s *Server) termsPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageTerms, s.serviceFacts())
+	facts, err := s.serviceFacts(c.Request.Context())
+	if err != nil {
+		s.writePageError(c, err)
+		return
+	}
+	s.renderPage(c, http.StatusOK, pageTerms, facts)
 }
 
 // applyData is what the form page shows.
@@ -84,8 +105,18 @@ type applyData struct {
 	MaxYear int
 }
 
-func (s *Server) applyData(form formState) applyData {
-	return applyData{serviceFacts: s.serviceFacts(), Form: form, Types: models.OrganizationTypes,
+// renderApply shows the form page in the state form.
+func (s *Server) renderApply(c *gin.Context, status int, form formState) {
+	facts, err := s.serviceFacts(c.Request.Context())
+	if err != nil {
+		s.writePageError(c, err)
+		return
+	}
+	s.renderPage(c, status, pageApply, s.applyData(facts, form))
+}
+
+func (s *Server) applyData(facts serviceFacts, form formState) applyData {
+	return applyData{serviceFacts: facts, Form: form, Types: models.OrganizationTypes,
 		Sectors: models.Sectors, Suites: models.OfficeSuites, MaxText: models.MaxTextLength,
 		MaxName: models.MaxNameLength, MinYear: models.MinFoundedYear, MaxYear: s.now().In(models.Paris).Year()}
 }
@@ -108,7 +139,7 @@ func (s *Server) applyForm(c *gin.Context) {
 		return
 	}
 	// The default office suite is chosen, as the API chooses it for an empty answer.
-	s.renderPage(c, http.StatusOK, pageApply, s.applyData(formState{values: url.Values{"office_suite": {string(models.OfficeCollabora)}}}))
+	s.renderApply(c, http.StatusOK, formState{values: url.Values{"office_suite": {string(models.OfficeCollabora)}}})
 }
 
 // apply takes the form through the same submission as the JSON API. A refusal shows
@@ -148,7 +179,7 @@ func (s *Server) apply(c *gin.Context) {
 	if models.ErrorCode(err) == models.ECONFLICT {
 		status = http.StatusConflict
 	}
-	s.renderPage(c, status, pageApply, s.applyData(formState{values: form, Errors: errs}))
+	s.renderApply(c, status, formState{values: form, Errors: errs})
 }
 
 // appliedData is what the confirmation page shows.

@@ -128,3 +128,13 @@ func TestPublicPages(t *testing.T) {
 		assert.EqualValues(t, 1, f.count(&models.Application{}))
 	})
 }
+
+func TestHomeSaysThePolicyInForce(t *testing.T) {
+	f := newFixture(t)
+	_, _, err := models.ChangePolicy(t.Context(), f.db, f.server.cfg.Policy, models.PolicyChange{
+		Policy: "warn1=30d,warn2=45d,deactivate=60d,notice=75d,delete=90d", Reason: "essai", Actor: "alix"})
+	require.NoError(t, err)
+	w := f.do(http.MethodGet, "/", "", nil)
+	assertPage(t, w, http.StatusOK, "<strong>30 jours</strong>", "<strong>60 jours</strong>", "<strong>90 jours</strong>")
+	assert.NotContains(t, w.Body.String(), "120 jours")
+}
