@@ -258,6 +258,9 @@ func (h *harness) run(end time.Duration) {
 	h.t.Helper()
 	h.at(end, func() { h.env.CancelWorkflow() })
 	in, elapsed := h.input, time.Duration(0)
+	if in.State != nil {
+		h.provisioned(in.Slug, *in.State)
+	}
 	for {
 		h.newEnv(elapsed)
 		h.env.ExecuteWorkflow(SpaceWorkflow, in)
@@ -279,6 +282,22 @@ func (h *harness) run(end time.Duration) {
 		}
 		elapsed = h.env.Now().Sub(h.start)
 	}
+}
+
+// provisioned gives the simulator the instance of a workflow that starts from st, as
+// a run that provisioned the space would have left it.
+func (h *harness) provisioned(slug string, st SpaceState) {
+	h.t.Helper()
+	if st.Status != models.StatusActive && st.Status != models.StatusDeactivated {
+		return
+	}
+	ctx := h.t.Context()
+	require.NoError(h.t, h.sim.CreateDatabase(ctx, slug))
+	require.NoError(h.t, h.sim.Install(ctx, nextcloud.InstallSpec{Slug: slug, Domain: h.input.Domain,
+		Version: st.NextcloudVersion, Bucket: h.input.Bucket, AdminUser: AdminUser}))
+	require.NoError(h.t, h.sim.CreateAdmin(ctx, slug, AdminUser, harnessAdminPassword))
+	require.NoError(h.t, h.sim.SetDeactivated(ctx, slug, st.Status == models.StatusDeactivated))
+	h.nc = instanceView{version: st.NextcloudVersion, code: st.NextcloudVersion, cron: true}
 }
 
 func (h *harness) statuses() []models.Status {
