@@ -102,6 +102,10 @@ OCC ?=
 bench-quota: ## Share one space's quota out over and over on Nextcloud's tables, as the rebalance does for each space, and report.
 	$(GO) test ./activities/nextcloud/ -run '^$$' -bench BenchmarkShareQuota -benchtime 10s
 
+.PHONY: bench-stats
+bench-stats: ## Make the yearly statistics over 100,000 records and 10,000 spaces on the local PostgreSQL, and report the time.
+	go test ./models/ -run '^$$' -bench BenchmarkYearlyStats -benchtime 20x
+
 .PHONY: bench-upgrade
 bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.
 	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s)

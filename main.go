@@ -28,8 +28,10 @@ Commands:
   worker                                 run the Temporal worker
   dev                                    run the whole system here, starting the servers
                                          not found running (make dev)
-  moderator add --name NAME --role ROLE  create a moderator (ROLE: moderator or admin)
-                                         and print their API token
+  moderator add --name NAME --role ROLE [--email ADDRESS]
+                                         create a moderator (ROLE: moderator or admin)
+                                         and print their API token; with an address,
+                                         they sign in to the console (README.md)
   bench-provision [--spaces N]           submit and accept N applications, and report
   bench-idle [--spaces N]                bring N active spaces under watch, and report
   bench-upgrade [--spaces N --concurrency C --occ T]
@@ -90,11 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func moderatorCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
 	if len(args) == 0 || args[0] != "add" {
-		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin")
+		return usageError("usage: jardinier moderator add --name NAME --role moderator|admin [--email ADDRESS]")
 	}
 	fs := flag.NewFlagSet("moderator add", flag.ContinueOnError)
 	name := fs.String("name", "", "the moderator's name, as recorded in the audit trail")
 	role := fs.String("role", string(models.RoleModerator), "moderator or admin")
+	email := fs.String("email", "", "the address the console's mails go to; empty for a script's account")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err.Error())
 	}
@@ -102,7 +105,7 @@ func moderatorCommand(ctx context.Context, cfg models.Config, args []string, std
 	if err != nil {
 		return err
 	}
-	token, _, err := models.CreateModerator(ctx, db, *name, models.Role(*role))
+	token, _, err := models.AddModerator(ctx, db, *name, models.Role(*role), *email)
 	if err != nil {
 		var e *models.Error
 		if errors.As(err, &e) && e.Field != "" {

@@ -326,7 +326,9 @@ func TestModeratorAccess(t *testing.T) {
 		require.True(t, strings.HasPrefix(v.Token, models.TokenPrefix))
 		var m models.Moderator
 		require.NoError(t, f.db.First(&m, "name = ?", "dominique").Error)
-		assert.NotContains(t, m.TokenHash, v.Token)
+		var stored models.APIToken
+		require.NoError(t, f.db.First(&stored, "moderator_id = ?", m.ID).Error)
+		assert.Equal(t, models.HashToken(v.Token), stored.Hash)
 		assert.Equal(t, http.StatusOK, f.do("GET", "/api/v1/applications", v.Token, nil).Code)
 		w = f.do("POST", "/api/v1/moderators", f.admin, map[string]any{"name": "dominique", "role": "moderator"})
 		assert.Equal(t, http.StatusConflict, w.Code)

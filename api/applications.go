@@ -294,6 +294,13 @@ func statusParam(c *gin.Context) (models.Status, error) {
 	return "", models.FieldError("status", "état inconnu %q", st)
 }
 
+// applicationQuery is what a list of applications is filtered by.
+type applicationQuery struct {
+	Page   int
+	Status models.Status // "" for any
+	Search string        // in the organisation name, slug and contact address
+}
+
 // listApplications lists applications, newest first, filtered by status and by a
 // search in the organisation name, slug and contact address.
 func (s *Server) listApplications(c *gin.Context) {
@@ -302,33 +309,44 @@ func (s *Server) listApplications(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	q := s.db.WithContext(c.Request.Context()).Table("applications").
-		Joins("JOIN spaces ON spaces.application_id = applications.id")
-	if status != "" {
-		q = q.Where("spaces.status = ?", status)
-	}
-	if search := strings.TrimSpace(c.Query("q")); search != "" {
-		if len(search) > 200 {
-			s.writeError(c, models.FieldError("q", "recherche trop longue"))
-			return
-		}
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(search) + "%"
-		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", like, like, like)
-	}
-	var resp listResponse[applicationSummary]
-	if err := q.Count(&resp.Total).Error; err != nil {
-		s.writeError(c, err)
-		return
-	}
-	resp.Page, resp.Items = page, []applicationSummary{}
-	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
-		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
-		Order("applications.created_at DESC, applications.id").Offset((page - 1) * pageSize).Limit(pageSize).
-		Scan(&resp.Items).Error; err != nil {
+	resp, err := s.findApplications(c.Request.Context(), applicationQuery{Page: page, Status: status, Search: c.Query("q")})
+	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// findApplications is the list of applications of the API and the console.
+func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (listResponse[applicationSummary], error) {
+	var resp listResponse[applicationSummary]
+	q := s.db.WithContext(ctx).Table("applications").
+		Joins("JOIN spaces ON spaces.application_id = applications.id")
+	if aq.Status != "" {
+		q = q.Where("spaces.status = ?", aq.Status)
+	}
+	if search := strings.TrimSpace(aq.Search); search != "" {
+		if len(search) > 200 {
+			return resp, models.FieldError("q", "recherche trop longue")
+		}
+		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", likePattern(search), likePattern(search), likePattern(search))
+	}
+	if err := q.Count(&resp.Total).Error; err != nil {
+		return resp, err
+	}
+	resp.Page, resp.Items = max(aq.Page, 1), []applicationSummary{}
+	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
+		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
+		Order("applications.created_at DESC, applications.id").Offset((resp.Page - 1) * pageSize).Limit(pageSize).
+		Scan(&resp.Items).Error; err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+// likePattern matches a search anywhere in a text, its wildcards taken literally.
+func likePattern(search string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(search) + "%"
 }
 
 // applicationDetail is everything a moderator needs to decide.
@@ -365,12 +383,11 @@ type auditEntry struct {
 	At     time.Time `json:"at"`
 }
 
-func (s *Server) loadApplication(c *gin.Context) (*models.Application, *models.Space, error) {
-	id := c.Param("id")
+func (s *Server) loadApplication(ctx context.Context, id string) (*models.Application, *models.Space, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, nil, models.FieldError("id", "identifiant de demande invalide")
 	}
-	db := s.db.WithContext(c.Request.Context())
+	db := s.db.WithContext(ctx)
 	var app models.Application
 	if err := db.First(&app, "id = ?", id).Error; errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil, models.Errorf(models.ENOTFOUND, "demande %s introuvable", id)
@@ -385,12 +402,21 @@ func (s *Server) loadApplication(c *gin.Context) (*models.Application, *models.S
 }
 
 func (s *Server) getApplication(c *gin.Context) {
-	app, sp, err := s.loadApplication(c)
+	d, err := s.applicationDetailOf(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	db := s.db.WithContext(c.Request.Context())
+	c.JSON(http.StatusOK, d)
+}
+
+// applicationDetailOf is an application as the API and the console show it.
+func (s *Server) applicationDetailOf(ctx context.Context, id string) (*applicationDetail, error) {
+	app, sp, err := s.loadApplication(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	db := s.db.WithContext(ctx)
 	d := applicationDetail{ID: app.ID, Slug: app.Slug, Status: sp.Status, OrganizationName: app.OrganizationName,
 		OrganizationType: app.OrganizationType, Sectors: app.Sectors, FoundedYear: app.FoundedYear,
 		Employees: app.Employees, Members: app.Members, Beneficiaries: app.Beneficiaries,
@@ -400,15 +426,13 @@ func (s *Server) getApplication(c *gin.Context) {
 	if err := db.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
 		Where("applications.contact_email = ? AND applications.id <> ? AND spaces.status NOT IN ?", app.ContactEmail, app.ID,
 			models.ClosedStatuses).Count(&d.OtherOpen).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	if err := db.Model(&models.AuditEvent{}).Where("application_id = ?", app.ID).Order("at, id").
 		Select("action, actor, reason, at").Scan(&d.History).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
-	c.JSON(http.StatusOK, d)
+	return &d, nil
 }
 
 // decisionRequest is the optional body of a decision.
@@ -426,11 +450,6 @@ var decisionUpdates = map[string]string{
 // decideApplication sends a moderator's decision to the space's workflow, which checks
 // it against the current status and records it, and answers the new status.
 func (s *Server) decideApplication(c *gin.Context) {
-	update, ok := decisionUpdates[c.Param("decision")]
-	if !ok {
-		s.writeError(c, models.Errorf(models.ENOTFOUND, "décision inconnue %q : accept, hold ou reject", c.Param("decision")))
-		return
-	}
 	var req decisionRequest
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c.Request, &req); err != nil {
@@ -438,18 +457,30 @@ func (s *Server) decideApplication(c *gin.Context) {
 			return
 		}
 	}
-	app, _, err := s.loadApplication(c)
+	app, status, err := s.decide(c.Request.Context(), currentModerator(c), c.Param("id"), c.Param("decision"), req.Reason)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	mod := currentModerator(c)
-	result, err := updateWorkflow[workflows.DecisionResult](c.Request.Context(), s.temporal,
-		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(req.Reason)})
+	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": status})
+}
+
+// decide sends a moderator's decision on an application to its space's workflow, for
+// the API and the console, and returns the new status.
+func (s *Server) decide(ctx context.Context, mod *models.Moderator, id, decision, reason string) (*models.Application, models.Status, error) {
+	update, ok := decisionUpdates[decision]
+	if !ok {
+		return nil, "", models.Errorf(models.ENOTFOUND, "décision inconnue %q : accept, hold ou reject", decision)
+	}
+	app, _, err := s.loadApplication(ctx, id)
 	if err != nil {
-		s.writeError(c, updateError(err, noSpace))
-		return
+		return nil, "", err
+	}
+	result, err := updateWorkflow[workflows.DecisionResult](ctx, s.temporal,
+		workflows.SpaceWorkflowID(app.Slug), update, workflows.DecisionInput{Moderator: mod.Name, Reason: strings.TrimSpace(reason)})
+	if err != nil {
+		return nil, "", updateError(err, noSpace)
 	}
 	s.logger.Info("Decision recorded", "slug", app.Slug, "decision", update, "moderator", mod.Name, "status", result.Status)
-	c.JSON(http.StatusOK, gin.H{"id": app.ID, "slug": app.Slug, "status": result.Status})
+	return app, result.Status, nil
 }

@@ -1,11 +1,9 @@
 package api
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"jardinier/models"
 )
@@ -13,7 +11,8 @@ import (
 // moderatorKey holds the authenticated moderator in the request context.
 const moderatorKey = "moderator"
 
-// authenticate requires a bearer token of a moderator whose role allows want.
+// authenticate requires a bearer token of an enabled moderator whose role allows want.
+// The console's pages authenticate by session instead (requireSession).
 func (s *Server) authenticate(want models.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -21,12 +20,8 @@ func (s *Server) authenticate(want models.Role) gin.HandlerFunc {
 			s.writeError(c, models.Errorf(models.EUNAUTHORIZED, "jeton d'accès manquant (en-tête Authorization: Bearer ...)"))
 			return
 		}
-		var m models.Moderator
-		err := s.db.WithContext(c.Request.Context()).Where("token_hash = ?", models.HashToken(strings.TrimSpace(token))).First(&m).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			s.writeError(c, models.Errorf(models.EUNAUTHORIZED, "jeton d'accès invalide"))
-			return
-		} else if err != nil {
+		m, err := models.ModeratorByToken(c.Request.Context(), s.db, strings.TrimSpace(token), s.now().UTC())
+		if err != nil {
 			s.writeError(c, err)
 			return
 		}
@@ -34,7 +29,7 @@ func (s *Server) authenticate(want models.Role) gin.HandlerFunc {
 			s.writeError(c, models.Errorf(models.EFORBIDDEN, "réservé au rôle %s", want))
 			return
 		}
-		c.Set(moderatorKey, &m)
+		c.Set(moderatorKey, m)
 		c.Next()
 	}
 }

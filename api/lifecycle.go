@@ -58,25 +58,40 @@ func readReason(c *gin.Context, required bool) (string, error) {
 // actOnSpace sends a moderator's action to the space's workflow, which checks it against
 // the current status and records it, and answers the new status.
 func (s *Server) actOnSpace(c *gin.Context) {
-	slug := c.Param("slug")
-	update, ok := spaceActions[c.Param("action")]
-	if !ok {
-		s.writeError(c, models.Errorf(models.ENOTFOUND, "action inconnue %q : deactivate, reactivate, delete, exempt ou unexempt", c.Param("action")))
-		return
-	}
-	reason, err := readReason(c, true)
+	// act checks the reason: the console posts it from a form.
+	reason, err := readReason(c, false)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	mod := currentModerator(c)
-	result, err := s.sendAction(c.Request.Context(), slug, update, workflows.ActionInput{Actor: mod.Name, Reason: reason})
+	slug := c.Param("slug")
+	status, err := s.act(c.Request.Context(), currentModerator(c), slug, c.Param("action"), reason)
 	if err != nil {
-		s.writeError(c, updateError(err, noSpace))
+		s.writeError(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, gin.H{"slug": slug, "status": status})
+}
+
+// act sends a moderator's action on a space to its workflow, for the API and the
+// console, and returns the new status. The reason is required.
+func (s *Server) act(ctx context.Context, mod *models.Moderator, slug, action, reason string) (models.Status, error) {
+	update, ok := spaceActions[action]
+	if !ok {
+		return "", models.Errorf(models.ENOTFOUND, "action inconnue %q : deactivate, reactivate, delete, exempt ou unexempt", action)
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return "", models.FieldError("reason", "est obligatoire : l'historique de l'espace dit pourquoi chaque action a eu lieu")
+	} else if utf8.RuneCountInString(reason) > models.MaxReasonLength {
+		return "", models.FieldError("reason", "ne peut dépasser %d caractères", models.MaxReasonLength)
+	}
+	result, err := s.sendAction(ctx, slug, update, workflows.ActionInput{Actor: mod.Name, Reason: reason})
+	if err != nil {
+		return "", updateError(err, noSpace)
+	}
 	s.logger.Info("Space action recorded", "slug", slug, "action", update, "moderator", mod.Name, "status", result.Status)
-	c.JSON(http.StatusOK, gin.H{"slug": slug, "status": result.Status})
+	return result.Status, nil
 }
 
 // sendAction sends an action to a space's workflow and waits until it is recorded.
@@ -157,24 +172,32 @@ type timelineResponse struct {
 // spaceTimeline lists every step of the space: what happened, who did it and when,
 // then what the inactivity policy will do and when if nothing changes.
 func (s *Server) spaceTimeline(c *gin.Context) {
-	sp, err := s.loadSpace(c.Request.Context(), c.Param("slug"))
+	resp, err := s.timelineOf(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// timelineOf is a space's life as the API and the console show it.
+func (s *Server) timelineOf(ctx context.Context, slug string) (*timelineResponse, error) {
+	sp, err := s.loadSpace(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
 	resp := timelineResponse{Slug: sp.Slug, Status: sp.Status, Exempt: sp.Exempt, LastActivityAt: sp.LastActivityAt,
 		Steps: []timelineEntry{}}
 	// An older space may have held the slug: its events are before this one's submission.
-	if err := s.db.WithContext(c.Request.Context()).Model(&models.AuditEvent{}).
+	if err := s.db.WithContext(ctx).Model(&models.AuditEvent{}).
 		Where("slug = ? AND at >= ?", sp.Slug, sp.SubmittedAt).Order("at, id").
 		Select("action, actor, reason, at").Scan(&resp.Steps).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	for _, p := range plannedSteps(s.cfg.Policy, sp) {
 		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: models.ActorSystem, At: p.At, Planned: true})
 	}
-	c.JSON(http.StatusOK, resp)
+	return &resp, nil
 }
 
 // previewItem is a step of the policy that falls on a space within the window.
@@ -199,19 +222,30 @@ type previewResponse struct {
 // Steps already overdue are listed too: the workflows will take them at once.
 func (s *Server) previewPolicy(c *gin.Context) {
 	days, err := strconv.Atoi(c.Query("days"))
-	if err != nil || days < 1 || days > maxPreviewDays {
-		s.writeError(c, models.FieldError("days", "doit être un nombre entier de jours, de 1 à %d", maxPreviewDays))
+	if err != nil {
+		days = 0
+	}
+	resp, err := s.previewFor(c.Request.Context(), days)
+	if err != nil {
+		s.writeError(c, err)
 		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// previewFor is the policy preview of the API and the console.
+func (s *Server) previewFor(ctx context.Context, days int) (*previewResponse, error) {
+	if days < 1 || days > maxPreviewDays {
+		return nil, models.FieldError("days", "doit être un nombre entier de jours, de 1 à %d", maxPreviewDays)
 	}
 	until := s.now().UTC().AddDate(0, 0, days)
 	var spaces []models.Space
-	if err := s.db.WithContext(c.Request.Context()).
+	if err := s.db.WithContext(ctx).
 		Select("slug, status, exempt, next_step, next_step_at, deletion_due_at").
 		Where("status IN ? AND NOT exempt AND (next_step_at <= ? OR deletion_due_at <= ?)",
 			[]models.Status{models.StatusActive, models.StatusDeactivated}, until, until).
 		Find(&spaces).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	resp := previewResponse{Policy: s.cfg.Policy.String(), Days: days, Until: until,
 		Counts: make(map[models.Step]int, len(models.Steps)), Items: []previewItem{}}
@@ -231,5 +265,5 @@ func (s *Server) previewPolicy(c *gin.Context) {
 		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.Slug, b.Slug),
 			cmp.Compare(models.StepIndex(a.Step), models.StepIndex(b.Step)))
 	})
-	c.JSON(http.StatusOK, resp)
+	return &resp, nil
 }

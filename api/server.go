@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,12 @@ type Server struct {
 	// pages of those links say the service is unavailable.
 	signer *models.Signer
 	pages  *pages
+	// console holds the moderators' console pages; sealer opens the admins' second
+	// factor secrets (nil without SECRET_KEY: the console then refuses sign-ins).
+	console map[string]*template.Template
+	sealer  *models.Sealer
+	signIns *rateLimiter // sign-in attempts, codes and passwords chosen, per address
+	resets  *rateLimiter // password reset requests, per address
 	// background counts the work a request leaves running after its answer.
 	background sync.WaitGroup
 	now        func() time.Time
@@ -44,9 +52,11 @@ type Server struct {
 func NewServer(cfg models.Config, db *gorm.DB, temporal client.Client, logger *slog.Logger) *Server {
 	s := &Server{cfg: cfg, db: db, temporal: temporal, logger: logger,
 		limiter:  newRateLimiter(cfg.SubmitRate, time.Hour),
-		contacts: newRateLimiter(cfg.SubmitRate, time.Hour), now: time.Now}
+		contacts: newRateLimiter(cfg.SubmitRate, time.Hour), now: time.Now,
+		signIns: newRateLimiter(signInsPerAddress, signInPeriod), resets: newRateLimiter(resetsPerAddress, signInPeriod)}
 	if len(cfg.SecretKey) > 0 {
 		s.signer = models.NewSigner(cfg.SecretKey)
+		s.sealer, _ = models.NewSealer(cfg.SecretKey) // a 32-byte key, checked with the configuration
 	}
 	return s
 }
@@ -93,16 +103,28 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/policy/preview", s.previewPolicy)
 	mod.GET("/stats", s.getStats)
+	mod.GET("/audit", s.listAudit)
+
+	if err := s.consoleRoutes(r); err != nil {
+		return nil, err
+	}
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/moderators", s.listModerators)
 	admin.POST("/moderators", s.createModerator)
+	admin.POST("/moderators/:id/disable", s.disableModeratorAPI)
 	admin.POST("/upgrades", s.startUpgrade)
 	admin.GET("/upgrades/:id", s.getUpgrade)
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
 	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
 
-	r.NoRoute(func(c *gin.Context) { s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue")) })
+	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {
+			s.renderConsoleError(c, http.StatusNotFound, consoleNotFound, "")
+			return
+		}
+		s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue"))
+	})
 	return r, nil
 }
 

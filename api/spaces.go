@@ -65,28 +65,15 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 
 // listSpaces lists spaces from the database projection, newest first.
 func (s *Server) listSpaces(c *gin.Context) {
-	page, status, err := listParams(c)
+	q, err := spaceQueryOf(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	q := s.db.WithContext(c.Request.Context()).Model(&models.Space{})
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	var resp listResponse[spaceView]
-	if err := q.Count(&resp.Total).Error; err != nil {
+	resp, err := s.findSpaces(c.Request.Context(), q)
+	if err != nil {
 		s.writeError(c, err)
 		return
-	}
-	var rows []models.Space
-	if err := q.Order("submitted_at DESC, id DESC").Offset((page - 1) * pageSize).Limit(pageSize).Find(&rows).Error; err != nil {
-		s.writeError(c, err)
-		return
-	}
-	resp.Page, resp.Items = page, make([]spaceView, 0, len(rows))
-	for i := range rows {
-		resp.Items = append(resp.Items, s.viewOf(&rows[i]))
 	}
 	c.JSON(http.StatusOK, resp)
 }
@@ -115,15 +102,23 @@ type stepView struct {
 // getSpace shows one space: the live one holding the slug, or else its latest tombstone.
 // The status is the workflow's own when it answers, the projection's otherwise.
 func (s *Server) getSpace(c *gin.Context) {
-	slug := c.Param("slug")
-	sp, err := s.loadSpace(c.Request.Context(), slug)
+	d, err := s.spaceDetailOf(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, d)
+}
+
+// spaceDetailOf is a space as the API and the console show it.
+func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, error) {
+	sp, err := s.loadSpace(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
 	d := spaceDetail{spaceView: s.viewOf(sp)}
 	if sp.Status.Open() {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var st workflows.SpaceStatus
 		v, err := s.temporal.QueryWorkflow(ctx, workflows.SpaceWorkflowID(slug), "", workflows.QueryStatus)
@@ -140,7 +135,7 @@ func (s *Server) getSpace(c *gin.Context) {
 			}
 		}
 	}
-	c.JSON(http.StatusOK, d)
+	return &d, nil
 }
 
 // loadSpace reads the projection of the space holding the slug, or else of its latest

@@ -131,25 +131,29 @@ func (s *Server) startUpgrade(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	admin := currentModerator(c)
-	in, err := req.toInput(admin.Name)
+	started, err := s.beginUpgrade(c.Request.Context(), currentModerator(c), req)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	c.JSON(http.StatusAccepted, started)
+}
+
+// beginUpgrade starts a fleet upgrade for the API and the console.
+func (s *Server) beginUpgrade(ctx context.Context, admin *models.Moderator, req upgradeRequest) (*upgradeStarted, error) {
+	in, err := req.toInput(admin.Name)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkCanaries(ctx, in.CanarySlugs); err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	if err := s.checkNoUpgradeRunning(ctx); err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	id, err := s.newUpgradeID()
 	if err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	in.ID = id
 	workflowID := workflows.UpgradeWorkflowID(id)
@@ -162,16 +166,14 @@ func (s *Server) startUpgrade(c *gin.Context) {
 		StaticSummary:            fmt.Sprintf("Nextcloud %s, requested by %s", in.Target, admin.Name),
 	}, workflows.FleetUpgradeWorkflow, in)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		s.writeError(c, models.Errorf(models.ECONFLICT, "la mise à niveau %s existe déjà, réessayez", id))
-		return
+		return nil, models.Errorf(models.ECONFLICT, "la mise à niveau %s existe déjà, réessayez", id)
 	} else if err != nil {
 		s.logger.Error("Start fleet upgrade", "upgrade_id", id, "target", in.Target, "error", err)
-		s.writeError(c, models.Errorf(models.EUNAVAILABLE, "le service est momentanément indisponible, réessayez plus tard"))
-		return
+		return nil, models.Errorf(models.EUNAVAILABLE, "le service est momentanément indisponible, réessayez plus tard")
 	}
 	s.logger.Info("Fleet upgrade started", "upgrade_id", id, "target", in.Target, "admin", admin.Name,
 		"canary", in.Canary, "canary_slugs", len(in.CanarySlugs), "concurrency", in.Concurrency)
-	c.JSON(http.StatusAccepted, upgradeStarted{ID: id, WorkflowID: workflowID, Target: in.Target, Status: workflows.UpgradeRunning})
+	return &upgradeStarted{ID: id, WorkflowID: workflowID, Target: in.Target, Status: workflows.UpgradeRunning}, nil
 }
 
 // newUpgradeID is short, sorts by start time and reads as a date in the Temporal UI;
@@ -290,7 +292,21 @@ func (s *Server) getUpgrade(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 10*time.Second)
+	p, err := s.upgradeProgressOf(c.Request.Context(), id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, progressView(id, *p))
+}
+
+// upgradeProgressOf asks a fleet upgrade's workflow for its progress, for the API and
+// the console.
+func (s *Server) upgradeProgressOf(ctx context.Context, id string) (*workflows.UpgradeProgress, error) {
+	if !upgradeIDPattern.MatchString(id) {
+		return nil, unknownUpgrade(id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var p workflows.UpgradeProgress
 	v, err := s.temporal.QueryWorkflow(ctx, workflows.UpgradeWorkflowID(id), "", workflows.QueryUpgradeProgress)
@@ -300,28 +316,20 @@ func (s *Server) getUpgrade(c *gin.Context) {
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
-		s.writeError(c, unknownUpgrade(id))
-		return
+		return nil, unknownUpgrade(id)
 	case errors.Is(err, context.DeadlineExceeded):
 		// No worker picked the query up in time: the answer may come on a retry.
 		s.logger.Warn("Fleet upgrade did not answer its progress query", "upgrade_id", id, "error", err)
-		s.writeError(c, models.Errorf(models.EUNAVAILABLE, "la mise à niveau ne répond pas, réessayez plus tard"))
-		return
+		return nil, models.Errorf(models.EUNAVAILABLE, "la mise à niveau ne répond pas, réessayez plus tard")
 	case err != nil:
-		s.writeError(c, fmt.Errorf("query progress of upgrade %s: %w", id, err))
-		return
+		return nil, fmt.Errorf("query progress of upgrade %s: %w", id, err)
 	}
-	c.JSON(http.StatusOK, progressView(id, p))
+	return &p, nil
 }
 
 // controlUpgrade pauses, resumes or aborts a fleet upgrade; the workflow's validator
 // refuses a control that does not fit its status.
 func (s *Server) controlUpgrade(c *gin.Context) {
-	update, ok := upgradeControls[c.Param("action")]
-	if !ok {
-		s.writeError(c, models.Errorf(models.ENOTFOUND, "action inconnue %q : pause, resume ou abort", c.Param("action")))
-		return
-	}
 	id, err := upgradeID(c)
 	if err != nil {
 		s.writeError(c, err)
@@ -332,15 +340,31 @@ func (s *Server) controlUpgrade(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	admin := currentModerator(c)
-	result, err := updateWorkflow[workflows.UpgradeControlResult](c.Request.Context(), s.temporal,
-		workflows.UpgradeWorkflowID(id), update, workflows.UpgradeControlInput{Actor: admin.Name, Reason: reason})
+	status, err := s.controlUpgradeAs(c.Request.Context(), currentModerator(c), id, c.Param("action"), reason)
 	if err != nil {
-		s.writeError(c, updateError(err, fmt.Sprintf("aucune mise à niveau en cours n'a l'identifiant %q", id)))
+		s.writeError(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, gin.H{"id": id, "status": status})
+}
+
+// controlUpgradeAs pauses, resumes or aborts a fleet upgrade for the API and the
+// console; the workflow's validator refuses a control that does not fit its status.
+func (s *Server) controlUpgradeAs(ctx context.Context, admin *models.Moderator, id, action, reason string) (string, error) {
+	update, ok := upgradeControls[action]
+	if !ok {
+		return "", models.Errorf(models.ENOTFOUND, "action inconnue %q : pause, resume ou abort", action)
+	}
+	if !upgradeIDPattern.MatchString(id) {
+		return "", unknownUpgrade(id)
+	}
+	result, err := updateWorkflow[workflows.UpgradeControlResult](ctx, s.temporal,
+		workflows.UpgradeWorkflowID(id), update, workflows.UpgradeControlInput{Actor: admin.Name, Reason: strings.TrimSpace(reason)})
+	if err != nil {
+		return "", updateError(err, fmt.Sprintf("aucune mise à niveau en cours n'a l'identifiant %q", id))
+	}
 	s.logger.Info("Fleet upgrade control recorded", "upgrade_id", id, "action", update, "admin", admin.Name, "status", result.Status)
-	c.JSON(http.StatusOK, gin.H{"id": id, "status": result.Status})
+	return result.Status, nil
 }
 
 // upgradeSpaceView is one space of a fleet upgrade.
@@ -367,28 +391,36 @@ func (s *Server) listUpgradeSpaces(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	q := s.db.WithContext(c.Request.Context()).Model(&models.UpgradeSpace{}).Where("upgrade_id = ?", id)
-	if status := c.Query("status"); status != "" {
+	resp, err := s.upgradeSpacesOf(c.Request.Context(), id, page, c.Query("status"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// upgradeSpacesOf lists the spaces of a fleet upgrade by slug for the API and the
+// console, from the projection the workflow keeps, filtered by status ("" for any).
+func (s *Server) upgradeSpacesOf(ctx context.Context, id string, page int, status string) (*listResponse[upgradeSpaceView], error) {
+	q := s.db.WithContext(ctx).Model(&models.UpgradeSpace{}).Where("upgrade_id = ?", id)
+	if status != "" {
 		if !slices.Contains(upgradeSpaceStatuses, status) {
-			s.writeError(c, models.FieldError("status", "état inconnu %q : %s", status, strings.Join(upgradeSpaceStatuses, ", ")))
-			return
+			return nil, models.FieldError("status", "état inconnu %q : %s", status, strings.Join(upgradeSpaceStatuses, ", "))
 		}
 		q = q.Where("status = ?", status)
 	}
 	var resp listResponse[upgradeSpaceView]
 	if err := q.Count(&resp.Total).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	var rows []models.UpgradeSpace
 	if err := q.Order("slug").Offset((page - 1) * pageSize).Limit(pageSize).Find(&rows).Error; err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	resp.Page, resp.Items = page, make([]upgradeSpaceView, 0, len(rows))
 	for _, r := range rows {
 		resp.Items = append(resp.Items, upgradeSpaceView{Slug: r.Slug, Status: r.Status, From: r.From, To: r.To,
 			DowntimeSeconds: (time.Duration(r.DowntimeMS) * time.Millisecond).Seconds(), Error: r.Error, UpdatedAt: r.UpdatedAt})
 	}
-	c.JSON(http.StatusOK, resp)
+	return &resp, nil
 }

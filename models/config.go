@@ -36,6 +36,7 @@ type Config struct {
 	FleetDatabaseURL  string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
 	BaseDomain        string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
 	PublicURL         string           // PUBLIC_URL: where the API is reached, for links in mails
+	TemporalUIURL     string           // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
 	APIAddr           string           // API_ADDR
 	TrustedProxies    []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
 	SubmitRate        int              // SUBMIT_RATE: applications per client address and hour
@@ -80,6 +81,7 @@ func DefaultConfig() Config {
 		NextcloudApps:     slices.Clone(DefaultSpaceApps),
 		BaseDomain:        "jardinier.localhost",
 		PublicURL:         "http://127.0.0.1:8080",
+		TemporalUIURL:     "http://127.0.0.1:8233",
 		APIAddr:           "127.0.0.1:8080",
 		SubmitRate:        10,
 		Policy:            DefaultInactivityPolicy(),
@@ -122,6 +124,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
+	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
 	e.str("API_ADDR", &c.APIAddr)
 	e.list("NEXTCLOUD_APPS", &c.NextcloudApps)
 	e.list("TRUSTED_PROXIES", &c.TrustedProxies)
@@ -180,6 +183,11 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("PUBLIC_URL: want an absolute URL such as https://jardinier.example.org, got %q", c.PublicURL)
+	}
+	if c.TemporalUIURL != "" {
+		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("TEMPORAL_UI_URL: want an absolute http(s) URL such as https://temporal.example.org, got %q", c.TemporalUIURL)
+		}
 	}
 	if c.SubmitRate < 1 {
 		return fmt.Errorf("SUBMIT_RATE: must be at least 1 application per hour")
@@ -281,6 +289,8 @@ type OccConfig struct {
 	SnapshotDir    string        // NEXTCLOUD_SNAPSHOT_DIR: database snapshots, on the worker
 	DeactivatedMap string        // NEXTCLOUD_DEACTIVATED_MAP: nginx map of deactivated spaces, on the web node
 	ReloadWeb      []string      // NEXTCLOUD_RELOAD_WEB: command run after the map changed, split on spaces
+	ReloadPHP      []string      // NEXTCLOUD_RELOAD_PHP: command run after a space's code link moved, split on spaces
+	HealthURL      string        // NEXTCLOUD_HEALTH_URL: where the worker reaches a space over HTTP; {slug} is replaced
 	Timeout        time.Duration // NEXTCLOUD_OCC_TIMEOUT: of one occ call
 	AccessControl  bool          // NEXTCLOUD_ACCESS_CONTROL: enable files_accesscontrol (video size limit)
 }
@@ -325,8 +335,58 @@ func (o *OccConfig) read(e *envReader) {
 	if v := e.getenv("NEXTCLOUD_RELOAD_WEB"); v != "" {
 		o.ReloadWeb = strings.Fields(v)
 	}
+	if v := e.getenv("NEXTCLOUD_RELOAD_PHP"); v != "" {
+		o.ReloadPHP = strings.Fields(v)
+		if err := CheckCommand(o.ReloadPHP); err != nil {
+			e.fail("NEXTCLOUD_RELOAD_PHP", err.Error())
+		}
+	}
+	if v := e.getenv("NEXTCLOUD_HEALTH_URL"); v != "" {
+		o.HealthURL = v
+		if err := CheckHealthURL(v); err != nil {
+			e.fail("NEXTCLOUD_HEALTH_URL", err.Error())
+		}
+	}
 	e.duration("NEXTCLOUD_OCC_TIMEOUT", &o.Timeout)
 	e.boolean("NEXTCLOUD_ACCESS_CONTROL", &o.AccessControl)
+}
+
+// shellSyntax are the characters that mean something to a shell, which the commands of
+// the configuration never go through.
+const shellSyntax = ";&|<>()$`\\\"'*?~{}"
+
+// CheckCommand checks a command of the configuration, split on spaces and run without a
+// shell on a web node (NEXTCLOUD_RELOAD_PHP): shell syntax would reach the program as
+// words of its own and do nothing of what it says.
+func CheckCommand(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("empty command")
+	}
+	for _, a := range args {
+		if strings.ContainsAny(a, shellSyntax) {
+			return fmt.Errorf("%q: the command runs without a shell, split on spaces; put shell syntax in a script and name the script", a)
+		}
+	}
+	return nil
+}
+
+// CheckHealthURL checks where the worker reaches a space over HTTP: an http or https
+// URL; {slug} in it stands for the space's slug (https://{slug}.example.org), and
+// without it requests go to that address with the space's domain as their Host
+// (http://10.0.0.5:8080, a web node).
+func CheckHealthURL(v string) error {
+	u, err := url.Parse(strings.ReplaceAll(v, "{slug}", "slug"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("want an http or https URL, got %q", v)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("want an http or https URL, got %q", v)
+	case u.Host == "":
+		return fmt.Errorf("want a URL with a host, got %q", v)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("want a URL without user, query or fragment, got %q", v)
+	}
+	return nil
 }
 
 // validate checks what the occ driver cannot start without; the driver checks the rest

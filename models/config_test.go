@@ -55,6 +55,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"FLEET_DATABASE_URL": "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		"BASE_DOMAIN":        "jardinier.example.org",
 		"PUBLIC_URL":         "https://jardinier.example.org",
+		"TEMPORAL_UI_URL":    "https://temporal.example.org",
 		"API_ADDR":           ":9090",
 		"TRUSTED_PROXIES":    "10.0.0.1",
 		"SUBMIT_RATE":        "3",
@@ -80,6 +81,8 @@ func TestConfigFromEnv(t *testing.T) {
 		"NEXTCLOUD_SNAPSHOT_DIR":         "/srv/snapshots",
 		"NEXTCLOUD_DEACTIVATED_MAP":      "/etc/nginx/deactivated.map",
 		"NEXTCLOUD_RELOAD_WEB":           "sudo -n /usr/sbin/nginx -s reload",
+		"NEXTCLOUD_RELOAD_PHP":           "sudo -n /usr/bin/systemctl reload php8.2-fpm",
+		"NEXTCLOUD_HEALTH_URL":           "http://10.0.0.5:8080",
 		"NEXTCLOUD_OCC_TIMEOUT":          "5m",
 		"NEXTCLOUD_ACCESS_CONTROL":       "false",
 	}
@@ -107,10 +110,13 @@ func TestConfigFromEnv(t *testing.T) {
 			DBHost: "pooler.internal:6432", Redis: "redis.internal:6379", RedisPrefix: "prod-",
 			AppsURL: "/apps-extra", SnapshotDir: "/srv/snapshots", DeactivatedMap: "/etc/nginx/deactivated.map",
 			ReloadWeb: []string{"sudo", "-n", "/usr/sbin/nginx", "-s", "reload"}, Timeout: 5 * time.Minute,
+			ReloadPHP: []string{"sudo", "-n", "/usr/bin/systemctl", "reload", "php8.2-fpm"},
+			HealthURL: "http://10.0.0.5:8080",
 		},
 		FleetDatabaseURL: "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		BaseDomain:       "jardinier.example.org",
 		PublicURL:        "https://jardinier.example.org",
+		TemporalUIURL:    "https://temporal.example.org",
 		APIAddr:          ":9090",
 		TrustedProxies:   []string{"10.0.0.1"},
 		SubmitRate:       3,
@@ -207,6 +213,12 @@ func TestConfigFromEnv(t *testing.T) {
 		assert.Equal(t, "postgresql://admin@10.0.0.5/postgres?sslmode=require", c.FleetDatabaseURL)
 	})
 
+	t.Run("NEXTCLOUD_HEALTH_URL may name the space's own address with {slug}", func(t *testing.T) {
+		c, err := configFrom(t, env{"NEXTCLOUD_HEALTH_URL": "https://{slug}.internal.example.org"})
+		require.NoError(t, err)
+		assert.Equal(t, "https://{slug}.internal.example.org", c.Occ.HealthURL)
+	})
+
 	t.Run("without TRUSTED_PROXIES no proxy is trusted", func(t *testing.T) {
 		c, err := configFrom(t, env{})
 		require.NoError(t, err)
@@ -231,6 +243,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"an SMTP_URL without a host is refused", "SMTP_URL", "smtp://"},
 		{"a NEXTCLOUD_DRIVER that does not exist is refused", "NEXTCLOUD_DRIVER", "kubernetes"},
 		{"a relative PUBLIC_URL is refused", "PUBLIC_URL", "/jardinier"},
+		{"a TEMPORAL_UI_URL that is not http(s) is refused", "TEMPORAL_UI_URL", "temporal.example.org"},
 		{"a FLEET_DATABASE_URL that is not postgres is refused", "FLEET_DATABASE_URL", "mysql://root@db:3306/fleet"},
 		{"a FLEET_DATABASE_URL without a host is refused", "FLEET_DATABASE_URL", "postgres:///postgres"},
 		{"a FLEET_DATABASE_URL that is not a URL is refused", "FLEET_DATABASE_URL", "host=db user=admin"},
@@ -239,6 +252,13 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a negative NEXTCLOUD_SIM_UPGRADE_DURATION is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "-1s"},
 		{"a QUOTA_REBALANCE_EVERY that is not a duration is refused", "QUOTA_REBALANCE_EVERY", "hourly"},
 		{"a NEXTCLOUD_SIM_UPGRADE_DURATION without a unit is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "90"},
+		{"a NEXTCLOUD_RELOAD_PHP written for a shell is refused", "NEXTCLOUD_RELOAD_PHP",
+			"systemctl reload php8.2-fpm && systemctl reload php8.3-fpm"},
+		{"a NEXTCLOUD_RELOAD_PHP with a quoted word is refused", "NEXTCLOUD_RELOAD_PHP", `sh -c "kill -USR2 1"`},
+		{"a NEXTCLOUD_HEALTH_URL without a scheme is refused", "NEXTCLOUD_HEALTH_URL", "{slug}.example.org"},
+		{"a NEXTCLOUD_HEALTH_URL that is not http is refused", "NEXTCLOUD_HEALTH_URL", "ftp://web1/"},
+		{"a NEXTCLOUD_HEALTH_URL without a host is refused", "NEXTCLOUD_HEALTH_URL", "https:///status"},
+		{"a NEXTCLOUD_HEALTH_URL with a query is refused", "NEXTCLOUD_HEALTH_URL", "https://{slug}.example.org/?a=1"},
 	} {
 		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
 			_, err := configFrom(t, env{tc.variable: tc.value})
@@ -327,6 +347,10 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.Occ.DeactivatedMap = full.Occ.DeactivatedMap
 	case "NEXTCLOUD_RELOAD_WEB":
 		c.Occ.ReloadWeb = full.Occ.ReloadWeb
+	case "NEXTCLOUD_RELOAD_PHP":
+		c.Occ.ReloadPHP = full.Occ.ReloadPHP
+	case "NEXTCLOUD_HEALTH_URL":
+		c.Occ.HealthURL = full.Occ.HealthURL
 	case "NEXTCLOUD_OCC_TIMEOUT":
 		c.Occ.Timeout = full.Occ.Timeout
 	case "NEXTCLOUD_ACCESS_CONTROL":
@@ -347,6 +371,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.BaseDomain = full.BaseDomain
 	case "PUBLIC_URL":
 		c.PublicURL = full.PublicURL
+	case "TEMPORAL_UI_URL":
+		c.TemporalUIURL = full.TemporalUIURL
 	case "API_ADDR":
 		c.APIAddr = full.APIAddr
 	case "TRUSTED_PROXIES":

@@ -42,13 +42,13 @@ func Migrate(db *gorm.DB) error {
 		// The statistics start with the applications already there, once.
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
-			&StatsRecord{}, &StatsLink{}); err != nil {
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if backfill {
-			return backfillStats(tx)
+		if err := migrateModeratorTokens(tx); err != nil {
+			return err
 		}
-		return nil
+		return migrateStats(tx, backfill)
 	})
 }
 

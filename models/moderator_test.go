@@ -69,17 +69,21 @@ func TestRoleAllows(t *testing.T) {
 
 func TestValidateModerator(t *testing.T) {
 	t.Run("a named moderator or admin is accepted", func(t *testing.T) {
-		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator))
-		assert.NoError(t, models.ValidateModerator("Dominique", models.RoleAdmin))
+		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator, ""))
+		assert.NoError(t, models.ValidateModerator("Dominique", models.RoleAdmin, ""))
 	})
 	t.Run("a blank name is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator("  ", models.RoleModerator), models.EINVALID, "name")
+		requireFieldError(t, models.ValidateModerator("  ", models.RoleModerator, ""), models.EINVALID, "name")
 	})
 	t.Run("a name over 200 characters is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator(strings.Repeat("n", models.MaxNameLength+1), models.RoleModerator), models.EINVALID, "name")
+		requireFieldError(t, models.ValidateModerator(strings.Repeat("n", models.MaxNameLength+1), models.RoleModerator, ""), models.EINVALID, "name")
+	})
+	t.Run("an address, when given, must be valid", func(t *testing.T) {
+		assert.NoError(t, models.ValidateModerator("Camille", models.RoleModerator, "camille@example.org"))
+		requireFieldError(t, models.ValidateModerator("Camille", models.RoleModerator, "camille"), models.EINVALID, "email")
 	})
 	t.Run("an unknown role is refused", func(t *testing.T) {
-		requireFieldError(t, models.ValidateModerator("Camille", "superuser"), models.EINVALID, "role")
+		requireFieldError(t, models.ValidateModerator("Camille", "superuser", ""), models.EINVALID, "role")
 	})
 }
 
@@ -93,7 +97,9 @@ func TestCreateModerator(t *testing.T) {
 		assert.Equal(t, "camille", m.Name, "the name is trimmed")
 		var stored models.Moderator
 		require.NoError(t, db.First(&stored, m.ID).Error)
-		assert.Equal(t, models.HashToken(token), stored.TokenHash)
+		var t0 models.APIToken
+		require.NoError(t, db.First(&t0, "moderator_id = ?", m.ID).Error)
+		assert.Equal(t, models.HashToken(token), t0.Hash)
 		assert.Equal(t, models.RoleAdmin, stored.Role)
 	})
 
@@ -104,8 +110,17 @@ func TestCreateModerator(t *testing.T) {
 		assert.Equal(t, models.ECONFLICT, e.Code)
 		assert.Equal(t, "name", e.Field)
 		var n int64
-		require.NoError(t, db.Model(&models.Moderator{}).Count(&n).Error)
+		require.NoError(t, db.Model(&models.Moderator{}).Where("name = ?", "camille").Count(&n).Error)
 		assert.EqualValues(t, 1, n)
+	})
+
+	t.Run("an address taken by another moderator is a conflict on the email field", func(t *testing.T) {
+		_, _, err := models.AddModerator(ctx, db, "dominique", models.RoleModerator, "Dominique@example.org")
+		require.NoError(t, err)
+		_, _, err = models.AddModerator(ctx, db, "dom", models.RoleModerator, "dominique@example.org")
+		var e *models.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "email", e.Field)
 	})
 
 	t.Run("an unknown role names the role field", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -34,15 +35,15 @@ type StatsRecord struct {
 	AccountsRequested int              `gorm:"not null"`
 	OfficeSuite       OfficeSuite      `gorm:"not null"`
 	// Months are YYYYMM in Paris time; 0 when it has not happened.
-	SubmittedMonth int          `gorm:"not null;index"`
+	SubmittedMonth int          `gorm:"not null"` // indexed by statsAnswersIndex
 	Outcome        StatsOutcome `gorm:"not null"`
 	HeldMonth      int          `gorm:"not null;default:0;index"` // first put on hold
 	DecidedMonth   int          `gorm:"not null;default:0;index"` // accepted or rejected
 	CreatedMonth   int          `gorm:"not null;default:0;index"` // first in service
 	// State is where the space stands now: a Status, or StatsWithdrawn.
-	State             Status `gorm:"not null;index"`
-	DeactivatedMonth  int    `gorm:"not null;default:0;index"` // the last deactivation
-	DeactivationCause string `gorm:"not null;default:''"`      // a StatsCause*; kept after a reactivation
+	State             Status `gorm:"not null;index:idx_stats_records_state_cause,priority:1"`
+	DeactivatedMonth  int    `gorm:"not null;default:0;index"`                                           // the last deactivation
+	DeactivationCause string `gorm:"not null;default:'';index:idx_stats_records_state_cause,priority:2"` // a StatsCause*; kept after a reactivation
 	EndMonth          int    `gorm:"not null;default:0;index"`
 	EndCause          string `gorm:"not null;default:''"` // a StatsEnd*
 }
@@ -296,14 +297,36 @@ func RecordStatsTransition(tx *gorm.DB, applicationID string, status Status, act
 	if err := tx.Take(&rec, "id = ?", link.StatsRecordID).Error; err != nil {
 		return fmt.Errorf("read statistics record of %s: %w", applicationID, err)
 	}
+	before := rec
 	ended := rec.ApplyTransition(status, actor, action, at)
-	if err := tx.Select("*").Updates(&rec).Error; err != nil {
-		return fmt.Errorf("update statistics record of %s: %w", applicationID, err)
+	// Most actions (warnings, activity seen, upgrades) change nothing the statistics keep.
+	if !reflect.DeepEqual(before, rec) {
+		if err := tx.Select("*").Updates(&rec).Error; err != nil {
+			return fmt.Errorf("update statistics record of %s: %w", applicationID, err)
+		}
 	}
 	if ended {
 		if err := tx.Delete(&link).Error; err != nil {
 			return fmt.Errorf("unlink statistics record of %s: %w", applicationID, err)
 		}
+	}
+	return nil
+}
+
+// statsAnswersIndex holds, by month of submission, every answer the report counts: the
+// report of a year reads it alone, without the table (an index-only scan).
+const statsAnswersIndex = `CREATE INDEX IF NOT EXISTS idx_stats_records_answers ON stats_records (submitted_month)
+	INCLUDE (organization_type, founded_period, employees_band, members_band, beneficiaries_band, budget_band,
+		accounts_requested, office_suite, outcome, sectors)`
+
+// migrateStats completes the statistics tables AutoMigrate made, and fills them from
+// the applications already there when they were just created.
+func migrateStats(tx *gorm.DB, created bool) error {
+	if err := tx.Exec(statsAnswersIndex).Error; err != nil {
+		return fmt.Errorf("migrate: statistics index: %w", err)
+	}
+	if created {
+		return backfillStats(tx)
 	}
 	return nil
 }

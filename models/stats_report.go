@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"slices"
@@ -126,22 +127,13 @@ func ValidateStatsYear(year int, now time.Time) error {
 var storageBands = []Band{{"0", 0, 0}, {"1-100mb", 1, 100 << 20}, {"100mb-1gb", 100<<20 + 1, 1 << 30},
 	{"1-10gb", 1<<30 + 1, 10 << 30}, {"10gb+", 10<<30 + 1, -1}}
 
-// dimension is one breakdown of the applications of the year: its codes, and the SQL
-// expression giving an application's code (several rows for a multiple answer).
+// dimension is one breakdown: its codes, and for the answers of the form and the
+// fleet, the SQL expression giving a row's code.
 type dimension struct {
 	key, title string
 	codes      []string
-	expr       string // over the year's rows "y"
-	from       string // rows to count; default the year's applications
+	expr       string
 	multiple   bool
-}
-
-func (d dimension) sql() string {
-	from := d.from
-	if from == "" {
-		from = "y"
-	}
-	return fmt.Sprintf("SELECT '%s' AS dim, (%s)::text AS code, count(*) AS n FROM %s GROUP BY 2", d.key, d.expr, from)
 }
 
 func codesOf[T ~string](values []T) []string {
@@ -160,16 +152,12 @@ func bandCodes(bands []Band) []string {
 	return s
 }
 
-// yearDimensions are the breakdowns of the applications submitted during the year,
-// and of the decisions and ends of the year.
-func yearDimensions(year int) []dimension {
-	inYear := func(column string) string {
-		return fmt.Sprintf("stats_records WHERE %s BETWEEN %d AND %d", column, year*100+1, year*100+12)
-	}
+// answerDimensions are the breakdowns of the applications submitted during the year,
+// counted by one pass over their records; the sectors, several per organisation, by
+// another.
+func answerDimensions(year int) []dimension {
 	return []dimension{
 		{key: "organization_type", title: "Organisations par type", codes: codesOf(OrganizationTypes), expr: "organization_type"},
-		{key: "sectors", title: "Organisations par secteur d'activité", codes: Sectors, expr: "sector",
-			from: "y, unnest(y.sectors) AS sector", multiple: true},
 		{key: "founded_period", title: "Organisations par année de création", codes: FoundedPeriods(year), expr: "founded_period"},
 		{key: "employees", title: "Organisations par nombre de salariés", codes: bandCodes(EmployeeBands), expr: "employees_band"},
 		{key: "members", title: "Organisations par nombre de membres", codes: bandCodes(MemberBands), expr: "members_band"},
@@ -178,27 +166,80 @@ func yearDimensions(year int) []dimension {
 		{key: "accounts_requested", title: "Comptes demandés", codes: bandCodes(AccountBands), expr: bandCase("accounts_requested", AccountBands)},
 		{key: "office_suite_requested", title: "Suite bureautique demandée", codes: codesOf(OfficeSuites), expr: "office_suite"},
 		{key: "outcome", title: "Suite donnée aux demandes de l'année", codes: codesOf(StatsOutcomes), expr: "outcome"},
-		{key: "decisions", title: "Décisions de l'année", codes: []string{string(OutcomeOnHold), string(OutcomeAccepted), string(OutcomeRejected)},
-			expr: "d.outcome", from: "(SELECT outcome::text FROM " + inYear("decided_month") +
-				" UNION ALL SELECT 'on_hold' FROM " + inYear("held_month") + ") AS d"},
-		{key: "deactivations", title: "Désactivations de l'année", codes: StatsDeactivationCauses, expr: "deactivation_cause", from: inYear("deactivated_month")},
-		{key: "ends", title: "Fins de l'année", codes: StatsEndCauses, expr: "end_cause", from: inYear("end_month")},
 	}
 }
 
-// fleetDimensions are the breakdowns of the spaces in service now.
+var (
+	sectorsDimension = dimension{key: "sectors", title: "Organisations par secteur d'activité", codes: Sectors, multiple: true}
+	// The events of the year, counted from the months they happened in.
+	decisionsDimension = dimension{key: "decisions", title: "Décisions de l'année",
+		codes: []string{string(OutcomeOnHold), string(OutcomeAccepted), string(OutcomeRejected)}}
+	deactivationsDimension = dimension{key: "deactivations", title: "Désactivations de l'année", codes: StatsDeactivationCauses}
+	endsDimension          = dimension{key: "ends", title: "Fins de l'année", codes: StatsEndCauses}
+	deactivatedNow         = dimension{key: "deactivated_now", title: "Espaces désactivés, par cause", codes: StatsDeactivationCauses}
+)
+
+// fleetDimensions are the breakdowns of the spaces in service now; the accounts and
+// storage ones count only the spaces the quota rebalance has measured.
 func fleetDimensions() []dimension {
-	measured := "spaces WHERE status IN ('active', 'deactivated') AND usage_at IS NOT NULL"
-	return []dimension{
-		{key: "deactivated_now", title: "Espaces désactivés, par cause", codes: StatsDeactivationCauses,
-			expr: "deactivation_cause", from: "stats_records WHERE state = 'deactivated'"},
-		{key: "accounts", title: "Espaces par nombre de comptes", codes: append([]string{"0"}, bandCodes(AccountBands)...),
-			expr: strings.Replace(bandCase("accounts", AccountBands), "ELSE ''", "ELSE '0'", 1), from: measured},
-		{key: "storage", title: "Espaces par espace disque occupé", codes: bandCodes(storageBands),
-			expr: bandCase("storage_used_bytes", storageBands), from: measured},
-		{key: "office_suite", title: "Suite bureautique des espaces", codes: codesOf(OfficeSuites),
-			expr: "office_suite", from: "spaces WHERE status IN ('active', 'deactivated')"},
+	measured := func(expr string) string {
+		return "CASE WHEN usage_at IS NOT NULL THEN " + expr + " END"
 	}
+	return []dimension{
+		{key: "accounts", title: "Espaces par nombre de comptes", codes: append([]string{"0"}, bandCodes(AccountBands)...),
+			expr: measured(strings.Replace(bandCase("accounts", AccountBands), "ELSE ''", "ELSE '0'", 1))},
+		{key: "storage", title: "Espaces par espace disque occupé", codes: bandCodes(storageBands),
+			expr: measured(bandCase("storage_used_bytes", storageBands))},
+		{key: "office_suite", title: "Suite bureautique des espaces", codes: codesOf(OfficeSuites), expr: "office_suite::text"},
+	}
+}
+
+// countByGroupingSets counts the rows of from by each of dims in one pass (GROUPING
+// SETS), into counts[dim][code]. A NULL code (a row a dimension leaves out) is skipped.
+func countByGroupingSets(db *gorm.DB, from string, dims []dimension, counts map[string]map[string]int64, args ...any) error {
+	cols := make([]string, len(dims))
+	sets := make([]string, len(dims))
+	for i, d := range dims {
+		cols[i] = fmt.Sprintf("(%s)::text", d.expr)
+		sets[i] = "(" + d.expr + ")"
+	}
+	rows, err := db.Raw(fmt.Sprintf("SELECT %s, count(*) FROM %s GROUP BY GROUPING SETS (%s)",
+		strings.Join(cols, ", "), from, strings.Join(sets, ", ")), args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	codes := make([]sql.NullString, len(dims))
+	dest := make([]any, len(dims)+1)
+	for i := range codes {
+		dest[i] = &codes[i]
+	}
+	var n int64
+	dest[len(dims)] = &n
+	for rows.Next() {
+		for i := range codes {
+			codes[i] = sql.NullString{}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		// The row of a set has the codes of the other sets NULL; a code NULL in its own
+		// set is a row left out.
+		for i, c := range codes {
+			if c.Valid {
+				add(counts, dims[i].key, c.String, n)
+				break
+			}
+		}
+	}
+	return rows.Err()
+}
+
+func add(counts map[string]map[string]int64, key, code string, n int64) {
+	if counts[key] == nil {
+		counts[key] = map[string]int64{}
+	}
+	counts[key][code] += n
 }
 
 // YearlyStats computes the review of year as of now: every breakdown with counts and
@@ -207,76 +248,178 @@ func YearlyStats(ctx context.Context, db *gorm.DB, year int, now time.Time) (*St
 	if err := ValidateStatsYear(year, now); err != nil {
 		return nil, err
 	}
-	db = db.WithContext(ctx)
-	r := &StatsReport{Year: year, GeneratedAt: now.UTC(), SmallCell: SmallCell}
-	from, to := year*100+1, year*100+12
-	if err := db.Raw("SELECT count(*) FROM stats_records WHERE submitted_month BETWEEN ? AND ?", from, to).
-		Scan(&r.Applications).Error; err != nil {
-		return nil, fmt.Errorf("statistics of %d: applications: %w", year, err)
-	}
-	dims := yearDimensions(year)
-	parts := make([]string, 0, len(dims)+4)
-	for _, d := range append(dims, fleetDimensions()...) {
-		parts = append(parts, d.sql())
-	}
-	query := fmt.Sprintf("WITH y AS MATERIALIZED (SELECT * FROM stats_records WHERE submitted_month BETWEEN %d AND %d) %s",
-		from, to, strings.Join(parts, " UNION ALL "))
-	var rows []struct {
-		Dim, Code string
-		N         int64
-	}
-	if err := db.Raw(query).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("statistics of %d: breakdowns: %w", year, err)
-	}
-	counts := map[string]map[string]int64{}
-	for _, row := range rows {
-		if counts[row.Dim] == nil {
-			counts[row.Dim] = map[string]int64{}
-		}
-		counts[row.Dim][row.Code] += row.N
-	}
-	for _, d := range dims {
-		base := r.Applications
-		if d.from != "" && !d.multiple {
-			base = sum(counts[d.key])
-		}
-		r.Breakdowns = append(r.Breakdowns, newBreakdown(d, counts[d.key], base))
-	}
-	if err := r.fleet(db, now, counts); err != nil {
-		return nil, fmt.Errorf("statistics of %d: %w", year, err)
-	}
-	if err := r.monthly(db); err != nil {
+	r, err := yearlyStats(db.WithContext(ctx), year, now)
+	if err != nil {
 		return nil, fmt.Errorf("statistics of %d: %w", year, err)
 	}
 	return r, nil
 }
 
+// yearlyStats reads every figure in one read-only transaction, so that they all
+// describe the same moment.
+func yearlyStats(db *gorm.DB, year int, now time.Time) (r *StatsReport, err error) {
+	err = db.Transaction(func(tx *gorm.DB) error {
+		r, err = readYearlyStats(tx, year, now)
+		return err
+	}, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	return r, err
+}
+
+func readYearlyStats(db *gorm.DB, year int, now time.Time) (*StatsReport, error) {
+	r := &StatsReport{Year: year, GeneratedAt: now.UTC(), SmallCell: SmallCell, Monthly: make([]MonthFigures, 12)}
+	first := year*100 + 1
+	for i := range r.Monthly {
+		r.Monthly[i].Month = monthLabel(first + i)
+	}
+	counts := map[string]map[string]int64{}
+	if err := r.answers(db, counts); err != nil {
+		return nil, fmt.Errorf("applications: %w", err)
+	}
+	if err := r.events(db, counts); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	if err := r.fleet(db, now, counts); err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	for _, d := range answerDimensions(year) {
+		r.Breakdowns = append(r.Breakdowns, newBreakdown(d, counts[d.key], r.Applications))
+		if d.key == "organization_type" {
+			r.Breakdowns = append(r.Breakdowns, newBreakdown(sectorsDimension, counts[sectorsDimension.key], r.Applications))
+		}
+	}
+	for _, d := range []dimension{decisionsDimension, deactivationsDimension, endsDimension} {
+		r.Breakdowns = append(r.Breakdowns, newBreakdown(d, counts[d.key], sum(counts[d.key])))
+	}
+	r.FleetTables = append(r.FleetTables, newBreakdown(deactivatedNow, counts[deactivatedNow.key], sum(counts[deactivatedNow.key])))
+	for _, d := range fleetDimensions() {
+		r.FleetTables = append(r.FleetTables, newBreakdown(d, counts[d.key], sum(counts[d.key])))
+	}
+	return r, nil
+}
+
+// answers counts the applications submitted during the year by each answer, and month
+// by month.
+func (r *StatsReport) answers(db *gorm.DB, counts map[string]map[string]int64) error {
+	first, last := r.Year*100+1, r.Year*100+12
+	dims := append(answerDimensions(r.Year), dimension{key: "month", expr: "submitted_month"})
+	if err := countByGroupingSets(db, "stats_records WHERE submitted_month BETWEEN ? AND ?", dims, counts, first, last); err != nil {
+		return err
+	}
+	for code, n := range counts["month"] {
+		var m int
+		fmt.Sscan(code, &m)
+		r.Monthly[m-first].Applications += n
+		r.Applications += n
+	}
+	var sectors []struct {
+		Sector string
+		N      int64
+	}
+	if err := db.Raw(`SELECT sector, count(*) AS n FROM stats_records, unnest(sectors) AS sector
+		WHERE submitted_month BETWEEN ? AND ? GROUP BY 1`, first, last).Scan(&sectors).Error; err != nil {
+		return err
+	}
+	for _, s := range sectors {
+		add(counts, sectorsDimension.key, s.Sector, s.N)
+	}
+	return nil
+}
+
+// events counts what happened during the year: decisions, spaces created, deactivated
+// and ended, from the records with an event in it; and what the records say now.
+func (r *StatsReport) events(db *gorm.DB, counts map[string]map[string]int64) error {
+	first, last := r.Year*100+1, r.Year*100+12
+	in := func(m int) bool { return m >= first && m <= last }
+	var rows []struct {
+		HeldMonth, DecidedMonth, CreatedMonth, DeactivatedMonth, EndMonth int
+		Outcome, DeactivationCause, EndCause                              string
+		N                                                                 int64
+	}
+	err := db.Raw(`SELECT held_month, decided_month, created_month, deactivated_month, end_month,
+		outcome, deactivation_cause, end_cause, count(*) AS n FROM stats_records
+		WHERE held_month BETWEEN @first AND @last OR decided_month BETWEEN @first AND @last
+			OR created_month BETWEEN @first AND @last OR deactivated_month BETWEEN @first AND @last
+			OR end_month BETWEEN @first AND @last
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`, map[string]any{"first": first, "last": last}).Scan(&rows).Error
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if in(row.HeldMonth) {
+			add(counts, decisionsDimension.key, string(OutcomeOnHold), row.N)
+			r.Monthly[row.HeldMonth-first].Decisions += row.N
+		}
+		if in(row.DecidedMonth) {
+			add(counts, decisionsDimension.key, row.Outcome, row.N)
+			r.Monthly[row.DecidedMonth-first].Decisions += row.N
+		}
+		if in(row.CreatedMonth) {
+			r.Monthly[row.CreatedMonth-first].SpacesCreated += row.N
+		}
+		if in(row.DeactivatedMonth) {
+			add(counts, deactivationsDimension.key, row.DeactivationCause, row.N)
+		}
+		if in(row.EndMonth) {
+			add(counts, endsDimension.key, row.EndCause, row.N)
+			if row.EndCause != StatsEndWithdrawn {
+				r.Monthly[row.EndMonth-first].SpacesDeleted += row.N
+			}
+		}
+	}
+	// Since the statistics were first kept, purged or not; the index on state and
+	// cause answers it alone.
+	var all []struct {
+		State             Status
+		DeactivationCause string
+		N                 int64
+	}
+	if err := db.Raw(`SELECT state, deactivation_cause, count(*) AS n FROM stats_records
+		WHERE state IN ?
+		GROUP BY 1, 2`, []Status{StatusRejected, StatsWithdrawn, StatusDeleted, StatusDeactivated}).Scan(&all).Error; err != nil {
+		return err
+	}
+	for _, row := range all {
+		switch row.State {
+		case StatusRejected:
+			r.Fleet.Rejected += row.N
+		case StatsWithdrawn:
+			r.Fleet.Withdrawn += row.N
+		case StatusDeleted:
+			r.Fleet.Deleted += row.N
+		case StatusDeactivated:
+			add(counts, deactivatedNow.key, row.DeactivationCause, row.N)
+		}
+	}
+	return nil
+}
+
+// fleet reads the spaces in service now: their number, their usage as the quota
+// rebalance last measured it, and their last activity.
 func (r *StatsReport) fleet(db *gorm.DB, now time.Time, counts map[string]map[string]int64) error {
 	var f struct {
-		FleetFigures
-		Median *float64
+		Active, Deactivated, Measured, Accounts, StorageBytes, WithData, AboveOneGB int64
+		UsedLast3Days, UsedLast15Days                                               int64
+		Median                                                                      *float64
 	}
 	err := db.Raw(`SELECT
 		count(*) FILTER (WHERE status = 'active') AS active,
 		count(*) FILTER (WHERE status = 'deactivated') AS deactivated,
-		(SELECT count(*) FROM stats_records WHERE outcome = 'rejected') AS rejected,
-		(SELECT count(*) FROM stats_records WHERE outcome = 'withdrawn') AS withdrawn,
-		(SELECT count(*) FROM stats_records WHERE end_cause LIKE 'deleted%') AS deleted,
 		count(*) FILTER (WHERE m) AS measured,
 		coalesce(sum(accounts) FILTER (WHERE m), 0) AS accounts,
 		percentile_cont(0.5) WITHIN GROUP (ORDER BY accounts) FILTER (WHERE m) AS median,
 		coalesce(sum(storage_used_bytes) FILTER (WHERE m), 0) AS storage_bytes,
 		count(*) FILTER (WHERE m AND storage_used_bytes > 0) AS with_data,
 		count(*) FILTER (WHERE m AND storage_used_bytes > ?) AS above_one_gb,
-		count(*) FILTER (WHERE s AND last_activity_at >= ?) AS used_last3_days,
-		count(*) FILTER (WHERE s AND last_activity_at >= ?) AS used_last15_days
-		FROM (SELECT *, status IN ('active', 'deactivated') AS s,
-			status IN ('active', 'deactivated') AND usage_at IS NOT NULL AS m FROM spaces) AS spaces`,
+		count(*) FILTER (WHERE last_activity_at >= ?) AS used_last3_days,
+		count(*) FILTER (WHERE last_activity_at >= ?) AS used_last15_days
+		FROM (SELECT *, usage_at IS NOT NULL AS m FROM spaces WHERE status IN ('active', 'deactivated')) AS spaces`,
 		int64(1<<30), now.Add(-3*24*time.Hour), now.Add(-15*24*time.Hour)).Scan(&f).Error
 	if err != nil {
-		return fmt.Errorf("fleet: %w", err)
+		return err
 	}
-	r.Fleet = f.FleetFigures
+	r.Fleet.Active, r.Fleet.Deactivated, r.Fleet.Measured = f.Active, f.Deactivated, f.Measured
+	r.Fleet.Accounts, r.Fleet.StorageBytes, r.Fleet.WithData, r.Fleet.AboveOneGB = f.Accounts, f.StorageBytes, f.WithData, f.AboveOneGB
+	r.Fleet.UsedLast3Days, r.Fleet.UsedLast15Days = f.UsedLast3Days, f.UsedLast15Days
 	if f.Median != nil {
 		r.Fleet.AccountsMedian = *f.Median
 	}
@@ -284,46 +427,7 @@ func (r *StatsReport) fleet(db *gorm.DB, now time.Time, counts map[string]map[st
 		r.Fleet.AccountsMean = round1(float64(f.Accounts) / float64(f.Measured))
 		r.Fleet.StorageMean = f.StorageBytes / f.Measured
 	}
-	for _, d := range fleetDimensions() {
-		r.FleetTables = append(r.FleetTables, newBreakdown(d, counts[d.key], sum(counts[d.key])))
-	}
-	return nil
-}
-
-func (r *StatsReport) monthly(db *gorm.DB) error {
-	from, to := r.Year*100+1, r.Year*100+12
-	var rows []struct {
-		Series string
-		Month  int
-		N      int64
-	}
-	err := db.Raw(`SELECT 'applications' AS series, submitted_month AS month, count(*) AS n FROM stats_records WHERE submitted_month BETWEEN @from AND @to GROUP BY 2
-		UNION ALL SELECT 'decisions', decided_month, count(*) FROM stats_records WHERE decided_month BETWEEN @from AND @to GROUP BY 2
-		UNION ALL SELECT 'decisions', held_month, count(*) FROM stats_records WHERE held_month BETWEEN @from AND @to GROUP BY 2
-		UNION ALL SELECT 'created', created_month, count(*) FROM stats_records WHERE created_month BETWEEN @from AND @to GROUP BY 2
-		UNION ALL SELECT 'deleted', end_month, count(*) FROM stats_records WHERE end_month BETWEEN @from AND @to AND end_cause LIKE 'deleted%' GROUP BY 2`,
-		map[string]any{"from": from, "to": to}).Scan(&rows).Error
-	if err != nil {
-		return fmt.Errorf("monthly series: %w", err)
-	}
-	r.Monthly = make([]MonthFigures, 12)
-	for i := range r.Monthly {
-		r.Monthly[i].Month = monthLabel(from + i)
-	}
-	for _, row := range rows {
-		m := &r.Monthly[row.Month-from]
-		switch row.Series {
-		case "applications":
-			m.Applications += row.N
-		case "decisions":
-			m.Decisions += row.N
-		case "created":
-			m.SpacesCreated += row.N
-		case "deleted":
-			m.SpacesDeleted += row.N
-		}
-	}
-	return nil
+	return countByGroupingSets(db, "spaces WHERE status IN ('active', 'deactivated')", fleetDimensions(), counts)
 }
 
 func sum(m map[string]int64) int64 {

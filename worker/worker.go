@@ -79,6 +79,8 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.SpaceWorkflow, workflow.RegisterOptions{Name: workflows.SpaceWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
@@ -141,6 +143,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		S3TLS: cfg.S3TLS, S3Region: cfg.S3Region,
 		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
+		ReloadPHP: o.ReloadPHP, HealthURL: o.HealthURL,
 		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
 	}, fleet, nil, logger)
 	if err != nil {
@@ -171,6 +174,11 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return fmt.Errorf("QUOTA_REBALANCE_EVERY: %w", err)
 	}
 	logger.Info("Quota rebalance scheduled", "schedule", workflows.QuotaScheduleID, "every", cfg.QuotaRebalanceEvery)
+	if err := workflows.EnsureDigestSchedule(ctx, c); err != nil {
+		w.Stop()
+		return err
+	}
+	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
 	<-ctx.Done()
 	w.Stop()
 	return nil

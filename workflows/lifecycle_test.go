@@ -288,6 +288,7 @@ func TestSpaceState(t *testing.T) {
 				Request: ContactRequest{Seq: 5, Action: UpdateDelete, At: at}, RetryAt: at.Add(time.Minute)}}
 		h.input = testInput
 		h.input.State = &st
+		h.install()
 		h.send(time.Hour, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "signalement"}, &decisionAnswer{})
 		h.run(2 * time.Hour)
 

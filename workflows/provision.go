@@ -16,9 +16,11 @@ import (
 const AdminUser = "admin"
 
 // provisionAttempts bounds the retries of one provisioning step: past that a failure is
-// taken as permanent and everything done so far is undone. With the backoff below it
-// lets a dependency restart (about 4 minutes) without failing the space.
-const provisionAttempts = 8
+// taken as permanent and everything done so far is undone. With the backoff below (1 s
+// doubling up to 1 min) the waits between its attempts add up to 1+2+4+8+16+32+60+60+60
+// s, about 4 minutes (deploy/nextcloud.md): long enough for a dependency to restart or
+// the app store to come back without failing the space.
+const provisionAttempts = 10
 
 // provision creates the space: bucket, database, instance, admin, limits, apps. It is
 // a saga: on a permanent failure every step already done is undone, so nothing is left
@@ -102,6 +104,21 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		return "", "", err
 	}
 	return admin.AdminUser, admin.Password, nil
+}
+
+// failureMessage says what went wrong, once. Temporal turns every level of a wrapped
+// activity error into a failure of its own, and the Error of each repeats the text of
+// those below it; the outermost application error's message already holds the whole
+// chain, with its context.
+func failureMessage(err error) string {
+	cause := err
+	if act, ok := err.(*temporal.ActivityError); ok && act.Unwrap() != nil {
+		cause = act.Unwrap()
+	}
+	if app, ok := cause.(*temporal.ApplicationError); ok && app.Message() != "" {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func (s *space) deleteBucket(uctx workflow.Context) error {

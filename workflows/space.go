@@ -183,7 +183,7 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 	adminUser, password, err := s.provision(ctx)
 	if err != nil {
 		s.st.Failures++
-		s.st.LastError, s.st.NextcloudVersion = err.Error(), "" // the undo removed the instance
+		s.st.LastError, s.st.NextcloudVersion = failureMessage(err), "" // the undo removed the instance
 		workflow.GetLogger(ctx).Error("Provisioning failed and was undone", "slug", s.in.Slug, "error", err)
 		if err := s.transition(ctx, models.StatusProvisioningFailed, models.ActorSystem, ActionProvisioningFailed, s.st.LastError); err != nil {
 			return err

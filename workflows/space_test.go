@@ -3,7 +3,9 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +100,16 @@ func newHarness(t *testing.T) *harness {
 		sim: sim, activities: &nextcloud.Activities{Driver: sim, Apps: nextcloud.DefaultApps},
 		nc:       instanceView{version: testInput.NextcloudVersion, code: testInput.NextcloudVersion, cron: true},
 		failStep: map[string]error{}}
+}
+
+// install gives the space an instance on the simulator, for a test that starts the
+// workflow in service rather than from its application.
+func (h *harness) install() {
+	h.t.Helper()
+	ctx := context.Background()
+	require.NoError(h.t, h.sim.CreateDatabase(ctx, h.input.Slug))
+	require.NoError(h.t, h.sim.Install(ctx, nextcloud.InstallSpec{Slug: h.input.Slug, Domain: h.input.Domain,
+		Version: h.input.NextcloudVersion, Bucket: h.input.Bucket}))
 }
 
 // newEnv prepares the test environment of the next run.
@@ -471,6 +483,51 @@ func TestSpaceWorkflow(t *testing.T) {
 		assert.Equal(t, 1, h.calls["DeleteBucket"])
 		assert.Zero(t, h.calls["CreateSpaceDatabase"])
 		assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.statuses())-1])
+	})
+
+	t.Run("an app the app store cannot give is tried for about 4 minutes, then the moderators are told why, once", func(t *testing.T) {
+		h := newHarness(t)
+		const output = "Could not download app nosuchapp"
+		var attempts []time.Time
+		h.fail["EnableSpaceApps"] = func(int) error {
+			attempts = append(attempts, h.env.Now())
+			// As EnableSpaceApps returns it: occ's failure, wrapped by the driver and by
+			// the activity, and retryable (the store may come back).
+			exit := &nextcloud.ExitError{Command: "php occ app:enable -- nosuchapp", ExitCode: 1, Output: output}
+			return fmt.Errorf(`enable apps of space "les-amis": %w`, fmt.Errorf("apps of les-amis: %w", exit))
+		}
+		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &decisionAnswer{})
+		h.run(2 * time.Hour)
+
+		require.Len(t, attempts, provisionAttempts)
+		tried := attempts[len(attempts)-1].Sub(attempts[0])
+		assert.True(t, tried >= 3*time.Minute+30*time.Second && tried <= 5*time.Minute,
+			"deploy/nextcloud.md says about 4 minutes; retried for %s", tried)
+		assert.Equal(t, models.StatusProvisioningFailed, h.statuses()[len(h.statuses())-1])
+		require.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindProvisioningFailed}, h.mailKinds())
+		detail := h.mails[1].Detail
+		assert.Equal(t, 1, strings.Count(detail, output), "the error stated once: %s", detail)
+		assert.Contains(t, detail, `enable apps of space "les-amis": apps of les-amis: php occ app:enable`)
+	})
+
+	t.Run("a permanent failure is stated once in the moderators' mail", func(t *testing.T) {
+		h := newHarness(t)
+		const output = "The account limit of 2 is reached"
+		h.fail["CreateSpaceAdmin"] = func(int) error {
+			// As the activity turns a permanent driver error into a non-retryable one.
+			exit := &nextcloud.ExitError{Command: "php occ user:add", ExitCode: 1, Output: output}
+			inner := fmt.Errorf("admin of les-amis: %w (%w)", exit, nextcloud.ErrPermanent)
+			return temporal.NewNonRetryableApplicationError(`create admin of space "les-amis": `+inner.Error(),
+				nextcloud.ErrTypePermanent, inner)
+		}
+		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &decisionAnswer{})
+		h.run(2 * time.Hour)
+
+		assert.Equal(t, 1, h.calls["CreateSpaceAdmin"], "not retried")
+		require.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindProvisioningFailed}, h.mailKinds())
+		detail := h.mails[1].Detail
+		assert.Equal(t, 1, strings.Count(detail, output), "the error stated once: %s", detail)
+		assert.Contains(t, detail, `create admin of space "les-amis": admin of les-amis:`)
 	})
 
 	t.Run("a bucket name refused or owned by someone else is never deleted", func(t *testing.T) {

@@ -12,6 +12,10 @@ import (
 	"jardinier/models"
 )
 
+// upgradeWebCheckChange names the change that checks a space over HTTP (the web step)
+// once it leaves maintenance, before its upgrade counts as done.
+const upgradeWebCheckChange = "upgrade-web-check"
+
 // upgradeAttempts bounds the retries of one upgrade step: past that the upgrade is
 // rolled back. The rollback itself retries until it works.
 const upgradeAttempts = 3
@@ -101,7 +105,7 @@ func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceU
 
 // upgrade moves the space to req.Target inside its own workflow: maintenance on, cron
 // paused, database snapshot, new code base, occ upgrade, health check, maintenance off,
-// cron back. On failure the snapshot is restored, the old code base is back and the
+// the space checked over HTTP through its web server, cron back. On failure the snapshot is restored, the old code base is back and the
 // space leaves maintenance: it is never left broken or in maintenance. It returns the
 // report and, after a successful upgrade, the snapshot to drop once in service.
 func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpgradeReport, string, error) {
@@ -167,9 +171,9 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 			}
 		}
 		rep.Downtime = workflow.Now(ctx).Sub(down)
-		rep.Outcome, rep.Error = SpaceUpgradeFailed, err.Error()
+		rep.Outcome, rep.Error = SpaceUpgradeFailed, failureMessage(err)
 		return rep, "", s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem,
-			Action: ActionUpgradeFailed, Reason: fmt.Sprintf("%s → %s : %v", rep.From, rep.To, err)})
+			Action: ActionUpgradeFailed, Reason: fmt.Sprintf("%s → %s : %s", rep.From, rep.To, rep.Error)})
 	}
 	if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: false}); err != nil {
 		return failed(err)
@@ -194,15 +198,25 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	if err != nil {
 		return failed(err)
 	}
-	for _, in := range []nextcloud.UpgradeStepInput{
-		{Step: nextcloud.UpgradeStepMaintenance, On: false},
-		{Step: nextcloud.UpgradeStepCron, On: true},
-	} {
-		if _, err := step(must, in); err != nil {
-			return rep, "", err
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false}); err != nil {
+		return rep, "", err
+	}
+	up := workflow.Now(ctx)
+	if workflow.GetVersion(ctx, upgradeWebCheckChange, workflow.DefaultVersion, 1) == 1 {
+		// occ answered on the command line; users go through the web server, whose
+		// php-fpm may still serve the old code base. Only it can say the space is back.
+		if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: req.Target}); err != nil {
+			// Users may be back already: maintenance first, then the rollback.
+			if _, rerr := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: true}); rerr != nil {
+				return rep, "", rerr
+			}
+			return failed(err)
 		}
 	}
-	rep.Downtime = workflow.Now(ctx).Sub(down)
+	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true}); err != nil {
+		return rep, "", err
+	}
+	rep.Downtime = up.Sub(down)
 	s.st.NextcloudVersion = req.Target
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: ActionUpgraded,
 		Reason: fmt.Sprintf("%s → %s, interruption %s", rep.From, rep.To, rep.Downtime.Round(time.Second))}); err != nil {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -33,8 +34,9 @@ func TestSpaceUpgrade(t *testing.T) {
 		assert.Equal(t, "31.0.9", rep.From)
 		assert.Equal(t, "32.0.0", rep.To)
 		assert.Equal(t, "les-amis", rep.Slug)
-		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "health", "maintenance", "cron",
-			"post-upgrade", "drop-snapshot"}, h.upgradeSteps, "slow optional steps run after the space is back in service")
+		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "health", "maintenance", "web",
+			"cron", "post-upgrade", "drop-snapshot"}, h.upgradeSteps,
+			"checked over HTTP out of maintenance; slow optional steps run after the space is back in service")
 		assert.Equal(t, "32.0.0", st.NextcloudVersion)
 		assert.False(t, h.nc.maintenance, "out of maintenance")
 		assert.True(t, h.nc.cron, "cron back")
@@ -73,6 +75,29 @@ func TestSpaceUpgrade(t *testing.T) {
 		assert.Equal(t, SpaceUpgradeFailed, h.reports[0].Outcome)
 		assert.Equal(t, "31.0.9", h.nc.version)
 		assert.False(t, h.nc.maintenance)
+	})
+
+	t.Run("a space its web server serves wrong after the upgrade is rolled back, maintenance first", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		// As CheckWeb says when php-fpm still runs the old code base.
+		h.failStep[nextcloud.UpgradeStepWeb] = errors.New("web check of les-amis: status.php: serves 31.0.9, want 32.0.0")
+		h.requestUpgrade(2*day, "32.0.0")
+		var st SpaceStatus
+		h.queryAt(3*day, &st)
+		h.run(4 * day)
+
+		require.Len(t, h.reports, 1)
+		assert.Equal(t, SpaceUpgradeFailed, h.reports[0].Outcome)
+		assert.Equal(t, "web check of les-amis: status.php: serves 31.0.9, want 32.0.0", h.reports[0].Error,
+			"the error once, without Temporal's wrapping")
+		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "health", "maintenance",
+			"web", "web", "web", "maintenance", "restore", "switch-code", "maintenance", "cron"}, h.upgradeSteps,
+			"tried %d times, then back in maintenance before the snapshot is restored", upgradeAttempts)
+		assert.Equal(t, "31.0.9", h.nc.code, "back to the old code base")
+		assert.Equal(t, "31.0.9", h.nc.version, "database restored")
+		assert.False(t, h.nc.maintenance, "never left in maintenance")
+		assert.True(t, h.nc.cron)
+		assert.Equal(t, "31.0.9", st.NextcloudVersion)
 	})
 
 	t.Run("a skip of a major is refused before anything is touched", func(t *testing.T) {

@@ -379,6 +379,32 @@ func TestYearlyStats(t *testing.T) {
 	})
 }
 
+func TestStatsTransitionRetried(t *testing.T) {
+	f := setup(t)
+	require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error { return models.CreateStatsRecord(tx, &f.app, submitted) }))
+	in := f.transition(1, models.StatusProvisioning, day(2026, 5, 6))
+	_, err := f.record(t, in)
+	require.NoError(t, err)
+	in.At = day(2026, 7, 1) // a retry after a crash, recorded later
+	res, err := f.record(t, in)
+	require.NoError(t, err)
+	assert.False(t, res.Recorded)
+	var rec models.StatsRecord
+	require.NoError(t, f.db.Take(&rec).Error)
+	assert.Equal(t, 202605, rec.DecidedMonth, "the transition is applied once")
+	assert.Equal(t, models.OutcomeAccepted, rec.Outcome)
+
+	t.Run("the link goes with the application's row, the record stays", func(t *testing.T) {
+		require.NoError(t, f.db.Delete(&models.Space{}, "application_id = ?", f.app.ID).Error)
+		require.NoError(t, f.db.Delete(&f.app).Error)
+		var links, records int64
+		require.NoError(t, f.db.Model(&models.StatsLink{}).Count(&links).Error)
+		require.NoError(t, f.db.Model(&models.StatsRecord{}).Count(&records).Error)
+		assert.Zero(t, links)
+		assert.EqualValues(t, 1, records)
+	})
+}
+
 func monthLine(m models.MonthFigures) string {
 	return fmt.Sprintf("%s %d %d %d %d", m.Month, m.Applications, m.Decisions, m.SpacesCreated, m.SpacesDeleted)
 }

@@ -247,6 +247,7 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		DeletionDate:     in.DeletionAt,
 		DeactivatedURL:   publicURL + "/spaces/" + url.PathEscape(in.Slug) + "/deactivated",
 		ReservedDays:     models.SlugReservationDays,
+		ConsoleURL:       publicURL + "/moderation/espaces/" + url.PathEscape(in.Slug),
 	}
 	switch in.Actor {
 	case actorContact:

@@ -52,6 +52,13 @@ type Data struct {
 	LinkExpiryDate   time.Time // when Link stops working
 	DeactivatedURL   string    // the page every address of a deactivated space shows
 	ReservedDays     int       // how long a deleted space's name stays reserved
+
+	// The mails to moderators.
+	ConsoleURL    string // the console screen the mail is about
+	ModeratorName string // moderator_invitation, moderator_reset: whom it is for
+	Role          string // moderator_invitation: moderator or admin
+	Digest        Digest // moderator_digest: what waits
+	LongWaitDays  int    // moderator_digest: after how many days an application is overdue
 }
 
 // Templates are the parsed mail templates of one language.

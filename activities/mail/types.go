@@ -34,7 +34,8 @@ const (
 // Kinds lists every kind; each language's templates must define all of them.
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
-	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion}
+	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
+	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.

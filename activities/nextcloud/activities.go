@@ -183,6 +183,8 @@ func (a *Activities) upgradeStep(ctx context.Context, in UpgradeStepInput) (res 
 		res, err = a.health(ctx, in.Slug)
 	case UpgradeStepPost:
 		err = a.Driver.PostUpgrade(ctx, in.Slug)
+	case UpgradeStepWeb:
+		err = a.Driver.CheckWeb(ctx, in.Slug, in.Version)
 	default:
 		err = permanent("unknown upgrade step %q", in.Step)
 	}

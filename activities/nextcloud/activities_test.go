@@ -224,8 +224,11 @@ func TestActivitiesUpgradeASpace(t *testing.T) {
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepUpgrade, Version: upgradeTarget})
 	assert.Equal(t, nextcloud.UpgradeStepResult{Version: upgradeTarget, CodeVersion: upgradeTarget, Maintenance: true},
 		f.health(t))
+	_, err := f.step(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: upgradeTarget})
+	assert.ErrorContains(t, err, "in maintenance", "not served over HTTP before maintenance is off")
 
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false})
+	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: upgradeTarget})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepCron, On: true})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepPost})
 	f.mustStep(t, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepDropSnap, Snapshot: snap})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type Occ struct {
 	o     OccOptions
 	run   Runner
 	fleet *FleetDB
+	web   *http.Client // CheckWeb's
 	log   *slog.Logger
 }
 
@@ -81,7 +83,7 @@ func NewOcc(o OccOptions, fleet *FleetDB, run Runner, log *slog.Logger) (*Occ, e
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Occ{o: o, run: run, fleet: fleet, log: log.With("driver", OccName)}, nil
+	return &Occ{o: o, run: run, fleet: fleet, web: newWebClient(), log: log.With("driver", OccName)}, nil
 }
 
 // Name implements Driver.
@@ -299,7 +301,8 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 	host, port, _ := strings.Cut(d.o.S3Endpoint, ":")
 	s3Port, _ := strconv.Atoi(port)
 	redisHost, redisPort := d.o.redis()
-	redis := phpArray{{"host", redisHost}, {"port", redisPort}, {"prefix", d.o.RedisPrefix + spec.Slug + ":"}}
+	// The connection only: Nextcloud reads no "prefix" among these.
+	redis := phpArray{{"host", redisHost}, {"port", redisPort}}
 	return phpConfigFile("Written by Jardinier at install; rewritten, never edited.", phpArray{
 		{"datadirectory", d.dataDir(spec.Slug)},
 		{"objectstore", phpArray{
@@ -321,6 +324,11 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"memcache.distributed", `\OC\Memcache\Redis`},
 		{"memcache.locking", `\OC\Memcache\Redis`},
 		{"redis", redis},
+		// What Nextcloud puts before every key it writes to Redis, from 33.0.1 (and the
+		// 32 release it was backported to) on. Earlier releases read no prefix: their
+		// keys start with md5(instance id, versions, code path), distinct for every space
+		// but not telling which.
+		{"memcache_customprefix", d.redisPrefix(spec.Slug)},
 		{"trusted_domains", []string{spec.Domain}},
 		{"overwrite.cli.url", "https://" + spec.Domain},
 		{"overwriteprotocol", "https"},
@@ -334,6 +342,9 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"default_phone_region", "FR"},
 	})
 }
+
+// redisPrefix starts the keys of the space slug in Redis.
+func (d *Occ) redisPrefix(slug string) string { return d.o.RedisPrefix + slug + ":" }
 
 // codeConfig points the space at the apps of the code base of version, and at its own
 // writable apps directory for the apps installed from the app store.
@@ -721,10 +732,13 @@ func (d *Occ) CodeVersion(ctx context.Context, slug string) (string, error) {
 	return path.Base(strings.TrimSpace(string(out))), nil
 }
 
-// SwitchCode implements Driver. Switching to the code base the space runs from does
+// SwitchCode implements Driver. Switching to the code base the space runs from moves
 // nothing; otherwise maintenance must be on, and the installed version must be allowed
 // to move to version (CheckUpgrade): Nextcloud would refuse a skip or a downgrade and
-// stay in maintenance, so the space never runs from such a code base.
+// stay in maintenance, so the space never runs from such a code base. Once the link is
+// there, ReloadPHP makes php-fpm drop its caches, every time: a retry after a crash
+// between the move and the reload finds the link moved already, and must reload all
+// the same.
 func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
 		return err
@@ -733,8 +747,11 @@ func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 		return err
 	}
 	code, err := d.CodeVersion(ctx, slug)
-	if err != nil || code == version {
+	if err != nil {
 		return err
+	}
+	if code == version {
+		return d.reloadPHP(ctx, slug, version)
 	}
 	maintenance, err := d.inMaintenance(ctx, slug)
 	if err != nil {
@@ -751,7 +768,10 @@ func (d *Occ) SwitchCode(ctx context.Context, slug, version string) error {
 	if err := CheckUpgrade(releaseVersion(installed), version); err != nil {
 		return fmt.Errorf("switch %s to %s: %w", slug, version, err)
 	}
-	return d.switchCode(ctx, slug, version)
+	if err := d.switchCode(ctx, slug, version); err != nil {
+		return err
+	}
+	return d.reloadPHP(ctx, slug, version)
 }
 
 // switchCode writes the apps paths of the code base of version, then moves the code

@@ -6,7 +6,10 @@ import (
 	"net"
 	"path"
 	"strconv"
+	"strings"
 	"time"
+
+	"jardinier/models"
 )
 
 // OccName is what Occ.Name returns and what its logs carry as "driver".
@@ -49,6 +52,16 @@ type OccOptions struct {
 	// ReloadWeb is run on the web node after the map changed (e.g. "sudo -n
 	// /usr/sbin/nginx -s reload"); empty: nothing is run.
 	ReloadWeb []string
+	// ReloadPHP is run on the web node after a space's code link moved to another code
+	// base (e.g. "sudo -n /usr/bin/systemctl reload php8.2-fpm"), so that php-fpm drops
+	// its realpath and opcache caches; empty: nothing is run, as nginx passes php-fpm
+	// the resolved path ($realpath_root, deploy/nginx/space.conf).
+	ReloadPHP []string
+	// HealthURL is where the worker reaches a space over HTTP, through its web server:
+	// {slug} in it is replaced by the space's slug; without it, requests go to that
+	// address with the space's domain as their Host (a web node's own address).
+	// "https://{slug}.<BaseDomain>" by default.
+	HealthURL string
 	// AccessControl enables the files_accesscontrol app, which enforces the maximum
 	// size of video files; off on machines that cannot reach the app store.
 	AccessControl bool
@@ -70,6 +83,9 @@ func (o OccOptions) withDefaults() OccOptions {
 	}
 	if o.S3Region == "" {
 		o.S3Region = "us-east-1"
+	}
+	if o.HealthURL == "" && o.BaseDomain != "" {
+		o.HealthURL = "https://{slug}." + o.BaseDomain
 	}
 	if o.ApprovedApps == nil {
 		o.ApprovedApps = DefaultApps
@@ -112,7 +128,24 @@ func (o OccOptions) Validate() error {
 	if o.Timeout < 0 {
 		return errors.New("NEXTCLOUD_OCC_TIMEOUT: must be positive")
 	}
+	if err := models.CheckHealthURL(o.HealthURL); err != nil {
+		return fmt.Errorf("NEXTCLOUD_HEALTH_URL: %w", err)
+	}
+	if len(o.ReloadPHP) > 0 {
+		if err := models.CheckCommand(o.ReloadPHP); err != nil {
+			return fmt.Errorf("NEXTCLOUD_RELOAD_PHP: %w", err)
+		}
+	}
 	return nil
+}
+
+// webTarget is where CheckWeb reaches the space slug: the URL of its root, and the Host
+// its requests carry ("" to keep the URL's).
+func (o OccOptions) webTarget(slug string) (root, host string) {
+	if strings.Contains(o.HealthURL, "{slug}") {
+		return strings.TrimSuffix(strings.ReplaceAll(o.HealthURL, "{slug}", slug), "/"), ""
+	}
+	return strings.TrimSuffix(o.HealthURL, "/"), slug + "." + o.BaseDomain
 }
 
 // redis returns the host and port of RedisHost; port 0 for a socket.

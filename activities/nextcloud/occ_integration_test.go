@@ -50,7 +50,11 @@ import (
 //	NEXTCLOUD_TEST_SSH_USER, NEXTCLOUD_TEST_SSH_KEY and NEXTCLOUD_TEST_SSH_KNOWN_HOSTS
 //
 // and the test PostgreSQL server of modeltest (TEST_DATABASE_URL), as the fleet's.
-// deploy/nextcloud.md tells how to get all of them on one machine.
+// When nginx and php-fpm are installed (Debian's nginx and php8.2-fpm), the test serves
+// the space through them as a web node does (nextcloudtest.WebNode, deploy/nginx), and
+// checks it over HTTP (CheckWeb) after install, upgrade and rollback; otherwise through
+// php's built-in web server, without those checks. deploy/nextcloud.md tells how to get
+// all of them on one machine.
 const occTestHowTo = "set NEXTCLOUD_TEST_CODE_DIR to a Nextcloud release tree and NEXTCLOUD_TEST_S3_* to a MinIO server to run it (deploy/nextcloud.md, \"Integration test\")"
 
 func env(name, def string) string {
@@ -70,6 +74,9 @@ type occFixture struct {
 	s3      *minio.Client
 	slug    string
 	bucket  string
+	// node serves the spaces through nginx and php-fpm, as a web node does, when both
+	// are installed; nil: each serve starts php's built-in web server.
+	node *nextcloudtest.WebNode
 }
 
 func setupOcc(t *testing.T) *occFixture {
@@ -125,6 +132,14 @@ func setupOcc(t *testing.T) *occFixture {
 		ApprovedApps: []string{"admin_audit", "no-such-app-in-any-store"},
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
+	var node *nextcloudtest.WebNode
+	if ok, why := nextcloudtest.HaveWebNode(); ok {
+		node = nextcloudtest.StartWebNode(t, opts.ConfigRoot, opts.DataRoot, opts.DeactivatedMap)
+		// deploy/nginx/space.conf hands php-fpm the resolved code link: no reload needed.
+		opts.HealthURL = node.URL
+	} else {
+		t.Logf("spaces served by php's built-in web server, which cannot show what a web node does: %s", why)
+	}
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
@@ -134,7 +149,7 @@ func setupOcc(t *testing.T) *occFixture {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	f := &occFixture{ctx: t.Context(), driver: driver, opts: opts, version: version, next: next, s3: s3,
-		slug: "it-" + hex.EncodeToString(b)}
+		slug: "it-" + hex.EncodeToString(b), node: node}
 	f.bucket = "space-" + f.slug
 	require.NoError(t, s3.MakeBucket(f.ctx, f.bucket, minio.MakeBucketOptions{}), "create the bucket on %s", endpoint)
 	t.Cleanup(func() {
@@ -177,10 +192,29 @@ func (f *occFixture) installApps(t *testing.T, variable string) {
 	}
 }
 
-// serve serves the fixture's space over HTTP, from the code base it runs from now.
+// serve serves the fixture's space over HTTP: through the web node, which follows its
+// code link, or else php's web server from the code base it runs from now.
 func (f *occFixture) serve(t *testing.T) *nextcloudtest.Web {
 	t.Helper()
+	if f.node != nil {
+		return f.node.Space(f.slug + ".jardinier.localhost")
+	}
 	return nextcloudtest.Serve(t, f.opts.PHP, filepath.Join(f.opts.ConfigRoot, f.slug), f.slug+".jardinier.localhost")
+}
+
+// checkWeb runs the upgrade's web check on the space, through the web node, and logs
+// what status.php answered; without a web node it says so.
+func (f *occFixture) checkWeb(t *testing.T, version, when string) {
+	t.Helper()
+	if f.node == nil {
+		t.Logf("%s: no web node to check over HTTP (apt-get install nginx php8.2-fpm)", when)
+		return
+	}
+	status, body := f.node.Space(f.slug+".jardinier.localhost").Do(t, http.MethodGet, "/status.php", "", "", nil)
+	t.Logf("%s: status.php answered %d %s", when, status, body)
+	require.NoError(t, f.driver.CheckWeb(f.ctx, f.slug, version), "%s\n%s", when, f.node.Logs())
+	login, _ := f.node.Space(f.slug+".jardinier.localhost").Do(t, http.MethodGet, "/index.php/login", "", "", nil)
+	t.Logf("%s: the login page answered %d", when, login)
 }
 
 // dbHostPort is where the test PostgreSQL server listens, as Nextcloud reaches it.
@@ -245,6 +279,20 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		code, err := d.CodeVersion(f.ctx, f.slug)
 		require.NoError(t, err)
 		assert.Equal(t, f.version, code)
+		f.checkWeb(t, f.version, "installed")
+	})
+
+	t.Run("the space's keys in Redis carry its prefix", func(t *testing.T) {
+		prefix := f.opts.RedisPrefix + f.slug + ":"
+		keys := nextcloudtest.RedisKeys(t, f.opts.PHP, f.opts.RedisHost, prefix+"*")
+		code := filepath.Join(f.opts.CodeRoot, f.version)
+		if !nextcloudtest.ReadsConfigKey(t, code, "memcache_customprefix") {
+			// Releases before the key (33.0.1) prefix theirs with md5(instance id, versions, path).
+			assert.Empty(t, keys, "Nextcloud %s reads no key prefix, yet keys carry it", f.version)
+			t.Logf("Nextcloud %s reads no memcache_customprefix: its keys cannot carry %q", f.version, prefix)
+			return
+		}
+		assert.NotEmpty(t, keys, "no key of Redis at %s starts with %q", f.opts.RedisHost, prefix)
 	})
 
 	t.Run("install again finishes or keeps the job", func(t *testing.T) {
@@ -428,6 +476,11 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 			st, err := d.Status(f.ctx, f.slug)
 			require.NoError(t, err)
 			require.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.next, Maintenance: true}, st)
+			if f.node != nil {
+				err := d.CheckWeb(f.ctx, f.slug, f.next)
+				assert.Error(t, err, "not healthy before it leaves maintenance")
+				t.Logf("upgraded to %s, in maintenance: %v", f.next, err)
+			}
 			return snap
 		}
 		backInService := func() {
@@ -443,6 +496,7 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		st, err := d.Status(f.ctx, f.slug)
 		require.NoError(t, err)
 		assert.Equal(t, nextcloud.InstanceStatus{Installed: true, Version: f.version}, st, "rolled back")
+		f.checkWeb(t, f.version, "rolled back from "+f.next+" to "+f.version)
 		web = f.serve(t)
 		status, after := web.Do(t, http.MethodGet, file, "bob", adminPassword, nil)
 		assert.Equal(t, http.StatusOK, status, "the rolled back space serves its files: %.300s", after)
@@ -451,6 +505,7 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 
 		snap = start()
 		backInService()
+		f.checkWeb(t, f.next, "upgraded from "+f.version+" to "+f.next)
 		require.NoError(t, d.PostUpgrade(f.ctx, f.slug))
 		require.NoError(t, d.DropSnapshot(f.ctx, f.slug, snap))
 		code, err := d.CodeVersion(f.ctx, f.slug)

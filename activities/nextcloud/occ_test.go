@@ -337,7 +337,7 @@ func TestPHPConfigFile(t *testing.T) {
 	t.Run("quotes what PHP would read otherwise", func(t *testing.T) {
 		assert.Contains(t, string(files["space"]), `'secret' => 'it\'s secret',`)
 		assert.Contains(t, string(files["space"]), `'class' => '\\OC\\Files\\ObjectStore\\S3',`)
-		assert.Contains(t, string(files["space"]), `'prefix' => 'nc-amis-du-jardin:',`)
+		assert.Contains(t, string(files["space"]), `'memcache_customprefix' => 'nc-amis-du-jardin:',`)
 		assert.Contains(t, string(files["code"]), `'path' => '/srv/nextcloud/code/31.0.9/apps',`)
 		assert.Contains(t, string(files["limits"]), `'one-click-instance.user-limit' => 50,`)
 	})
@@ -357,6 +357,11 @@ func TestPHPConfigFile(t *testing.T) {
 				assert.Contains(t, string(out), `"objectstore":{"class":"\\OC\\Files\\ObjectStore\\S3","arguments":{"bucket":"space-amis-du-jardin","hostname":"s3.internal","port":9000,"use_ssl":false,"use_path_style":true`)
 				assert.Contains(t, string(out), `"trusted_domains":["amis-du-jardin.jardinier.example"]`)
 				assert.Contains(t, string(out), `"secret":"it's secret"`)
+				// memcache_customprefix is the key Nextcloud reads (lib/private/Server.php
+				// from 33.0.1); "redis" holds only the connection (RedisFactory).
+				assert.Contains(t, string(out), `"memcache.distributed":"\\OC\\Memcache\\Redis"`)
+				assert.Contains(t, string(out), `"memcache_customprefix":"nc-amis-du-jardin:"`)
+				assert.Contains(t, string(out), `"redis":{"host":"redis","port":6379}`)
 			case "code":
 				assert.Contains(t, string(out), `"apps_paths":[{"path":"\/srv\/nextcloud\/code\/31.0.9\/apps","url":"\/apps","writable":false},{"path":"\/srv\/nextcloud\/data\/amis-du-jardin\/apps","url":"\/custom_apps","writable":true}]`)
 			case "limits":
@@ -386,6 +391,8 @@ func TestOccOptionsValidate(t *testing.T) {
 		"NEXTCLOUD_SSH_HOST":        func(o *OccOptions) { o.SSHHost = "web1" },
 		"SECRET_KEY":                func(o *OccOptions) { o.Secret = nil },
 		"NEXTCLOUD_DEACTIVATED_MAP": func(o *OccOptions) { o.DeactivatedMap = "" },
+		"NEXTCLOUD_HEALTH_URL":      func(o *OccOptions) { o.HealthURL = "web1:8080" },
+		"NEXTCLOUD_RELOAD_PHP":      func(o *OccOptions) { o.ReloadPHP = []string{"kill", "-USR2", "$(cat", "/run/php.pid)"} },
 	} {
 		t.Run("names "+variable, func(t *testing.T) {
 			o := testOptions()

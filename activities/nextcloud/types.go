@@ -152,6 +152,10 @@ type Driver interface {
 	// PostUpgrade runs the slow optional steps (missing indices, columns, primary keys)
 	// once the space is back in service: maintenance must be off.
 	PostUpgrade(ctx context.Context, slug string) error
+	// CheckWeb asks the space over HTTP, through its web server, whether it serves
+	// version, out of maintenance, and renders its login page; the error says what is
+	// wrong. It runs once maintenance is off, before background jobs resume.
+	CheckWeb(ctx context.Context, slug, version string) error
 }
 
 // DefaultApps are the operator-approved apps enabled on every new space when the
@@ -257,4 +261,5 @@ const (
 	UpgradeStepUpgrade     = "upgrade"       // occ upgrade to Version
 	UpgradeStepHealth      = "health"        // status: installed version, code version, maintenance
 	UpgradeStepPost        = "post-upgrade"  // slow optional steps, in service
+	UpgradeStepWeb         = "web"           // Version served over HTTP (CheckWeb), maintenance off
 )

@@ -38,6 +38,13 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	version := nextcloudtest.CodeVersion(t, php, code)
 
 	root := t.TempDir()
+	// An upgrade is done once the space answers through a web server (CheckWeb): serve
+	// the spaces as a web node does, when nginx and php-fpm are installed.
+	var node *nextcloudtest.WebNode
+	if ok, _ := nextcloudtest.HaveWebNode(); ok {
+		node = nextcloudtest.StartWebNode(t, filepath.Join(root, "config"), filepath.Join(root, "data"),
+			filepath.Join(root, "nginx", "deactivated-spaces.map"))
+	}
 	s := startSystem(t, func(c *models.Config) {
 		c.NextcloudDriver, c.NextcloudVersion = "occ", version
 		c.FleetDatabaseURL = modeltest.ServerURL()
@@ -50,6 +57,9 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 		c.Occ.DeactivatedMap = filepath.Join(root, "nginx", "deactivated-spaces.map")
 		c.Occ.RedisPrefix = "jardinier-e2e-"
 		c.Occ.AccessControl = false // its app comes from the app store; the integration test covers it
+		if node != nil {
+			c.Occ.HealthURL = node.URL
+		}
 	})
 	require.NoError(t, os.MkdirAll(s.cfg.Occ.CodeRoot, 0o755))
 	require.NoError(t, os.Symlink(code, filepath.Join(s.cfg.Occ.CodeRoot, version)))
@@ -91,6 +101,9 @@ func TestRealNextcloudEndToEnd(t *testing.T) {
 	t.Run("an admin upgrades the fleet to the next version through the API", func(t *testing.T) {
 		if next == "" {
 			t.Skip("no next version: set NEXTCLOUD_TEST_NEXT_CODE_DIR to a release tree of the next version")
+		}
+		if node == nil {
+			t.Skip("an upgrade checks the space through its web server: apt-get install nginx php8.2-fpm")
 		}
 		admin, _, err := models.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
 		require.NoError(t, err)

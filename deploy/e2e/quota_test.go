@@ -29,7 +29,7 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 	// The admin's files take 3 GB; versions, trash and previews 1 GB more. They logged
 	// in a moment ago, after the activation the policy last read.
 	s.sim.SetUsage(slug, "admin", 3*gb, gb)
-	login := time.Now().Add(-time.Minute).Truncate(time.Second).UTC()
+	login := time.Now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
 	s.sim.SetLastLogin(slug, "admin", login)
 
 	sc := s.temporal.ScheduleClient()

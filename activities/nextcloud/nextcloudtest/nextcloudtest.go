@@ -28,6 +28,31 @@ func CodeVersion(t testing.TB, php, code string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// RedisKeys lists the keys of the Redis server at addr (host:port) that match pattern
+// (as SCAN's MATCH reads it), with php's Redis extension, which Nextcloud uses too.
+func RedisKeys(t testing.TB, php, addr, pattern string) []string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	out, err := exec.Command(php, "-r", `$r = new Redis(); $r->connect($argv[1], (int) $argv[2]);
+$r->setOption(Redis::OPT_SCAN, Redis::SCAN_RETRY); $it = null;
+while (($keys = $r->scan($it, $argv[3], 1000)) !== false) { foreach ($keys as $k) { echo $k, "\n"; } }`,
+		host, port, pattern).CombinedOutput()
+	require.NoError(t, err, "list the keys of Redis at %s: %s", addr, out)
+	return strings.Fields(string(out))
+}
+
+// ReadsConfigKey reports whether the Nextcloud release tree at code reads the system
+// configuration key, as far as its core (lib/private) names it.
+func ReadsConfigKey(t testing.TB, code, key string) bool {
+	t.Helper()
+	out, err := exec.Command("grep", "-rlqF", "'"+key+"'", filepath.Join(code, "lib", "private")).CombinedOutput()
+	if err != nil && len(out) > 0 {
+		require.NoError(t, err, "%s", out)
+	}
+	return err == nil
+}
+
 // Occ runs occ on the instance whose configuration directory is configDir, from the code
 // base its code link points at, with env added to its environment, and returns its
 // standard output and error together.
