@@ -128,7 +128,11 @@ func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, 
 		if err != nil {
 			s.logger.Warn("Space workflow did not answer its status query", "slug", slug, "error", err)
 		} else {
+			// The workflow is ahead of its projection: what it answers goes together.
 			d.Status = st.Status
+			if st.NextcloudVersion != "" {
+				d.NextcloudVersion = st.NextcloudVersion
+			}
 			d.Workflow = &workflowView{ID: workflows.SpaceWorkflowID(slug), Status: st.Status, LastError: st.LastError, Steps: []stepView{}}
 			for _, step := range st.Steps {
 				d.Workflow.Steps = append(d.Workflow.Steps, stepView{Status: step.Status, Actor: step.Actor, Reason: step.Reason, At: step.At})

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,9 @@ type fleetHarness struct {
 	running    int
 	maxRunning int
 	result     UpgradeProgress
+	// mu guards what the mocked signals write: the test environment delivers external
+	// signals from goroutines of their own.
+	mu sync.Mutex
 }
 
 const upgradeTime = 10 * time.Minute
@@ -63,6 +67,8 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 	f.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalUpgradeSpace, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
 			slug := SlugFromWorkflowID(workflowID)
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			f.askedAt[slug] = f.env.Now()
 			if f.gone(slug) {
 				return fmt.Errorf("workflow %s not found", workflowID)
@@ -71,7 +77,9 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 			f.running++
 			f.maxRunning = max(f.maxRunning, f.running)
 			f.env.RegisterDelayedCallback(func() {
+				f.mu.Lock()
 				f.running--
+				f.mu.Unlock()
 				rep := SpaceUpgradeReport{Slug: slug, Outcome: f.outcome(slug), From: "31.0.9", To: arg.(UpgradeSpaceRequest).Target,
 					Downtime: f.downtime(slug), Status: models.StatusActive}
 				if rep.Outcome == SpaceUpgradeFailed {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,8 @@ type system struct {
 	sim      *nextcloud.Simulator
 	fleet    *nextcloud.FleetDB
 	token    string
+	// stopWorker stops the worker of the test process, for a test that runs its own.
+	stopWorker func()
 }
 
 func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
@@ -85,7 +88,8 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: driver})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
+	stopWorker := sync.OnceFunc(w.Stop)
+	t.Cleanup(stopWorker)
 
 	h, err := api.NewServer(cfg, db, c, logger).Handler()
 	require.NoError(t, err)
@@ -93,7 +97,8 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	t.Cleanup(srv.Close)
 	token, _, err := models.CreateModerator(ctx, db, "camille", models.RoleModerator)
 	require.NoError(t, err)
-	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, fleet: fleet, token: token}
+	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, fleet: fleet, token: token,
+		stopWorker: stopWorker}
 }
 
 // call sends a JSON request to the API and decodes the answer into out.
