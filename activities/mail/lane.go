@@ -27,6 +27,8 @@ var lanes = map[Kind]Lane{
 	KindConfirmDeletion:     LaneUrgent,
 	KindModeratorInvitation: LaneUrgent,
 	KindModeratorReset:      LaneUrgent,
+	KindWithdrawn:           LaneUrgent,
+	KindReactivationLink:    LaneUrgent,
 
 	KindFirstWarning:      LaneBulk,
 	KindSecondWarning:     LaneBulk,
