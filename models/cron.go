@@ -151,12 +151,13 @@ type CronResult struct {
 }
 
 // FinishCronRun records the run of a claimed space, frees its lease and makes it due
-// one interval after the due time it ran for (or, if that has passed already, at its
-// next place in the interval). It reports false when owner no longer held the lease
+// one interval after the due time it ran for: a space run late (its process died)
+// catches up on the next interval at once. Only a space more than a whole interval
+// behind (no cron process for a while) skips to its next place in the interval. It reports false when owner no longer held the lease
 // (it expired and another process took the space over): nothing is written.
 func FinishCronRun(ctx context.Context, db *gorm.DB, owner string, c CronClaim, r CronResult, now time.Time, every time.Duration) (bool, error) {
 	next := c.DueAt.Add(every)
-	if !next.After(now) {
+	if next.Before(now.Add(-every)) {
 		next = CronDueAfter(c.Slug, now, every)
 	}
 	updates := map[string]any{
