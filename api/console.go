@@ -54,7 +54,7 @@ const (
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
-	consoleErrorPage, consoleUnavailable}
+	consoleErrorPage, consoleUnavailable, consoleStats}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -561,6 +561,8 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	mod.POST("/espaces/:slug", s.actFromConsole)
 	mod.GET("/apercu", s.previewPage)
 	mod.GET("/journal", s.journalPage)
+	mod.GET("/statistiques", s.statsScreen)
+	mod.GET("/statistiques/csv", s.statsScreenCSV)
 	mod.GET("/compte", s.accountPage)
 	mod.POST("/compte/jetons", s.createTokenFromConsole)
 	mod.POST("/compte/jetons/:id/revoquer", s.revokeTokenFromConsole)

@@ -120,32 +120,22 @@ func updateWorkflow[T any](ctx context.Context, c client.Client, workflowID, upd
 	return result, err
 }
 
-// plannedStep is a step of the inactivity policy still ahead of a space.
-type plannedStep struct {
-	Step models.Step
-	At   time.Time
-}
-
-// plannedSteps are the steps ahead of a space in service if nothing happens, from its
-// next step to its deletion. The dates keep the policy's gaps from the next step's date;
-// the deletion is never before the date the workflow set for it, which may come later
-// (a deactivation by a moderator, for instance, postpones it).
-func plannedSteps(p models.InactivityPolicy, sp *models.Space) []plannedStep {
-	if sp.Status != models.StatusActive && sp.Status != models.StatusDeactivated {
+// plannedSteps are the steps ahead of a space in service if nothing happens, on the
+// dates its workflow will take them: the plan the workflow projects each time it plans
+// (models.Space.Plan). A row written before plans were projected shows what it has: the
+// next step and the deletion. Nothing here computes a date.
+func plannedSteps(sp *models.Space) []models.PlannedStep {
+	if sp.Status != models.StatusActive && sp.Status != models.StatusDeactivated || sp.Exempt {
 		return nil
+	} else if sp.Plan != nil {
+		return sp.Plan
 	}
-	var steps []plannedStep
-	if first := models.StepIndex(sp.NextStep); first >= 0 && sp.NextStepAt != nil {
-		for _, step := range models.Steps[first:] {
-			steps = append(steps, plannedStep{Step: step, At: sp.NextStepAt.Add(p.Offset(step) - p.Offset(sp.NextStep))})
-		}
+	var steps []models.PlannedStep
+	if sp.NextStep != "" && sp.NextStepAt != nil {
+		steps = append(steps, models.PlannedStep{Step: sp.NextStep, At: *sp.NextStepAt})
 	}
-	switch last := len(steps) - 1; {
-	case sp.DeletionDueAt == nil:
-	case last < 0:
-		steps = append(steps, plannedStep{Step: models.StepDeletion, At: *sp.DeletionDueAt})
-	case sp.DeletionDueAt.After(steps[last].At): // steps always end with the deletion
-		steps[last].At = *sp.DeletionDueAt
+	if sp.DeletionDueAt != nil && sp.NextStep != models.StepDeletion {
+		steps = append(steps, models.PlannedStep{Step: models.StepDeletion, At: *sp.DeletionDueAt})
 	}
 	return steps
 }
@@ -194,7 +184,7 @@ func (s *Server) timelineOf(ctx context.Context, slug string) (*timelineResponse
 		Select("action, actor, reason, at").Scan(&resp.Steps).Error; err != nil {
 		return nil, err
 	}
-	for _, p := range plannedSteps(s.cfg.Policy, sp) {
+	for _, p := range plannedSteps(sp) {
 		resp.Steps = append(resp.Steps, timelineEntry{Action: string(p.Step), Actor: models.ActorSystem, At: p.At, Planned: true})
 	}
 	return &resp, nil
@@ -210,16 +200,18 @@ type previewItem struct {
 
 // previewResponse says what the inactivity policy will do in the coming days.
 type previewResponse struct {
-	Policy string              `json:"policy"`
-	Days   int                 `json:"days"`
-	Until  time.Time           `json:"until"`
-	Counts map[models.Step]int `json:"counts"`
-	Items  []previewItem       `json:"items"`
+	Policy        string              `json:"policy"`
+	PolicyVersion int                 `json:"policy_version"`
+	Days          int                 `json:"days"`
+	Until         time.Time           `json:"until"`
+	Counts        map[models.Step]int `json:"counts"`
+	Items         []previewItem       `json:"items"`
 }
 
 // previewPolicy lists the warnings, deactivations and deletions due in the next ?days=
-// days, by date, if no space sees any activity meanwhile. Exempt spaces are left out.
-// Steps already overdue are listed too: the workflows will take them at once.
+// days, by date, if no space sees any activity meanwhile: the dates of the plans the
+// workflows keep in the projection. Exempt spaces are left out. Steps already overdue
+// are listed too: the workflows will take them at once.
 func (s *Server) previewPolicy(c *gin.Context) {
 	days, err := strconv.Atoi(c.Query("days"))
 	if err != nil {
@@ -239,21 +231,25 @@ func (s *Server) previewFor(ctx context.Context, days int) (*previewResponse, er
 		return nil, models.FieldError("days", "doit être un nombre entier de jours, de 1 à %d", maxPreviewDays)
 	}
 	until := s.now().UTC().AddDate(0, 0, days)
+	current, err := models.CurrentPolicy(ctx, s.db, s.cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
 	var spaces []models.Space
 	if err := s.db.WithContext(ctx).
-		Select("slug, status, exempt, next_step, next_step_at, deletion_due_at").
+		Select("slug, status, exempt, next_step, next_step_at, deletion_due_at, plan").
 		Where("status IN ? AND NOT exempt AND (next_step_at <= ? OR deletion_due_at <= ?)",
 			[]models.Status{models.StatusActive, models.StatusDeactivated}, until, until).
 		Find(&spaces).Error; err != nil {
 		return nil, err
 	}
-	resp := previewResponse{Policy: s.cfg.Policy.String(), Days: days, Until: until,
+	resp := previewResponse{Policy: current.Policy, PolicyVersion: current.Version, Days: days, Until: until,
 		Counts: make(map[models.Step]int, len(models.Steps)), Items: []previewItem{}}
 	for _, step := range models.Steps {
 		resp.Counts[step] = 0
 	}
 	for i := range spaces {
-		for _, p := range plannedSteps(s.cfg.Policy, &spaces[i]) {
+		for _, p := range plannedSteps(&spaces[i]) {
 			if p.At.After(until) {
 				continue
 			}

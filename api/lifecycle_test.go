@@ -189,34 +189,32 @@ func TestSpaceActions(t *testing.T) {
 }
 
 func TestPlannedSteps(t *testing.T) {
-	policy := models.DefaultInactivityPolicy()
 	next := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { v := next.Add(d); return &v }
+	// Gaps no policy has: the dates are the workflow's, never recomputed.
+	plan := []models.PlannedStep{{Step: models.StepSecondWarning, At: next}, {Step: models.StepDeactivation, At: next.Add(3 * day)},
+		{Step: models.StepDeletionNotice, At: next.Add(40 * day)}, {Step: models.StepDeletion, At: next.Add(41 * day)}}
 	for _, tc := range []struct {
 		name  string
 		space models.Space
-		want  []plannedStep
+		want  []models.PlannedStep
 	}{
-		{"an active space goes through every step after its next one, keeping the policy's gaps",
-			models.Space{Status: models.StatusActive, NextStep: models.StepSecondWarning, NextStepAt: at(0)},
-			[]plannedStep{{models.StepSecondWarning, next}, {models.StepDeactivation, next.Add(15 * day)},
-				{models.StepDeletionNotice, next.Add(30 * day)}, {models.StepDeletion, next.Add(45 * day)}}},
-		{"the deletion is never before the date the workflow set for it",
+		{"a space in service shows the plan its workflow projected, as it is",
+			models.Space{Status: models.StatusActive, NextStep: models.StepSecondWarning, NextStepAt: at(0), DeletionDueAt: at(10 * day), Plan: plan},
+			plan},
+		{"a row from before plans were projected shows its next step and its deletion",
 			models.Space{Status: models.StatusDeactivated, NextStep: models.StepDeletionNotice, NextStepAt: at(0), DeletionDueAt: at(20 * day)},
-			[]plannedStep{{models.StepDeletionNotice, next}, {models.StepDeletion, next.Add(20 * day)}}},
-		{"nor after the policy's date when that one is later",
-			models.Space{Status: models.StatusDeactivated, NextStep: models.StepDeletionNotice, NextStepAt: at(0), DeletionDueAt: at(day)},
-			[]plannedStep{{models.StepDeletionNotice, next}, {models.StepDeletion, next.Add(15 * day)}}},
-		{"a space with only a deletion date is deleted then",
-			models.Space{Status: models.StatusDeactivated, DeletionDueAt: at(0)},
-			[]plannedStep{{models.StepDeletion, next}}},
-		{"a space with neither a next step nor a deletion date has nothing ahead (an exempt one)",
-			models.Space{Status: models.StatusActive, Exempt: true}, nil},
+			[]models.PlannedStep{{Step: models.StepDeletionNotice, At: next}, {Step: models.StepDeletion, At: next.Add(20 * day)}}},
+		{"a space whose next step is its deletion shows it once",
+			models.Space{Status: models.StatusDeactivated, NextStep: models.StepDeletion, NextStepAt: at(0), DeletionDueAt: at(0)},
+			[]models.PlannedStep{{Step: models.StepDeletion, At: next}}},
+		{"an exempt space has nothing ahead",
+			models.Space{Status: models.StatusActive, Exempt: true, Plan: plan}, nil},
 		{"a space not in service has nothing ahead",
-			models.Space{Status: models.StatusDeleted, NextStep: models.StepDeletion, NextStepAt: at(0)}, nil},
+			models.Space{Status: models.StatusDeleted, NextStep: models.StepDeletion, NextStepAt: at(0), Plan: plan}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, plannedSteps(policy, &tc.space))
+			assert.Equal(t, tc.want, plannedSteps(&tc.space))
 		})
 	}
 }
@@ -229,6 +227,8 @@ func TestSpaceTimeline(t *testing.T) {
 	f.space("ancien", models.StatusActive, func(sp *models.Space) {
 		sp.SubmittedAt = submitted
 		sp.NextStep, sp.NextStepAt = models.StepDeactivation, &next
+		sp.Plan = []models.PlannedStep{{Step: models.StepDeactivation, At: next},
+			{Step: models.StepDeletionNotice, At: next.Add(15 * day)}, {Step: models.StepDeletion, At: next.Add(33 * day)}}
 	})
 	for i, ev := range []models.AuditEvent{
 		{Action: "submitted", Actor: models.ActorApplicant, At: submitted.AddDate(-1, 0, 0)}, // the older space's
@@ -263,8 +263,8 @@ func TestSpaceTimeline(t *testing.T) {
 			{"warn2", "system", "", next.Add(-15 * day), false},
 			{"deactivate", "system", "", next, true},
 			{"notice", "system", "", next.Add(15 * day), true},
-			{"delete", "system", "", next.Add(30 * day), true},
-		}, got)
+			{"delete", "system", "", next.Add(33 * day), true},
+		}, got, "the planned dates are the workflow's plan")
 	})
 
 	t.Run("an unknown space has no timeline, and moderators only see it", func(t *testing.T) {
@@ -278,10 +278,26 @@ func TestPolicyPreview(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f.server.now = func() time.Time { return now }
 	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
-	f.space("bientot", models.StatusActive, func(sp *models.Space) { sp.NextStep, sp.NextStepAt = models.StepFirstWarning, at(5*day) })
-	f.space("en-retard", models.StatusActive, func(sp *models.Space) { sp.NextStep, sp.NextStepAt = models.StepSecondWarning, at(-day) })
+	planned := func(steps ...any) []models.PlannedStep {
+		var plan []models.PlannedStep
+		for i := 0; i < len(steps); i += 2 {
+			plan = append(plan, models.PlannedStep{Step: steps[i].(models.Step), At: *at(steps[i+1].(time.Duration))})
+		}
+		return plan
+	}
+	f.space("bientot", models.StatusActive, func(sp *models.Space) {
+		sp.NextStep, sp.NextStepAt = models.StepFirstWarning, at(5*day)
+		sp.Plan = planned(models.StepFirstWarning, 5*day, models.StepSecondWarning, 20*day, models.StepDeactivation, 35*day,
+			models.StepDeletionNotice, 50*day, models.StepDeletion, 65*day)
+	})
+	f.space("en-retard", models.StatusActive, func(sp *models.Space) {
+		sp.NextStep, sp.NextStepAt = models.StepSecondWarning, at(-day)
+		sp.Plan = planned(models.StepSecondWarning, -day, models.StepDeactivation, 14*day, models.StepDeletionNotice, 29*day,
+			models.StepDeletion, 44*day)
+	})
 	f.space("desactive", models.StatusDeactivated, func(sp *models.Space) {
 		sp.NextStep, sp.NextStepAt, sp.DeletionDueAt = models.StepDeletionNotice, at(10*day), at(28*day)
+		sp.Plan = planned(models.StepDeletionNotice, 10*day, models.StepDeletion, 28*day)
 	})
 	f.space("exempte", models.StatusActive, func(sp *models.Space) {
 		sp.Exempt, sp.NextStep, sp.NextStepAt = true, models.StepFirstWarning, at(day)
@@ -295,6 +311,7 @@ func TestPolicyPreview(t *testing.T) {
 		var resp previewResponse
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &resp))
 		assert.Equal(t, "warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d", resp.Policy)
+		assert.Equal(t, 1, resp.PolicyVersion, "INACTIVITY_POLICY seeded the first version")
 		assert.Equal(t, 30, resp.Days)
 		assert.True(t, now.AddDate(0, 0, 30).Equal(resp.Until))
 		item := func(slug string, status models.Status, step models.Step, d time.Duration) previewItem {

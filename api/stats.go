@@ -36,10 +36,15 @@ func (s *Server) getStats(c *gin.Context) {
 		c.JSON(http.StatusOK, report)
 		return
 	}
-	c.Header("Content-Disposition", "attachment; filename=statistiques-"+strconv.Itoa(year)+".csv")
+	s.writeStatsCSV(c, report)
+}
+
+// writeStatsCSV answers the report as a CSV file to download.
+func (s *Server) writeStatsCSV(c *gin.Context, report *models.StatsReport) {
+	c.Header("Content-Disposition", "attachment; filename=statistiques-"+strconv.Itoa(report.Year)+".csv")
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)
 	if err := report.WriteCSV(c.Writer); err != nil {
-		s.logger.Error("Write statistics CSV", "year", year, "error", err)
+		s.logger.Error("Write statistics CSV", "year", report.Year, "error", err)
 	}
 }

@@ -86,6 +86,10 @@ type Space struct {
 	NextStep      Step       `gorm:"index"`
 	NextStepAt    *time.Time `gorm:"index"`
 	DeletionDueAt *time.Time
+	// Plan is every step ahead, from the next to the deletion, on the dates the
+	// workflow will take them: what the timeline and the policy preview show.
+	Plan          []PlannedStep `gorm:"serializer:json"`
+	PolicyVersion int           `gorm:"not null;default:0"` // the version the plan follows
 	StatusReason  string
 	// What the space held when its quota was last shared out (quota rebalance).
 	StorageUsedBytes int64 `gorm:"not null;default:0"`

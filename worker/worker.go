@@ -79,6 +79,7 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.SpaceWorkflow, workflow.RegisterOptions{Name: workflows.SpaceWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.PolicyRolloutWorkflow, workflow.RegisterOptions{Name: workflows.PolicyRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})

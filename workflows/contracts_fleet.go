@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strconv"
 	"time"
 
 	"jardinier/models"
@@ -156,4 +157,35 @@ type QuotaRebalanceResult struct {
 	// FullCount and FailedCount count them all; the lists stop at maxListedSlugs.
 	FullCount   int
 	FailedCount int
+}
+
+// PolicyRolloutWorkflowType is the name PolicyRolloutWorkflow is registered under.
+const PolicyRolloutWorkflowType = "PolicyRolloutWorkflow"
+
+// policyRolloutIDPrefix starts the ID of every policy rollout workflow.
+const policyRolloutIDPrefix = "policy/"
+
+// PolicyRolloutWorkflowID is the ID of the workflow that tells every space of one
+// version of the inactivity policy: one rollout per version.
+func PolicyRolloutWorkflowID(version int) string {
+	return policyRolloutIDPrefix + strconv.Itoa(version)
+}
+
+// PolicyRolloutInput starts the rollout of a policy version to every space in service.
+type PolicyRolloutInput struct {
+	Change PolicyChanged
+	// Window bounds the signals in flight at once (0: policyWindow); PageSize the
+	// spaces read at a time (0: policyPageSize).
+	Window   int
+	PageSize int
+	// After and Done carry the rollout over Continue-As-New: the last slug signalled,
+	// and the counts so far.
+	After string
+	Done  PolicyRolloutResult
+}
+
+// PolicyRolloutResult counts the space workflows told of the new version.
+type PolicyRolloutResult struct {
+	Signalled int
+	Gone      int // their workflow had ended meanwhile (deleted)
 }

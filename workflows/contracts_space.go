@@ -58,6 +58,17 @@ const (
 // QueryStatus answers the current SpaceStatus of a space workflow.
 const QueryStatus = "status"
 
+// SignalPolicyChanged tells a space workflow of a new version of the inactivity policy
+// (PolicyChanged); it plans its next step again at once.
+const SignalPolicyChanged = "policy-changed"
+
+// PolicyChanged is a new version of the inactivity policy. A workflow keeps the
+// highest version it was told of, whatever the order signals arrive in.
+type PolicyChanged struct {
+	Version int
+	Policy  models.InactivityPolicy
+}
+
 // Search attributes that let ops filter spaces in the Temporal UI. They are registered
 // on the server (temporal-dev.yaml for the dev server).
 var (
@@ -95,15 +106,18 @@ type SpaceInput struct {
 	State *SpaceState
 }
 
-// SpaceState is what a space workflow carries from one run to the next.
+// SpaceState is what a space workflow carries from one run to the next: the workflow
+// holds it whole and passes it whole to Continue-As-New, so a field added here crosses
+// runs by itself. Its JSON is in recorded histories: add fields, never rename them.
 type SpaceState struct {
 	Status           models.Status
 	NextcloudVersion string
-	Reason           string
-	LastError        string
-	Steps            []Step
-	Seq, Holds       int
-	Failures         int
+	Reason           string // of the last transition
+	LastError        string // of the last failed provisioning
+	Steps            []Step // the most recent, at most maxSteps
+	Seq              int    // transitions recorded, for idempotent audit keys
+	Holds            int    // on_hold mails sent
+	Failures         int    // failed provisionings
 	Lifecycle        Lifecycle
 }
 
@@ -140,6 +154,10 @@ type SpaceStatus struct {
 	NextStep         models.Step // the next step of the inactivity policy, "" if none
 	NextStepAt       time.Time
 	DeletionAt       time.Time
+	// Plan is every step ahead, NextStep first, on the dates the workflow will take
+	// them if nothing happens; PolicyVersion the version of the policy it follows.
+	Plan          []models.PlannedStep
+	PolicyVersion int
 }
 
 // ActionInput is an action on a space in service. TokenSeq is set when the contact acts

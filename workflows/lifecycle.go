@@ -158,40 +158,50 @@ func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestIn
 // or for an action, whichever comes first, and continues as new at each phase change.
 func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 	logger := workflow.GetLogger(ctx)
-	if err := s.loadPolicy(ctx); err != nil {
+	// Runs from before policy versions neither listen for policy changes nor project
+	// their plan when the policy they read changes.
+	s.listen = workflow.GetVersion(ctx, changePolicySignals, workflow.DefaultVersion, 1) >= 1
+	if _, err := s.loadPolicy(ctx); err != nil {
 		return SpaceResult{}, err
 	}
 	if err := s.projectSchedule(ctx); err != nil {
 		return SpaceResult{}, err
 	}
+	woken := func() bool { return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) }
 	for {
 		phase := s.st.Status
 		sc := s.schedule()
 		acted := false
 		switch {
 		case sc == nil: // exempt: only an action moves the space
-			if err := workflow.Await(ctx, func() bool { return s.action != nil || s.upgradeWaiting(ctx) }); err != nil {
+			if err := workflow.Await(ctx, woken); err != nil {
 				return SpaceResult{}, err
 			}
 			acted = true
 		default:
 			wait := sc.NextStepAt.Sub(workflow.Now(ctx))
 			if wait > 0 {
-				ok, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return s.action != nil || s.upgradeWaiting(ctx) })
+				ok, err := workflow.AwaitWithTimeout(ctx, wait, woken)
 				if err != nil {
 					return SpaceResult{}, err
 				}
 				acted = ok
 			} else {
-				acted = s.action != nil || s.upgradeWaiting(ctx)
+				acted = woken()
 			}
 		}
 		var err error
 		switch {
 		case acted && s.action != nil:
 			err = s.act(ctx)
-		case acted:
+		case acted && s.upgradeWaiting(ctx):
 			err = s.upgradeNext(ctx)
+		case acted:
+			// A new policy: plan again at once, the timer of the old plan is dropped.
+			err = s.replan(ctx)
+			if err == nil {
+				continue
+			}
 		default:
 			err = s.step(ctx, sc.NextStep)
 		}
@@ -205,22 +215,66 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 		if s.st.Status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return SpaceResult{}, s.continueAsNew(ctx)
 		}
-		if err := s.loadPolicy(ctx); err != nil {
+		changed, err := s.loadPolicy(ctx)
+		if err != nil {
 			return SpaceResult{}, err
+		}
+		if changed && s.listen {
+			if err := s.projectSchedule(ctx); err != nil {
+				return SpaceResult{}, err
+			}
 		}
 	}
 }
 
-// loadPolicy reads the inactivity policy in force.
-func (s *space) loadPolicy(ctx workflow.Context) error {
+// changePolicySignals is the change ID (workflow.GetVersion) of the space workflows
+// that listen for SignalPolicyChanged and project their whole plan.
+const changePolicySignals = "policy-signals"
+
+// policyWaiting reports whether a policy change waits in its signal channel.
+func (s *space) policyWaiting(ctx workflow.Context) bool {
+	return s.listen && workflow.GetSignalChannel(ctx, SignalPolicyChanged).Len() > 0
+}
+
+// replan takes the newest policy of the waiting signals and, if it is newer than the
+// one in force, plans the next steps with it and projects the new plan. The rule of
+// dueAt holds across the change: never before a date a mail announced, never sooner
+// after the step before than the new policy's gap.
+func (s *space) replan(ctx workflow.Context) error {
+	ch := workflow.GetSignalChannel(ctx, SignalPolicyChanged)
+	changed := false
+	for {
+		var sig PolicyChanged
+		if !ch.ReceiveAsync(&sig) {
+			break
+		}
+		if sig.Version > s.policyVersion && sig.Policy.Validate() == nil {
+			s.policy, s.policyVersion, changed = sig.Policy, sig.Version, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	workflow.GetLogger(ctx).Info("Inactivity policy changed, next steps planned again", "slug", s.in.Slug,
+		"version", s.policyVersion, "policy", s.policy.String())
+	return s.projectSchedule(ctx)
+}
+
+// loadPolicy reads the inactivity policy in force, and says whether it differs from
+// the one the workflow followed. A version older than one a signal brought is ignored.
+func (s *space) loadPolicy(ctx workflow.Context) (changed bool, err error) {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second})
 	var dba *database.Activities
 	var res database.CurrentPolicyResult
 	if err := workflow.ExecuteLocalActivity(lctx, dba.CurrentPolicy, database.CurrentPolicyInput{}).Get(ctx, &res); err != nil {
-		return fmt.Errorf("read the inactivity policy: %w", err)
+		return false, fmt.Errorf("read the inactivity policy: %w", err)
 	}
-	s.policy = res.Policy
-	return nil
+	if res.Version < s.policyVersion {
+		return false, nil
+	}
+	changed = res.Policy != s.policy
+	s.policy, s.policyVersion = res.Policy, res.Version
+	return changed, nil
 }
 
 // dueAt is when step i of the policy is due in this countdown if nothing happens: its
@@ -245,15 +299,36 @@ func (s *space) schedule() *database.Schedule {
 		return nil
 	}
 	next := s.st.Lifecycle.Done
-	return &database.Schedule{NextStep: models.Steps[next],
-		NextStepAt: later(s.dueAt(next), s.st.Lifecycle.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.st.Lifecycle.RetryAt)}
+	sc := &database.Schedule{NextStep: models.Steps[next],
+		NextStepAt: later(s.dueAt(next), s.st.Lifecycle.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.st.Lifecycle.RetryAt),
+		PolicyVersion: s.policyVersion}
+	sc.Plan = s.plan(sc)
+	return sc
+}
+
+// plan is every step ahead on the date the workflow will take it if nothing happens:
+// the next step on the schedule's date, each later one by the rule of dueAt from the
+// date of the one before. The deletion may come after the schedule's DeletionAt, which
+// the mails announce: that one is a date it never comes before.
+func (s *space) plan(sc *database.Schedule) []models.PlannedStep {
+	l, off := s.st.Lifecycle, s.policy.Offsets
+	out := []models.PlannedStep{{Step: sc.NextStep, At: sc.NextStepAt}}
+	prev := sc.NextStepAt
+	for i := l.Done + 1; i < len(models.Steps); i++ {
+		at := later(later(l.LastActivity.Add(off[i]), prev.Add(off[i]-off[i-1])), l.Promised[i])
+		out = append(out, models.PlannedStep{Step: models.Steps[i], At: at})
+		prev = at
+	}
+	return out
 }
 
 // projectSchedule writes the schedule to the projection, for the list screens and the
 // policy preview.
 func (s *space) projectSchedule(ctx workflow.Context) error {
-	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Schedule: orEmpty(s.schedule()),
-		LastActivityAt: s.st.Lifecycle.LastActivity})
+	// The reason of the last transition goes with the status, which the projection
+	// writes together: without it the reason shown would be lost at each new plan.
+	return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Reason: s.st.Reason,
+		Schedule: orEmpty(s.schedule()), LastActivityAt: s.st.Lifecycle.LastActivity})
 }
 
 // step runs a policy step whose time has come, after checking the space was not used

@@ -249,6 +249,11 @@ func TestSpaceActions(t *testing.T) {
 		require.NoError(t, del.rejected)
 		assert.Equal(t, models.StatusDeleted, h.result.Status)
 		assert.Equal(t, "contenu illicite signalé", h.mailsOf(mail.KindDeactivated)[0].Reason)
+		for _, p := range h.projections {
+			if p.Status == models.StatusDeactivated {
+				assert.Equal(t, "contenu illicite signalé", p.Reason, "a new plan keeps the reason the projection shows")
+			}
+		}
 		deleted := h.mailsOf(mail.KindDeletedModerators)
 		require.Len(t, deleted, 1)
 		assert.Equal(t, "dominique", deleted[0].Actor)

@@ -23,6 +23,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer.RegisterWorkflowWithOptions(SpaceWorkflow, workflow.RegisterOptions{Name: SpaceWorkflowType})
 			replayer.RegisterWorkflowWithOptions(FleetUpgradeWorkflow, workflow.RegisterOptions{Name: FleetUpgradeWorkflowType})
 			replayer.RegisterWorkflowWithOptions(QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: QuotaRebalanceWorkflowType})
+			replayer.RegisterWorkflowWithOptions(PolicyRolloutWorkflow, workflow.RegisterOptions{Name: PolicyRolloutWorkflowType})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}

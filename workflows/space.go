@@ -37,6 +37,10 @@ type space struct {
 	pending *decision
 	action  *action // a pending action on the space in service
 	policy  models.InactivityPolicy
+	// policyVersion is the version of policy; listen is set in runs that take policy
+	// changes by signal (changePolicySignals).
+	policyVersion int
+	listen        bool
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -66,8 +70,9 @@ func (s *space) statusQuery() (SpaceStatus, error) {
 		Reason: s.st.Reason, LastError: s.st.LastError, Steps: s.st.Steps, Exempt: s.st.Lifecycle.Exempt,
 		LastActivity: s.st.Lifecycle.LastActivity}
 	if sc := s.schedule(); sc != nil {
-		st.NextStep, st.NextStepAt, st.DeletionAt = sc.NextStep, sc.NextStepAt, sc.DeletionAt
+		st.NextStep, st.NextStepAt, st.DeletionAt, st.Plan = sc.NextStep, sc.NextStepAt, sc.DeletionAt, sc.Plan
 	}
+	st.PolicyVersion = s.policyVersion
 	return st, nil
 }
 

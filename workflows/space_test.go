@@ -51,8 +51,9 @@ type harness struct {
 	fail map[string]func(attempt int) error
 	// policy is what CurrentPolicy answers; lastActivity what ReadLastActivity reads,
 	// given the test clock.
-	policy       models.InactivityPolicy
-	lastActivity func(now time.Time) time.Time
+	policy        models.InactivityPolicy
+	policyVersion int
+	lastActivity  func(now time.Time) time.Time
 	// The space's instance on the simulator, through the real activities; nc is what
 	// the simulator said of it after the last upgrade step, and failStep makes a step
 	// fail before it reaches the simulator.
@@ -131,7 +132,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return database.PurgeApplicationResult{Deleted: true}
 	})
 	register(h, "CurrentPolicy", func(database.CurrentPolicyInput) database.CurrentPolicyResult {
-		return database.CurrentPolicyResult{Policy: h.policy}
+		return database.CurrentPolicyResult{Policy: h.policy, Version: h.policyVersion}
 	})
 	register(h, "Send", func(in mail.SendInput) mail.SendResult {
 		h.mails = append(h.mails, in)

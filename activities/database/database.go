@@ -5,6 +5,7 @@ package database
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -25,24 +26,10 @@ const ErrTypeNoPolicy = "InactivityPolicyInvalid"
 
 // Activities writes the projection, and tells workflows the inactivity policy in force.
 type Activities struct {
-	DB     *gorm.DB
+	DB *gorm.DB
+	// Policy is INACTIVITY_POLICY: the first version of the policy when the database
+	// has none yet.
 	Policy models.InactivityPolicy
-}
-
-// CurrentPolicyInput asks for the inactivity policy in force.
-type CurrentPolicyInput struct{}
-
-// CurrentPolicyResult is the inactivity policy of the worker's configuration.
-type CurrentPolicyResult struct{ Policy models.InactivityPolicy }
-
-// CurrentPolicy tells workflows the policy of INACTIVITY_POLICY. Workflows read it each
-// time they plan a step, so that a new policy reaches every space without restarting
-// its workflow; the answer is recorded in history, which keeps replays deterministic.
-func (a *Activities) CurrentPolicy(ctx context.Context, in CurrentPolicyInput) (CurrentPolicyResult, error) {
-	if err := a.Policy.Validate(); err != nil {
-		return CurrentPolicyResult{}, temporal.NewNonRetryableApplicationError("INACTIVITY_POLICY: "+err.Error(), ErrTypeNoPolicy, nil)
-	}
-	return CurrentPolicyResult{Policy: a.Policy}, nil
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.
@@ -77,6 +64,11 @@ type Schedule struct {
 	NextStep   models.Step
 	NextStepAt time.Time
 	DeletionAt time.Time
+	// Plan is every step ahead, NextStep first, on the dates the workflow will take
+	// them; PolicyVersion the policy it follows. A nil Plan leaves both unchanged
+	// (histories recorded before plans were projected).
+	Plan          []models.PlannedStep
+	PolicyVersion int
 }
 
 // RecordTransitionResult says whether this call wrote the transition (false: an
@@ -145,6 +137,10 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		if sc := in.Schedule; sc != nil {
 			updates["next_step"] = sc.NextStep
 			updates["next_step_at"], updates["deletion_due_at"] = nullTime(sc.NextStepAt), nullTime(sc.DeletionAt)
+			if sc.Plan != nil || sc.NextStep == "" {
+				updates["plan"] = planColumn(sc.Plan)
+				updates["policy_version"] = sc.PolicyVersion
+			}
 		}
 		res := tx.Model(&models.Space{}).Where("application_id = ?", in.ApplicationID).Updates(updates)
 		if res.Error != nil {
@@ -168,6 +164,15 @@ var policyStepColumn = map[models.Step]string{
 	models.StepFirstWarning:   "first_warning_at",
 	models.StepSecondWarning:  "second_warning_at",
 	models.StepDeletionNotice: "deletion_notice_at",
+}
+
+// planColumn is the JSON of a plan for its column: nothing planned is an empty list.
+func planColumn(plan []models.PlannedStep) any {
+	if plan == nil {
+		plan = []models.PlannedStep{}
+	}
+	b, _ := json.Marshal(plan) // a slice of plain structs always marshals
+	return string(b)
 }
 
 func nullTime(t time.Time) any {

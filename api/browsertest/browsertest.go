@@ -86,6 +86,12 @@ func Start(tb testing.TB) *Browser {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		tb.Fatal(err)
 	}
+	// Not tb.TempDir: Chromium's helper processes may still write their profile for a
+	// moment after the browser is gone, which would fail the test at its cleanup.
+	profile, err := os.MkdirTemp("", "browsertest-profile-")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -93,7 +99,7 @@ func Start(tb testing.TB) *Browser {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(Desktop, 900),
 		// The machine reaches no network but loopback: without these, Chromium keeps
 		// trying to reach its own services.
@@ -108,6 +114,13 @@ func Start(tb testing.TB) *Browser {
 	tb.Cleanup(func() {
 		cancel()
 		close(b.closed)
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		tb.Logf("browser profile %s left behind", profile)
 	})
 	return b
 }

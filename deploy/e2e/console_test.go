@@ -192,7 +192,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			assert.Contains(t, timeline, step)
 		}
 		moderator.Check(t, "console-espace")
-		for _, page := range []string{"espaces", "apercu", "journal", "compte"} {
+		for _, page := range []string{"espaces", "apercu", "journal", "compte", "statistiques"} {
 			moderator.Open(t, c.url+"/moderation/"+page)
 			assert.Equal(t, http.StatusOK, moderator.Status(), page)
 			moderator.Check(t, "console-"+page)

@@ -26,6 +26,13 @@ func TestQuotaRebalanceEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
 	s.waitStatus(slug, models.StatusActive)
 	t.Cleanup(func() { s.fleet.Drop(context.Background(), slug) })
+	// The API answers the workflow's status, which is ahead of the projection: wait
+	// until the activation and its time are recorded, so that the login comes after.
+	require.Eventually(t, func() bool {
+		var n int64
+		return s.db.Model(&models.Space{}).Where("slug = ? AND status = ? AND last_activity_at IS NOT NULL", slug, models.StatusActive).
+			Count(&n).Error == nil && n == 1
+	}, 30*time.Second, 100*time.Millisecond, "the activation is never recorded")
 	// The admin's files take 3 GB; versions, trash and previews 1 GB more. They logged
 	// in a moment ago, after the activation the policy last read.
 	s.sim.SetUsage(slug, "admin", 3*gb, gb)
