@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ import (
 // upgradeListLimit is how many fleet upgrades the upgrades screen lists: a year of them.
 const upgradeListLimit = 20
 
-// allUpgradesQuery finds every fleet upgrade, newest first.
-var allUpgradesQuery = fmt.Sprintf("WorkflowType = '%s' ORDER BY StartTime DESC", workflows.FleetUpgradeWorkflowType)
+// allUpgradesQuery finds every fleet upgrade. Not every visibility store takes ORDER BY
+// (the development server's does not): findUpgrades sorts them.
+var allUpgradesQuery = fmt.Sprintf("WorkflowType = '%s'", workflows.FleetUpgradeWorkflowType)
 
 // upgradeRow is a fleet upgrade as Temporal's visibility lists it.
 type upgradeRow struct {
@@ -42,13 +44,11 @@ func (s *Server) findUpgrades(ctx context.Context, query string, limit int) ([]u
 	}
 	var out []upgradeRow
 	for _, e := range resp.GetExecutions() {
-		if len(out) == limit {
-			break
-		}
 		out = append(out, upgradeRow{ID: strings.TrimPrefix(e.GetExecution().GetWorkflowId(), workflows.UpgradeWorkflowID("")),
 			Running: e.GetCloseTime() == nil, StartedAt: e.GetStartTime().AsTime()})
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b upgradeRow) int { return b.StartedAt.Compare(a.StartedAt) })
+	return out[:min(len(out), limit)], nil
 }
 
 // moderatorsData is the team.

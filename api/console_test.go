@@ -158,6 +158,16 @@ func TestConsoleSecurity(t *testing.T) {
 		v.signIn("alix@example.org", password)
 		// Alix is an admin without a second factor yet: still, the session exists.
 		require.NotEmpty(t, v.cookies["jardinier_session"])
+		// A page of another site posting in the admin's browser: the browser sends the
+		// cookie and says where the form comes from, and the page cannot know the token.
+		v.headers["Origin"], v.headers["Sec-Fetch-Site"] = "https://evil.example", "cross-site"
+		for _, token := range []string{"", "not-the-token"} {
+			w := v.send("POST", "/moderation/moderateurs/"+itoa(mod.ID)+"/desactiver", url.Values{"csrf": {token}})
+			assert.Equal(t, http.StatusForbidden, w.Code)
+		}
+		// Without those headers (an older browser), the missing token is enough.
+		delete(v.headers, "Origin")
+		delete(v.headers, "Sec-Fetch-Site")
 		for _, token := range []string{"", "not-the-token"} {
 			w := v.send("POST", "/moderation/moderateurs/"+itoa(mod.ID)+"/desactiver", url.Values{"csrf": {token}})
 			assert.Equal(t, http.StatusForbidden, w.Code)
@@ -283,6 +293,40 @@ func TestConsoleSecurity(t *testing.T) {
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 		assert.Equal(t, http.StatusSeeOther, v.get("/moderation/").Code)
 		assert.Equal(t, http.StatusUnauthorized, f.do("GET", "/api/v1/applications", token, nil).Code)
+	})
+}
+
+func TestConsolePasswordReset(t *testing.T) {
+	f := newFixture(t)
+	m := f.member("Camille", models.RoleModerator, "camille@example.org")
+	v := f.visitor()
+
+	t.Run("an unknown address gets the same answer and no link", func(t *testing.T) {
+		w := v.post("/moderation/mot-de-passe-oublie", "/moderation/mot-de-passe-oublie", url.Values{"email": {"personne@example.org"}})
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Contains(t, w.Body.String(), "Si un compte de modération a cette adresse")
+		assert.EqualValues(t, 0, f.count(&models.ModeratorLink{})-1, "only the invitation's")
+	})
+
+	t.Run("a known address gets a reset link that sets a new password and ends the other sessions", func(t *testing.T) {
+		other := f.visitor()
+		other.signIn("camille@example.org", password)
+		started := len(f.started)
+		w := v.post("/moderation/mot-de-passe-oublie", "/moderation/mot-de-passe-oublie", url.Values{"email": {"Camille@example.org"}})
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Contains(t, w.Body.String(), "Si un compte de modération a cette adresse")
+		require.Len(t, f.started, started+1, "the reset mail's workflow")
+		var link models.ModeratorLink
+		require.NoError(t, f.db.Where("moderator_id = ? AND purpose = ?", m.ID, models.LinkPasswordReset).First(&link).Error)
+		assert.WithinDuration(t, time.Now().Add(time.Hour), link.ExpiresAt, time.Minute)
+		token := models.NewSigner(modeltest.SecretKey).ModeratorLinkToken(link.ID)
+		const fresh = "un tout nouveau mot de passe"
+		w = v.post("/moderation/mot-de-passe?jeton="+url.QueryEscape(token), "/moderation/mot-de-passe",
+			url.Values{"jeton": {token}, "password": {fresh}, "confirmation": {fresh}})
+		require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+		assert.Equal(t, http.StatusSeeOther, other.get("/moderation/").Code, "the other session ended")
+		assert.Equal(t, http.StatusUnauthorized, v.signIn("camille@example.org", password).Code)
+		assert.Equal(t, http.StatusSeeOther, v.signIn("camille@example.org", fresh).Code)
 	})
 }
 

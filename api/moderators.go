@@ -55,7 +55,11 @@ func (s *Server) inviteModerator(ctx context.Context, by *models.Moderator, req 
 		return "", nil, err
 	}
 	now := s.now().UTC()
-	if err := models.RecordModeratorEvent(ctx, s.db, by.Name, models.AuditModeratorInvited, fmt.Sprintf("%s (%s)", m.Name, m.Role), now); err != nil {
+	role := "modérateur"
+	if m.Role == models.RoleAdmin {
+		role = "administrateur"
+	}
+	if err := models.RecordModeratorEvent(ctx, s.db, by.Name, models.AuditModeratorInvited, fmt.Sprintf("%s (%s)", m.Name, role), now); err != nil {
 		return "", nil, err
 	}
 	if m.EmailAddress() != "" {

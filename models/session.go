@@ -148,19 +148,12 @@ func SignIn(ctx context.Context, db *gorm.DB, email, password string, now time.T
 		} else if err != nil {
 			return err
 		}
-		if m.LockedUntil != nil && now.Before(*m.LockedUntil) {
-			minutes := int(m.LockedUntil.Sub(now).Minutes()) + 1
-			result = Errorf(ELIMIT, "trop d'essais de mot de passe : ce compte est bloqué, réessayez dans %d minutes ou choisissez un nouveau mot de passe", minutes)
+		if result = lockedError(&m, now); result != nil {
 			return nil
 		}
 		if !CheckPassword(m.PasswordHash, password) {
-			m.FailedSignIns++
-			updates := map[string]any{"failed_sign_ins": m.FailedSignIns}
-			if m.FailedSignIns >= MaxFailedSignIns {
-				updates = map[string]any{"failed_sign_ins": 0, "locked_until": now.Add(SignInLockout)}
-			}
 			result = ErrSignIn
-			return tx.Model(&m).Updates(updates).Error
+			return recordFailure(tx, &m, now)
 		}
 		if m.Disabled() {
 			result = Errorf(EFORBIDDEN, "ce compte est désactivé")
@@ -175,4 +168,26 @@ func SignIn(ctx context.Context, db *gorm.DB, email, password string, now time.T
 		return nil, result
 	}
 	return &m, nil
+}
+
+// lockedError is the refusal of an account locked at now, nil if it is not.
+func lockedError(m *Moderator, now time.Time) error {
+	if m.LockedUntil == nil || !now.Before(*m.LockedUntil) {
+		return nil
+	}
+	minutes := int(m.LockedUntil.Sub(now).Minutes()) + 1
+	return Errorf(ELIMIT, "trop d'essais : ce compte est bloqué, réessayez dans %d minutes ou choisissez un nouveau mot de passe", minutes)
+}
+
+// recordFailure counts a wrong password or code of the moderator, whose row tx holds
+// locked, and locks the account at the MaxFailedSignIns-th in a row.
+func recordFailure(tx *gorm.DB, m *Moderator, now time.Time) error {
+	m.FailedSignIns++
+	updates := map[string]any{"failed_sign_ins": m.FailedSignIns}
+	if m.FailedSignIns >= MaxFailedSignIns {
+		lock := now.Add(SignInLockout)
+		m.FailedSignIns, m.LockedUntil = 0, &lock
+		updates = map[string]any{"failed_sign_ins": 0, "locked_until": lock}
+	}
+	return tx.Model(&Moderator{}).Where("id = ?", m.ID).Updates(updates).Error
 }

@@ -161,3 +161,26 @@ func TestModeratorLinks(t *testing.T) {
 		assert.ErrorIs(t, err, models.ErrLinkUsed)
 	})
 }
+
+func TestMigrateModeratorTokens(t *testing.T) {
+	ctx := context.Background()
+	db := modeltest.NewDB(t)
+	// A database from before API tokens had their own table: one hash per moderator.
+	token, hash := models.NewToken()
+	require.NoError(t, db.Exec(`ALTER TABLE moderators ADD COLUMN token_hash text`).Error)
+	require.NoError(t, db.Exec(`INSERT INTO moderators (name, role, token_hash, created_at) VALUES ('camille', 'moderator', ?, now())`, hash).Error)
+
+	require.NoError(t, models.Migrate(db))
+	t.Run("the old token still works, from the new table, and the old column is gone", func(t *testing.T) {
+		m, err := models.ModeratorByToken(ctx, db, token, time.Now())
+		require.NoError(t, err)
+		assert.Equal(t, "camille", m.Name)
+		assert.False(t, db.Migrator().HasColumn(&models.Moderator{}, "token_hash"))
+	})
+	t.Run("migrating again changes nothing", func(t *testing.T) {
+		require.NoError(t, models.Migrate(db))
+		var n int64
+		require.NoError(t, db.Model(&models.APIToken{}).Count(&n).Error)
+		assert.EqualValues(t, 1, n)
+	})
+}

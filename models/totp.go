@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -124,7 +125,9 @@ func ConfirmTOTP(ctx context.Context, db *gorm.DB, sealer *Sealer, m *Moderator,
 }
 
 // CheckSecondFactor accepts a one-time code of the moderator's app, each code once, or
-// one of their unused recovery codes, which is then used up.
+// one of their unused recovery codes, which is then used up. Wrong codes count with
+// wrong passwords: after MaxFailedSignIns in a row the account is locked, so that six
+// digits cannot be guessed.
 func CheckSecondFactor(ctx context.Context, db *gorm.DB, sealer *Sealer, m *Moderator, code string, now time.Time) error {
 	code = strings.ToLower(strings.Join(strings.Fields(code), ""))
 	if code == "" {
@@ -132,34 +135,42 @@ func CheckSecondFactor(ctx context.Context, db *gorm.DB, sealer *Sealer, m *Mode
 	} else if !m.TOTPEnabled() {
 		return Errorf(ECONFLICT, "la double authentification n'est pas en place")
 	}
-	if strings.Contains(code, "-") {
-		res := db.WithContext(ctx).Model(&RecoveryCode{}).
-			Where("moderator_id = ? AND hash = ? AND used_at IS NULL", m.ID, HashToken(code)).Update("used_at", now)
-		if res.Error != nil {
-			return fmt.Errorf("use recovery code: %w", res.Error)
-		} else if res.RowsAffected == 0 {
-			return ErrBadCode
-		}
-		return nil
-	}
-	step, err := matchTOTP(sealer, m, code, now)
-	if err != nil {
-		return err
-	}
+	var result error
 	// The row lock makes two sign-ins with one code take turns: the second finds the
 	// step used.
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var last int64
-		if err := tx.Model(&Moderator{}).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", m.ID).
-			Select("totp_last_step").Scan(&last).Error; err != nil {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur Moderator
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", m.ID).Take(&cur).Error; err != nil {
 			return err
 		}
-		if step <= last {
-			return ErrBadCode
+		if result = lockedError(&cur, now); result != nil {
+			return nil
+		}
+		if strings.Contains(code, "-") {
+			res := tx.Model(&RecoveryCode{}).Where("moderator_id = ? AND hash = ? AND used_at IS NULL", m.ID, HashToken(code)).
+				Update("used_at", now)
+			if res.Error != nil {
+				return res.Error
+			} else if res.RowsAffected == 0 {
+				result = ErrBadCode
+				return recordFailure(tx, &cur, now)
+			}
+			return tx.Model(&cur).Update("failed_sign_ins", 0).Error
+		}
+		step, err := matchTOTP(sealer, &cur, code, now)
+		if errors.Is(err, ErrBadCode) {
+			result = ErrBadCode
+			return recordFailure(tx, &cur, now)
+		} else if err != nil {
+			return err
 		}
 		m.TOTPLastStep = step
-		return tx.Model(&Moderator{}).Where("id = ?", m.ID).Update("totp_last_step", step).Error
+		return tx.Model(&cur).Updates(map[string]any{"totp_last_step": step, "failed_sign_ins": 0}).Error
 	})
+	if err != nil {
+		return fmt.Errorf("check second factor: %w", err)
+	}
+	return result
 }
 
 // RecoveryCodesLeft counts the moderator's unused recovery codes.

@@ -63,4 +63,23 @@ func TestTOTP(t *testing.T) {
 		require.NoError(t, db.Model(&models.RecoveryCode{}).Where("hash = ?", codes[1]).Count(&n).Error)
 		assert.Zero(t, n)
 	})
+	t.Run("five wrong codes in a row lock the account, the right one too, for a while", func(t *testing.T) {
+		later := now.Add(2 * time.Minute)
+		// The wrong codes above count too: the lock comes at the fifth in a row.
+		refused := 0
+		for range models.MaxFailedSignIns {
+			if models.ErrorCode(models.CheckSecondFactor(ctx, db, sealer, m, "123456", later)) == models.ELIMIT {
+				break
+			}
+			refused++
+		}
+		assert.Less(t, refused, models.MaxFailedSignIns)
+		good, err := totp.GenerateCode(enrol.Secret, later)
+		require.NoError(t, err)
+		assert.Equal(t, models.ELIMIT, models.ErrorCode(models.CheckSecondFactor(ctx, db, sealer, m, good, later)))
+		afterLock := later.Add(models.SignInLockout + time.Minute)
+		good, err = totp.GenerateCode(enrol.Secret, afterLock)
+		require.NoError(t, err)
+		require.NoError(t, models.CheckSecondFactor(ctx, db, sealer, m, good, afterLock))
+	})
 }

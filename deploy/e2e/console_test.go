@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"jardinier/api"
 	"jardinier/api/browsertest"
@@ -118,6 +119,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// One browser per person: each keeps its own cookies.
 	admin := browsertest.Start(t).NewTab(t)
 	moderator := browsertest.Start(t).NewTab(t)
+	newAdmin := browsertest.Start(t).NewTab(t)
+	visitor := browsertest.Start(t).NewTab(t)
 	s := startSystem(t)
 	c := startConsole(t, s)
 	adminSecret := c.admin(t, "Alix", "alix@jardinier.example")
@@ -149,6 +152,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 			chromedp.Click(`form[action="/moderation/mot-de-passe"] button`), chromedp.WaitVisible(`.notice`))
 		assert.Contains(t, textOf(t, moderator, ".notice"), "connectez-vous")
 		moderator.Check(t, "console-connexion")
+		moderator.Open(t, c.url+"/moderation/mot-de-passe-oublie")
+		moderator.Check(t, "console-mot-de-passe-oublie")
+		moderator.Open(t, c.url+"/moderation/nulle-part")
+		assert.Equal(t, http.StatusNotFound, moderator.Status())
+		moderator.Check(t, "console-introuvable")
 		c.signIn(t, moderator, "camille@benevoles.example", camillePassword, "")
 		assert.Equal(t, "Bonjour Camille", textOf(t, moderator, "main h1"))
 
@@ -244,7 +252,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		_, err = models.SetPasswordWithLink(ctx, s.db, l.ID, adminPassword, time.Now())
 		require.NoError(t, err)
-		tab := browsertest.Start(t).NewTab(t)
+		tab := newAdmin
 		c.signIn(t, tab, "dominique@jardinier.example", adminPassword, "")
 		assert.Contains(t, tab.URL(t), "/moderation/double-authentification")
 		tab.Check(t, "console-double-authentification")
@@ -296,6 +304,32 @@ func TestConsoleEndToEnd(t *testing.T) {
 		require.Eventually(t, func() bool { return textOf(t, admin, "#upgrade-status") == "terminée" }, 90*time.Second, time.Second)
 		assert.Equal(t, len(slugs)+1, upgraded(), "every space in service, troc-de-graines included")
 		admin.Check(t, "console-mise-a-niveau-terminee")
+		admin.Open(t, c.url+"/moderation/mises-a-jour")
+		assert.Equal(t, 0, admin.Count(t, ".problem"), "Temporal lists the upgrades")
+		assert.Equal(t, 1, admin.Count(t, `a[href^="/moderation/mises-a-jour/"]`))
+	})
+
+	t.Run("le résumé du jour part aux modérateurs, ses liens mènent aux écrans", func(t *testing.T) {
+		ctx := context.Background()
+		require.NoError(t, workflows.EnsureDigestSchedule(ctx, s.temporal))
+		require.NoError(t, workflows.EnsureDigestSchedule(ctx, s.temporal), "a restart finds it in place")
+		before := len(s.smtp.Messages())
+		require.NoError(t, s.temporal.ScheduleClient().GetHandle(ctx, workflows.DigestScheduleID).Trigger(ctx, client.ScheduleTriggerOptions{}))
+		mail, _ := s.waitMail(t, "Modération du", before)
+		assert.Equal(t, []string{s.cfg.ModeratorsEmail}, mail.To)
+		link := regexp.MustCompile(`https?://\S+/moderation/demandes/[0-9a-f-]{36}`).FindString(mail.Body)
+		require.NotEmpty(t, link, mail.Body)
+		// Signed out, the link asks to sign in first, then opens its screen.
+		visitor.Open(t, strings.Replace(link, strings.TrimRight(s.cfg.PublicURL, "/"), c.url, 1))
+		assert.Contains(t, visitor.URL(t), "/moderation/connexion?suivant=")
+		visitor.Run(t, chromedp.SendKeys(`#email`, "alix@jardinier.example"), chromedp.SendKeys(`#password`, adminPassword),
+			chromedp.Click(`form[action="/moderation/connexion"] button`), chromedp.WaitVisible(`#code`))
+		visitor.Check(t, "console-code")
+		code, err := totp.GenerateCode(adminSecret, time.Now()) // a newer step than the earlier sign-in's
+		require.NoError(t, err)
+		visitor.Run(t, chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/moderation/code"] button`),
+			chromedp.WaitVisible(`#decision`))
+		assert.True(t, strings.HasSuffix(visitor.URL(t), link[strings.Index(link, "/moderation/"):]))
 	})
 
 	t.Run("aucun mot de passe, jeton ni secret dans les journaux ni les historiques", func(t *testing.T) {
