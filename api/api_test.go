@@ -29,7 +29,7 @@ import (
 // fixture is an API server on a real, fresh PostgreSQL database, with the Temporal
 // client mocked: these tests are about validation and authorisation.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	db       *gorm.DB
 	temporal *mocks.Client
 	server   *Server
@@ -39,7 +39,7 @@ type fixture struct {
 	mod      string
 }
 
-func newFixture(t *testing.T, configure ...func(*models.Config)) *fixture {
+func newFixture(t testing.TB, configure ...func(*models.Config)) *fixture {
 	t.Helper()
 	cfg := models.DefaultConfig()
 	cfg.SecretKey = modeltest.SecretKey
@@ -128,6 +128,8 @@ func validApplication() map[string]any {
 		"accounts_needed":   8,
 		"office_suite":      "collabora",
 		"contact_email":     "contact@amis-du-jardin.example",
+		"works_in_french":   true,
+		"storage_needed_gb": 10,
 		"terms_accepted":    true,
 	}
 }
@@ -205,6 +207,10 @@ func TestSubmitApplication(t *testing.T) {
 		{"office_suite", map[string]any{"office_suite": "word"}},
 		{"contact_email", map[string]any{"contact_email": "pas-une-adresse"}},
 		{"contact_email", map[string]any{"contact_email": "Alice <alice@example.org>"}},
+		{"works_in_french", map[string]any{"works_in_french": false}},
+		{"works_in_french", map[string]any{"works_in_french": nil}},
+		{"storage_needed_gb", map[string]any{"storage_needed_gb": 51}},
+		{"storage_needed_gb", map[string]any{"storage_needed_gb": nil}},
 		{"terms_accepted", map[string]any{"terms_accepted": false}},
 		{"terms_accepted", map[string]any{"terms_accepted": nil}},
 		{"website", map[string]any{"website": "https://example.org"}},

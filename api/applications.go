@@ -44,6 +44,8 @@ type applicationRequest struct {
 	AccountsNeeded   *int     `json:"accounts_needed"`
 	OfficeSuite      string   `json:"office_suite"`
 	ContactEmail     string   `json:"contact_email"`
+	WorksInFrench    *bool    `json:"works_in_french"`
+	StorageNeededGB  *int     `json:"storage_needed_gb"`
 	TermsAccepted    *bool    `json:"terms_accepted"`
 }
 
@@ -86,16 +88,22 @@ func decodeJSON(r *http.Request, dst any) error {
 	return models.Errorf(models.EINVALID, "JSON invalide : %v", err)
 }
 
-// toApplication checks presence of the required answers and builds the model.
-func (req *applicationRequest) toApplication(now time.Time) (*models.Application, error) {
+// toApplication checks every answer and builds the model. errs holds the answers that
+// could not even be read (a form's "douze" for a number); every other error is added to
+// them, at most one per field, in the order of the form.
+func (req *applicationRequest) toApplication(now time.Time, errs models.FieldErrors) (*models.Application, error) {
 	for _, f := range []struct {
 		name  string
 		value *int
 	}{{"founded_year", req.FoundedYear}, {"employees", req.Employees}, {"members", req.Members},
-		{"beneficiaries", req.Beneficiaries}, {"accounts_needed", req.AccountsNeeded}} {
+		{"beneficiaries", req.Beneficiaries}, {"storage_needed_gb", req.StorageNeededGB},
+		{"accounts_needed", req.AccountsNeeded}} {
 		if f.value == nil {
-			return nil, models.FieldError(f.name, "est obligatoire")
+			errs.Add(models.FieldError(f.name, "est obligatoire"))
 		}
+	}
+	if req.WorksInFrench == nil {
+		errs.Add(models.FieldError("works_in_french", "est obligatoire"))
 	}
 	office := models.OfficeSuite(req.OfficeSuite)
 	if office == "" {
@@ -107,27 +115,40 @@ func (req *applicationRequest) toApplication(now time.Time) (*models.Application
 		OrganizationName: strings.TrimSpace(req.OrganizationName),
 		OrganizationType: models.OrganizationType(req.OrganizationType),
 		Sectors:          req.Sectors,
-		FoundedYear:      *req.FoundedYear,
-		Employees:        *req.Employees,
-		Members:          *req.Members,
-		Beneficiaries:    *req.Beneficiaries,
+		FoundedYear:      deref(req.FoundedYear),
+		Employees:        deref(req.Employees),
+		Members:          deref(req.Members),
+		Beneficiaries:    deref(req.Beneficiaries),
 		AnnualBudgetEUR:  req.AnnualBudgetEUR,
 		Mission:          req.Mission,
 		Actions:          req.Actions,
 		Needs:            req.Needs,
-		AccountsNeeded:   *req.AccountsNeeded,
+		WorksInFrench:    deref(req.WorksInFrench),
+		StorageNeededGB:  deref(req.StorageNeededGB),
+		AccountsNeeded:   deref(req.AccountsNeeded),
 		OfficeSuite:      office,
 		ContactEmail:     strings.TrimSpace(req.ContactEmail),
 		TermsAcceptedAt:  now,
 	}
-	if err := app.Validate(now); err != nil {
-		return nil, err
-	}
 	if req.TermsAccepted == nil || !*req.TermsAccepted {
-		return nil, models.FieldError("terms_accepted", "les conditions d'utilisation doivent être acceptées")
+		errs.Add(models.FieldError("terms_accepted", "les conditions d'utilisation doivent être acceptées"))
+	}
+	app.ValidateInto(&errs, now)
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	app.ContactEmail = models.NormalizeEmail(app.ContactEmail)
 	return app, nil
+}
+
+// deref is the value behind p, its zero when p is nil (an answer already reported as
+// missing).
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // submitApplication is the public form: it records the application, reserves its slug
@@ -138,16 +159,38 @@ func (s *Server) submitApplication(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	now := s.now().UTC()
-	app, err := req.toApplication(now)
+	app, err := s.submit(c.Request.Context(), &req, nil)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	ctx := c.Request.Context()
+	c.JSON(http.StatusCreated, submissionResponse{ID: app.ID, Slug: app.Slug, Status: models.StatusSubmitted})
+}
+
+// submit is one submission, from the JSON API or the HTML form: it checks every answer,
+// records the application, reserves its slug and starts the space's workflow, which
+// mails the receipt. A refusal writes nothing and lists every field at fault.
+func (s *Server) submit(ctx context.Context, req *applicationRequest, decodeErrs models.FieldErrors) (*models.Application, error) {
+	if err := s.applicationsOpen(ctx); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	app, err := req.toApplication(now, decodeErrs)
+	if err != nil {
+		// The person fixes everything at once: tell them now if the slug is taken too.
+		errs := models.FieldErrorsOf(err)
+		if !errs.Has("slug") && models.ValidateSlug(req.Slug) == nil {
+			if terr := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return slugTaken(tx, req.Slug, now)
+			}); models.ErrorCode(terr) == models.ECONFLICT {
+				errs.Add(terr)
+				errs.Sort(models.ApplicationFields)
+			}
+		}
+		return nil, errs.Err()
+	}
 	if err := s.insertApplication(ctx, app, now); err != nil {
-		s.writeError(c, err)
-		return
+		return nil, err
 	}
 	if err := s.startSpaceWorkflow(ctx, app); err != nil {
 		// Without its workflow the application would wait forever: take it back.
@@ -155,12 +198,29 @@ func (s *Server) submitApplication(c *gin.Context) {
 			s.logger.Error("Undo of a submission failed", "slug", app.Slug, "error", derr)
 		}
 		s.logger.Error("Start space workflow", "slug", app.Slug, "error", err)
-		s.writeError(c, models.Errorf(models.EUNAVAILABLE, "le service est momentanément indisponible, réessayez plus tard"))
-		return
+		return nil, models.Errorf(models.EUNAVAILABLE, "le service est momentanément indisponible, réessayez plus tard")
 	}
 	s.logger.Info("Application submitted", "slug", app.Slug, "application_id", app.ID)
-	c.JSON(http.StatusCreated, submissionResponse{ID: app.ID, Slug: app.Slug, Status: models.StatusSubmitted})
+	return app, nil
 }
+
+// slugTaken says whether a slug is held by an application or space still open, or by a
+// space deleted less than SlugReservationDays ago.
+func slugTaken(tx *gorm.DB, slug string, now time.Time) error {
+	var taken int64
+	if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
+		slug, models.ClosedStatuses, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
+		Count(&taken).Error; err != nil {
+		return fmt.Errorf("is slug %q taken: %w", slug, err)
+	}
+	if taken > 0 {
+		return errSlugTaken
+	}
+	return nil
+}
+
+// errSlugTaken is the answer for a slug in use or reserved.
+var errSlugTaken = &models.Error{Code: models.ECONFLICT, Field: "slug", Message: "ce nom d'espace est déjà pris ou réservé"}
 
 // insertApplication writes the application and its space row in one transaction, after
 // checking that the slug is free and the contact has room for one more.
@@ -172,14 +232,8 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 			"contact:"+app.ContactEmail, "slug:"+app.Slug).Error; err != nil {
 			return err
 		}
-		var taken int64
-		if err := tx.Model(&models.Space{}).Where("slug = ? AND (status NOT IN ? OR (status = ? AND deleted_at > ?))",
-			app.Slug, models.ClosedStatuses, models.StatusDeleted, now.AddDate(0, 0, -models.SlugReservationDays)).
-			Count(&taken).Error; err != nil {
+		if err := slugTaken(tx, app.Slug, now); err != nil {
 			return err
-		}
-		if taken > 0 {
-			return &models.Error{Code: models.ECONFLICT, Field: "slug", Message: "ce nom d'espace est déjà pris ou réservé"}
 		}
 		var open int64
 		if err := tx.Model(&models.Application{}).Joins("JOIN spaces ON spaces.application_id = applications.id").
@@ -205,7 +259,7 @@ func (s *Server) insertApplication(ctx context.Context, app *models.Application,
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique violation: the slug was taken meanwhile
-		return &models.Error{Code: models.ECONFLICT, Field: "slug", Message: "ce nom d'espace est déjà pris ou réservé"}
+		return errSlugTaken
 	}
 	return err
 }

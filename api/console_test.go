@@ -24,7 +24,7 @@ import (
 // visitor is one browser on the console: it keeps its cookies and sends the forms'
 // token as the pages do.
 type visitor struct {
-	t       *testing.T
+	t       testing.TB
 	f       *fixture
 	cookies map[string]string
 	headers map[string]string

@@ -63,6 +63,14 @@ func updateError(err error, missing string) error {
 // errorBody is the JSON of every error answer.
 type errorBody struct {
 	Error errorDetail `json:"error"`
+	// Errors lists every field error at once (a form), the first one being Error.
+	Errors []fieldErrorDetail `json:"errors,omitempty"`
+}
+
+// fieldErrorDetail is one field error of a list.
+type fieldErrorDetail struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 type errorDetail struct {
@@ -86,5 +94,11 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="jardinier"`)
 	}
-	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: e.Code, Field: e.Field, Message: e.Message}})
+	body := errorBody{Error: errorDetail{Code: e.Code, Field: e.Field, Message: e.Message}}
+	if list := models.FieldErrorsOf(err); e.Field != "" {
+		for _, fe := range list {
+			body.Errors = append(body.Errors, fieldErrorDetail{Field: fe.Field, Message: fe.Message})
+		}
+	}
+	c.AbortWithStatusJSON(status, body)
 }

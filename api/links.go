@@ -150,15 +150,29 @@ func (s *Server) requestDeletion(c *gin.Context) { s.contactRequest(c, workflows
 // request on to the space's workflow afterwards: neither the answer nor its delay tells
 // whether the space exists.
 func (s *Server) contactRequest(c *gin.Context, action string) {
-	slug := c.Param("slug")
-	// A reserved name is well formed: it gets the answer of a space that does not exist.
-	if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
+	if err := s.passContactRequest(c.Request.Context(), c.Param("slug"), action); err != nil {
 		s.writeError(c, err)
 		return
 	}
-	ctx := context.WithoutCancel(c.Request.Context())
-	s.background.Go(func() { s.forwardContactRequest(ctx, slug, action) })
 	c.JSON(http.StatusAccepted, gin.H{"message": contactRequestAnswer})
+}
+
+// requestReactivationLink asks for a new copy of the reactivation link of a deactivated
+// space, mailed to its contact.
+func (s *Server) requestReactivationLink(c *gin.Context) {
+	s.contactRequest(c, workflows.UpdateReactivate)
+}
+
+// passContactRequest checks the slug and passes the request on after the answer, for
+// the JSON API and the pages alike: only a malformed slug is an error.
+func (s *Server) passContactRequest(ctx context.Context, slug, action string) error {
+	// A reserved name is well formed: it gets the answer of a space that does not exist.
+	if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	s.background.Go(func() { s.forwardContactRequest(ctx, slug, action) })
+	return nil
 }
 
 // forwardContactRequest asks the workflow of the space in service holding the slug, if

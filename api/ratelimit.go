@@ -2,6 +2,7 @@ package api
 
 import (
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -64,9 +65,16 @@ func (s *Server) rateLimit(l *rateLimiter) gin.HandlerFunc {
 		ok, wait := l.allow(c.ClientIP(), s.now())
 		if !ok {
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			if !isAPIPath(c.Request.URL.Path) {
+				s.renderPage(c, http.StatusTooManyRequests, pageLimited, limitedData{Minutes: int(math.Ceil(wait.Minutes()))})
+				return
+			}
 			s.writeError(c, models.Errorf(models.ELIMIT, "trop de demandes depuis cette adresse, réessayez dans %d minutes", int(math.Ceil(wait.Minutes()))))
 			return
 		}
 		c.Next()
 	}
 }
+
+// limitedData is what the page of a refused request says: when to try again.
+type limitedData struct{ Minutes int }

@@ -73,25 +73,45 @@ func (s *Server) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	s.pages = p
+	cop, err := crossOrigin(s.cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	r.Use(s.logRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
 		s.writeError(c, fmt.Errorf("panic: %v", v))
-	}), limitBody)
+	}), s.refuseCrossOrigin(cop), limitBody)
+	r.GET("/static/*file", staticFiles())
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+
+	// The public site: what the service offers, the application form.
+	r.GET("/", s.siteHome)
+	r.GET("/demande", s.applyForm)
+	r.POST("/demande", s.rateLimit(s.limiter), s.apply)
+	r.GET("/demande/envoyee", s.appliedPage)
+	r.GET("/conditions", s.termsPage)
+	r.GET("/suivi", s.followPage)
+	r.POST("/suivi", s.rateLimit(s.contacts), s.withdrawPage)
+	r.GET("/espace", s.contactPage)
+	r.POST("/espace", s.rateLimit(s.contacts), s.contactPageRequest)
 
 	// Pages reached from the links of mails, and where the web servers send every URL
 	// of a deactivated space.
 	r.GET("/spaces/:slug/deactivated", s.deactivatedPage)
 	r.GET("/spaces/:slug/deactivated/*rest", s.deactivatedPage)
 	r.GET("/reactivate", s.reactivatePage)
-	r.POST("/reactivate", s.reactivate)
+	r.POST("/reactivate", s.rateLimit(s.contacts), s.reactivate)
 	r.GET("/confirm", s.confirmPage)
-	r.POST("/confirm", s.confirm)
+	r.POST("/confirm", s.rateLimit(s.contacts), s.confirm)
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
+	v1.GET("/slug-check", s.checkSlug)
+	v1.GET("/follow", s.followJSON)
+	v1.POST("/follow/withdraw", s.rateLimit(s.contacts), s.withdrawJSON)
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
+	v1.POST("/spaces/:slug/request-reactivation-link", s.rateLimit(s.contacts), s.requestReactivationLink)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)
@@ -111,6 +131,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	}
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
+	admin.GET("/opening", s.getOpening)
+	admin.POST("/opening", s.setOpening)
 	admin.GET("/moderators", s.listModerators)
 	admin.POST("/moderators", s.createModerator)
 	admin.POST("/moderators/:id/disable", s.disableModeratorAPI)
@@ -123,6 +145,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {
 			s.renderConsoleError(c, http.StatusNotFound, consoleNotFound, "")
+			return
+		}
+		if !isAPIPath(c.Request.URL.Path) {
+			s.renderPage(c, http.StatusNotFound, pageNotFound, pageData{})
 			return
 		}
 		s.writeError(c, models.Errorf(models.ENOTFOUND, "adresse inconnue"))

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lib/pq"
+	"golang.org/x/text/unicode/norm"
 )
 
 // OrganizationType is the legal form an applicant declares.
@@ -65,9 +67,14 @@ type Application struct {
 	AccountsNeeded   int         `gorm:"not null"`
 	OfficeSuite      OfficeSuite `gorm:"not null"`
 	ContactEmail     string      `gorm:"index;not null"`
-	TermsAcceptedAt  time.Time   `gorm:"not null"`
-	CreatedAt        time.Time   `gorm:"not null"`
-	UpdatedAt        time.Time
+	// WorksInFrench and StorageNeededGB are the applicant's answers to the two
+	// eligibility questions the moderators need: the service is for French-speaking
+	// organisations, and a space holds at most MaxSpaceStorageGB.
+	WorksInFrench   bool      `gorm:"not null;default:false"`
+	StorageNeededGB int       `gorm:"not null;default:0"`
+	TermsAcceptedAt time.Time `gorm:"not null"`
+	CreatedAt       time.Time `gorm:"not null"`
+	UpdatedAt       time.Time
 }
 
 // Form limits. Text fields are bounded so that a single application cannot fill the
@@ -110,58 +117,113 @@ func ValidateSlug(slug string) error {
 	return nil
 }
 
-// Validate checks every field of the application and returns the first error found,
-// naming its field. now is the submission time (for the founding year).
-func (a *Application) Validate(now time.Time) error {
-	if err := validateText("organization_name", a.OrganizationName, MaxNameLength); err != nil {
-		return err
-	}
-	if !slices.Contains(OrganizationTypes, a.OrganizationType) {
-		return FieldError("organization_type", "doit être l'un de %s", join(OrganizationTypes))
-	}
-	if len(a.Sectors) == 0 {
-		return FieldError("sectors", "au moins un secteur d'activité est obligatoire")
-	}
-	seen := map[string]bool{}
-	for _, s := range a.Sectors {
-		if !slices.Contains(Sectors, s) {
-			return FieldError("sectors", "secteur inconnu %q, attendu l'un de %s", s, strings.Join(Sectors, ", "))
-		} else if seen[s] {
-			return FieldError("sectors", "le secteur %q est en double", s)
+// ApplicationFields are the names of the form's answers, in the order of the form: the
+// JSON API's names, the HTML form's names, and the order in which errors are listed.
+var ApplicationFields = []string{"organization_name", "organization_type", "sectors", "founded_year",
+	"employees", "members", "beneficiaries", "annual_budget_eur", "mission", "actions", "needs",
+	"works_in_french", "storage_needed_gb", "slug", "accounts_needed", "office_suite",
+	"contact_email", "terms_accepted"}
+
+// SlugFromName proposes a slug from an organisation's name: lowercase letters without
+// accents, digits and single hyphens, cut at MaxSlugLength; "" when the name has none
+// of them. "Les Amis du Jardin Partagé" gives "les-amis-du-jardin-partage".
+func SlugFromName(name string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range norm.NFD.String(strings.ToLower(name)) {
+		switch {
+		case unicode.Is(unicode.Mn, r): // the accent of a letter just written
+		case r == 'œ':
+			b.WriteString("oe")
+			hyphen = false
+		case r == 'æ':
+			b.WriteString("ae")
+			hyphen = false
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			b.WriteRune(r)
+			hyphen = false
+		case !hyphen && b.Len() > 0:
+			b.WriteByte('-')
+			hyphen = true
 		}
-		seen[s] = true
 	}
+	slug := strings.Trim(b.String(), "-")
+	if len(slug) > MaxSlugLength {
+		slug = strings.TrimRight(slug[:MaxSlugLength], "-")
+	}
+	return slug
+}
+
+// Validate checks every field of the application and returns every error found, at
+// most one per field, as FieldErrors in the order of the form; nil if all is well. now
+// is the submission time (for the founding year).
+func (a *Application) Validate(now time.Time) error {
+	var errs FieldErrors
+	a.validate(&errs, now)
+	return errs.Err()
+}
+
+// ValidateInto adds the application's errors to errs, skipping the fields that already
+// have one (an answer that could not even be read).
+func (a *Application) ValidateInto(errs *FieldErrors, now time.Time) {
+	a.validate(errs, now)
+	errs.Sort(ApplicationFields)
+}
+
+func (a *Application) validate(errs *FieldErrors, now time.Time) {
+	errs.Add(validateText("organization_name", a.OrganizationName, MaxNameLength))
+	if a.OrganizationType == "" {
+		errs.Add(FieldError("organization_type", "choisissez le type de l'organisation"))
+	} else if !slices.Contains(OrganizationTypes, a.OrganizationType) {
+		errs.Add(FieldError("organization_type", "doit être l'un de %s", join(OrganizationTypes)))
+	}
+	errs.Add(validateSectors(a.Sectors))
 	if a.FoundedYear < MinFoundedYear || a.FoundedYear > now.Year() {
-		return FieldError("founded_year", "doit être une année entre %d et %d", MinFoundedYear, now.Year())
+		errs.Add(FieldError("founded_year", "doit être une année entre %d et %d", MinFoundedYear, now.Year()))
 	}
 	for _, f := range []struct {
 		name  string
 		value int
 	}{{"employees", a.Employees}, {"members", a.Members}, {"beneficiaries", a.Beneficiaries}} {
 		if f.value < 0 || f.value > MaxCountPerField {
-			return FieldError(f.name, "doit être un nombre entre 0 et %d", MaxCountPerField)
+			errs.Add(FieldError(f.name, "doit être un nombre entre 0 et %d", MaxCountPerField))
 		}
 	}
 	if a.AnnualBudgetEUR != nil && *a.AnnualBudgetEUR < 0 {
-		return FieldError("annual_budget_eur", "ne peut pas être négatif")
+		errs.Add(FieldError("annual_budget_eur", "ne peut pas être négatif"))
 	}
 	for _, f := range []struct{ name, value string }{
 		{"mission", a.Mission}, {"actions", a.Actions}, {"needs", a.Needs}} {
-		if err := validateText(f.name, f.value, MaxTextLength); err != nil {
-			return err
-		}
+		errs.Add(validateText(f.name, f.value, MaxTextLength))
 	}
-	if err := ValidateSlug(a.Slug); err != nil {
-		return err
+	if !a.WorksInFrench {
+		errs.Add(FieldError("works_in_french", "le service est réservé aux organisations qui travaillent en français"))
 	}
+	if a.StorageNeededGB < 1 || a.StorageNeededGB > MaxSpaceStorageGB {
+		errs.Add(FieldError("storage_needed_gb", "doit être entre 1 et %d Go (un espace offre au plus %d Go en tout)", MaxSpaceStorageGB, MaxSpaceStorageGB))
+	}
+	errs.Add(ValidateSlug(a.Slug))
 	if a.AccountsNeeded < 1 || a.AccountsNeeded > MaxSpaceAccounts {
-		return FieldError("accounts_needed", "doit être entre 1 et %d (un espace compte au plus %d comptes)", MaxSpaceAccounts, MaxSpaceAccounts)
+		errs.Add(FieldError("accounts_needed", "doit être entre 1 et %d (un espace compte au plus %d comptes)", MaxSpaceAccounts, MaxSpaceAccounts))
 	}
 	if !slices.Contains(OfficeSuites, a.OfficeSuite) {
-		return FieldError("office_suite", "doit être l'un de %s", join(OfficeSuites))
+		errs.Add(FieldError("office_suite", "doit être l'un de %s", join(OfficeSuites)))
 	}
-	if err := ValidateEmail("contact_email", a.ContactEmail); err != nil {
-		return err
+	errs.Add(ValidateEmail("contact_email", a.ContactEmail))
+}
+
+func validateSectors(sectors []string) error {
+	if len(sectors) == 0 {
+		return FieldError("sectors", "cochez au moins un secteur d'activité")
+	}
+	seen := map[string]bool{}
+	for _, s := range sectors {
+		if !slices.Contains(Sectors, s) {
+			return FieldError("sectors", "secteur inconnu %q, attendu l'un de %s", s, strings.Join(Sectors, ", "))
+		} else if seen[s] {
+			return FieldError("sectors", "le secteur %q est en double", s)
+		}
+		seen[s] = true
 	}
 	return nil
 }

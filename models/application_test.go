@@ -37,6 +37,8 @@ func validApplication(t *testing.T) models.Application {
 		AccountsNeeded:   5,
 		OfficeSuite:      models.OfficeCollabora,
 		ContactEmail:     "contact@amis-du-jardin.example",
+		WorksInFrench:    true,
+		StorageNeededGB:  10,
 		TermsAcceptedAt:  submittedAt,
 	}
 }
@@ -213,4 +215,44 @@ func TestNormalizeEmail(t *testing.T) {
 	t.Run("different contacts stay different", func(t *testing.T) {
 		assert.NotEqual(t, models.NormalizeEmail("jeanne@amis.example"), models.NormalizeEmail("jean@amis.example"))
 	})
+}
+
+func TestApplicationValidateEveryError(t *testing.T) {
+	t.Run("every field at fault is reported once, in the order of the form", func(t *testing.T) {
+		app := validApplication(t)
+		app.OrganizationName, app.Sectors, app.StorageNeededGB, app.WorksInFrench = "", nil, 80, false
+		app.ContactEmail = "non"
+		err := app.Validate(submittedAt)
+		requireFieldError(t, err, models.EINVALID, "organization_name") // errors.As finds the first
+		var fields []string
+		for _, fe := range models.FieldErrorsOf(err) {
+			fields = append(fields, fe.Field)
+		}
+		assert.Equal(t, []string{"organization_name", "sectors", "works_in_french", "storage_needed_gb", "contact_email"}, fields)
+	})
+
+	t.Run("an answer already refused keeps its first error", func(t *testing.T) {
+		app := validApplication(t)
+		app.FoundedYear = 0
+		errs := models.FieldErrors{models.FieldError("founded_year", "doit être un nombre entier")}
+		app.ValidateInto(&errs, submittedAt)
+		require.Len(t, errs, 1)
+		assert.Equal(t, "doit être un nombre entier", errs[0].Message)
+	})
+}
+
+func TestSlugFromName(t *testing.T) {
+	for name, want := range map[string]string{
+		"Les Amis du Jardin Partagé":    "les-amis-du-jardin-partage",
+		"  Cœur & Âme — 2024 !":         "coeur-ame-2024",
+		"L'Échappée belle":              "l-echappee-belle",
+		"!!!":                           "",
+		strings.Repeat("abcdefghi ", 6): "abcdefghi-abcdefghi-abcdefghi-abcdefghi",
+	} {
+		got := models.SlugFromName(name)
+		assert.Equal(t, want, got, name)
+		if got != "" {
+			assert.NoError(t, models.ValidateSlug(got), name)
+		}
+	}
 }

@@ -42,7 +42,7 @@ func Migrate(db *gorm.DB) error {
 		// The statistics start with the applications already there, once.
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
-			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{},
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{},
 			&CronRun{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

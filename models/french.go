@@ -51,3 +51,26 @@ func mustLoadLocation(name string) *time.Location {
 	}
 	return loc
 }
+
+// FrenchDuration writes a duration of the inactivity policy in words, in the largest
+// unit that divides it: "60 jours", "1 heure", "90 minutes". The tests shorten the
+// policy to minutes; the pages must say what the system really does.
+func FrenchDuration(d time.Duration) string {
+	for _, u := range []struct {
+		one, many string
+		unit      time.Duration
+	}{{"jour", "jours", 24 * time.Hour}, {"heure", "heures", time.Hour}, {"minute", "minutes", time.Minute}} {
+		if d >= u.unit && d%u.unit == 0 {
+			n := int64(d / u.unit)
+			if n == 1 {
+				return "1 " + u.one
+			}
+			return fmt.Sprintf("%d %s", n, u.many)
+		}
+	}
+	n := int64(d / time.Second)
+	if n == 1 {
+		return "1 seconde"
+	}
+	return fmt.Sprintf("%d secondes", n)
+}

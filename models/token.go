@@ -18,7 +18,12 @@ const (
 	PurposeReactivate          TokenPurpose = "reactivate"           // reactivate a deactivated space
 	PurposeConfirmDeactivation TokenPurpose = "confirm-deactivation" // the contact confirms deactivating
 	PurposeConfirmDeletion     TokenPurpose = "confirm-deletion"     // the contact confirms deleting
+	PurposeFollow              TokenPurpose = "follow"               // the applicant follows or withdraws the application
 )
+
+// FollowLinkValidity is how long the link of the receipt mail works: an application may
+// wait on hold for months.
+const FollowLinkValidity = 365 * 24 * time.Hour
 
 // LinkToken is what a signed link carries. Seq ties it to one deactivation or one
 // request: the space workflow accepts it once, while that one is current.
@@ -27,6 +32,9 @@ type LinkToken struct {
 	Purpose TokenPurpose `json:"p"`
 	Seq     int          `json:"n"`
 	Expires time.Time    `json:"e"`
+	// App is the application a follow link is for: a slug freed by a rejection may be
+	// asked for again, and the link must not show someone else's application.
+	App string `json:"a,omitempty"`
 }
 
 // Errors of link verification, for a clear message to the person who clicked.

@@ -41,6 +41,10 @@ const (
 	UpdateAccept = "accept"
 	UpdateHold   = "hold"
 	UpdateReject = "reject"
+	// UpdateWithdraw is the applicant's own, through the link of the receipt mail: the
+	// application ends and is purged like a rejected one (DecisionInput with Moderator
+	// models.ActorApplicant).
+	UpdateWithdraw = "withdraw"
 )
 
 // Actions on a space in service, sent as Temporal Updates with a validator. Moderators
@@ -172,9 +176,10 @@ type ActionInput struct {
 // ActionResult is the space's status once the action is recorded.
 type ActionResult struct{ Status models.Status }
 
-// ContactRequestInput asks for a confirmation link to deactivate or delete the space.
+// ContactRequestInput asks for a confirmation link to deactivate or delete the space,
+// or for a new copy of the link that reactivates it.
 type ContactRequestInput struct {
-	// Action is UpdateDeactivate or UpdateDelete.
+	// Action is UpdateDeactivate, UpdateDelete or UpdateReactivate.
 	Action string
 }
 

@@ -142,7 +142,7 @@ func (s *space) validateAction(update string, in ActionInput) error {
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	if in.Action != UpdateDeactivate && in.Action != UpdateDelete {
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate {
 		return refuseField("action", "%q n'est pas une demande possible", in.Action)
 	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
 		return err
@@ -550,6 +550,14 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorContact,
 		Action: ActionRequestPrefix + req.Action}); err != nil {
 		return err
+	}
+	if req.Action == UpdateReactivate {
+		// A new copy of the current deactivation's link, for a contact who lost the
+		// mail: it is the link that mail carried, valid until the deletion.
+		sc := orEmpty(s.schedule())
+		s.mail(ctx, mail.SendInput{Kind: mail.KindReactivationLink, Seq: s.st.Lifecycle.Request.Seq,
+			DeletionAt: sc.DeletionAt, TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
+		return nil
 	}
 	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Request.Seq, TokenSeq: s.st.Lifecycle.Request.Seq,
 		TokenExpires: now.Add(confirmationValidity)})

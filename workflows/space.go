@@ -55,7 +55,7 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, s.statusQuery); err != nil {
 		return fmt.Errorf("register %s query: %w", QueryStatus, err)
 	}
-	for _, name := range []string{UpdateAccept, UpdateHold, UpdateReject} {
+	for _, name := range []string{UpdateAccept, UpdateHold, UpdateReject, UpdateWithdraw} {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, name, s.decisionHandler(name),
 			workflow.UpdateHandlerOptions{Validator: s.decisionValidator(name)})
 		if err != nil {
@@ -146,6 +146,8 @@ func (s *space) decide(ctx workflow.Context) error {
 		err = s.reject(ctx, d)
 	case UpdateAccept:
 		err = s.accept(ctx, d)
+	case UpdateWithdraw:
+		err = s.withdraw(ctx, d)
 	}
 	return err
 }
@@ -174,6 +176,22 @@ func (s *space) reject(ctx workflow.Context, d *decision) error {
 	s.settle(d)
 	// The mail needs the contact's address: send it before the purge.
 	s.mail(ctx, mail.SendInput{Kind: mail.KindRejected, Reason: d.in.Reason})
+	return s.purgeApplication(ctx)
+}
+
+// withdraw ends an application at its applicant's request, as a rejection does: the
+// slug is freed and the application's data purged, after a mail confirms it.
+func (s *space) withdraw(ctx workflow.Context, d *decision) error {
+	if err := s.transition(ctx, models.StatusRejected, models.ActorApplicant, UpdateWithdraw, ""); err != nil {
+		return err
+	}
+	s.settle(d)
+	s.mail(ctx, mail.SendInput{Kind: mail.KindWithdrawn})
+	return s.purgeApplication(ctx)
+}
+
+// purgeApplication deletes the application and its personal data.
+func (s *space) purgeApplication(ctx workflow.Context) error {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second})
 	var dba *database.Activities
 	return workflow.ExecuteLocalActivity(lctx, dba.PurgeApplication, database.PurgeApplicationInput{

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,14 +104,24 @@ func newHarness(t *testing.T) *harness {
 		failStep: map[string]error{}}
 }
 
-// install gives the space an instance on the simulator, for a test that starts the
-// workflow in service rather than from its application.
+// install gives the space an instance on the simulator, as provisioning would have
+// left it, for a test that starts the workflow in service rather than from its
+// application: run calls it when the starting state is in service, and calling it
+// again changes nothing.
 func (h *harness) install() {
 	h.t.Helper()
+	st := SpaceState{Status: models.StatusActive}
+	if h.input.State != nil {
+		st = *h.input.State
+	}
+	version := cmp.Or(st.NextcloudVersion, h.input.NextcloudVersion)
 	ctx := context.Background()
 	require.NoError(h.t, h.sim.CreateDatabase(ctx, h.input.Slug))
 	require.NoError(h.t, h.sim.Install(ctx, nextcloud.InstallSpec{Slug: h.input.Slug, Domain: h.input.Domain,
-		Version: h.input.NextcloudVersion, Bucket: h.input.Bucket}))
+		Version: version, Bucket: h.input.Bucket, AdminUser: AdminUser}))
+	require.NoError(h.t, h.sim.CreateAdmin(ctx, h.input.Slug, AdminUser, harnessAdminPassword))
+	require.NoError(h.t, h.sim.SetDeactivated(ctx, h.input.Slug, st.Status == models.StatusDeactivated))
+	h.nc = instanceView{version: version, code: version, cron: true}
 }
 
 // newEnv prepares the test environment of the next run.
@@ -271,6 +282,9 @@ func (h *harness) run(end time.Duration) {
 	h.t.Helper()
 	h.at(end, func() { h.env.CancelWorkflow() })
 	in, elapsed := h.input, time.Duration(0)
+	if st := in.State; st != nil && (st.Status == models.StatusActive || st.Status == models.StatusDeactivated) {
+		h.install()
+	}
 	for {
 		h.newEnv(elapsed)
 		h.env.ExecuteWorkflow(SpaceWorkflow, in)

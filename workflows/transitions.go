@@ -20,6 +20,8 @@ var transitions = map[string]transition{
 		refusal: "seule une demande soumise peut être mise en attente"},
 	UpdateReject: {from: []models.Status{models.StatusSubmitted, models.StatusOnHold, models.StatusProvisioningFailed},
 		refusal: "seule une demande soumise, en attente ou dont la création a échoué peut être refusée"},
+	UpdateWithdraw: {from: []models.Status{models.StatusSubmitted, models.StatusOnHold},
+		refusal: "seule une demande soumise ou en attente peut être retirée"},
 	UpdateDeactivate: {from: []models.Status{models.StatusActive},
 		refusal: "seul un espace actif peut être désactivé"},
 	UpdateReactivate: {from: []models.Status{models.StatusDeactivated},

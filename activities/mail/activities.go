@@ -165,7 +165,7 @@ func missingField(in SendInput) string {
 		return "LastActivityAt"
 	case warning && in.NextStepAt.IsZero():
 		return "NextStepAt"
-	case (warning || in.Kind == KindDeactivated || in.Kind == KindDeletionNotice) && in.DeletionAt.IsZero():
+	case (warning || in.Kind == KindDeactivated || in.Kind == KindDeletionNotice || in.Kind == KindReactivationLink) && in.DeletionAt.IsZero():
 		return "DeletionAt"
 	case hasLink && in.TokenExpires.IsZero():
 		return "TokenExpires"
@@ -177,7 +177,7 @@ func missingField(in SendInput) string {
 // opens, under PublicURL, and what its token allows. ok is false for kinds without one.
 func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 	switch kind {
-	case KindDeactivated, KindDeletionNotice:
+	case KindDeactivated, KindDeletionNotice, KindReactivationLink:
 		return "/reactivate", models.PurposeReactivate, true
 	case KindConfirmDeactivation:
 		return "/confirm", models.PurposeConfirmDeactivation, true
@@ -186,6 +186,10 @@ func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 	}
 	return "", "", false
 }
+
+// followLink says whether a kind of mail carries the link to follow the application
+// (and withdraw it); the mail goes out without it when there is no key to sign it.
+func followLink(kind Kind) bool { return kind == KindReceipt || kind == KindOnHold }
 
 // toModerators reports whether a kind of mail goes to the moderators rather than to the
 // space's contact.
@@ -263,6 +267,14 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: purpose, Seq: in.TokenSeq, Expires: in.TokenExpires})
 		data.Link = publicURL + path + "?" + url.Values{"token": {token}}.Encode()
 		data.LinkExpiryDate = in.TokenExpires
+	}
+	if followLink(in.Kind) && a.Signer != nil {
+		// Valid for a fixed time from the submission, so that a retried or repeated mail
+		// carries the same link.
+		expires := app.CreatedAt.Add(models.FollowLinkValidity)
+		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: models.PurposeFollow, App: app.ID, Expires: expires})
+		data.Link = publicURL + "/suivi?" + url.Values{"token": {token}}.Encode()
+		data.LinkExpiryDate = expires
 	}
 	if in.Password != "" {
 		if a.Sealer == nil {

@@ -29,13 +29,17 @@ const (
 	KindReactivated         Kind = "reactivated"          // to the contact: the space is back in service
 	KindConfirmDeactivation Kind = "confirm_deactivation" // to the contact: link to confirm deactivating
 	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
+
+	// The mails of the public site.
+	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
+	KindReactivationLink Kind = "reactivation_link" // to the contact: a new copy of the reactivation link
 )
 
 // Kinds lists every kind; each language's templates must define all of them.
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
-	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest}
+	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.

@@ -141,7 +141,7 @@ func (s *system) submitWith(slug, email, office string) string {
 		"beneficiaries": 40, "mission": "Animer la vie culturelle du quartier.",
 		"actions": "Concerts, lectures publiques.", "needs": "Partager nos documents.",
 		"slug": slug, "accounts_needed": 5, "office_suite": office,
-		"contact_email": email, "terms_accepted": true,
+		"contact_email": email, "works_in_french": true, "storage_needed_gb": 5, "terms_accepted": true,
 	}, &resp)
 	require.Equal(s.t, http.StatusCreated, code)
 	require.Equal(s.t, "submitted", resp.Status)

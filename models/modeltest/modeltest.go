@@ -76,6 +76,7 @@ func CreateApplication(t testing.TB, db *gorm.DB, slug string, at time.Time) mod
 		Sectors: pq.StringArray{"environment"}, FoundedYear: 2012, Members: 40, AnnualBudgetEUR: &budget,
 		Mission: "Cultiver ensemble.", Actions: "Ateliers.", Needs: "Partager des fichiers.",
 		AccountsNeeded: 5, OfficeSuite: models.OfficeCollabora, ContactEmail: slug + "@asso.example",
+		WorksInFrench: true, StorageNeededGB: 5,
 		TermsAcceptedAt: at, CreatedAt: at}
 	require.NoError(t, db.Create(&app).Error)
 	return app

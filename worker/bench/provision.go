@@ -133,7 +133,7 @@ func submitAndAccept(ctx context.Context, c *http.Client, base, token string, i 
 		"sectors": []string{"culture", "social"}, "founded_year": 2015, "employees": 1, "members": 30,
 		"beneficiaries": 200, "mission": "Mission de l'association.", "actions": "Actions menées.",
 		"needs": "Partager des documents.", "slug": slug, "accounts_needed": 5, "office_suite": "collabora",
-		"contact_email": slug + "@example.org", "terms_accepted": true,
+		"contact_email": slug + "@example.org", "works_in_french": true, "storage_needed_gb": 5, "terms_accepted": true,
 	}, http.StatusCreated, &created); err != nil {
 		return fmt.Errorf("submit %s: %w", slug, err)
 	}

@@ -1,0 +1,69 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"jardinier/models"
+	"jardinier/workflows"
+)
+
+// The pages of a space's contact.
+const (
+	pageSpace     = "space"     // what the contact of a space can ask for
+	pageRequested = "requested" // the request is passed on, whether the space exists or not
+)
+
+// spaceRequests maps the answer of the page's "request" question to the request the
+// space's workflow takes; the JSON API has one path per request.
+var spaceRequests = map[string]string{
+	"deactivation":      workflows.UpdateDeactivate,
+	"deletion":          workflows.UpdateDelete,
+	"reactivation_link": workflows.UpdateReactivate,
+}
+
+// contactData is what the contact's page shows.
+type contactData struct {
+	Form    formState
+	Request string // requested: what was asked for
+}
+
+// contactPage offers the contact of a space to ask, by a link mailed to the contact's
+// address, for its deactivation, its deletion, or a new reactivation link. ?espace= and
+// ?demande= fill the form in, for the links of other pages.
+func (s *Server) contactPage(c *gin.Context) {
+	values := url.Values{"slug": {c.Query("espace")}, "request": {c.Query("demande")}}
+	s.renderPage(c, http.StatusOK, pageSpace, contactData{Form: formState{values: values}})
+}
+
+// contactPageRequest passes a contact's request on, through the same code as the JSON API, and
+// answers the same words whether the space exists or not.
+func (s *Server) contactPageRequest(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		s.renderPage(c, http.StatusBadRequest, pageError, nil)
+		return
+	}
+	form := c.Request.PostForm
+	var errs models.FieldErrors
+	action, ok := spaceRequests[form.Get("request")]
+	if !ok {
+		errs.Add(models.FieldError("request", "choisissez ce que vous demandez"))
+	}
+	slug := form.Get("slug")
+	if slug == "" {
+		errs.Add(models.FieldError("slug", "est obligatoire"))
+	} else if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
+		errs.Add(err)
+	}
+	if len(errs) == 0 {
+		errs.Add(s.passContactRequest(c.Request.Context(), slug, action))
+	}
+	if len(errs) > 0 {
+		errs.Sort([]string{"slug", "request"})
+		s.renderPage(c, http.StatusBadRequest, pageSpace, contactData{Form: formState{values: form, Errors: errs}})
+		return
+	}
+	s.renderPage(c, http.StatusAccepted, pageRequested, contactData{Form: formState{values: form}, Request: form.Get("request")})
+}
