@@ -97,6 +97,8 @@ bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watc
 
 CONCURRENCY ?=
 OCC ?=
+CRON ?=
+INTERVAL ?=
 
 .PHONY: bench-quota
 bench-quota: ## Share one space's quota out over and over on Nextcloud's tables, as the rebalance does for each space, and report.
@@ -109,3 +111,7 @@ bench-stats: ## Make the yearly statistics over 100,000 records and 10,000 space
 .PHONY: bench-upgrade
 bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.
 	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s)
+
+.PHONY: bench-cron
+bench-cron: build ## Run the background jobs of SPACES simulated spaces (10000) every INTERVAL (5m), CONCURRENCY at once (64), each run taking CRON (2s), and report.
+	bin/jardinier bench-cron --spaces $(or $(SPACES),10000) --interval $(or $(INTERVAL),5m) --concurrency $(or $(CONCURRENCY),64) --cron $(or $(CRON),2s)

@@ -19,6 +19,7 @@ import (
 	"jardinier/models"
 	"jardinier/worker"
 	"jardinier/worker/bench"
+	"jardinier/worker/cron"
 )
 
 const usage = `usage: jardinier COMMAND
@@ -26,6 +27,8 @@ const usage = `usage: jardinier COMMAND
 Commands:
   api                                    serve the HTTP API
   worker                                 run the Temporal worker
+  cron                                   run every space's background jobs (cron.php)
+                                         every CRON_EVERY; one or more per web node
   dev                                    run the whole system here, starting the servers
                                          not found running (make dev)
   moderator add --name NAME --role ROLE [--email ADDRESS]
@@ -36,6 +39,9 @@ Commands:
   bench-idle [--spaces N]                bring N active spaces under watch, and report
   bench-upgrade [--spaces N --concurrency C --occ T]
                                          upgrade N simulated spaces, C at once, and report
+  bench-cron [--spaces N --interval I --concurrency C --cron T]
+                                         run the background jobs of N simulated spaces,
+                                         each run taking T, and report
 
 Configuration comes from the environment: see README.md.
 `
@@ -73,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return api.Run(ctx, cfg, logger)
 	case "worker":
 		return worker.Run(ctx, cfg, logger)
+	case "cron":
+		return runCron(ctx, cfg, logger)
 	case "dev":
 		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Getenv: os.Getenv, Stdout: stdout, Logger: logger})
 	case "moderator":
@@ -83,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchIdle(ctx, cfg, args[1:], stdout, logger)
 	case "bench-upgrade":
 		return benchUpgrade(ctx, cfg, args[1:], stdout, logger)
+	case "bench-cron":
+		return benchCron(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -168,6 +178,45 @@ func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout 
 	}
 	r, err := bench.Upgrade(ctx, bench.UpgradeOptions{Config: cfg, Spaces: *spaces, Concurrency: *concurrency, OCC: *occ,
 		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+// runCron runs the cron service until ctx is cancelled.
+func runCron(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
+	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	driver, err := worker.NewNextcloudDriver(cfg, logger)
+	if err != nil {
+		return err
+	}
+	r, err := cron.New(cron.Options{DB: db, Driver: driver, Config: cfg.Cron, Logger: logger})
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+func benchCron(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-cron", flag.ContinueOnError)
+	spaces := fs.Int("spaces", 10000, "simulated spaces in service")
+	interval := fs.Duration("interval", 5*time.Minute, "each space's background jobs run once per interval (CRON_EVERY)")
+	concurrency := fs.Int("concurrency", 64, "runs at once (CRON_CONCURRENCY)")
+	run := fs.Duration("cron", 2*time.Second, "how long one simulated run of cron.php takes")
+	rounds := fs.Int("rounds", 2, "intervals to measure, after the first due time")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *spaces < 1 || *concurrency < 1 || *rounds < 1 || *interval <= 0 || *run < 0 {
+		return usageError("--spaces, --concurrency and --rounds must be at least 1, --interval positive, --cron not negative")
+	}
+	r, err := bench.Cron(ctx, bench.CronOptions{Config: cfg, Spaces: *spaces, Interval: *interval,
+		Concurrency: *concurrency, Run: *run, Rounds: *rounds, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type spaceQuery struct {
 	Full         bool               // full=true: storage above fullUsageRatio of the quota
 	InactiveDays int                // inactive_days=N: no activity for N days or more
 	Search       string             // q=, in the slug and the organisation's name
+	CronLate     bool               // cron=late: background jobs failed or not run for models.CronLateIntervals
 }
 
 // Values returns the query as URL parameters, without the page, for the links of the
@@ -55,6 +56,9 @@ func (q spaceQuery) Values() url.Values {
 		v.Set("inactive_days", strconv.Itoa(q.InactiveDays))
 	}
 	set("q", q.Search)
+	if q.CronLate {
+		v.Set("cron", "late")
+	}
 	return v
 }
 
@@ -97,6 +101,13 @@ func spaceQueryOf(c *gin.Context) (spaceQuery, error) {
 	if len(q.Search) > 200 {
 		return q, models.FieldError("q", "recherche trop longue")
 	}
+	switch c.Query("cron") {
+	case "":
+	case "late":
+		q.CronLate = true
+	default:
+		return q, models.FieldError("cron", "doit être late")
+	}
 	return q, nil
 }
 
@@ -123,6 +134,10 @@ func (s *Server) findSpaces(ctx context.Context, sq spaceQuery) (*listResponse[s
 		since := s.now().UTC().Add(-time.Duration(sq.InactiveDays) * 24 * time.Hour)
 		q = q.Where("spaces.status IN ? AND COALESCE(spaces.last_activity_at, spaces.provisioned_at, spaces.submitted_at) <= ?",
 			[]models.Status{models.StatusActive, models.StatusDeactivated}, since)
+	}
+	if sq.CronLate {
+		since := models.CronLateSince(s.now().UTC(), s.cfg.Cron.Every)
+		q = q.Where(models.CronLateCondition, since, since)
 	}
 	if sq.Search != "" {
 		q = q.Where("spaces.slug ILIKE ? OR spaces.application_id IN (SELECT id FROM applications WHERE organization_name ILIKE ?)",

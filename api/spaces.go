@@ -82,6 +82,43 @@ func (s *Server) listSpaces(c *gin.Context) {
 type spaceDetail struct {
 	spaceView
 	Workflow *workflowView `json:"workflow,omitempty"`
+	Cron     *cronView     `json:"cron,omitempty"`
+}
+
+// cronView is what the cron service did last of a space in service: its background
+// jobs (cron.php), and whether they are late for the moderators.
+type cronView struct {
+	DueAt      time.Time  `json:"due_at"`
+	StartedAt  *time.Time `json:"last_started_at,omitempty"`
+	DurationMS int64      `json:"last_duration_ms"`
+	ExitCode   *int       `json:"last_exit_code,omitempty"`
+	Outcome    string     `json:"last_outcome,omitempty"` // ok, failed, timeout or skipped
+	Error      string     `json:"last_error,omitempty"`
+	LastOKAt   *time.Time `json:"last_ok_at,omitempty"`
+	Late       bool       `json:"late"`
+}
+
+// cronOf reads the cron service's row of a space in service; nil for other spaces. A
+// space in service without a row is late once it has been so for CronLateIntervals.
+func (s *Server) cronOf(ctx context.Context, sp *models.Space) (*cronView, error) {
+	if sp.Status != models.StatusActive {
+		return nil, nil
+	}
+	inService := sp.SubmittedAt
+	if sp.ProvisionedAt != nil {
+		inService = *sp.ProvisionedAt
+	}
+	var rows []models.CronRun
+	if err := s.db.WithContext(ctx).Where("space_id = ?", sp.ID).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("load cron run of %q: %w", sp.Slug, err)
+	}
+	if len(rows) == 0 {
+		return &cronView{Late: (*models.CronRun)(nil).Late(inService, s.now(), s.cfg.Cron.Every)}, nil
+	}
+	r := rows[0]
+	return &cronView{DueAt: r.DueAt, StartedAt: r.LastStartedAt, DurationMS: r.LastDurationMS, ExitCode: r.LastExitCode,
+		Outcome: r.LastOutcome, Error: r.LastError, LastOKAt: r.LastOKAt,
+		Late: r.Late(inService, s.now(), s.cfg.Cron.Every)}, nil
 }
 
 // workflowView is the answer of the workflow's status query.
@@ -117,6 +154,9 @@ func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, 
 		return nil, err
 	}
 	d := spaceDetail{spaceView: s.viewOf(sp)}
+	if d.Cron, err = s.cronOf(ctx, sp); err != nil {
+		return nil, err
+	}
 	if sp.Status.Open() {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -56,6 +56,15 @@ type Config struct {
 	// it. Between two runs, users writing at once can take a space over its quota by
 	// what it had left each (deploy/nextcloud.md, "Limits").
 	QuotaRebalanceEvery time.Duration
+
+	// Cron is how the cron service (`jardinier cron`) runs the spaces' background jobs.
+	Cron CronConfig
+	// NextcloudSMTPURL (NEXTCLOUD_SMTP_URL) is the operator's relay the spaces send
+	// their mail through, as SMTP_URL; empty: the spaces send no mail.
+	NextcloudSMTPURL string
+	// NextcloudMailFrom (NEXTCLOUD_MAIL_FROM) is the sender of every space's mail;
+	// empty: ne-pas-repondre@<slug>.<BASE_DOMAIN>.
+	NextcloudMailFrom string
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
@@ -94,6 +103,7 @@ func DefaultConfig() Config {
 		// Short enough that shares follow uploads; a run over 10,000 spaces takes
 		// about a minute of database work.
 		QuotaRebalanceEvery: 10 * time.Minute,
+		Cron:                DefaultCronConfig(),
 	}
 }
 
@@ -129,6 +139,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.durationOrZero("NEXTCLOUD_SIM_UPGRADE_DURATION", &c.NextcloudSimUpgradeDuration)
 	e.durationOrZero("QUOTA_REBALANCE_EVERY", &c.QuotaRebalanceEvery)
 	e.str("FLEET_DATABASE_URL", &c.FleetDatabaseURL)
+	e.duration("CRON_EVERY", &c.Cron.Every)
+	e.integer("CRON_CONCURRENCY", &c.Cron.Concurrency)
+	e.duration("CRON_TIMEOUT", &c.Cron.Timeout)
+	e.str("NEXTCLOUD_SMTP_URL", &c.NextcloudSMTPURL)
+	e.str("NEXTCLOUD_MAIL_FROM", &c.NextcloudMailFrom)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
@@ -166,6 +181,19 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 			return fmt.Errorf("SMTP_URL: want smtp://[user:password@]host:port or smtps://..., got %q", c.SMTPURL)
 		}
+	}
+	if c.NextcloudSMTPURL != "" {
+		if _, err := ParseSMTPURL(c.NextcloudSMTPURL); err != nil {
+			return fmt.Errorf("NEXTCLOUD_SMTP_URL: %w", err)
+		}
+	}
+	if c.NextcloudMailFrom != "" {
+		if err := ValidateEmail("NEXTCLOUD_MAIL_FROM", c.NextcloudMailFrom); err != nil {
+			return fmt.Errorf("NEXTCLOUD_MAIL_FROM: not a valid address")
+		}
+	}
+	if err := c.Cron.validate(); err != nil {
+		return err
 	}
 	switch c.NextcloudDriver {
 	case "sim":

@@ -65,6 +65,11 @@ func TestConfigFromEnv(t *testing.T) {
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
 		"QUOTA_REBALANCE_EVERY":          "15m",
+		"CRON_EVERY":                     "10m",
+		"CRON_CONCURRENCY":               "48",
+		"CRON_TIMEOUT":                   "5m",
+		"NEXTCLOUD_SMTP_URL":             "smtp://relay.internal:25",
+		"NEXTCLOUD_MAIL_FROM":            "espaces@jardinier.example.org",
 		"NEXTCLOUD_APPS":                 "calendar, deck,,notes",
 		"NEXTCLOUD_PHP":                  "/usr/bin/php8.3",
 		"NEXTCLOUD_CODE_ROOT":            "/opt/nc/code",
@@ -128,6 +133,9 @@ func TestConfigFromEnv(t *testing.T) {
 
 		NextcloudSimUpgradeDuration: 90 * time.Second,
 		QuotaRebalanceEvery:         15 * time.Minute,
+		Cron:                        models.CronConfig{Every: 10 * time.Minute, Concurrency: 48, Timeout: 5 * time.Minute},
+		NextcloudSMTPURL:            "smtp://relay.internal:25",
+		NextcloudMailFrom:           "espaces@jardinier.example.org",
 		NextcloudApps:               []string{"calendar", "deck", "notes"},
 	}
 
@@ -371,6 +379,16 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudApps = full.NextcloudApps
 	case "QUOTA_REBALANCE_EVERY":
 		c.QuotaRebalanceEvery = full.QuotaRebalanceEvery
+	case "CRON_EVERY":
+		c.Cron.Every = full.Cron.Every
+	case "CRON_CONCURRENCY":
+		c.Cron.Concurrency = full.Cron.Concurrency
+	case "CRON_TIMEOUT":
+		c.Cron.Timeout = full.Cron.Timeout
+	case "NEXTCLOUD_SMTP_URL":
+		c.NextcloudSMTPURL = full.NextcloudSMTPURL
+	case "NEXTCLOUD_MAIL_FROM":
+		c.NextcloudMailFrom = full.NextcloudMailFrom
 	case "FLEET_DATABASE_URL":
 		c.FleetDatabaseURL = full.FleetDatabaseURL
 	case "BASE_DOMAIN":

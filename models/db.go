@@ -42,7 +42,8 @@ func Migrate(db *gorm.DB) error {
 		// The statistics start with the applications already there, once.
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
-			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{}); err != nil {
+			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{},
+			&CronRun{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := migrateModeratorTokens(tx); err != nil {

@@ -234,6 +234,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
 		ReloadPHP: o.ReloadPHP, HealthURL: o.HealthURL,
 		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
+		MailRelay: cfg.NextcloudSMTPURL, MailFrom: cfg.NextcloudMailFrom,
 	}, fleet, nil, logger)
 	if err != nil {
 		fleet.Close()

@@ -303,7 +303,7 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 	redisHost, redisPort := d.o.redis()
 	// The connection only: Nextcloud reads no "prefix" among these.
 	redis := phpArray{{"host", redisHost}, {"port", redisPort}}
-	return phpConfigFile("Written by Jardinier at install; rewritten, never edited.", phpArray{
+	return phpConfigFile("Written by Jardinier at install; rewritten, never edited.", append(phpArray{
 		{"datadirectory", d.dataDir(spec.Slug)},
 		{"objectstore", phpArray{
 			{"class", `\OC\Files\ObjectStore\S3`},
@@ -340,7 +340,7 @@ func (d *Occ) spaceConfig(spec InstallSpec) []byte {
 		{"default_language", "fr"},
 		{"default_locale", "fr_FR"},
 		{"default_phone_region", "FR"},
-	})
+	}, d.o.mailConfig(spec.Slug)...))
 }
 
 // redisPrefix starts the keys of the space slug in Redis.

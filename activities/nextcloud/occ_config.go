@@ -65,6 +65,13 @@ type OccOptions struct {
 	// AccessControl enables the files_accesscontrol app, which enforces the maximum
 	// size of video files; off on machines that cannot reach the app store.
 	AccessControl bool
+	// MailRelay is the operator's SMTP relay the spaces send their mail through
+	// (password resets, share notifications), as an SMTP URL (NEXTCLOUD_SMTP_URL);
+	// empty: the spaces send no mail.
+	MailRelay string
+	// MailFrom is the sender of the spaces' mail (NEXTCLOUD_MAIL_FROM); empty:
+	// ne-pas-repondre@<slug>.<BaseDomain>, each space its own.
+	MailFrom string
 	// ApprovedApps are the apps EnableApps accepts besides the office suites, as the
 	// operator approves them (NEXTCLOUD_APPS); DefaultApps if nil.
 	ApprovedApps []string
@@ -131,6 +138,14 @@ func (o OccOptions) Validate() error {
 	if err := models.CheckHealthURL(o.HealthURL); err != nil {
 		return fmt.Errorf("NEXTCLOUD_HEALTH_URL: %w", err)
 	}
+	if o.MailRelay != "" {
+		if _, err := models.ParseSMTPURL(o.MailRelay); err != nil {
+			return fmt.Errorf("NEXTCLOUD_SMTP_URL: %w", err)
+		}
+	}
+	if o.MailFrom != "" && strings.Count(o.MailFrom, "@") != 1 {
+		return fmt.Errorf("NEXTCLOUD_MAIL_FROM: want one address such as ne-pas-repondre@example.org, got %q", o.MailFrom)
+	}
 	if len(o.ReloadPHP) > 0 {
 		if err := models.CheckCommand(o.ReloadPHP); err != nil {
 			return fmt.Errorf("NEXTCLOUD_RELOAD_PHP: %w", err)
@@ -156,4 +171,42 @@ func (o OccOptions) redis() (string, int) {
 	}
 	n, _ := strconv.Atoi(port)
 	return host, n
+}
+
+// mailSender is the sender of the space slug's mail: MailFrom, or
+// ne-pas-repondre@<slug>.<BaseDomain>.
+func (o OccOptions) mailSender(slug string) (local, domain string) {
+	from := o.MailFrom
+	if from == "" {
+		from = "ne-pas-repondre@" + slug + "." + o.BaseDomain
+	}
+	local, domain, _ = strings.Cut(from, "@")
+	return local, domain
+}
+
+// mailConfig is the part of a space's configuration that sends its mail: through the
+// relay when there is one (Nextcloud's mail_* settings, config.sample.php), and
+// nowhere otherwise ("null": a space never falls back to PHP's mail()). Nextcloud
+// speaks STARTTLS whenever the relay offers it; "ssl" is TLS from the first byte.
+func (o OccOptions) mailConfig(slug string) phpArray {
+	relay, err := models.ParseSMTPURL(o.MailRelay)
+	if o.MailRelay == "" || err != nil {
+		return phpArray{{"mail_smtpmode", "null"}}
+	}
+	secure := ""
+	if relay.Implicit {
+		secure = "ssl"
+	}
+	local, domain := o.mailSender(slug)
+	return phpArray{
+		{"mail_smtpmode", "smtp"},
+		{"mail_smtphost", relay.Host},
+		{"mail_smtpport", relay.Port},
+		{"mail_smtpsecure", secure},
+		{"mail_smtpauth", relay.User != ""},
+		{"mail_smtpname", relay.User},
+		{"mail_smtppassword", relay.Password},
+		{"mail_from_address", local},
+		{"mail_domain", domain},
+	}
 }

@@ -45,6 +45,7 @@ type Simulator struct {
 
 	upgradeDuration time.Duration // how long Upgrade takes
 	approved        []string      // the apps EnableApps accepts besides the office suites
+	cron            simCron       // RunCron's (simulator_cron.go)
 }
 
 var _ Driver = (*Simulator)(nil)

@@ -27,6 +27,11 @@ var ErrPermanent = errors.New("permanent failure")
 // ErrNotInstalled is returned for operations on a space that has no instance.
 var ErrNotInstalled = errors.New("space not installed")
 
+// ErrCronSkipped is returned by RunCron for a space whose background jobs must not run
+// now: paused for an upgrade (SetCron(false)), in maintenance or deactivated. Nothing
+// ran; the cron service tries again at the next interval.
+var ErrCronSkipped = errors.New("background jobs skipped")
+
 // InstallSpec is what an instance is installed with.
 type InstallSpec struct {
 	Slug      string
@@ -152,6 +157,15 @@ type Driver interface {
 	// PostUpgrade runs the slow optional steps (missing indices, columns, primary keys)
 	// once the space is back in service: maintenance must be off.
 	PostUpgrade(ctx context.Context, slug string) error
+	// RunCron runs the space's background jobs once (Nextcloud's cron.php) and returns
+	// when they end. It is what the cron service (worker/cron) calls for every space
+	// in service at every interval, not an upgrade step. A space not installed wraps
+	// ErrNotInstalled; a space paused by SetCron(false), in maintenance or deactivated
+	// wraps ErrCronSkipped and nothing runs. ctx bounds the run: a run cut short by it
+	// is stopped and returns an error. A run that failed returns an error, an
+	// *ExitError when cron.php ran and exited with a non-zero code. It changes nothing
+	// the other methods see; the caller makes sure two runs of one space never overlap.
+	RunCron(ctx context.Context, slug string) error
 	// CheckWeb asks the space over HTTP, through its web server, whether it serves
 	// version, out of maintenance, and renders its login page; the error says what is
 	// wrong. It runs once maintenance is off, before background jobs resume.

@@ -35,6 +35,9 @@ type StackOptions struct {
 	Executable string
 	// Env is added to the worker's and the API's environment.
 	Env []string
+	// Cron starts the cron service (`jardinier cron`) too, after the worker, with the
+	// same environment: make dev runs the spaces' background jobs as production does.
+	Cron bool
 	// Output receives every process's output, each line prefixed with its name.
 	Output io.Writer
 	Logger *slog.Logger
@@ -53,6 +56,7 @@ type Stack struct {
 	Temporal *Process
 	MinIO    *Process
 	Worker   *Process
+	Cron     *Process // nil unless StackOptions.Cron
 	API      *Process
 	// UIURL is the Temporal web UI's list of workflows; empty when unknown.
 	UIURL string
@@ -148,6 +152,11 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if s.Worker, err = startProcess("worker", o.Executable, []string{"worker"}, env, nil, prefixed(o.Output, "worker")); err != nil {
 		return nil, err
 	}
+	if o.Cron {
+		if s.Cron, err = startProcess("cron", o.Executable, []string{"cron"}, env, nil, prefixed(o.Output, "cron")); err != nil {
+			return nil, err
+		}
+	}
 	if s.API, err = startProcess("api", o.Executable, []string{"api"}, env, nil, prefixed(o.Output, "api")); err != nil {
 		return nil, err
 	}
@@ -166,7 +175,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 // processes returns the processes StartStack started, in start order.
 func (s *Stack) processes() []*Process {
 	var ps []*Process
-	for _, p := range []*Process{s.Postgres, s.Temporal, s.MinIO, s.Worker, s.API} {
+	for _, p := range []*Process{s.Postgres, s.Temporal, s.MinIO, s.Worker, s.Cron, s.API} {
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -237,6 +246,10 @@ func (s *Stack) Summary(root string) string {
 		}
 		fmt.Fprintf(&b, "  %-12s %s   %s\n", svc.Name, where, how)
 	}
+	if s.Cron != nil {
+		fmt.Fprintf(&b, "  %-12s every space's background jobs every %s, %d at once (CRON_EVERY, CRON_CONCURRENCY)\n",
+			"Cron", s.Config.Cron.Every, s.Config.Cron.Concurrency)
+	}
 	fmt.Fprintf(&b, "  %-12s %s\n", "Mails", mailsWhere(s.Config))
 	return b.String()
 }
@@ -272,7 +285,7 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		return err
 	}
 	s, err := StartStack(ctx, StackOptions{Config: o.Config, StateDir: filepath.Join(root, ".dev"), Temporal: tc,
-		Output: os.Stderr, Logger: o.Logger})
+		Output: os.Stderr, Logger: o.Logger, Cron: true})
 	if err != nil {
 		return err
 	}

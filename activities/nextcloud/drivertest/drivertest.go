@@ -61,7 +61,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"only approved apps and the app of the chosen office suite are enabled", c.apps},
 		{"maintenance goes on and off, twice each", c.maintenance},
 		{"deactivation puts the space in maintenance, reactivation takes it out", c.deactivation},
-		{"cron pauses and resumes, twice each", c.cron},
+		{"cron runs, pauses and resumes, twice each; paused or in maintenance it skips", c.cron},
 		{"no major skipped, no downgrade, code switched only in maintenance", c.versionRules},
 		{"upgrade needs maintenance and the code base of its target", c.upgradeOrder},
 		{"snapshots restore in maintenance only, and drop twice", c.snapshots},
@@ -263,8 +263,15 @@ func (c *contract) deactivation(t *testing.T) {
 }
 
 func (c *contract) cron(t *testing.T) {
+	assert.ErrorIs(t, c.d.RunCron(c.ctx, "jamais-installe"), nextcloud.ErrNotInstalled, "run a space not installed")
+	twice(t, "run the background jobs", func() error { return c.d.RunCron(c.ctx, c.slug) })
 	twice(t, "pause cron", func() error { return c.d.SetCron(c.ctx, c.slug, false) })
+	assert.ErrorIs(t, c.d.RunCron(c.ctx, c.slug), nextcloud.ErrCronSkipped, "run while paused")
 	twice(t, "resume cron", func() error { return c.d.SetCron(c.ctx, c.slug, true) })
+	require.NoError(t, c.d.SetMaintenance(c.ctx, c.slug, true))
+	assert.ErrorIs(t, c.d.RunCron(c.ctx, c.slug), nextcloud.ErrCronSkipped, "run in maintenance")
+	require.NoError(t, c.d.SetMaintenance(c.ctx, c.slug, false))
+	require.NoError(t, c.d.RunCron(c.ctx, c.slug), "run once resumed")
 }
 
 func (c *contract) versionRules(t *testing.T) {
