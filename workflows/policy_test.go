@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,8 +196,11 @@ func TestPolicyRolloutWorkflow(t *testing.T) {
 		}, activity.RegisterOptions{Name: "ListPolicySpaces"})
 		change := PolicyChanged{Version: 2, Policy: models.DefaultInactivityPolicy()}
 		var told []string
+		var mu sync.Mutex // the test environment delivers external signals from goroutines of their own
 		env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", SignalPolicyChanged, change).Return(
 			func(_, id, _, _ string, _ any) error {
+				mu.Lock()
+				defer mu.Unlock()
 				told = append(told, id)
 				if id == SpaceWorkflowID("d") {
 					return errors.New("unknown external workflow execution")
