@@ -257,6 +257,20 @@ func (tab *Tab) Text(tb testing.TB, selector string) string {
 	return s
 }
 
+// TextNow is the visible text of the first element matching a CSS selector, read in
+// one step inside the page, so that a script replacing the element meanwhile (a
+// progress refreshed in place) cannot break the read; "" when nothing matches now.
+func (tab *Tab) TextNow(tb testing.TB, selector string) string {
+	tb.Helper()
+	quoted, err := json.Marshal(selector)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var s string
+	tab.Run(tb, chromedp.Evaluate(fmt.Sprintf(`(document.querySelector(%s) || {innerText: ""}).innerText`, quoted), &s))
+	return s
+}
+
 // Count is the number of elements matching a CSS selector, now.
 func (tab *Tab) Count(tb testing.TB, selector string) int {
 	tb.Helper()

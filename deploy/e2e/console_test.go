@@ -31,6 +31,10 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
+// consoleWidths are the widths every screen of the console is checked at: a laptop and
+// a common phone (the moderators work from both).
+var consoleWidths = []int{browsertest.Desktop, 390}
+
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -129,9 +133,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	t.Run("un administrateur invite une bénévole", func(t *testing.T) {
 		c.signIn(t, admin, "alix@jardinier.example", adminPassword, adminSecret)
 		assert.Equal(t, "Bonjour Alix", textOf(t, admin, "main h1"))
-		admin.Check(t, "console-accueil")
+		admin.Check(t, "console-accueil", consoleWidths...)
 		admin.Open(t, c.url+"/moderation/moderateurs")
-		admin.Check(t, "console-moderateurs")
+		admin.Check(t, "console-moderateurs", consoleWidths...)
 		admin.Run(t, chromedp.SendKeys(`#name`, "Camille"), chromedp.SendKeys(`#email`, "camille@benevoles.example"),
 			chromedp.Click(`form[action="/moderation/moderateurs"] button`), chromedp.WaitVisible(`.notice`))
 		assert.Contains(t, textOf(t, admin, ".notice"), "L'invitation est partie")
@@ -144,19 +148,19 @@ func TestConsoleEndToEnd(t *testing.T) {
 		link = c.linkIn(t, mail.Body)
 		moderator.Open(t, link)
 		assert.Equal(t, "Bienvenue, Camille", textOf(t, moderator, "main h1"))
-		moderator.Check(t, "console-mot-de-passe")
+		moderator.Check(t, "console-mot-de-passe", consoleWidths...)
 		moderator.Run(t, chromedp.SendKeys(`#password`, "court"), chromedp.SendKeys(`#confirmation`, "court"),
 			chromedp.Click(`form[action="/moderation/mot-de-passe"] button`), chromedp.WaitVisible(`.error-summary`))
-		moderator.Check(t, "console-mot-de-passe-erreur")
+		moderator.Check(t, "console-mot-de-passe-erreur", consoleWidths...)
 		moderator.Run(t, chromedp.SendKeys(`#password`, camillePassword), chromedp.SendKeys(`#confirmation`, camillePassword),
 			chromedp.Click(`form[action="/moderation/mot-de-passe"] button`), chromedp.WaitVisible(`.notice`))
 		assert.Contains(t, textOf(t, moderator, ".notice"), "connectez-vous")
-		moderator.Check(t, "console-connexion")
+		moderator.Check(t, "console-connexion", consoleWidths...)
 		moderator.Open(t, c.url+"/moderation/mot-de-passe-oublie")
-		moderator.Check(t, "console-mot-de-passe-oublie")
+		moderator.Check(t, "console-mot-de-passe-oublie", consoleWidths...)
 		moderator.Open(t, c.url+"/moderation/nulle-part")
 		assert.Equal(t, http.StatusNotFound, moderator.Status())
-		moderator.Check(t, "console-introuvable")
+		moderator.Check(t, "console-introuvable", consoleWidths...)
 		c.signIn(t, moderator, "camille@benevoles.example", camillePassword, "")
 		assert.Equal(t, "Bonjour Camille", textOf(t, moderator, "main h1"))
 
@@ -169,14 +173,14 @@ func TestConsoleEndToEnd(t *testing.T) {
 		s.submit("troc-de-graine", "entraide@troc-graines.example")
 		moderator.Open(t, c.url+"/moderation/")
 		assert.Contains(t, textOf(t, moderator, "main"), "Collectif troc-de-graines")
-		moderator.Check(t, "console-accueil-demandes")
+		moderator.Check(t, "console-accueil-demandes", consoleWidths...)
 		moderator.Open(t, c.url+"/moderation/demandes?q=troc")
-		moderator.Check(t, "console-demandes")
+		moderator.Check(t, "console-demandes", consoleWidths...)
 		moderator.Run(t, chromedp.Click(`a[href="/moderation/demandes/`+id+`"]`), chromedp.WaitVisible(`#decision`))
 		signals := textOf(t, moderator, "aside")
 		assert.Contains(t, signals, "troc-graines.example", "same mail domain")
 		assert.Contains(t, signals, "troc-de-graine", "a name close to another")
-		moderator.Check(t, "console-demande")
+		moderator.Check(t, "console-demande", consoleWidths...)
 		moderator.Run(t, chromedp.Click(`input[name=decision][value=hold]`), chromedp.SendKeys(`#reason`, "Plus de place ce mois-ci."),
 			chromedp.Click(`form[action="/moderation/demandes/`+id+`"] button`), chromedp.WaitVisible(`.notice`))
 		assert.Equal(t, "en attente", textOf(t, moderator, "#etat"))
@@ -184,7 +188,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		moderator.Run(t, chromedp.Click(`input[name=decision][value=hold]`),
 			chromedp.Click(`form[action="/moderation/demandes/`+id+`"] button`), chromedp.WaitVisible(`.problem`))
 		assert.Contains(t, textOf(t, moderator, ".problem"), "seule une demande soumise peut être mise en attente")
-		moderator.Check(t, "console-demande-refus")
+		moderator.Check(t, "console-demande-refus", consoleWidths...)
 		moderator.Run(t, chromedp.Click(`input[name=decision][value=accept]`),
 			chromedp.Click(`form[action="/moderation/demandes/`+id+`"] button`), chromedp.WaitVisible(`.notice`))
 		s.waitStatus("troc-de-graines", models.StatusActive)
@@ -199,11 +203,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 		for _, step := range []string{"demande déposée", "mise en attente", "acceptée", "espace créé, en service", "premier avertissement", "suppression"} {
 			assert.Contains(t, timeline, step)
 		}
-		moderator.Check(t, "console-espace")
+		moderator.Check(t, "console-espace", consoleWidths...)
 		for _, page := range []string{"espaces", "apercu", "journal", "compte", "statistiques"} {
 			moderator.Open(t, c.url+"/moderation/"+page)
 			assert.Equal(t, http.StatusOK, moderator.Status(), page)
-			moderator.Check(t, "console-"+page)
+			moderator.Check(t, "console-"+page, consoleWidths...)
 		}
 	})
 
@@ -226,7 +230,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			assert.Equal(t, http.StatusForbidden, moderator.Status(), page)
 			assert.Contains(t, textOf(t, moderator, ".problem"), "réservé aux administrateurs")
 		}
-		moderator.Check(t, "console-interdit")
+		moderator.Check(t, "console-interdit", consoleWidths...)
 		var after int64
 		require.NoError(t, s.db.Model(&models.Moderator{}).Count(&after).Error)
 		assert.Equal(t, before, after)
@@ -255,16 +259,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 		tab := newAdmin
 		c.signIn(t, tab, "dominique@jardinier.example", adminPassword, "")
 		assert.Contains(t, tab.URL(t), "/moderation/double-authentification")
-		tab.Check(t, "console-double-authentification")
+		tab.Check(t, "console-double-authentification", consoleWidths...)
 		tab.Run(t, chromedp.Click(`form[action="/moderation/double-authentification"] button`), chromedp.WaitVisible(`#secret`))
 		secret := textOf(t, tab, "#secret")
-		tab.Check(t, "console-double-authentification-secret")
+		tab.Check(t, "console-double-authentification-secret", consoleWidths...)
 		code, err := totp.GenerateCode(secret, time.Now())
 		require.NoError(t, err)
 		tab.Run(t, chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/moderation/double-authentification"] button`),
 			chromedp.WaitVisible(`ul.codes`))
 		assert.Equal(t, models.RecoveryCodeCount, tab.Count(t, "ul.codes li"))
-		tab.Check(t, "console-codes-de-secours")
+		tab.Check(t, "console-codes-de-secours", consoleWidths...)
 		tab.Open(t, c.url+"/moderation/moderateurs")
 		assert.Equal(t, http.StatusOK, tab.Status())
 		assert.NotContains(t, c.logs.String(), secret, "no TOTP secret in the logs")
@@ -281,29 +285,41 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 		s.sim.SetUpgradeDuration(3 * time.Second)
 		admin.Open(t, c.url+"/moderation/mises-a-jour")
-		admin.Check(t, "console-mises-a-jour")
+		admin.Check(t, "console-mises-a-jour", consoleWidths...)
 		admin.Run(t, chromedp.SendKeys(`#target`, "32.0.0"), chromedp.SendKeys(`#concurrency`, "1"),
 			chromedp.Click(`form[action="/moderation/mises-a-jour"] button`), chromedp.WaitVisible(`#progression`))
 		assert.Contains(t, textOf(t, admin, ".notice"), "La mise à niveau a commencé")
+		// The page's script replaces the progress in place: read it in one step, and
+		// take a read between two refreshes as "not yet".
 		upgraded := func() int {
-			n, err := strconv.Atoi(textOf(t, admin, "#upgraded"))
-			require.NoError(t, err)
-			return n
+			for range 50 {
+				if n, err := strconv.Atoi(strings.TrimSpace(admin.TextNow(t, "#upgraded"))); err == nil {
+					return n
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return -1
 		}
+		status := func() string { return strings.TrimSpace(admin.TextNow(t, "#upgrade-status")) }
 		// The page's script refreshes the progress without reloading the page.
 		require.Eventually(t, func() bool { return upgraded() >= 1 }, 60*time.Second, 500*time.Millisecond)
-		admin.Check(t, "console-mise-a-niveau")
+		admin.Check(t, "console-mise-a-niveau", consoleWidths...)
 		admin.Run(t, chromedp.Click(`button[value=pause]`), chromedp.WaitVisible(`button[value=resume]`))
-		assert.Equal(t, "en pause", textOf(t, admin, "#upgrade-status"))
-		time.Sleep(4 * time.Second) // the space under way finishes; no new one starts
+		assert.Equal(t, "en pause", status())
+		// The space under way finishes; then no new one starts.
+		for deadline := time.Now().Add(60 * time.Second); strings.TrimSpace(admin.TextNow(t, "#running")) != "0"; {
+			require.True(t, time.Now().Before(deadline), "the space under way never finished")
+			time.Sleep(time.Second)
+			admin.Open(t, admin.URL(t))
+		}
 		paused := upgraded()
 		time.Sleep(4 * time.Second)
 		admin.Open(t, admin.URL(t))
 		assert.Equal(t, paused, upgraded(), "nothing moves while paused")
 		admin.Run(t, chromedp.Click(`button[value=resume]`), chromedp.WaitVisible(`button[value=pause]`))
-		require.Eventually(t, func() bool { return textOf(t, admin, "#upgrade-status") == "terminée" }, 90*time.Second, time.Second)
+		require.Eventually(t, func() bool { return status() == "terminée" }, 90*time.Second, time.Second)
 		assert.Equal(t, len(slugs)+1, upgraded(), "every space in service, troc-de-graines included")
-		admin.Check(t, "console-mise-a-niveau-terminee")
+		admin.Check(t, "console-mise-a-niveau-terminee", consoleWidths...)
 		admin.Open(t, c.url+"/moderation/mises-a-jour")
 		assert.Equal(t, 0, admin.Count(t, ".problem"), "Temporal lists the upgrades")
 		assert.Equal(t, 1, admin.Count(t, `a[href^="/moderation/mises-a-jour/"]`))
@@ -324,7 +340,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		assert.Contains(t, visitor.URL(t), "/moderation/connexion?suivant=")
 		visitor.Run(t, chromedp.SendKeys(`#email`, "alix@jardinier.example"), chromedp.SendKeys(`#password`, adminPassword),
 			chromedp.Click(`form[action="/moderation/connexion"] button`), chromedp.WaitVisible(`#code`))
-		visitor.Check(t, "console-code")
+		visitor.Check(t, "console-code", consoleWidths...)
 		code, err := totp.GenerateCode(adminSecret, time.Now()) // a newer step than the earlier sign-in's
 		require.NoError(t, err)
 		visitor.Run(t, chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/moderation/code"] button`),
