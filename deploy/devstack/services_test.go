@@ -384,6 +384,18 @@ func TestStackSummary(t *testing.T) {
 		}
 	})
 
+	t.Run("the site, the console and the API are given", func(t *testing.T) {
+		for name, want := range map[string]string{
+			"Site":    "http://127.0.0.1:8080/ ",
+			"Console": "http://127.0.0.1:8080/moderation/",
+			"API":     "http://127.0.0.1:8080/api/v1",
+		} {
+			if !strings.Contains(lines[name], want) {
+				t.Errorf("%s line %q, want it to say %q\n%s", name, lines[name], want, got)
+			}
+		}
+	})
+
 	t.Run("a reused Temporal's unknown web UI says how to give it", func(t *testing.T) {
 		if !strings.Contains(got, "TEMPORAL_UI_PORT") {
 			t.Errorf("summary:\n%s\nwant the UI line to mention TEMPORAL_UI_PORT", got)

@@ -218,7 +218,10 @@ func (s *Stack) Summary(root string) string {
 		return path
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "  %-12s http://%s/api/v1   (health: /healthz, /readyz)\n", "API", dialAddr(s.Config.APIAddr))
+	addr := dialAddr(s.Config.APIAddr)
+	fmt.Fprintf(&b, "  %-12s http://%s/   (apply for a space, follow an application)\n", "Site", addr)
+	fmt.Fprintf(&b, "  %-12s http://%s/moderation/   (the moderators' console)\n", "Console", addr)
+	fmt.Fprintf(&b, "  %-12s http://%s/api/v1   (health: /healthz, /readyz)\n", "API", addr)
 	ui := s.UIURL
 	if ui == "" {
 		ui = "not known: set TEMPORAL_UI_PORT to the port of the server's web UI"
