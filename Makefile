@@ -70,9 +70,16 @@ test: tools browser-deps ## Run every test against real servers; pass more flags
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 
 .PHONY: lint
-lint: ## Run go vet and check that workflow code is deterministic.
+lint: lint-alerts ## Run go vet, check that workflow code is deterministic, and check the alert rules and dashboard.
 	$(GO) vet ./...
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION) ./workflows/...
+
+# The alert rules and the dashboard, loaded by Prometheus' own parsers; a module of its
+# own (deploy/prometheus/check) keeps Prometheus out of Jardinier's dependencies.
+.PHONY: lint-alerts
+lint-alerts:
+	cd deploy/prometheus/check && $(GO) vet ./... && $(GO) test -count=1 ./... && \
+		$(GO) run . -rules ../alerts.yml -dashboard ../../grafana/jardinier.json
 
 .PHONY: clean
 clean: ## Remove build and coverage output (keeps the tools in bin/ and the dev data).

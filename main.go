@@ -17,6 +17,7 @@ import (
 	"jardinier/api"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
+	"jardinier/models/metrics"
 	"jardinier/worker"
 	"jardinier/worker/bench"
 	"jardinier/worker/cron"
@@ -195,7 +196,12 @@ func runCron(ctx context.Context, cfg models.Config, logger *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	r, err := cron.New(cron.Options{DB: db, Driver: driver, Config: cfg.Cron, Logger: logger})
+	reg := metrics.New(logger)
+	defer reg.Close()
+	if err := reg.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
+		return err
+	}
+	r, err := cron.New(cron.Options{DB: db, Driver: driver, Config: cfg.Cron, Logger: logger, Metrics: reg})
 	if err != nil {
 		return err
 	}

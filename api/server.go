@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"jardinier/models"
+	"jardinier/models/metrics"
 	"jardinier/workflows"
 )
 
@@ -43,6 +44,8 @@ type Server struct {
 	sealer  *models.Sealer
 	signIns *rateLimiter // sign-in attempts, codes and passwords chosen, per address
 	resets  *rateLimiter // password reset requests, per address
+	// metrics records the requests and serves /metrics; nil without UseMetrics.
+	metrics *metrics.Registry
 	// background counts the work a request leaves running after its answer.
 	background sync.WaitGroup
 	now        func() time.Time
@@ -77,12 +80,16 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(s.logRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
+	r.Use(s.logRequests, s.observeRequests, gin.CustomRecovery(func(c *gin.Context, v any) {
 		s.writeError(c, fmt.Errorf("panic: %v", v))
 	}), s.refuseCrossOrigin(cop), limitBody)
 	r.GET("/static/*file", staticFiles())
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if s.metrics != nil {
+		// For Prometheus, on the internal network: the public proxy must not pass it on.
+		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	}
 
 	// The public site: what the service offers, the application form.
 	r.GET("/", s.siteHome)
@@ -159,12 +166,16 @@ func (s *Server) Handler() (http.Handler, error) {
 // Run connects to the database and Temporal of the configuration and serves the API on
 // cfg.APIAddr until ctx is cancelled, as worker.Run runs the worker.
 func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, c, err := workflows.Connect(ctx, cfg, logger)
+	reg := metrics.New(logger)
+	defer reg.Close()
+	db, c, err := workflows.ConnectMetered(ctx, cfg, logger, reg.Temporal())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return NewServer(cfg, db, c, logger).Run(ctx)
+	s := NewServer(cfg, db, c, logger)
+	s.UseMetrics(reg)
+	return s.Run(ctx)
 }
 
 // Run serves on cfg.APIAddr until ctx is cancelled, then shuts down gracefully.

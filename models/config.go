@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -33,20 +34,23 @@ type Config struct {
 	// what the relay and the receiving providers accept without taking the service for
 	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
 	MailRate         float64
-	NextcloudDriver  string           // NEXTCLOUD_DRIVER: sim
-	NextcloudVersion string           // NEXTCLOUD_VERSION: the version new spaces get
-	NextcloudApps    []string         // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
-	NextcloudSimDir  string           // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
-	Occ              OccConfig        // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
-	FleetDatabaseURL string           // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
-	BaseDomain       string           // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
-	PublicURL        string           // PUBLIC_URL: where the API is reached, for links in mails
-	TemporalUIURL    string           // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
-	APIAddr          string           // API_ADDR
-	TrustedProxies   []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
-	SubmitRate       int              // SUBMIT_RATE: applications per client address and hour
-	SecretKey        []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
-	Policy           InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
+	NextcloudDriver  string    // NEXTCLOUD_DRIVER: sim
+	NextcloudVersion string    // NEXTCLOUD_VERSION: the version new spaces get
+	NextcloudApps    []string  // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
+	NextcloudSimDir  string    // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
+	Occ              OccConfig // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
+	FleetDatabaseURL string    // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
+	BaseDomain       string    // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
+	PublicURL        string    // PUBLIC_URL: where the API is reached, for links in mails
+	TemporalUIURL    string    // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
+	APIAddr          string    // API_ADDR
+	// MetricsAddr is where the worker and the cron runner serve /metrics (the API serves
+	// it on API_ADDR); "" serves none. Each process on one machine needs its own.
+	MetricsAddr    string           // METRICS_ADDR
+	TrustedProxies []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
+	SubmitRate     int              // SUBMIT_RATE: applications per client address and hour
+	SecretKey      []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	Policy         InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
 
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
 	// `occ upgrade` of the simulator takes, to benchmark fleet upgrades; 0: at once.
@@ -148,6 +152,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
 	e.str("API_ADDR", &c.APIAddr)
+	e.str("METRICS_ADDR", &c.MetricsAddr)
 	e.list("NEXTCLOUD_APPS", &c.NextcloudApps)
 	e.list("TRUSTED_PROXIES", &c.TrustedProxies)
 	e.integer("SUBMIT_RATE", &c.SubmitRate)
@@ -218,6 +223,11 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("PUBLIC_URL: want an absolute URL such as https://jardinier.example.org, got %q", c.PublicURL)
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return fmt.Errorf("METRICS_ADDR: want host:port such as 127.0.0.1:9464, got %q", c.MetricsAddr)
+		}
 	}
 	if c.TemporalUIURL != "" {
 		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

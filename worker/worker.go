@@ -19,6 +19,7 @@ import (
 	"jardinier/activities/nextcloud"
 	"jardinier/activities/storage"
 	"jardinier/models"
+	"jardinier/models/metrics"
 	"jardinier/workflows"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	Sender    mail.Sender
 	// MaxConcurrentActivities bounds the activities run at once (0: SDK default).
 	MaxConcurrentActivities int
+	// Metrics receives the worker's own metrics (mails, provisioning); nil for none. The
+	// SDK's go through the client (workflows.ConnectMetered).
+	Metrics *metrics.Registry
 }
 
 // New returns the worker of a Jardinier process: a worker on workflows.TaskQueue with
@@ -78,7 +82,7 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.PolicyRolloutWorkflow, workflow.RegisterOptions{Name: workflows.PolicyRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
-	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
+	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Metrics: o.Metrics})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
 	// Also here for the runs started before the mail lane, which still schedule their
@@ -121,7 +125,10 @@ func newMailer(o Options, sealer *models.Sealer) (*mail.Activities, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer,
+	for _, k := range templates.Kinds() {
+		o.Metrics.InitMail(string(k))
+	}
+	return &mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer, Metrics: o.Metrics,
 		Signer: models.NewSigner(cfg.SecretKey),
 		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL}, nil
 }
@@ -246,12 +253,17 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 // Run builds the worker's dependencies from the configuration and runs it until ctx
 // is cancelled.
 func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
-	db, c, err := workflows.Connect(ctx, cfg, logger)
+	reg := metrics.New(logger)
+	defer reg.Close()
+	db, c, err := workflows.ConnectMetered(ctx, cfg, logger, reg.Temporal())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w, err := New(Options{Config: cfg, DB: db, Client: c, Logger: logger})
+	if err := reg.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
+		return err
+	}
+	w, err := New(Options{Config: cfg, DB: db, Client: c, Logger: logger, Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"jardinier/models"
+	"jardinier/models/metrics"
 )
 
 // ErrTypeNoSpace is the error type when the space row a workflow projects to is missing.
@@ -30,6 +31,8 @@ type Activities struct {
 	// Policy is INACTIVITY_POLICY: the first version of the policy when the database
 	// has none yet.
 	Policy models.InactivityPolicy
+	// Metrics times the provisionings recorded; nil times nothing.
+	Metrics *metrics.Registry
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.
@@ -79,6 +82,7 @@ type RecordTransitionResult struct{ Recorded bool }
 // audit event, in one transaction; a retried call changes nothing more.
 func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionInput) (RecordTransitionResult, error) {
 	var recorded bool
+	var provisioning time.Duration // acceptance to service, when this transition ends a provisioning
 	err := a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var appID *string
 		if in.ApplicationID != "" {
@@ -114,6 +118,12 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		case models.StatusActive:
 			// The first activation only: a reactivation keeps the provisioning time.
 			updates["provisioned_at"] = gorm.Expr("COALESCE(provisioned_at, ?)", at)
+			var before struct{ DecidedAt, ProvisionedAt *time.Time }
+			if err := tx.Model(&models.Space{}).Select("decided_at, provisioned_at").
+				Where("application_id = ?", in.ApplicationID).Take(&before).Error; err == nil &&
+				before.ProvisionedAt == nil && before.DecidedAt != nil {
+				provisioning = at.Sub(*before.DecidedAt)
+			}
 		case models.StatusDeactivated:
 			updates["deactivated_at"] = gorm.Expr("CASE WHEN status = ? THEN deactivated_at ELSE ? END", models.StatusDeactivated, at)
 		case models.StatusDeleted:
@@ -153,6 +163,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 	})
 	if err != nil {
 		return RecordTransitionResult{}, err
+	}
+	if recorded && provisioning > 0 {
+		a.Metrics.ObserveProvisioning(provisioning) // once: the audit event above is written once
 	}
 	activity.GetLogger(ctx).Info("Space transition recorded", "slug", in.Slug, "status", in.Status, "actor", in.Actor, "recorded", recorded)
 	return RecordTransitionResult{Recorded: recorded}, nil

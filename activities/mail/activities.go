@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"jardinier/models"
+	"jardinier/models/metrics"
 )
 
 // Error types of the mail failures that retrying cannot fix.
@@ -50,11 +51,12 @@ const markSentTimeout = 10 * time.Second
 
 // Activities sends the service's mails. Build it once in the worker and register it.
 type Activities struct {
-	DB        *gorm.DB       // applications (recipients) and sent mails
-	Sender    Sender         // SMTP in production, a directory in development
-	Templates *Templates     // the mails' text, in French
-	Sealer    *models.Sealer // opens SendInput.Password
-	Signer    *models.Signer // signs the links of the deactivated, deletion_notice and confirm_* mails
+	DB        *gorm.DB          // applications (recipients) and sent mails
+	Sender    Sender            // SMTP in production, a directory in development
+	Templates *Templates        // the mails' text, in French
+	Sealer    *models.Sealer    // opens SendInput.Password
+	Signer    *models.Signer    // signs the links of the deactivated, deletion_notice and confirm_* mails
+	Metrics   *metrics.Registry // counts mails sent and failed by kind; nil counts nothing
 
 	From            string // MAIL_FROM, "Name <address>"
 	ModeratorsEmail string // where KindProvisioningFailed and KindDeletedModerators go
@@ -111,7 +113,9 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	}
 	msg.MessageID = row.MessageID
 	msg.Date = time.Now()
-	if err := a.Sender.Send(ctx, msg); err != nil {
+	err = a.Sender.Send(ctx, msg)
+	a.Metrics.ObserveMail(string(in.Kind), err)
+	if err != nil {
 		logger.Warn("Mail not sent", "message_id", row.MessageID, "error", err)
 		if errors.Is(err, ErrRefused) {
 			return SendResult{}, temporal.NewNonRetryableApplicationError(

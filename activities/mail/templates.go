@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -112,6 +114,12 @@ func LoadTemplates(lang string) (*Templates, error) {
 func (t *Templates) Language() string { return t.lang }
 
 // Has reports whether there is a template for the kind.
+// Kinds lists the kinds of mail the templates can write, in order.
+func (t *Templates) Kinds() []Kind {
+	return slices.Sorted(maps.Keys(t.byKind))
+}
+
+// Has reports whether the templates can write a mail of kind.
 func (t *Templates) Has(kind Kind) bool {
 	_, ok := t.byKind[kind]
 	return ok

@@ -363,6 +363,7 @@ func TestStackSummary(t *testing.T) {
 			{Name: "Temporal", Addr: "127.0.0.1:7233"},
 			{Name: "S3", Addr: "127.0.0.1:9000", Started: true},
 		},
+		WorkerMetrics: "127.0.0.1:40001",
 	}
 	got := s.Summary(root)
 	lines := map[string]string{}
@@ -384,11 +385,12 @@ func TestStackSummary(t *testing.T) {
 		}
 	})
 
-	t.Run("the site, the console and the API are given", func(t *testing.T) {
+	t.Run("the site, the console, the API and the metrics are given", func(t *testing.T) {
 		for name, want := range map[string]string{
 			"Site":    "http://127.0.0.1:8080/ ",
 			"Console": "http://127.0.0.1:8080/moderation/",
 			"API":     "http://127.0.0.1:8080/api/v1",
+			"Metrics": "http://127.0.0.1:8080/metrics (api), http://127.0.0.1:40001/metrics (worker)",
 		} {
 			if !strings.Contains(lines[name], want) {
 				t.Errorf("%s line %q, want it to say %q\n%s", name, lines[name], want, got)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,9 @@ type Stack struct {
 	// TemporalStore is where the development server started keeps its state;
 	// empty for one found running, or kept in memory.
 	TemporalStore string
+	// WorkerMetrics and CronMetrics are where the worker and the cron process serve
+	// /metrics (METRICS_ADDR); the API serves it on its own address.
+	WorkerMetrics, CronMetrics string
 }
 
 // StartStack starts what the system needs and the configuration does not find
@@ -149,11 +153,21 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		"API_ADDR=" + cfg.APIAddr,
 	}, o.Env...)
 	s.Config = cfg
-	if s.Worker, err = startProcess("worker", o.Executable, []string{"worker"}, env, nil, prefixed(o.Output, "worker")); err != nil {
+	// The worker and the cron process each serve /metrics on a port of their own.
+	for _, addr := range []*string{&s.WorkerMetrics, &s.CronMetrics} {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		*addr = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	if s.Worker, err = startProcess("worker", o.Executable, []string{"worker"},
+		slices.Concat(env, []string{"METRICS_ADDR=" + s.WorkerMetrics}), nil, prefixed(o.Output, "worker")); err != nil {
 		return nil, err
 	}
 	if o.Cron {
-		if s.Cron, err = startProcess("cron", o.Executable, []string{"cron"}, env, nil, prefixed(o.Output, "cron")); err != nil {
+		if s.Cron, err = startProcess("cron", o.Executable, []string{"cron"},
+			slices.Concat(env, []string{"METRICS_ADDR=" + s.CronMetrics}), nil, prefixed(o.Output, "cron")); err != nil {
 			return nil, err
 		}
 	}
@@ -222,6 +236,11 @@ func (s *Stack) Summary(root string) string {
 	fmt.Fprintf(&b, "  %-12s http://%s/   (apply for a space, follow an application)\n", "Site", addr)
 	fmt.Fprintf(&b, "  %-12s http://%s/moderation/   (the moderators' console)\n", "Console", addr)
 	fmt.Fprintf(&b, "  %-12s http://%s/api/v1   (health: /healthz, /readyz)\n", "API", addr)
+	metricsOf := []string{"http://" + addr + "/metrics (api)", "http://" + s.WorkerMetrics + "/metrics (worker)"}
+	if s.Cron != nil {
+		metricsOf = append(metricsOf, "http://"+s.CronMetrics+"/metrics (cron)")
+	}
+	fmt.Fprintf(&b, "  %-12s %s\n", "Metrics", strings.Join(metricsOf, ", "))
 	ui := s.UIURL
 	if ui == "" {
 		ui = "not known: set TEMPORAL_UI_PORT to the port of the server's web UI"

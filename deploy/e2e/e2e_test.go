@@ -28,6 +28,7 @@ import (
 	"jardinier/api"
 	"jardinier/deploy/devstack/devstacktest"
 	"jardinier/models"
+	"jardinier/models/metrics"
 	"jardinier/models/modeltest"
 	"jardinier/worker"
 	"jardinier/workflows"
@@ -44,6 +45,9 @@ type system struct {
 	sim      *nextcloud.Simulator
 	fleet    *nextcloud.FleetDB
 	token    string
+	// metrics is the test process's registry: the worker's, the API's (served at
+	// /metrics) and the SDK's metrics, as one process of each would expose them.
+	metrics *metrics.Registry
 	// stopWorker stops the worker of the test process, for a test that runs its own.
 	stopWorker func()
 }
@@ -69,7 +73,9 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	ctx := context.Background()
 	db, err := models.OpenDB(ctx, cfg.DatabaseURL, logger)
 	require.NoError(t, err)
-	c, err := workflows.Dial(ctx, cfg, logger)
+	reg := metrics.New(logger)
+	t.Cleanup(func() { reg.Close() })
+	c, err := workflows.DialMetered(ctx, cfg, logger, reg.Temporal())
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
@@ -85,20 +91,22 @@ func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 		sim.UseFleetDB(fleet)
 		driver = sim
 	}
-	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: driver})
+	w, err := worker.New(worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Nextcloud: driver, Metrics: reg})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	stopWorker := sync.OnceFunc(w.Stop)
 	t.Cleanup(stopWorker)
 
-	h, err := api.NewServer(cfg, db, c, logger).Handler()
+	server := api.NewServer(cfg, db, c, logger)
+	server.UseMetrics(reg)
+	h, err := server.Handler()
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	token, _, err := models.CreateModerator(ctx, db, "camille", models.RoleModerator)
 	require.NoError(t, err)
 	return &system{t: t, cfg: cfg, db: db, api: srv, smtp: smtp, temporal: c, sim: sim, fleet: fleet, token: token,
-		stopWorker: stopWorker}
+		metrics: reg, stopWorker: stopWorker}
 }
 
 // call sends a JSON request to the API and decodes the answer into out.

@@ -22,6 +22,7 @@ import (
 
 	"jardinier/activities/nextcloud"
 	"jardinier/models"
+	"jardinier/models/metrics"
 )
 
 // DefaultLeaseGrace is how long a lease outlives the run's timeout: the time to record
@@ -54,6 +55,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// OnRun, when set, is called after every run (for benchmarks and tests).
 	OnRun func(Run)
+	// Metrics counts the runs by outcome and times their lag; nil counts nothing.
+	Metrics *metrics.Registry
 }
 
 // Runner is one cron process's share of the fleet.
@@ -76,6 +79,7 @@ func New(o Options) (*Runner, error) {
 	if o.Owner == "" {
 		o.Owner = defaultOwner()
 	}
+	o.Metrics.InitCron(models.CronOK, models.CronFailed, models.CronTimeout, models.CronSkipped)
 	if o.LeaseGrace <= 0 {
 		o.LeaseGrace = DefaultLeaseGrace
 	}
@@ -191,6 +195,7 @@ func (r *Runner) runOne(ctx context.Context, c models.CronClaim) {
 	if res.Outcome == models.CronFailed || res.Outcome == models.CronTimeout {
 		r.log.Warn("Background jobs of a space failed", "slug", c.Slug, "outcome", res.Outcome, "error", err)
 	}
+	r.o.Metrics.ObserveCron(res.Outcome, res.StartedAt.Sub(c.DueAt), res.Duration)
 	recorded, err := models.FinishCronRun(recordCtx, r.o.DB, r.o.Owner, c, res, time.Now(), r.o.Config.Every)
 	if err != nil {
 		r.log.Error("Cron run not recorded", "slug", c.Slug, "error", err)
