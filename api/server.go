@@ -136,6 +136,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err := s.consoleRoutes(r); err != nil {
 		return nil, err
 	}
+	if err := s.codecRoutes(r); err != nil {
+		return nil, err
+	}
 
 	admin := v1.Group("", s.authenticate(models.RoleAdmin))
 	admin.GET("/opening", s.getOpening)
@@ -211,7 +214,10 @@ func (s *Server) logRequests(c *gin.Context) {
 }
 
 func limitBody(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	// The codec's requests carry pages of history: codecRoutes bounds them itself.
+	if !strings.HasPrefix(c.Request.URL.Path, codecPrefix+"/") {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	}
 	c.Next()
 }
 

@@ -50,6 +50,9 @@ type Config struct {
 	TrustedProxies []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
 	SubmitRate     int              // SUBMIT_RATE: applications per client address and hour
 	SecretKey      []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	// PayloadKeys encrypt every payload of the workflows' histories (TEMPORAL_PAYLOAD_KEYS);
+	// none leaves them in clear, as the development server's tests read them.
+	PayloadKeys []PayloadKey
 	Policy         InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
 
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
@@ -162,6 +165,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			e.fail("INACTIVITY_POLICY", err.Error())
 		}
 		c.Policy = p
+	}
+	if v := getenv("TEMPORAL_PAYLOAD_KEYS"); v != "" {
+		keys, err := ParsePayloadKeys(v)
+		if err != nil {
+			e.fail("TEMPORAL_PAYLOAD_KEYS", err.Error())
+		}
+		c.PayloadKeys = keys
 	}
 	if v := getenv("SECRET_KEY"); v != "" {
 		key, err := base64.StdEncoding.DecodeString(v)

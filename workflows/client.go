@@ -19,11 +19,16 @@ func Dial(ctx context.Context, cfg models.Config, logger *slog.Logger) (client.C
 
 // DialMetered is Dial with the SDK's metrics reported to metrics (nil: none).
 func DialMetered(ctx context.Context, cfg models.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	dc, err := DataConverter(cfg)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:       cfg.TemporalAddress,
 		Namespace:      cfg.TemporalNamespace,
 		Logger:         log.NewStructuredLogger(logger),
 		MetricsHandler: metrics,
+		DataConverter:  dc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("TEMPORAL_ADDRESS %s: %w", cfg.TemporalAddress, err)

@@ -306,7 +306,15 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	if tc, err = ApplyTemporalEnv(tc, o.Getenv); err != nil {
 		return err
 	}
-	s, err := StartStack(ctx, StackOptions{Config: o.Config, StateDir: filepath.Join(root, ".dev"), Temporal: tc,
+	stateDir := filepath.Join(root, ".dev")
+	cfg, env, err := devPayloadKeys(o.Config, stateDir)
+	if err != nil {
+		return err
+	}
+	// The web UI asks the API to decode the payloads it shows (an admin signed in to
+	// the console, README "Metrics and alerts").
+	tc.UICodecEndpoint = "http://" + dialAddr(cfg.APIAddr) + "/codec"
+	s, err := StartStack(ctx, StackOptions{Config: cfg, StateDir: stateDir, Temporal: tc, Env: env,
 		Output: os.Stderr, Logger: o.Logger, Cron: true})
 	if err != nil {
 		return err
@@ -365,7 +373,25 @@ func redactURL(s string) string {
 	return s
 }
 
-// loadOrCreateKey reads the development secret key, creating it the first time.
+// devPayloadKeys gives make dev's histories an encryption key of their own, kept in
+// stateDir, unless TEMPORAL_PAYLOAD_KEYS gave some; env passes it to the processes.
+func devPayloadKeys(cfg models.Config, stateDir string) (models.Config, []string, error) {
+	if len(cfg.PayloadKeys) > 0 {
+		return cfg, nil, nil
+	}
+	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+		return cfg, nil, fmt.Errorf("state directory: %w", err)
+	}
+	key, err := loadOrCreateKey(filepath.Join(stateDir, "payload.key"))
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.PayloadKeys = []models.PayloadKey{{ID: "dev", Key: key}}
+	return cfg, []string{"TEMPORAL_PAYLOAD_KEYS=dev:" + base64.StdEncoding.EncodeToString(key)}, nil
+}
+
+// loadOrCreateKey reads a development key (secret key, payload key), creating it the
+// first time.
 func loadOrCreateKey(path string) ([]byte, error) {
 	if raw, err := os.ReadFile(path); err == nil {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))

@@ -61,6 +61,9 @@ type TemporalConfig struct {
 	SearchAttributes map[string]string `yaml:"search_attributes"`
 	// DynamicConfig maps dynamic configuration keys to their values.
 	DynamicConfig map[string]any `yaml:"dynamic_config"`
+	// UICodecEndpoint is where the web UI has payloads decoded (make dev: the API's
+	// /codec); empty shows them as stored.
+	UICodecEndpoint string `yaml:"-"`
 }
 
 // LoadTemporalConfig reads a development server configuration such as
@@ -128,6 +131,9 @@ func (c TemporalConfig) Args() []string {
 	}
 	if c.UIPort > 0 {
 		args = append(args, "--ui-port", strconv.Itoa(c.UIPort))
+		if c.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", c.UICodecEndpoint)
+		}
 	} else {
 		args = append(args, "--headless")
 	}
