@@ -282,6 +282,7 @@ func (s *Server) startSpaceWorkflow(ctx context.Context, app *models.Application
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		StaticSummary:            workflows.SpaceStaticSummary(app.Slug, app.OrganizationType),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrSlug.ValueSet(app.Slug),
 			workflows.SearchAttrStatus.ValueSet(string(models.StatusSubmitted))),

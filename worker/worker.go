@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"gorm.io/gorm"
@@ -73,6 +74,8 @@ func New(o Options) (worker.Worker, error) {
 		// flowing when hundreds of spaces are provisioned at once.
 		MaxConcurrentActivityTaskPollers: 8,
 		MaxConcurrentWorkflowTaskPollers: 8,
+		// The Temporal UI shows a summary of every activity (workflows/summaries.go).
+		Interceptors: []interceptor.WorkerInterceptor{&workflows.SummaryInterceptor{}},
 	})
 	// Registered under the names of the contracts, which recorded histories and
 	// visibility queries carry, whatever the Go functions are called.

@@ -25,6 +25,9 @@ func SpaceWorkflow(ctx workflow.Context, in SpaceInput) (SpaceResult, error) {
 	if err := s.registerHandlers(ctx); err != nil {
 		return SpaceResult{}, err
 	}
+	// Each run shows its details from its start: a run continued as new has no static
+	// summary of its own.
+	workflow.SetCurrentDetails(ctx, s.details())
 	return s.run(ctx)
 }
 
@@ -41,6 +44,8 @@ type space struct {
 	// changes by signal (changePolicySignals).
 	policyVersion int
 	listen        bool
+	// shown is the schedule the Temporal UI's details show (spaceDetails).
+	shown *database.Schedule
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -267,6 +272,11 @@ func (s *space) record(ctx workflow.Context, rec database.RecordTransitionInput)
 	if err := workflow.ExecuteLocalActivity(lctx, dba.RecordTransition, rec).Get(ctx, nil); err != nil {
 		return fmt.Errorf("record %s of %q: %w", rec.Status, s.in.Slug, err)
 	}
+	if rec.Schedule != nil {
+		s.shown = rec.Schedule
+	}
+	// What the Temporal UI shows of the space now; metadata, not a command.
+	defer func() { workflow.SetCurrentDetails(ctx, s.details()) }()
 	if rec.Action == "" {
 		return nil
 	}

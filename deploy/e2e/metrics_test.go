@@ -15,11 +15,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
 
 	"jardinier/activities/nextcloud"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/worker/cron"
+	"jardinier/workflows"
 )
 
 // scrape reads what s's process exposes at /metrics.
@@ -98,6 +101,44 @@ func TestMetricsEndToEnd(t *testing.T) {
 			`temporal_activity_schedule_to_start_latency_seconds_bucket{`} {
 			assert.True(t, strings.Contains(text, series), "no series %s in the scrape", series)
 		}
+	})
+
+	t.Run("the Temporal UI reads the space's story: a summary, its details, a line per activity", func(t *testing.T) {
+		id := workflows.SpaceWorkflowID("metriques")
+		desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, "")
+		require.NoError(t, err)
+		dc := converter.GetDefaultDataConverter()
+		// The first run carries the static summary; every run its details.
+		first, err := s.temporal.DescribeWorkflowExecution(ctx, id, desc.WorkflowExecutionInfo.FirstRunId)
+		require.NoError(t, err)
+		var summary string
+		require.NoError(t, dc.FromPayload(first.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary))
+		assert.Equal(t, "Espace metriques · collectif informel", summary)
+
+		v, err := s.temporal.QueryWorkflow(ctx, id, "", "__temporal_workflow_metadata")
+		require.NoError(t, err)
+		var meta sdkpb.WorkflowMetadata
+		require.NoError(t, v.Get(&meta))
+		assert.Contains(t, meta.GetCurrentDetails(), "**Espace** : metriques (metriques.")
+		assert.Contains(t, meta.GetCurrentDetails(), "**État** : en service")
+		assert.Contains(t, meta.GetCurrentDetails(), "**Prochaine étape** : 1er avertissement, le ")
+
+		var lines []string
+		it := s.temporal.GetWorkflowHistory(ctx, id, desc.WorkflowExecutionInfo.FirstRunId, false, 0)
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(t, err)
+			if ev.GetActivityTaskScheduledEventAttributes() != nil {
+				var line string
+				require.NoError(t, dc.FromPayload(ev.GetUserMetadata().GetSummary(), &line))
+				lines = append(lines, line)
+			}
+		}
+		assert.Contains(t, lines, "installation de Nextcloud")
+		assert.Contains(t, lines, "création du stockage (S3)")
+		assert.Contains(t, lines, "courriel : accusé de réception")
+		assert.Contains(t, lines, "courriel : espace prêt, identifiants")
+		assert.NotContains(t, lines, "", "every activity has a summary")
 	})
 
 	t.Run("no slug nor address reaches a label", func(t *testing.T) {
