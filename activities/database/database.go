@@ -30,6 +30,9 @@ type Activities struct {
 	// Policy is INACTIVITY_POLICY: the first version of the policy when the database
 	// has none yet.
 	Policy models.InactivityPolicy
+	// Sealer seals and opens the contact's address on its way through a change of
+	// address (contact.go).
+	Sealer *models.Sealer
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.
