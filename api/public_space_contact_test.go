@@ -196,8 +196,8 @@ func TestContactChangeLinks(t *testing.T) {
 		assert.Equal(t, []any{workflows.ConfirmContactInput{Step: workflows.ContactStepNew, TokenSeq: 4}}, got.Args)
 
 		for token, want := range map[string]int{
-			f.link("jardin", models.PurposeReactivate, 4, future):                  http.StatusBadRequest,
-			"":                                                                       http.StatusBadRequest,
+			f.link("jardin", models.PurposeReactivate, 4, future): http.StatusBadRequest,
+			"": http.StatusBadRequest,
 			f.link("jardin", models.PurposeContactCurrent, 4, time.Now().Add(-day)): http.StatusNotFound,
 		} {
 			w := f.do(http.MethodPost, "/api/v1/contact-change/confirm", "", map[string]any{"token": token})
