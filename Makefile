@@ -68,6 +68,21 @@ PACKAGES ?= ./...
 .PHONY: test
 test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
+	$(if $(filter ./... ./api ./api/ jardinier/api,$(PACKAGES)),@$(MAKE) --no-print-directory fuzz)
+
+# The fuzz targets of the API's forms and JSON requests. `make test` runs their
+# corpus (api/testdata/fuzz) with the other tests and, when the packages include
+# api, searches each one for FUZZTIME more; an input that fails is written to the
+# corpus, to commit once fixed.
+FUZZ_TARGETS := FuzzApplicationForm FuzzApplicationJSON FuzzJSONRequests FuzzSpaceForm
+FUZZTIME     ?= 15s
+
+.PHONY: fuzz
+fuzz: ## Search each fuzz target of the API for FUZZTIME (15s); needs PostgreSQL like the tests.
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target for $(FUZZTIME)"; \
+		$(GO) test ./api -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; \
+	done
 
 .PHONY: lint
 lint: lint-alerts ## Run go vet, check that workflow code is deterministic, and check the alert rules and dashboard.

@@ -244,6 +244,8 @@ var actionLabels = map[string]string{
 	"unexempt":                        "de nouveau soumis à la politique d'inactivité",
 	"request_deactivate":              "le contact demande la désactivation",
 	"request_delete":                  "le contact demande la suppression",
+	"request_change_contact":          "le contact demande à changer d'adresse",
+	"contact_changed":                 "adresse de contact changée",
 	"upgrade_started":                 "mise à niveau commencée",
 	"upgrade_failed":                  "mise à niveau échouée, retour en arrière",
 	"upgraded":                        "mise à niveau réussie",

@@ -171,18 +171,26 @@ func (s *Server) passContactRequest(ctx context.Context, slug, action string) er
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	s.background.Go(func() { s.forwardContactRequest(ctx, slug, action) })
+	s.background.Go(func() { s.forwardContactRequest(ctx, slug, workflows.ContactRequestInput{Action: action}, "") })
 	return nil
 }
 
 // forwardContactRequest asks the workflow of the space in service holding the slug, if
-// any, to mail its contact a confirmation link. What happens is only logged.
-func (s *Server) forwardContactRequest(ctx context.Context, slug, action string) {
+// any, to mail its contact a confirmation link. What happens is only logged. For a
+// change of address, newEmail is the new address in clear: a space whose contact it
+// already is is not asked.
+func (s *Server) forwardContactRequest(ctx context.Context, slug string, in workflows.ContactRequestInput, newEmail string) {
+	action := in.Action
 	ctx, cancel := context.WithTimeout(ctx, contactRequestTimeout)
 	defer cancel()
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&models.Space{}).Where("slug = ? AND status IN ?", slug,
-		[]models.Status{models.StatusActive, models.StatusDeactivated}).Count(&n).Error; err != nil {
+	q := s.db.WithContext(ctx).Model(&models.Space{}).Where("spaces.slug = ? AND spaces.status IN ?", slug,
+		[]models.Status{models.StatusActive, models.StatusDeactivated})
+	if newEmail != "" {
+		q = q.Joins("JOIN applications ON applications.id = spaces.application_id").
+			Where("applications.contact_email <> ?", newEmail)
+	}
+	if err := q.Count(&n).Error; err != nil {
 		s.logger.Error("Look up the space of a contact's request", "slug", slug, "action", action, "error", err)
 		return
 	}
@@ -191,7 +199,7 @@ func (s *Server) forwardContactRequest(ctx context.Context, slug, action string)
 		return
 	}
 	result, err := updateWorkflow[workflows.ContactRequestResult](ctx, s.temporal, workflows.SpaceWorkflowID(slug),
-		workflows.UpdateContactRequest, workflows.ContactRequestInput{Action: action})
+		workflows.UpdateContactRequest, in)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		s.logger.Info("Space workflow refused a contact's request", "slug", slug, "action", action, "error", err)

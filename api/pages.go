@@ -56,7 +56,8 @@ const (
 // pageNames are the pages the Go code renders: the API does not start without them.
 var pageNames = []string{pageDeactivated, pageReactivate, pageReactivated, pageConfirm, pageConfirmed,
 	pageLinkInvalid, pageLinkExpired, pageLinkUsed, pageNotFound, pageUnavailable, pageForbidden, pageError,
-	pageHome, pageApply, pageApplied, pageClosed, pageLimited, pageFollow, pageWithdrawn, pageSpace, pageRequested, pageTerms}
+	pageHome, pageApply, pageApplied, pageClosed, pageLimited, pageFollow, pageWithdrawn, pageSpace, pageRequested, pageTerms,
+	pageContactConfirm, pageContactConfirmed}
 
 // pageCSP allows the pages nothing from elsewhere and nothing inline: styles and scripts
 // come from the files under /static/, forms post only to this site.

@@ -14,6 +14,7 @@ import (
 
 	"jardinier/api/browsertest"
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // TestPagesInABrowser looks at every page of the public site in a real Chromium, at
@@ -79,6 +80,61 @@ func TestPagesInABrowser(t *testing.T) {
 		tab.Open(t, srv.URL+"/")
 		tab.Check(t, "page-accueil-fermee")
 	})
+}
+
+// TestContactChangePagesInABrowser looks at the pages of a change of the contact's
+// address as its contact goes through them: the request on /espace (with a mistake
+// first), then the page of each link and what it answers; the whole change through the
+// workflow is in deploy/e2e.
+func TestContactChangePagesInABrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	f := newFixture(t)
+	srv := httptest.NewServer(f.handler)
+	t.Cleanup(srv.Close)
+	f.spaceWithContact("jardin-partage", models.StatusActive)
+	tab := b.NewTab(t)
+
+	t.Run("le contact demande le changement, oublie la nouvelle adresse, puis l'écrit", func(t *testing.T) {
+		tab.Open(t, srv.URL+"/espace?espace=jardin-partage")
+		tab.Run(t,
+			chromedp.Click(`#request-contact_change`, chromedp.ByQuery),
+			chromedp.Click(`form[action="/espace"] button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`.error-summary`, chromedp.ByQuery),
+		)
+		assert.Equal(t, http.StatusBadRequest, tab.Status())
+		assert.Contains(t, tab.Text(t, ".error-summary"), "Nouvelle adresse de contact")
+		tab.Check(t, "page-espace-contact-erreur")
+		asked := f.expectUpdate(workflows.ContactRequestResult{Mailed: true}, nil)
+		tab.Run(t,
+			chromedp.SendKeys(`#new_email`, "nouveau-bureau@jardin-partage.example", chromedp.ByQuery),
+			chromedp.Click(`form[action="/espace"] button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`.success`, chromedp.ByQuery),
+		)
+		assert.Equal(t, http.StatusAccepted, tab.Status())
+		assert.Contains(t, tab.Text(t, "main"), "second courriel")
+		tab.Check(t, "page-espace-contact-demande")
+		f.server.background.Wait()
+		assert.Equal(t, workflows.UpdateContactRequest, asked.UpdateName, "the request is passed on")
+	})
+
+	for _, tc := range []struct {
+		purpose     models.TokenPurpose
+		changed     bool
+		shot, after string
+	}{
+		{models.PurposeContactCurrent, false, "page-contact-actuelle", "Votre confirmation est enregistrée"},
+		{models.PurposeContactNew, true, "page-contact-nouvelle", "est changée"},
+	} {
+		t.Run("le lien "+string(tc.purpose)+" montre ce qui va se passer, puis le bouton confirme", func(t *testing.T) {
+			token := f.link("jardin-partage", tc.purpose, 1, time.Now().Add(day))
+			tab.Open(t, srv.URL+"/espace/contact?"+url.Values{"token": {token}}.Encode())
+			tab.Check(t, tc.shot)
+			f.expectContactConfirm(workflows.ConfirmContactResult{Changed: tc.changed}, nil)
+			tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitVisible(`.success`, chromedp.ByQuery))
+			assert.Contains(t, tab.Text(t, "main"), tc.after)
+			tab.Check(t, tc.shot+"-confirmee")
+		})
+	}
 }
 
 func value(t *testing.T, tab *browsertest.Tab, selector string) string {

@@ -31,7 +31,8 @@ type contactData struct {
 }
 
 // contactPage offers the contact of a space to ask, by a link mailed to the contact's
-// address, for its deactivation, its deletion, or a new reactivation link. ?espace= and
+// address, for its deactivation, its deletion, a new reactivation link, or a change of
+// the contact's address (public_space_contact.go). ?espace= and
 // ?demande= fill the form in, for the links of other pages.
 func (s *Server) contactPage(c *gin.Context) {
 	values := url.Values{"slug": {c.Query("espace")}, "request": {c.Query("demande")}}
@@ -47,21 +48,31 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 	}
 	form := c.Request.PostForm
 	var errs models.FieldErrors
-	action, ok := spaceRequests[form.Get("request")]
-	if !ok {
-		errs.Add(models.FieldError("request", "choisissez ce que vous demandez"))
-	}
 	slug := form.Get("slug")
-	if slug == "" {
-		errs.Add(models.FieldError("slug", "est obligatoire"))
-	} else if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
+	action, ok := spaceRequests[form.Get("request")]
+	if form.Get("request") == requestContactChange {
+		// Checks the name and the address at once.
+		err := s.requestContactChange(c.Request.Context(), slug, form.Get("new_email"))
+		if models.ErrorCode(err) == models.EUNAVAILABLE {
+			s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable, pageData{})
+			return
+		}
 		errs.Add(err)
-	}
-	if len(errs) == 0 {
-		errs.Add(s.passContactRequest(c.Request.Context(), slug, action))
+	} else {
+		if !ok {
+			errs.Add(models.FieldError("request", "choisissez ce que vous demandez"))
+		}
+		if slug == "" {
+			errs.Add(models.FieldError("slug", "est obligatoire"))
+		} else if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
+			errs.Add(err)
+		}
+		if len(errs) == 0 {
+			errs.Add(s.passContactRequest(c.Request.Context(), slug, action))
+		}
 	}
 	if len(errs) > 0 {
-		errs.Sort([]string{"slug", "request"})
+		errs.Sort([]string{"slug", "request", "new_email"})
 		s.renderPage(c, http.StatusBadRequest, pageSpace, contactData{Form: formState{values: form, Errors: errs}})
 		return
 	}

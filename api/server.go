@@ -110,6 +110,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.POST("/reactivate", s.rateLimit(s.contacts), s.reactivate)
 	r.GET("/confirm", s.confirmPage)
 	r.POST("/confirm", s.rateLimit(s.contacts), s.confirm)
+	r.GET("/espace/contact", s.contactChangePage)
+	r.POST("/espace/contact", s.rateLimit(s.contacts), s.confirmContactChangePage)
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
@@ -119,6 +121,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
 	v1.POST("/spaces/:slug/request-reactivation-link", s.rateLimit(s.contacts), s.requestReactivationLink)
+	v1.POST("/spaces/:slug/request-contact-change", s.rateLimit(s.contacts), s.requestContactChangeJSON)
+	v1.POST("/contact-change/confirm", s.rateLimit(s.contacts), s.confirmContactChangeJSON)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)

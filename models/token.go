@@ -19,6 +19,8 @@ const (
 	PurposeConfirmDeactivation TokenPurpose = "confirm-deactivation" // the contact confirms deactivating
 	PurposeConfirmDeletion     TokenPurpose = "confirm-deletion"     // the contact confirms deleting
 	PurposeFollow              TokenPurpose = "follow"               // the applicant follows or withdraws the application
+	PurposeContactCurrent      TokenPurpose = "contact-current"      // the current address confirms a change of contact address
+	PurposeContactNew          TokenPurpose = "contact-new"          // the new address confirms it
 )
 
 // FollowLinkValidity is how long the link of the receipt mail works: an application may

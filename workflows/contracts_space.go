@@ -129,6 +129,8 @@ type SpaceState struct {
 	Holds            int    // on_hold mails sent
 	Failures         int    // failed provisionings
 	Lifecycle        Lifecycle
+	// ContactChange is the change of the contact's address under way; nil if none.
+	ContactChange *ContactChange `json:",omitempty"`
 }
 
 // SpaceResult is how a space's workflow ended.
@@ -183,12 +185,43 @@ type ActionInput struct {
 type ActionResult struct{ Status models.Status }
 
 // ContactRequestInput asks for a confirmation link to deactivate or delete the space,
-// or for a new copy of the link that reactivates it.
+// or for a new copy of the link that reactivates it, or starts a change of the
+// contact's address (RequestChangeContact).
 type ContactRequestInput struct {
-	// Action is UpdateDeactivate, UpdateDelete or UpdateReactivate.
+	// Action is UpdateDeactivate, UpdateDelete, UpdateReactivate or RequestChangeContact.
 	Action string
+	// NewEmail is the new contact address of RequestChangeContact, sealed with
+	// SECRET_KEY: it sits in history, never in clear.
+	NewEmail models.Sealed `json:",omitempty"`
 }
 
 // ContactRequestResult says whether a link was mailed (false: the space cannot take
 // that action now, or a link went out moments ago).
 type ContactRequestResult struct{ Mailed bool }
+
+// The change of the contact's address (contact.go): the contact request
+// RequestChangeContact mails a link to the current address; UpdateConfirmContact takes
+// that link, which mails one to the new address, then that one, which makes the change.
+const (
+	RequestChangeContact = "change_contact"  // ContactRequestInput.Action, with NewEmail
+	UpdateConfirmContact = "confirm-contact" // ConfirmContactInput
+	// ActionContactChanged is recorded in the audit trail when the change is made.
+	ActionContactChanged = "contact_changed"
+)
+
+// The two links of a change of address, in the order they are confirmed.
+const (
+	ContactStepCurrent = "current" // mailed to the current address
+	ContactStepNew     = "new"     // mailed to the new address once the current one confirmed
+)
+
+// ConfirmContactInput is the contact's click on one of the two links of a change of
+// address: Step says which, TokenSeq is the request the link belongs to.
+type ConfirmContactInput struct {
+	Step     string
+	TokenSeq int
+}
+
+// ConfirmContactResult says whether the change is made (false: the link of the
+// current address was confirmed, the new address's link is mailed).
+type ConfirmContactResult struct{ Changed bool }

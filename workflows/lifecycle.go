@@ -43,7 +43,7 @@ type Lifecycle struct {
 // ContactRequest is a confirmation link mailed to the contact.
 type ContactRequest struct {
 	Seq    int
-	Action string // UpdateDeactivate or UpdateDelete
+	Action string // UpdateDeactivate, UpdateDelete, UpdateReactivate or RequestChangeContact
 	At     time.Time
 	Used   bool
 }
@@ -67,6 +67,11 @@ type action struct {
 	done   bool
 	result ActionResult
 	mailed bool
+	// confirm is a click on a link of a change of address (UpdateConfirmContact);
+	// changed says the change is made, failure why it could not be.
+	confirm ConfirmContactInput
+	changed bool
+	failure error
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -142,8 +147,10 @@ func (s *space) validateAction(update string, in ActionInput) error {
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate {
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate && in.Action != RequestChangeContact {
 		return refuseField("action", "%q n'est pas une demande possible", in.Action)
+	} else if in.Action == RequestChangeContact && in.NewEmail == "" {
+		return refuseField("new_email", "la nouvelle adresse de contact est obligatoire")
 	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
 		return err
 	} else if s.action != nil {
@@ -420,6 +427,8 @@ func (s *space) act(ctx workflow.Context) error {
 	case UpdateContactRequest:
 		a.mailed = true
 		err = s.mailConfirmation(ctx, a.req)
+	case UpdateConfirmContact:
+		err = s.confirmContact(ctx, a)
 	}
 	a.done, s.action = true, nil
 	return err
@@ -550,6 +559,9 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorContact,
 		Action: ActionRequestPrefix + req.Action}); err != nil {
 		return err
+	}
+	if req.Action == RequestChangeContact {
+		return s.askContactChange(ctx, req)
 	}
 	if req.Action == UpdateReactivate {
 		// A new copy of the current deactivation's link, for a contact who lost the

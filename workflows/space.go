@@ -67,7 +67,10 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 			return fmt.Errorf("register %s update: %w", name, err)
 		}
 	}
-	return s.registerActionHandlers(ctx)
+	if err := s.registerActionHandlers(ctx); err != nil {
+		return err
+	}
+	return s.registerContactHandlers(ctx)
 }
 
 func (s *space) statusQuery() (SpaceStatus, error) {

@@ -69,7 +69,12 @@ type harness struct {
 	input SpaceInput
 	// carried holds the state each Continue-As-New passed on, in order.
 	carried []SpaceState
+	// contactChanges are the new contact addresses written, sealed.
+	contactChanges []database.ChangeContactEmailInput
 }
+
+// harnessSealedContact is what SealContactEmail answers: the current address, sealed.
+const harnessSealedContact models.Sealed = "c2NlbGxlZS1hbmNpZW5uZQ"
 
 // instanceView is what the upgrade tests check of the instance.
 type instanceView struct {
@@ -142,6 +147,13 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	register(h, "PurgeApplication", func(database.PurgeApplicationInput) database.PurgeApplicationResult {
 		h.purged = true
 		return database.PurgeApplicationResult{Deleted: true}
+	})
+	register(h, "SealContactEmail", func(database.ContactEmailInput) database.ContactEmailResult {
+		return database.ContactEmailResult{Email: harnessSealedContact}
+	})
+	register(h, "ChangeContactEmail", func(in database.ChangeContactEmailInput) database.ChangeContactEmailResult {
+		h.contactChanges = append(h.contactChanges, in)
+		return database.ChangeContactEmailResult{Changed: true}
 	})
 	register(h, "CurrentPolicy", func(database.CurrentPolicyInput) database.CurrentPolicyResult {
 		return database.CurrentPolicyResult{Policy: h.policy, Version: h.policyVersion}
@@ -255,6 +267,8 @@ func (h *harness) send(delay time.Duration, update string, in any, answer *decis
 					answer.result = DecisionResult(r)
 				case ContactRequestResult:
 					answer.mailed = r.Mailed
+				case ConfirmContactResult:
+					answer.changed = r.Changed
 				}
 			},
 		}, in)
@@ -266,6 +280,7 @@ type decisionAnswer struct {
 	err      error
 	done     bool
 	mailed   bool
+	changed  bool
 	result   DecisionResult
 }
 

@@ -33,6 +33,9 @@ type Activities struct {
 	Policy models.InactivityPolicy
 	// Metrics times the provisionings recorded; nil times nothing.
 	Metrics *metrics.Registry
+	// Sealer seals and opens the contact's address on its way through a change of
+	// address (contact.go).
+	Sealer *models.Sealer
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.

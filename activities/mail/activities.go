@@ -148,6 +148,10 @@ func (a *Activities) check(in SendInput) error {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("mail %s of %q: %s missing", in.Kind, in.Slug, field), ErrTypeTemplate, nil)
 	}
+	if (in.To != "" || in.NewContact != "") && a.Sealer == nil {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: no key to open its addresses", in.Kind, in.Slug), ErrTypeSecret, nil)
+	}
 	if _, _, ok := signedLink(in.Kind); ok && a.Signer == nil {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("mail %s of %q: no key to sign its link", in.Kind, in.Slug), ErrTypeTemplate, nil)
@@ -173,6 +177,10 @@ func missingField(in SendInput) string {
 		return "DeletionAt"
 	case hasLink && in.TokenExpires.IsZero():
 		return "TokenExpires"
+	case (in.Kind == KindContactChangeNew || in.Kind == KindContactChangedPrevious) && in.To == "":
+		return "To"
+	case (in.Kind == KindContactChangeCurrent || in.Kind == KindContactChangedPrevious) && in.NewContact == "":
+		return "NewContact"
 	}
 	return ""
 }
@@ -187,6 +195,10 @@ func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 		return "/confirm", models.PurposeConfirmDeactivation, true
 	case KindConfirmDeletion:
 		return "/confirm", models.PurposeConfirmDeletion, true
+	case KindContactChangeCurrent:
+		return ContactChangePath, models.PurposeContactCurrent, true
+	case KindContactChangeNew:
+		return ContactChangePath, models.PurposeContactNew, true
 	}
 	return "", "", false
 }
@@ -280,6 +292,16 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		data.Link = publicURL + "/suivi?" + url.Values{"token": {token}}.Encode()
 		data.LinkExpiryDate = expires
 	}
+	if in.To != "" {
+		if to, err = a.openAddress(in, in.To); err != nil {
+			return Message{}, err
+		}
+	}
+	if in.NewContact != "" {
+		if data.NewContact, err = a.openAddress(in, in.NewContact); err != nil {
+			return Message{}, err
+		}
+	}
 	if in.Password != "" {
 		if a.Sealer == nil {
 			return Message{}, temporal.NewNonRetryableApplicationError(
@@ -300,6 +322,22 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 			fmt.Sprintf("mail %s of %q: %v", in.Kind, in.Slug, err), ErrTypeTemplate, nil)
 	}
 	return Message{From: a.From, To: to, Subject: subject, Body: body}, nil
+}
+
+// ContactChangePath is the page the links of a change of the contact's address open,
+// under PublicURL.
+const ContactChangePath = "/espace/contact"
+
+// openAddress opens an address of a change of the contact's (check made sure there is
+// a Sealer). The address is never in the error: errors land in history.
+func (a *Activities) openAddress(in SendInput, sealed models.Sealed) (string, error) {
+	addr, err := a.Sealer.Open(sealed)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("mail %s of %q: cannot open an address (sealed with another SECRET_KEY?)", in.Kind, in.Slug),
+			ErrTypeSecret, nil)
+	}
+	return addr, nil
 }
 
 // application loads what the mails need of an application; found is false if it is gone.

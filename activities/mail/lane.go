@@ -29,6 +29,11 @@ var lanes = map[Kind]Lane{
 	KindModeratorReset:      LaneUrgent,
 	KindWithdrawn:           LaneUrgent,
 	KindReactivationLink:    LaneUrgent,
+	// Someone waits for each link of a change of address, and for the answer.
+	KindContactChangeCurrent:   LaneUrgent,
+	KindContactChangeNew:       LaneUrgent,
+	KindContactChanged:         LaneUrgent,
+	KindContactChangedPrevious: LaneUrgent,
 
 	KindFirstWarning:      LaneBulk,
 	KindSecondWarning:     LaneBulk,

@@ -54,6 +54,7 @@ type Data struct {
 	LinkExpiryDate   time.Time // when Link stops working
 	DeactivatedURL   string    // the page every address of a deactivated space shows
 	ReservedDays     int       // how long a deleted space's name stays reserved
+	NewContact       string    // contact_change_current, contact_changed_previous: the new contact address
 
 	// The mails to moderators.
 	ConsoleURL    string // the console screen the mail is about

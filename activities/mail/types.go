@@ -33,13 +33,21 @@ const (
 	// The mails of the public site.
 	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
 	KindReactivationLink Kind = "reactivation_link" // to the contact: a new copy of the reactivation link
+
+	// The mails of a change of the contact's address, which needs both addresses'
+	// confirmation.
+	KindContactChangeCurrent   Kind = "contact_change_current"   // to the current address: link to confirm the change
+	KindContactChangeNew       Kind = "contact_change_new"       // to the new address (SendInput.To): link to confirm it
+	KindContactChanged         Kind = "contact_changed"          // to the new address, now the contact's: done
+	KindContactChangedPrevious Kind = "contact_changed_previous" // to the former address (SendInput.To): done
 )
 
 // Kinds lists every kind; each language's templates must define all of them.
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
-	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink}
+	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink,
+	KindContactChangeCurrent, KindContactChangeNew, KindContactChanged, KindContactChangedPrevious}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
@@ -66,6 +74,12 @@ type SendInput struct {
 	// deactivation or request; it expires at TokenExpires.
 	TokenSeq     int
 	TokenExpires time.Time
+
+	// The addresses of a change of the contact's, sealed like Password: To is where the
+	// mail goes instead of the contact's address (the new address before the change,
+	// the former one after it), NewContact the new address the mail shows.
+	To         models.Sealed `json:",omitempty"`
+	NewContact models.Sealed `json:",omitempty"`
 }
 
 // SendResult says what happened.

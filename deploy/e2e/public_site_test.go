@@ -17,6 +17,7 @@ import (
 	"jardinier/activities/mail/mailtest"
 	"jardinier/api/browsertest"
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // mailLink finds the link to path in a mail and points it at the test's API server:
@@ -38,6 +39,25 @@ func fill(selector, value string) chromedp.Action {
 		chromedp.Evaluate(`document.querySelector(`+string(quoted)+`).value = ""`, nil),
 		chromedp.SendKeys(selector, value, chromedp.ByQuery),
 	}
+}
+
+// activeSpace applies for a space for owner and accepts it, and waits until it is in
+// service; its instance is dropped at the end of the test. One confirmation mail goes
+// out per space every 10 minutes: each request of the contact's has a space of its own.
+func (s *system) activeSpace(t *testing.T, slug, owner string) {
+	t.Helper()
+	id := s.submit(slug, owner)
+	require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
+	s.waitStatus(slug, models.StatusActive)
+	t.Cleanup(func() { s.fleet.Drop(context.Background(), slug) })
+}
+
+// contactOf is the contact address of the application of a space.
+func (s *system) contactOf(t *testing.T, slug string) string {
+	t.Helper()
+	var app models.Application
+	require.NoError(t, s.db.Select("contact_email").Take(&app, "slug = ?", slug).Error)
+	return app.ContactEmail
 }
 
 // click clicks an element and waits for the next page's body.
@@ -151,10 +171,7 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 	t.Run("le contact d'un espace désactivé demande un nouveau lien de réactivation et le réactive", func(t *testing.T) {
 		const space = "atelier-couture"
 		const owner = "contact@atelier-couture.example"
-		id := s.submit(space, owner)
-		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
-		s.waitStatus(space, models.StatusActive)
-		t.Cleanup(func() { s.fleet.Drop(context.Background(), space) })
+		s.activeSpace(t, space, owner)
 
 		// A moderator deactivated the space; its contact lost the mail.
 		s.waitMail(t, "« "+space+" » est prêt", 0)
@@ -181,10 +198,7 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 	t.Run("le contact d'un espace demande sa désactivation et la confirme", func(t *testing.T) {
 		const space = "atelier-velo"
 		const owner = "contact@atelier-velo.example"
-		id := s.submit(space, owner)
-		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
-		s.waitStatus(space, models.StatusActive)
-		t.Cleanup(func() { s.fleet.Drop(context.Background(), space) })
+		s.activeSpace(t, space, owner)
 		ask := func(tab *browsertest.Tab, request, shot string) int {
 			before := len(s.smtp.Messages())
 			tab.Open(t, site+"/espace")
@@ -212,10 +226,7 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 	t.Run("le contact d'un autre espace demande sa suppression et la confirme", func(t *testing.T) {
 		const space = "club-echecs"
 		const owner = "contact@club-echecs.example"
-		id := s.submit(space, owner)
-		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{}, nil))
-		s.waitStatus(space, models.StatusActive)
-		t.Cleanup(func() { s.fleet.Drop(context.Background(), space) })
+		s.activeSpace(t, space, owner)
 
 		tab := b.NewTab(t)
 		before := len(s.smtp.Messages())
@@ -228,6 +239,60 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 		tab.Check(t, "confirmer-suppression")
 		tab.Run(t, chromedp.Click(`main form button.destructive`, chromedp.ByQuery), chromedp.WaitNotPresent(`main form`, chromedp.ByQuery))
 		s.waitStatus(space, models.StatusDeleted)
+	})
+
+	t.Run("le contact d'un espace change son adresse de contact, confirmée par l'ancienne puis par la nouvelle", func(t *testing.T) {
+		const space = "amap-du-canal"
+		const owner = "contact@amap-du-canal.example"
+		const newOwner = "bureau@amap-du-canal.example"
+		s.activeSpace(t, space, owner)
+
+		tab := b.NewTab(t)
+		before := len(s.smtp.Messages())
+		tab.Open(t, site+"/espace?espace="+space)
+		tab.Run(t, chromedp.Click(`#request-contact_change`, chromedp.ByQuery), fill(`#new_email`, newOwner),
+			click(`form[action="/espace"] button[type=submit]`), chromedp.WaitVisible(`.success`, chromedp.ByQuery))
+		assert.Equal(t, http.StatusAccepted, tab.Status())
+		assert.Contains(t, tab.Text(t, "main"), "adresse de contact actuelle")
+		tab.Check(t, "espace-changement-adresse")
+
+		asked, _ := s.waitMail(t, "Confirmez le changement d'adresse", before)
+		assert.Equal(t, []string{owner}, asked.To, "the first link goes to the current address")
+		assert.Contains(t, asked.Body, newOwner, "and says which address would replace it")
+		currentLink := s.mailLink(t, asked, "/espace/contact")
+		tab.Open(t, currentLink)
+		assert.Contains(t, tab.Text(t, "h1"), "Changer l'adresse de contact")
+		tab.Check(t, "adresse-actuelle")
+		tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitVisible(`.success`, chromedp.ByQuery))
+		assert.Contains(t, tab.Text(t, "main"), "second lien")
+		tab.Check(t, "adresse-actuelle-confirmee")
+		assert.Equal(t, owner, s.contactOf(t, space), "nothing changes on the current address's word alone")
+
+		toNew, _ := s.waitMail(t, "Confirmez votre adresse de contact", before)
+		assert.Equal(t, []string{newOwner}, toNew.To, "the second link goes to the new address")
+		tab.Open(t, s.mailLink(t, toNew, "/espace/contact"))
+		assert.Contains(t, tab.Text(t, "h1"), "Confirmer votre adresse de contact")
+		tab.Check(t, "adresse-nouvelle")
+		tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitVisible(`.success`, chromedp.ByQuery))
+		assert.Contains(t, tab.Text(t, "h1"), "est changée")
+		tab.Check(t, "adresse-changee")
+		assert.Equal(t, newOwner, s.contactOf(t, space), "the change is made once both confirmed")
+
+		done, _ := s.waitMail(t, "Vous êtes le contact", before)
+		assert.Equal(t, []string{newOwner}, done.To)
+		told, _ := s.waitMail(t, "a changé", before)
+		assert.Equal(t, []string{owner}, told.To, "the former address is told too")
+		assert.Contains(t, told.Body, newOwner)
+
+		// The first link has served; the space's next mails go to the new address.
+		tab.Open(t, currentLink)
+		tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitReady(`body`, chromedp.ByQuery))
+		assert.Equal(t, http.StatusConflict, tab.Status())
+		assert.Contains(t, tab.Text(t, "h1"), "a déjà servi")
+		history := historyText(t, s.temporal, workflows.SpaceWorkflowID(space))
+		require.Contains(t, history, space, "payloads are read in clear")
+		assert.NotContains(t, history, owner, "no address in history")
+		assert.NotContains(t, history, newOwner, "no address in history")
 	})
 
 	t.Run("an unknown space gets the same answer and no mail", func(t *testing.T) {
@@ -248,7 +313,9 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 		mails := len(s.smtp.Messages())
 		form := url.Values{"slug": {"cross-site"}, "request": {"deletion"}, "organization_name": {"X"}}.Encode()
 		for _, path := range []string{"/demande", "/espace", "/suivi?token=x", "/confirm?token=x", "/reactivate?token=x",
-			"/api/v1/applications", "/api/v1/follow/withdraw", "/api/v1/spaces/atelier-couture/request-deletion"} {
+			"/espace/contact?token=x", "/api/v1/applications", "/api/v1/follow/withdraw",
+			"/api/v1/spaces/atelier-couture/request-deletion", "/api/v1/spaces/atelier-couture/request-contact-change",
+			"/api/v1/contact-change/confirm"} {
 			for _, h := range [][2]string{{"Origin", "https://ailleurs.example"}, {"Sec-Fetch-Site", "cross-site"}} {
 				req, err := http.NewRequest(http.MethodPost, site+path, strings.NewReader(form))
 				require.NoError(t, err)
