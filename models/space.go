@@ -67,6 +67,9 @@ type Space struct {
 	Status           Status  `gorm:"not null;index"`
 	NextcloudVersion string
 	OfficeSuite      OfficeSuite `gorm:"not null"`
+	// OfficeFingerprint names the settings last written into the app of the office
+	// suite (nextcloud.OfficeFingerprint); "" before any.
+	OfficeFingerprint string `gorm:"not null;default:''"`
 	MaxAccounts      int
 	QuotaBytes       int64
 	MaxVideoBytes    int64

@@ -63,6 +63,10 @@ const (
 	UpdateExempt         = "exempt"          // ActionInput; never warned nor deactivated for inactivity
 	UpdateUnexempt       = "unexempt"        // ActionInput; the countdown starts again
 	UpdateContactRequest = "contact-request" // ContactRequestInput; mails the contact a confirmation link
+	// UpdateOffice switches the space's office suite (OfficeInput): the app of the old
+	// suite disabled, the new one's enabled and configured. Sent by the system with the
+	// suite in use, it writes that suite's settings again (the operator changed them).
+	UpdateOffice = "office"
 )
 
 // QueryStatus answers the current SpaceStatus of a space workflow.
@@ -101,6 +105,9 @@ const (
 	ActionUpgradeStarted = "upgrade_started"
 	ActionUpgradeFailed  = "upgrade_failed"
 	ActionUpgraded       = "upgraded"
+	// ActionOfficeRefreshed: the settings of the space's office suite were written
+	// again, as the configuration changed (UpdateOffice sent by the system).
+	ActionOfficeRefreshed = "office_refreshed"
 )
 
 // SpaceInput starts the workflow of one space, on submission of its application. It
@@ -129,6 +136,11 @@ type SpaceState struct {
 	Holds            int    // on_hold mails sent
 	Failures         int    // failed provisionings
 	Lifecycle        Lifecycle
+	// OfficeSuite is the suite the space offers since it last switched (UpdateOffice);
+	// "" until then: the application's (SpaceInput.OfficeSuite). OfficeFingerprint
+	// names the settings last written into it (nextcloud.OfficeFingerprint).
+	OfficeSuite       models.OfficeSuite `json:",omitempty"`
+	OfficeFingerprint string             `json:",omitempty"`
 }
 
 // SpaceResult is how a space's workflow ended.
@@ -168,6 +180,8 @@ type SpaceStatus struct {
 	// them if nothing happens; PolicyVersion the version of the policy it follows.
 	Plan          []models.PlannedStep
 	PolicyVersion int
+	// OfficeSuite is the office suite the space offers.
+	OfficeSuite models.OfficeSuite
 }
 
 // ActionInput is an action on a space in service. TokenSeq is set when the contact acts
@@ -185,8 +199,26 @@ type ActionResult struct{ Status models.Status }
 // ContactRequestInput asks for a confirmation link to deactivate or delete the space,
 // or for a new copy of the link that reactivates it.
 type ContactRequestInput struct {
-	// Action is UpdateDeactivate, UpdateDelete or UpdateReactivate.
+	// Action is UpdateDeactivate, UpdateDelete, UpdateReactivate or UpdateOffice.
 	Action string
+	// Suite is the office suite asked for, with UpdateOffice.
+	Suite models.OfficeSuite `json:",omitempty"`
+}
+
+// OfficeInput switches a space's office suite to Suite, for a moderator (Actor their
+// name, with a reason), the contact through a signed link (TokenSeq, the suite of their
+// request), or the system writing the settings of the suite in use again.
+type OfficeInput struct {
+	Actor    string
+	Reason   string
+	Suite    models.OfficeSuite
+	TokenSeq int
+}
+
+// OfficeResult is the space's status and office suite once the switch is recorded.
+type OfficeResult struct {
+	Status      models.Status
+	OfficeSuite models.OfficeSuite
 }
 
 // ContactRequestResult says whether a link was mailed (false: the space cannot take

@@ -43,9 +43,11 @@ type Lifecycle struct {
 // ContactRequest is a confirmation link mailed to the contact.
 type ContactRequest struct {
 	Seq    int
-	Action string // UpdateDeactivate or UpdateDelete
+	Action string // UpdateDeactivate, UpdateDelete or UpdateOffice
 	At     time.Time
 	Used   bool
+	// Suite is the office suite asked for, with UpdateOffice.
+	Suite models.OfficeSuite `json:",omitempty"`
 }
 
 // Business durations of the space's life in service.
@@ -67,6 +69,8 @@ type action struct {
 	done   bool
 	result ActionResult
 	mailed bool
+	office OfficeInput // UpdateOffice's
+	err    error       // what the handler answers when the action could not be done
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -420,6 +424,10 @@ func (s *space) act(ctx workflow.Context) error {
 	case UpdateContactRequest:
 		a.mailed = true
 		err = s.mailConfirmation(ctx, a.req)
+	case UpdateOffice:
+		// A switch that failed was undone: the space goes on with its suite, and the
+		// update answers the failure.
+		a.err = s.switchOffice(ctx, a.office)
 	}
 	a.done, s.action = true, nil
 	return err

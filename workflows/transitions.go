@@ -32,6 +32,8 @@ var transitions = map[string]transition{
 		refusal: "l'exemption ne concerne que les espaces actifs ou désactivés"},
 	UpdateUnexempt: {from: []models.Status{models.StatusActive, models.StatusDeactivated},
 		refusal: "l'exemption ne concerne que les espaces actifs ou désactivés"},
+	UpdateOffice: {from: []models.Status{models.StatusActive},
+		refusal: "seul un espace actif peut changer de suite bureautique"},
 }
 
 // transition is one row of the table: the statuses an update may be sent in, and what
