@@ -120,6 +120,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces", s.listSpaces)
 	mod.GET("/spaces/:slug", s.getSpace)
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
+	mod.POST("/spaces/:slug/office", s.setOffice)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)

@@ -105,6 +105,9 @@ const (
 	ActionUpgradeStarted = "upgrade_started"
 	ActionUpgradeFailed  = "upgrade_failed"
 	ActionUpgraded       = "upgraded"
+	// ActionOfficePrefix starts the action of a switch of office suite, which ends with
+	// the new suite: "office_collabora", "office_onlyoffice", "office_none".
+	ActionOfficePrefix = "office_"
 	// ActionOfficeRefreshed: the settings of the space's office suite were written
 	// again, as the configuration changed (UpdateOffice sent by the system).
 	ActionOfficeRefreshed = "office_refreshed"

@@ -123,7 +123,7 @@ func (s *space) switchOffice(ctx workflow.Context, in OfficeInput) error {
 	if in.Actor == models.ActorContact {
 		s.st.Lifecycle.Request.Used = true
 	}
-	action := UpdateOffice
+	action := ActionOfficePrefix + string(in.Suite)
 	if refresh {
 		action = ActionOfficeRefreshed
 	}

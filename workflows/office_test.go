@@ -104,7 +104,7 @@ func TestOfficeSuite(t *testing.T) {
 		office := h.officeTransitions()
 		require.Len(t, office, 2)
 		sw := office[1]
-		assert.Equal(t, UpdateOffice, sw.Action)
+		assert.Equal(t, "office_onlyoffice", sw.Action)
 		assert.Equal(t, "camille", sw.Actor)
 		assert.Equal(t, "l'association préfère OnlyOffice", sw.Reason)
 		assert.Equal(t, models.StatusActive, sw.Status)
