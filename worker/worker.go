@@ -271,6 +271,7 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
+	go runOfficeRefresh(ctx, c, db, cfg, logger)
 	<-ctx.Done()
 	w.Stop()
 	return nil
