@@ -146,8 +146,10 @@ func (s *space) validateAction(update string, in ActionInput) error {
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate {
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate && in.Action != UpdateOffice {
 		return refuseField("action", "%q n'est pas une demande possible", in.Action)
+	} else if err := s.validateOfficeRequest(in); err != nil {
+		return err
 	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
 		return err
 	} else if s.action != nil {
@@ -550,10 +552,13 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 // deleting the space.
 func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) error {
 	now := workflow.Now(ctx)
-	s.st.Lifecycle.Request = ContactRequest{Seq: s.st.Lifecycle.Request.Seq + 1, Action: req.Action, At: now}
+	s.st.Lifecycle.Request = ContactRequest{Seq: s.st.Lifecycle.Request.Seq + 1, Action: req.Action, At: now, Suite: req.Suite}
 	kind := mail.KindConfirmDeactivation
-	if req.Action == UpdateDelete {
+	switch req.Action {
+	case UpdateDelete:
 		kind = mail.KindConfirmDeletion
+	case UpdateOffice:
+		kind = mail.KindConfirmOffice
 	}
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorContact,
 		Action: ActionRequestPrefix + req.Action}); err != nil {
@@ -568,7 +573,7 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 		return nil
 	}
 	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Request.Seq, TokenSeq: s.st.Lifecycle.Request.Seq,
-		TokenExpires: now.Add(confirmationValidity)})
+		TokenExpires: now.Add(confirmationValidity), Suite: req.Suite})
 	return nil
 }
 

@@ -89,6 +89,20 @@ func (s *space) validateOffice(in OfficeInput) error {
 	return nil
 }
 
+// validateOfficeRequest refuses a contact's request for a switch to an unknown suite
+// or to the suite in use; it lets the other requests through.
+func (s *space) validateOfficeRequest(in ContactRequestInput) error {
+	switch {
+	case in.Action != UpdateOffice:
+		return nil
+	case !slices.Contains(models.OfficeSuites, in.Suite):
+		return refuseField("suite", "suite bureautique inconnue %q : collabora, onlyoffice ou none", in.Suite)
+	case in.Suite == s.officeSuite():
+		return refuse(ErrTypeNotAllowed, "l'espace %q offre déjà cette suite bureautique", s.in.Slug)
+	}
+	return nil
+}
+
 // officeOptions run the steps of a switch: each enables apps (which may download one)
 // or writes settings, with a few tries.
 func officeOptions(ctx workflow.Context) workflow.Context {

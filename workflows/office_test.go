@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"jardinier/activities/database"
+	"jardinier/activities/mail"
 	"jardinier/activities/nextcloud"
 	"jardinier/models"
 )
@@ -177,6 +178,40 @@ func TestOfficeSuite(t *testing.T) {
 		assert.Equal(t, models.ActorSystem, office[1].Actor)
 		assert.Equal(t, nextcloud.OfficeFingerprint(models.OfficeCollabora, h.activities.Office, testOfficeKey), office[1].OfficeFingerprint)
 		assert.NotEqual(t, office[0].OfficeFingerprint, office[1].OfficeFingerprint)
+	})
+
+	t.Run("the contact asks for OnlyOffice, gets a link, and the link switches the space once, to that suite only", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		var same, forged, confirm, again officeAnswer
+		var mailed decisionAnswer
+		h.send(2*time.Hour, UpdateContactRequest, ContactRequestInput{Action: UpdateOffice, Suite: models.OfficeOnlyOffice}, &mailed)
+		h.sendOffice(150*time.Minute, OfficeInput{Actor: models.ActorContact, TokenSeq: 1, Suite: models.OfficeNone}, &forged)
+		h.sendOffice(3*time.Hour, OfficeInput{Actor: models.ActorContact, TokenSeq: 1, Suite: models.OfficeOnlyOffice}, &confirm)
+		h.sendOffice(4*time.Hour, OfficeInput{Actor: models.ActorContact, TokenSeq: 1, Suite: models.OfficeCollabora}, &again)
+		h.at(5*time.Hour, func() {
+			h.env.UpdateWorkflow(UpdateContactRequest, "", &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { same.rejected = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
+			}, ContactRequestInput{Action: UpdateOffice, Suite: models.OfficeOnlyOffice})
+		})
+		h.run(6 * time.Hour)
+
+		require.NoError(t, mailed.rejected)
+		assert.True(t, mailed.mailed)
+		confirmMails := h.mailsOf(mail.KindConfirmOffice)
+		require.Len(t, confirmMails, 1)
+		assert.Equal(t, models.OfficeOnlyOffice, confirmMails[0].Suite)
+		assert.Equal(t, 1, confirmMails[0].TokenSeq)
+		requireRefusal(t, forged.rejected, ErrTypeStaleLink)
+		require.NoError(t, confirm.rejected)
+		require.NoError(t, confirm.err)
+		assert.Equal(t, models.OfficeOnlyOffice, confirm.result.OfficeSuite)
+		requireRefusal(t, again.rejected, ErrTypeStaleLink)
+		requireRefusal(t, same.rejected, ErrTypeNotAllowed)
+		office := h.officeTransitions()
+		require.Len(t, office, 2)
+		assert.Equal(t, models.ActorContact, office[1].Actor)
+		_, ok := h.transitionAt(ActionRequestPrefix + UpdateOffice)
+		assert.True(t, ok, "the request is in the timeline")
 	})
 
 	t.Run("a switch that fails is undone: the space keeps its suite, the update says why, the timeline nothing", func(t *testing.T) {
