@@ -97,3 +97,86 @@ func (s *Server) officeFromConsole(c *gin.Context) {
 	}
 	redirectDone(c, consolePrefix+"/espaces/"+url.PathEscape(slug), "office")
 }
+
+// contactRequestOf is the contact's request for action; a switch of office suite also
+// names the suite, which must be known.
+func contactRequestOf(action, suite string) (workflows.ContactRequestInput, error) {
+	in := workflows.ContactRequestInput{Action: action}
+	if action != workflows.UpdateOffice {
+		return in, nil
+	}
+	in.Suite = models.OfficeSuite(suite)
+	if !slices.Contains(models.OfficeSuites, in.Suite) {
+		return in, models.FieldError("suite", "choisissez la suite bureautique voulue")
+	}
+	return in, nil
+}
+
+// requestOffice asks for a link, mailed to the space's contact, to confirm switching
+// its office suite: POST /api/v1/spaces/{slug}/request-office with {"suite": "..."}.
+// It answers as the other requests do, whether the space exists or not.
+func (s *Server) requestOffice(c *gin.Context) {
+	var req struct {
+		Suite string `json:"suite"`
+	}
+	if err := decodeJSON(c.Request, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in, err := contactRequestOf(workflows.UpdateOffice, req.Suite)
+	if err == nil {
+		err = s.passContactRequestInput(c.Request.Context(), c.Param("slug"), in)
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"message": contactRequestAnswer})
+}
+
+// linkOffice is the office suite a confirmation link of a switch names (its ?suite=,
+// which the mail adds); "" for the other links. The workflow holds it to the request:
+// a suite changed by hand makes the link refused.
+func linkOffice(c *gin.Context, t models.LinkToken) models.OfficeSuite {
+	if t.Purpose != models.PurposeConfirmOffice {
+		return ""
+	}
+	if suite := models.OfficeSuite(c.Query("suite")); slices.Contains(models.OfficeSuites, suite) {
+		return suite
+	}
+	return ""
+}
+
+// confirmOffice sends the office switch of a contact's confirmation link.
+func (s *Server) confirmOffice(ctx context.Context, t models.LinkToken, suite models.OfficeSuite) error {
+	res, err := updateWorkflow[workflows.OfficeResult](ctx, s.temporal, workflows.SpaceWorkflowID(t.Slug), workflows.UpdateOffice,
+		workflows.OfficeInput{Actor: models.ActorContact, TokenSeq: t.Seq, Suite: suite})
+	if err == nil {
+		s.logger.Info("Space office suite switched", "slug", t.Slug, "office_suite", res.OfficeSuite, "actor", models.ActorContact)
+	}
+	return err
+}
+
+// officeLinkComplete answers with the page of an invalid link, and returns false, when
+// a confirmation link of a switch lost the suite it names.
+func (s *Server) officeLinkComplete(c *gin.Context, t models.LinkToken) bool {
+	if t.Purpose == models.PurposeConfirmOffice && linkOffice(c, t) == "" {
+		s.renderPage(c, http.StatusBadRequest, pageLinkInvalid, pageData{})
+		return false
+	}
+	return true
+}
+
+// officeRequestChoice is the answer of the contact's page asking for another office
+// suite; unlike spaceRequests, it needs the suite too (the page's "suite" question).
+const officeRequestChoice = "office"
+
+// contactAction maps the answer of the contact's page to the request the space's
+// workflow takes.
+func contactAction(request string) (string, bool) {
+	if request == officeRequestChoice {
+		return workflows.UpdateOffice, true
+	}
+	action, ok := spaceRequests[request]
+	return action, ok
+}

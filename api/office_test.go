@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
@@ -123,5 +124,72 @@ func TestSpaceOffice(t *testing.T) {
 		assert.Equal(t, "/moderation/espaces/amis-du-jardin?fait=office", w.Header().Get("Location"))
 		assert.Equal(t, []any{workflows.OfficeInput{Actor: "Camille", Reason: "demande du contact par téléphone",
 			Suite: models.OfficeOnlyOffice}}, got.Args)
+	})
+}
+
+func TestContactOffice(t *testing.T) {
+	t.Run("the contact's page asks for another suite as for the other requests, the same words whether the space exists or not", func(t *testing.T) {
+		f := newFixture(t)
+		f.space("jardin", models.StatusActive, nil)
+		sent := f.recordUpdates(workflows.ContactRequestResult{Mailed: true})
+		page := f.do(http.MethodGet, "/espace?espace=jardin", "", nil)
+		assertPage(t, page, http.StatusOK, `value="office"`, `name="suite" value="onlyoffice"`)
+		existing := f.postForm("/espace", url.Values{"slug": {"jardin"}, "request": {"office"}, "suite": {"onlyoffice"}})
+		assertPage(t, existing, http.StatusAccepted, "Si l'espace")
+		unknown := f.postForm("/espace", url.Values{"slug": {"inconnu"}, "request": {"office"}, "suite": {"onlyoffice"}})
+		assert.Equal(t, existing.Code, unknown.Code)
+		f.server.background.Wait()
+		got := sent()
+		require.Len(t, got, 1)
+		assert.Equal(t, workflows.SpaceWorkflowID("jardin"), got[0].WorkflowID)
+		assert.Equal(t, []any{workflows.ContactRequestInput{Action: workflows.UpdateOffice, Suite: models.OfficeOnlyOffice}}, got[0].Args)
+	})
+
+	t.Run("a switch without a suite shows the error beside the question, and asks nothing", func(t *testing.T) {
+		f := newFixture(t)
+		w := f.postForm("/espace", url.Values{"slug": {"jardin"}, "request": {"office"}})
+		assertPage(t, w, http.StatusBadRequest, `<a href="#suite">`, `id="suite-error"`)
+		assert.Zero(t, f.updates())
+	})
+
+	t.Run("the JSON API asks the same way, and refuses an unknown suite", func(t *testing.T) {
+		f := newFixture(t)
+		f.space("jardin", models.StatusActive, nil)
+		sent := f.recordUpdates(workflows.ContactRequestResult{Mailed: true})
+		w := f.do(http.MethodPost, "/api/v1/spaces/jardin/request-office", "", map[string]any{"suite": "libreoffice"})
+		require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+		assert.Equal(t, "suite", errorOf(t, w).Field)
+		w = f.do(http.MethodPost, "/api/v1/spaces/jardin/request-office", "", map[string]any{"suite": "none"})
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+		f.server.background.Wait()
+		require.Len(t, sent(), 1)
+		assert.Equal(t, []any{workflows.ContactRequestInput{Action: workflows.UpdateOffice, Suite: models.OfficeNone}}, sent()[0].Args)
+	})
+
+	t.Run("the mailed link shows the suite, and its button switches the space as the contact", func(t *testing.T) {
+		f := newFixture(t)
+		token := f.link("jardin", models.PurposeConfirmOffice, 3, time.Now().Add(time.Hour))
+		path := "/confirm?" + url.Values{"token": {token}, "suite": {"onlyoffice"}}.Encode()
+		page := f.do(http.MethodGet, path, "", nil)
+		assertPage(t, page, http.StatusOK, "passera à la suite bureautique OnlyOffice", "Confirmer le changement")
+		assert.Zero(t, f.updates(), "opening the link changes nothing")
+
+		got := f.expectOffice(workflows.OfficeResult{Status: models.StatusActive, OfficeSuite: models.OfficeOnlyOffice}, nil)
+		w := f.postForm(path, url.Values{})
+		assertPage(t, w, http.StatusOK, "offre désormais OnlyOffice")
+		assert.Equal(t, workflows.UpdateOffice, got.UpdateName)
+		assert.Equal(t, []any{workflows.OfficeInput{Actor: models.ActorContact, TokenSeq: 3, Suite: models.OfficeOnlyOffice}}, got.Args)
+	})
+
+	t.Run("a link without its suite is invalid; one the workflow refuses says it has served", func(t *testing.T) {
+		f := newFixture(t)
+		token := f.link("jardin", models.PurposeConfirmOffice, 3, time.Now().Add(time.Hour))
+		assert.Equal(t, http.StatusBadRequest, f.do(http.MethodGet, "/confirm?token="+url.QueryEscape(token), "", nil).Code)
+		assert.Equal(t, http.StatusBadRequest, f.postForm("/confirm?token="+url.QueryEscape(token), url.Values{}).Code)
+		assert.Zero(t, f.updates())
+
+		f.expectOffice(workflows.OfficeResult{}, temporal.NewApplicationError("ce lien n'est plus valable", workflows.ErrTypeStaleLink))
+		w := f.postForm("/confirm?"+url.Values{"token": {token}, "suite": {"none"}}.Encode(), url.Values{})
+		assert.Equal(t, http.StatusConflict, w.Code, w.Body.String())
 	})
 }

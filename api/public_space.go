@@ -47,7 +47,7 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 	}
 	form := c.Request.PostForm
 	var errs models.FieldErrors
-	action, ok := spaceRequests[form.Get("request")]
+	action, ok := contactAction(form.Get("request"))
 	if !ok {
 		errs.Add(models.FieldError("request", "choisissez ce que vous demandez"))
 	}
@@ -57,11 +57,13 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 	} else if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
 		errs.Add(err)
 	}
+	in, err := contactRequestOf(action, form.Get("suite"))
+	errs.Add(err)
 	if len(errs) == 0 {
-		errs.Add(s.passContactRequest(c.Request.Context(), slug, action))
+		errs.Add(s.passContactRequestInput(c.Request.Context(), slug, in))
 	}
 	if len(errs) > 0 {
-		errs.Sort([]string{"slug", "request"})
+		errs.Sort([]string{"slug", "request", "suite"})
 		s.renderPage(c, http.StatusBadRequest, pageSpace, contactData{Form: formState{values: form, Errors: errs}})
 		return
 	}

@@ -112,6 +112,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	v1.POST("/spaces/:slug/request-deactivation", s.rateLimit(s.contacts), s.requestDeactivation)
 	v1.POST("/spaces/:slug/request-deletion", s.rateLimit(s.contacts), s.requestDeletion)
 	v1.POST("/spaces/:slug/request-reactivation-link", s.rateLimit(s.contacts), s.requestReactivationLink)
+	v1.POST("/spaces/:slug/request-office", s.rateLimit(s.contacts), s.requestOffice)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)
