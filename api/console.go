@@ -249,6 +249,11 @@ var actionLabels = map[string]string{
 	"upgrade_started":                 "mise à niveau commencée",
 	"upgrade_failed":                  "mise à niveau échouée, retour en arrière",
 	"upgraded":                        "mise à niveau réussie",
+	"office_collabora":                "passage à Collabora Online",
+	"office_onlyoffice":               "passage à OnlyOffice",
+	"office_none":                     "suite bureautique retirée",
+	"office_refreshed":                "réglages de la suite bureautique réécrits",
+	"request_office":                  "le contact demande un changement de suite bureautique",
 	models.AuditModeratorInvited:      "modérateur invité",
 	models.AuditModeratorDisabled:     "modérateur désactivé",
 	models.AuditTokenCreated:          "jeton d'API créé",
@@ -388,6 +393,7 @@ func (s *Server) newView(c *gin.Context, section string, page any) *consoleView 
 var notices = map[string]string{
 	"decision":     "La décision est enregistrée.",
 	"action":       "L'action est enregistrée.",
+	"office":       "La suite bureautique est changée.",
 	"invite":       "L'invitation est partie par courriel.",
 	"disable":      "Le modérateur est désactivé : ses sessions et ses jetons ne fonctionnent plus.",
 	"revoke":       "Le jeton est révoqué.",
@@ -490,6 +496,8 @@ var fieldLabels = map[string]string{
 	"page":              "Page",
 	"days":              "Nombre de jours",
 	"office":            "Suite bureautique",
+	"suite":             "Suite bureautique",
+	"office_reason":     "Motif",
 	"version":           "Version",
 	"exempt":            "Exemption",
 	"full":              "Espace presque plein",
@@ -561,6 +569,7 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	mod.GET("/espaces", s.spacesPage)
 	mod.GET("/espaces/:slug", s.spacePage)
 	mod.POST("/espaces/:slug", s.actFromConsole)
+	mod.POST("/espaces/:slug/suite-bureautique", s.officeFromConsole)
 	mod.GET("/apercu", s.previewPage)
 	mod.GET("/journal", s.journalPage)
 	mod.GET("/statistiques", s.statsScreen)

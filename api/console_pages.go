@@ -220,6 +220,8 @@ type spaceData struct {
 	Actions      []string
 	Action       string // the form that was refused
 	Organization string
+	// OfficeChoices are the suites the space may switch to; none when it may not.
+	OfficeChoices []models.OfficeSuite
 }
 
 // spaceActionsOf are the actions a space's page offers: those its status allows, as
@@ -248,7 +250,7 @@ func (s *Server) spaceViewOf(c *gin.Context) (*consoleView, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := &spaceData{Space: d, Timeline: tl, Actions: spaceActionsOf(d)}
+	data := &spaceData{Space: d, Timeline: tl, Actions: spaceActionsOf(d), OfficeChoices: officeChoices(d)}
 	if d.ApplicationID != nil {
 		var name string
 		s.db.WithContext(ctx).Model(&models.Application{}).Where("id = ?", *d.ApplicationID).Pluck("organization_name", &name)

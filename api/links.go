@@ -72,10 +72,18 @@ func (s *Server) verifyLink(c *gin.Context, purposes ...models.TokenPurpose) (mo
 // actOnLink sends the action of a contact's link to the space's workflow. When the
 // workflow does not take it, it answers with the page that says why and returns false.
 func (s *Server) actOnLink(c *gin.Context, t models.LinkToken, update string) bool {
-	result, err := s.sendAction(c.Request.Context(), t.Slug, update,
-		workflows.ActionInput{Actor: models.ActorContact, TokenSeq: t.Seq})
+	var err error
+	if update == workflows.UpdateOffice {
+		err = s.confirmOffice(c.Request.Context(), t, linkOffice(c, t))
+	} else {
+		var result workflows.ActionResult
+		result, err = s.sendAction(c.Request.Context(), t.Slug, update,
+			workflows.ActionInput{Actor: models.ActorContact, TokenSeq: t.Seq})
+		if err == nil {
+			s.logger.Info("Space action recorded", "slug", t.Slug, "action", update, "actor", models.ActorContact, "status", result.Status)
+		}
+	}
 	if err == nil {
-		s.logger.Info("Space action recorded", "slug", t.Slug, "action", update, "actor", models.ActorContact, "status", result.Status)
 		return true
 	}
 	switch models.ErrorCode(updateError(err, noSpace)) {
@@ -115,27 +123,28 @@ func (s *Server) reactivate(c *gin.Context) {
 var confirmations = map[models.TokenPurpose]string{
 	models.PurposeConfirmDeactivation: workflows.UpdateDeactivate,
 	models.PurposeConfirmDeletion:     workflows.UpdateDelete,
+	models.PurposeConfirmOffice:       workflows.UpdateOffice,
 }
 
 // confirmPage shows the form behind a link confirming a contact's request to deactivate
 // or delete the space, and what will happen. Like reactivatePage, it changes nothing.
 func (s *Server) confirmPage(c *gin.Context) {
-	t, ok := s.verifyLink(c, models.PurposeConfirmDeactivation, models.PurposeConfirmDeletion)
-	if !ok {
+	t, ok := s.verifyLink(c, models.PurposeConfirmDeactivation, models.PurposeConfirmDeletion, models.PurposeConfirmOffice)
+	if !ok || !s.officeLinkComplete(c, t) {
 		return
 	}
 	s.renderPage(c, http.StatusOK, pageConfirm, pageData{Slug: t.Slug, SpaceURL: s.spaceURL(t.Slug),
-		Token: c.Query("token"), Deletion: t.Purpose == models.PurposeConfirmDeletion})
+		Token: c.Query("token"), Deletion: t.Purpose == models.PurposeConfirmDeletion, Office: linkOffice(c, t)})
 }
 
 // confirm deactivates or deletes the space of a confirmation link.
 func (s *Server) confirm(c *gin.Context) {
-	t, ok := s.verifyLink(c, models.PurposeConfirmDeactivation, models.PurposeConfirmDeletion)
-	if !ok || !s.actOnLink(c, t, confirmations[t.Purpose]) {
+	t, ok := s.verifyLink(c, models.PurposeConfirmDeactivation, models.PurposeConfirmDeletion, models.PurposeConfirmOffice)
+	if !ok || !s.officeLinkComplete(c, t) || !s.actOnLink(c, t, confirmations[t.Purpose]) {
 		return
 	}
 	s.renderPage(c, http.StatusOK, pageConfirmed, pageData{Slug: t.Slug, SpaceURL: s.spaceURL(t.Slug),
-		Deletion: t.Purpose == models.PurposeConfirmDeletion})
+		Deletion: t.Purpose == models.PurposeConfirmDeletion, Office: linkOffice(c, t)})
 }
 
 // requestDeactivation asks for a link, mailed to the space's contact, to confirm
@@ -166,12 +175,18 @@ func (s *Server) requestReactivationLink(c *gin.Context) {
 // passContactRequest checks the slug and passes the request on after the answer, for
 // the JSON API and the pages alike: only a malformed slug is an error.
 func (s *Server) passContactRequest(ctx context.Context, slug, action string) error {
+	return s.passContactRequestInput(ctx, slug, workflows.ContactRequestInput{Action: action})
+}
+
+// passContactRequestInput is passContactRequest for a request with more than its action
+// (the office suite asked for).
+func (s *Server) passContactRequestInput(ctx context.Context, slug string, in workflows.ContactRequestInput) error {
 	// A reserved name is well formed: it gets the answer of a space that does not exist.
 	if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	s.background.Go(func() { s.forwardContactRequest(ctx, slug, workflows.ContactRequestInput{Action: action}, "") })
+	s.background.Go(func() { s.forwardContactRequest(ctx, slug, in, "") })
 	return nil
 }
 

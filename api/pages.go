@@ -83,10 +83,13 @@ type pages struct {
 // {{date .DeletionAt}}, in their own language and in the service's time zone. Other
 // pages are given their own struct.
 type pageData struct {
-	Slug       string    // the space's name
-	SpaceURL   string    // https://<slug>.<base domain>
-	Token      string    // the link's token, for the form that acts on it
-	Deletion   bool      // confirm, confirmed: a deletion rather than a deactivation
+	Slug     string // the space's name
+	SpaceURL string // https://<slug>.<base domain>
+	Token    string // the link's token, for the form that acts on it
+	Deletion bool   // confirm, confirmed: a deletion rather than a deactivation
+	// Office is, on confirm and confirmed, the office suite a switch goes to; "" for a
+	// deactivation or a deletion.
+	Office     models.OfficeSuite
 	DeletionAt time.Time // deactivated: when the space will be deleted; zero if unknown
 }
 

@@ -49,7 +49,6 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 	form := c.Request.PostForm
 	var errs models.FieldErrors
 	slug := form.Get("slug")
-	action, ok := spaceRequests[form.Get("request")]
 	if form.Get("request") == requestContactChange {
 		// Checks the name and the address at once.
 		err := s.requestContactChange(c.Request.Context(), slug, form.Get("new_email"))
@@ -59,6 +58,7 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 		}
 		errs.Add(err)
 	} else {
+		action, ok := contactAction(form.Get("request"))
 		if !ok {
 			errs.Add(models.FieldError("request", "choisissez ce que vous demandez"))
 		}
@@ -67,12 +67,14 @@ func (s *Server) contactPageRequest(c *gin.Context) {
 		} else if err := models.ValidateSlug(slug); models.ErrorCode(err) == models.EINVALID {
 			errs.Add(err)
 		}
+		in, err := contactRequestOf(action, form.Get("suite"))
+		errs.Add(err)
 		if len(errs) == 0 {
-			errs.Add(s.passContactRequest(c.Request.Context(), slug, action))
+			errs.Add(s.passContactRequestInput(c.Request.Context(), slug, in))
 		}
 	}
 	if len(errs) > 0 {
-		errs.Sort([]string{"slug", "request", "new_email"})
+		errs.Sort([]string{"slug", "request", "new_email", "suite"})
 		s.renderPage(c, http.StatusBadRequest, pageSpace, contactData{Form: formState{values: form, Errors: errs}})
 		return
 	}

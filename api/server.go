@@ -123,6 +123,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	v1.POST("/spaces/:slug/request-reactivation-link", s.rateLimit(s.contacts), s.requestReactivationLink)
 	v1.POST("/spaces/:slug/request-contact-change", s.rateLimit(s.contacts), s.requestContactChangeJSON)
 	v1.POST("/contact-change/confirm", s.rateLimit(s.contacts), s.confirmContactChangeJSON)
+	v1.POST("/spaces/:slug/request-office", s.rateLimit(s.contacts), s.requestOffice)
 
 	mod := v1.Group("", s.authenticate(models.RoleModerator))
 	mod.GET("/applications", s.listApplications)
@@ -131,6 +132,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces", s.listSpaces)
 	mod.GET("/spaces/:slug", s.getSpace)
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
+	mod.POST("/spaces/:slug/office", s.setOffice)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)

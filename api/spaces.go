@@ -173,6 +173,9 @@ func (s *Server) spaceDetailOf(ctx context.Context, slug string) (*spaceDetail, 
 			if st.NextcloudVersion != "" {
 				d.NextcloudVersion = st.NextcloudVersion
 			}
+			if st.OfficeSuite != "" {
+				d.OfficeSuite = st.OfficeSuite
+			}
 			d.Workflow = &workflowView{ID: workflows.SpaceWorkflowID(slug), Status: st.Status, LastError: st.LastError, Steps: []stepView{}}
 			for _, step := range st.Steps {
 				d.Workflow.Steps = append(d.Workflow.Steps, stepView{Status: step.Status, Actor: step.Actor, Reason: step.Reason, At: step.At})

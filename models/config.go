@@ -72,6 +72,16 @@ type Config struct {
 	// NextcloudMailFrom (NEXTCLOUD_MAIL_FROM) is the sender of every space's mail;
 	// empty: ne-pas-repondre@<slug>.<BASE_DOMAIN>.
 	NextcloudMailFrom string
+
+	// The operator's office servers, written into the app of each space's office suite
+	// at install and again when they change (deploy/nextcloud.md, "Office suites").
+	// CollaboraURL (COLLABORA_URL) is where the spaces reach Collabora Online;
+	// OnlyOfficeURL (ONLYOFFICE_URL) the OnlyOffice document server, and
+	// OnlyOfficeJWTSecret (ONLYOFFICE_JWT_SECRET) the secret both sign their requests
+	// with. Empty: the suite's app stays without a server.
+	CollaboraURL        string
+	OnlyOfficeURL       string
+	OnlyOfficeJWTSecret string
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
@@ -151,6 +161,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.duration("CRON_TIMEOUT", &c.Cron.Timeout)
 	e.str("NEXTCLOUD_SMTP_URL", &c.NextcloudSMTPURL)
 	e.str("NEXTCLOUD_MAIL_FROM", &c.NextcloudMailFrom)
+	e.str("COLLABORA_URL", &c.CollaboraURL)
+	e.str("ONLYOFFICE_URL", &c.OnlyOfficeURL)
+	e.str("ONLYOFFICE_JWT_SECRET", &c.OnlyOfficeJWTSecret)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
@@ -205,6 +218,17 @@ func (c Config) Validate() error {
 	if c.NextcloudMailFrom != "" {
 		if err := ValidateEmail("NEXTCLOUD_MAIL_FROM", c.NextcloudMailFrom); err != nil {
 			return fmt.Errorf("NEXTCLOUD_MAIL_FROM: not a valid address")
+		}
+	}
+	for _, office := range [][2]string{{"COLLABORA_URL", c.CollaboraURL}, {"ONLYOFFICE_URL", c.OnlyOfficeURL}} {
+		name, v := office[0], office[1]
+		if v == "" {
+			continue
+		}
+		// Not quoted: an operator may have put a password in it.
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%s: want an http(s) URL without user, query or fragment, such as https://office.example.org", name)
 		}
 	}
 	if err := c.Cron.validate(); err != nil {

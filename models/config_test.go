@@ -71,6 +71,9 @@ func TestConfigFromEnv(t *testing.T) {
 		"NEXTCLOUD_SMTP_URL":             "smtp://relay.internal:25",
 		"NEXTCLOUD_MAIL_FROM":            "espaces@jardinier.example.org",
 		"NEXTCLOUD_APPS":                 "calendar, deck,,notes",
+		"COLLABORA_URL":                  "https://collabora.jardinier.example.org",
+		"ONLYOFFICE_URL":                 "https://onlyoffice.jardinier.example.org/",
+		"ONLYOFFICE_JWT_SECRET":          "secret-jwt",
 		"NEXTCLOUD_PHP":                  "/usr/bin/php8.3",
 		"NEXTCLOUD_CODE_ROOT":            "/opt/nc/code",
 		"NEXTCLOUD_CONFIG_ROOT":          "/opt/nc/config",
@@ -137,6 +140,9 @@ func TestConfigFromEnv(t *testing.T) {
 		NextcloudSMTPURL:            "smtp://relay.internal:25",
 		NextcloudMailFrom:           "espaces@jardinier.example.org",
 		NextcloudApps:               []string{"calendar", "deck", "notes"},
+		CollaboraURL:                "https://collabora.jardinier.example.org",
+		OnlyOfficeURL:               "https://onlyoffice.jardinier.example.org/",
+		OnlyOfficeJWTSecret:         "secret-jwt",
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -273,6 +279,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a NEXTCLOUD_HEALTH_URL that is not http is refused", "NEXTCLOUD_HEALTH_URL", "ftp://web1/"},
 		{"a NEXTCLOUD_HEALTH_URL without a host is refused", "NEXTCLOUD_HEALTH_URL", "https:///status"},
 		{"a NEXTCLOUD_HEALTH_URL with a query is refused", "NEXTCLOUD_HEALTH_URL", "https://{slug}.example.org/?a=1"},
+		{"a COLLABORA_URL without a scheme is refused", "COLLABORA_URL", "collabora.example.org"},
+		{"an ONLYOFFICE_URL that is not http(s) is refused", "ONLYOFFICE_URL", "ftp://onlyoffice.example.org"},
+		{"an ONLYOFFICE_URL with a user is refused", "ONLYOFFICE_URL", "https://admin:pw@onlyoffice.example.org"},
 	} {
 		t.Run(tc.name+" with an error naming the variable", func(t *testing.T) {
 			_, err := configFrom(t, env{tc.variable: tc.value})
@@ -391,6 +400,12 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.NextcloudMailFrom = full.NextcloudMailFrom
 	case "FLEET_DATABASE_URL":
 		c.FleetDatabaseURL = full.FleetDatabaseURL
+	case "COLLABORA_URL":
+		c.CollaboraURL = full.CollaboraURL
+	case "ONLYOFFICE_URL":
+		c.OnlyOfficeURL = full.OnlyOfficeURL
+	case "ONLYOFFICE_JWT_SECRET":
+		c.OnlyOfficeJWTSecret = full.OnlyOfficeJWTSecret
 	case "BASE_DOMAIN":
 		c.BaseDomain = full.BaseDomain
 	case "PUBLIC_URL":

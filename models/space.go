@@ -67,20 +67,23 @@ type Space struct {
 	Status           Status  `gorm:"not null;index"`
 	NextcloudVersion string
 	OfficeSuite      OfficeSuite `gorm:"not null"`
-	MaxAccounts      int
-	QuotaBytes       int64
-	MaxVideoBytes    int64
-	BucketName       string
-	Exempt           bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
-	SubmittedAt      time.Time `gorm:"not null"`
-	DecidedAt        *time.Time
-	ProvisionedAt    *time.Time
-	LastActivityAt   *time.Time
-	FirstWarningAt   *time.Time
-	SecondWarningAt  *time.Time
-	DeactivatedAt    *time.Time
-	DeletionNoticeAt *time.Time
-	DeletedAt        *time.Time
+	// OfficeFingerprint names the settings last written into the app of the office
+	// suite (nextcloud.OfficeFingerprint); "" before any.
+	OfficeFingerprint string `gorm:"not null;default:''"`
+	MaxAccounts       int
+	QuotaBytes        int64
+	MaxVideoBytes     int64
+	BucketName        string
+	Exempt            bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
+	SubmittedAt       time.Time `gorm:"not null"`
+	DecidedAt         *time.Time
+	ProvisionedAt     *time.Time
+	LastActivityAt    *time.Time
+	FirstWarningAt    *time.Time
+	SecondWarningAt   *time.Time
+	DeactivatedAt     *time.Time
+	DeletionNoticeAt  *time.Time
+	DeletedAt         *time.Time
 	// The next step of the inactivity policy if nothing happens, and when; and when
 	// the space will be deleted. Kept up to date by the workflow, read by the preview.
 	NextStep      Step       `gorm:"index"`

@@ -18,6 +18,7 @@ const (
 	PurposeReactivate          TokenPurpose = "reactivate"           // reactivate a deactivated space
 	PurposeConfirmDeactivation TokenPurpose = "confirm-deactivation" // the contact confirms deactivating
 	PurposeConfirmDeletion     TokenPurpose = "confirm-deletion"     // the contact confirms deleting
+	PurposeConfirmOffice       TokenPurpose = "confirm-office"       // the contact confirms switching office suite
 	PurposeFollow              TokenPurpose = "follow"               // the applicant follows or withdraws the application
 	PurposeContactCurrent      TokenPurpose = "contact-current"      // the current address confirms a change of contact address
 	PurposeContactNew          TokenPurpose = "contact-new"          // the new address confirms it

@@ -87,7 +87,8 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Sealer: sealer, Metrics: o.Metrics})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
-	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
+	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps,
+		Office: OfficeSettings(cfg), OfficeKey: cfg.SecretKey})
 	// Also here for the runs started before the mail lane, which still schedule their
 	// mails on this queue (workflows.mailLaneChange).
 	w.RegisterActivity(mailer)
@@ -285,7 +286,15 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
+	go runOfficeRefresh(ctx, c, db, cfg, logger)
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// OfficeSettings are the office servers of the configuration, as the Nextcloud
+// activities write them into the spaces.
+func OfficeSettings(cfg models.Config) nextcloud.OfficeSettings {
+	return nextcloud.OfficeSettings{CollaboraURL: cfg.CollaboraURL, OnlyOfficeURL: cfg.OnlyOfficeURL,
+		OnlyOfficeJWTSecret: cfg.OnlyOfficeJWTSecret}
 }

@@ -63,6 +63,10 @@ const (
 	UpdateExempt         = "exempt"          // ActionInput; never warned nor deactivated for inactivity
 	UpdateUnexempt       = "unexempt"        // ActionInput; the countdown starts again
 	UpdateContactRequest = "contact-request" // ContactRequestInput; mails the contact a confirmation link
+	// UpdateOffice switches the space's office suite (OfficeInput): the app of the old
+	// suite disabled, the new one's enabled and configured. Sent by the system with the
+	// suite in use, it writes that suite's settings again (the operator changed them).
+	UpdateOffice = "office"
 )
 
 // QueryStatus answers the current SpaceStatus of a space workflow.
@@ -101,6 +105,12 @@ const (
 	ActionUpgradeStarted = "upgrade_started"
 	ActionUpgradeFailed  = "upgrade_failed"
 	ActionUpgraded       = "upgraded"
+	// ActionOfficePrefix starts the action of a switch of office suite, which ends with
+	// the new suite: "office_collabora", "office_onlyoffice", "office_none".
+	ActionOfficePrefix = "office_"
+	// ActionOfficeRefreshed: the settings of the space's office suite were written
+	// again, as the configuration changed (UpdateOffice sent by the system).
+	ActionOfficeRefreshed = "office_refreshed"
 )
 
 // SpaceInput starts the workflow of one space, on submission of its application. It
@@ -131,6 +141,11 @@ type SpaceState struct {
 	Lifecycle        Lifecycle
 	// ContactChange is the change of the contact's address under way; nil if none.
 	ContactChange *ContactChange `json:",omitempty"`
+	// OfficeSuite is the suite the space offers since it last switched (UpdateOffice);
+	// "" until then: the application's (SpaceInput.OfficeSuite). OfficeFingerprint
+	// names the settings last written into it (nextcloud.OfficeFingerprint).
+	OfficeSuite       models.OfficeSuite `json:",omitempty"`
+	OfficeFingerprint string             `json:",omitempty"`
 }
 
 // SpaceResult is how a space's workflow ended.
@@ -170,6 +185,8 @@ type SpaceStatus struct {
 	// them if nothing happens; PolicyVersion the version of the policy it follows.
 	Plan          []models.PlannedStep
 	PolicyVersion int
+	// OfficeSuite is the office suite the space offers.
+	OfficeSuite models.OfficeSuite
 }
 
 // ActionInput is an action on a space in service. TokenSeq is set when the contact acts
@@ -188,11 +205,30 @@ type ActionResult struct{ Status models.Status }
 // or for a new copy of the link that reactivates it, or starts a change of the
 // contact's address (RequestChangeContact).
 type ContactRequestInput struct {
-	// Action is UpdateDeactivate, UpdateDelete, UpdateReactivate or RequestChangeContact.
+	// Action is UpdateDeactivate, UpdateDelete, UpdateReactivate, RequestChangeContact
+	// or UpdateOffice.
 	Action string
 	// NewEmail is the new contact address of RequestChangeContact, sealed with
 	// SECRET_KEY: it sits in history, never in clear.
 	NewEmail models.Sealed `json:",omitempty"`
+	// Suite is the office suite asked for, with UpdateOffice.
+	Suite models.OfficeSuite `json:",omitempty"`
+}
+
+// OfficeInput switches a space's office suite to Suite, for a moderator (Actor their
+// name, with a reason), the contact through a signed link (TokenSeq, the suite of their
+// request), or the system writing the settings of the suite in use again.
+type OfficeInput struct {
+	Actor    string
+	Reason   string
+	Suite    models.OfficeSuite
+	TokenSeq int
+}
+
+// OfficeResult is the space's status and office suite once the switch is recorded.
+type OfficeResult struct {
+	Status      models.Status
+	OfficeSuite models.OfficeSuite
 }
 
 // ContactRequestResult says whether a link was mailed (false: the space cannot take

@@ -43,9 +43,11 @@ type Lifecycle struct {
 // ContactRequest is a confirmation link mailed to the contact.
 type ContactRequest struct {
 	Seq    int
-	Action string // UpdateDeactivate, UpdateDelete, UpdateReactivate or RequestChangeContact
+	Action string // UpdateDeactivate, UpdateDelete, UpdateReactivate, RequestChangeContact or UpdateOffice
 	At     time.Time
 	Used   bool
+	// Suite is the office suite asked for, with UpdateOffice.
+	Suite models.OfficeSuite `json:",omitempty"`
 }
 
 // Business durations of the space's life in service.
@@ -72,6 +74,8 @@ type action struct {
 	confirm ConfirmContactInput
 	changed bool
 	failure error
+	office  OfficeInput // UpdateOffice's
+	err     error       // what the handler answers when the action could not be done
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -147,10 +151,13 @@ func (s *space) validateAction(update string, in ActionInput) error {
 }
 
 func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestInput) error {
-	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate && in.Action != RequestChangeContact {
+	if in.Action != UpdateDeactivate && in.Action != UpdateDelete && in.Action != UpdateReactivate &&
+		in.Action != RequestChangeContact && in.Action != UpdateOffice {
 		return refuseField("action", "%q n'est pas une demande possible", in.Action)
 	} else if in.Action == RequestChangeContact && in.NewEmail == "" {
 		return refuseField("new_email", "la nouvelle adresse de contact est obligatoire")
+	} else if err := s.validateOfficeRequest(in); err != nil {
+		return err
 	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
 		return err
 	} else if s.action != nil {
@@ -429,6 +436,10 @@ func (s *space) act(ctx workflow.Context) error {
 		err = s.mailConfirmation(ctx, a.req)
 	case UpdateConfirmContact:
 		err = s.confirmContact(ctx, a)
+	case UpdateOffice:
+		// A switch that failed was undone: the space goes on with its suite, and the
+		// update answers the failure.
+		a.err = s.switchOffice(ctx, a.office)
 	}
 	a.done, s.action = true, nil
 	return err
@@ -551,10 +562,13 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 // deleting the space.
 func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) error {
 	now := workflow.Now(ctx)
-	s.st.Lifecycle.Request = ContactRequest{Seq: s.st.Lifecycle.Request.Seq + 1, Action: req.Action, At: now}
+	s.st.Lifecycle.Request = ContactRequest{Seq: s.st.Lifecycle.Request.Seq + 1, Action: req.Action, At: now, Suite: req.Suite}
 	kind := mail.KindConfirmDeactivation
-	if req.Action == UpdateDelete {
+	switch req.Action {
+	case UpdateDelete:
 		kind = mail.KindConfirmDeletion
+	case UpdateOffice:
+		kind = mail.KindConfirmOffice
 	}
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorContact,
 		Action: ActionRequestPrefix + req.Action}); err != nil {
@@ -572,7 +586,7 @@ func (s *space) mailConfirmation(ctx workflow.Context, req ContactRequestInput) 
 		return nil
 	}
 	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Request.Seq, TokenSeq: s.st.Lifecycle.Request.Seq,
-		TokenExpires: now.Add(confirmationValidity)})
+		TokenExpires: now.Add(confirmationValidity), Suite: req.Suite})
 	return nil
 }
 

@@ -103,6 +103,16 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		OfficeSuite: s.in.OfficeSuite}).Get(ctx, nil); err != nil {
 		return "", "", err
 	}
+	if workflow.GetVersion(ctx, changeOfficeSettings, workflow.DefaultVersion, 1) >= 1 {
+		// The suite's app reaches the operator's server: the settings come from the
+		// worker's configuration, the secret never into history.
+		var office nextcloud.ConfigureOfficeResult
+		if err = workflow.ExecuteActivity(shortCtx, na.ConfigureSpaceOffice, nextcloud.ConfigureOfficeInput{Slug: s.in.Slug,
+			OfficeSuite: s.in.OfficeSuite}).Get(ctx, &office); err != nil {
+			return "", "", err
+		}
+		s.st.OfficeSuite, s.st.OfficeFingerprint = s.in.OfficeSuite, office.Fingerprint
+	}
 	return admin.AdminUser, admin.Password, nil
 }
 

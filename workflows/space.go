@@ -67,6 +67,9 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 			return fmt.Errorf("register %s update: %w", name, err)
 		}
 	}
+	if err := s.registerOfficeHandler(ctx); err != nil {
+		return err
+	}
 	if err := s.registerActionHandlers(ctx); err != nil {
 		return err
 	}
@@ -81,6 +84,7 @@ func (s *space) statusQuery() (SpaceStatus, error) {
 		st.NextStep, st.NextStepAt, st.DeletionAt, st.Plan = sc.NextStep, sc.NextStepAt, sc.DeletionAt, sc.Plan
 	}
 	st.PolicyVersion = s.policyVersion
+	st.OfficeSuite = s.officeSuite()
 	return st, nil
 }
 
@@ -222,7 +226,9 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 		s.mail(ctx, mail.SendInput{Kind: mail.KindProvisioningFailed, Seq: s.st.Failures - 1, Detail: s.st.LastError})
 		return nil
 	}
-	if err := s.transition(ctx, models.StatusActive, models.ActorSystem, ActionProvisioned, ""); err != nil {
+	// OfficeSuite is set when provisioning wrote the suite's settings (changeOfficeSettings).
+	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusActive, Actor: models.ActorSystem,
+		Action: ActionProvisioned, OfficeSuite: s.st.OfficeSuite, OfficeFingerprint: s.st.OfficeFingerprint}); err != nil {
 		return err
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindAccepted, AdminUser: adminUser, Password: password})

@@ -105,7 +105,8 @@ func newHarness(t *testing.T) *harness {
 	sim := nextcloud.NewSimulator(slog.New(slog.DiscardHandler))
 	return &harness{t: t, input: testInput, calls: map[string]int{}, fail: map[string]func(int) error{}, start: testStart,
 		policy: models.DefaultInactivityPolicy(), lastActivity: func(time.Time) time.Time { return time.Time{} },
-		sim: sim, activities: &nextcloud.Activities{Driver: sim, Apps: nextcloud.DefaultApps},
+		sim: sim, activities: &nextcloud.Activities{Driver: sim, Apps: nextcloud.DefaultApps,
+			Office: testOffice, OfficeKey: testOfficeKey},
 		nc:       instanceView{version: testInput.NextcloudVersion, code: testInput.NextcloudVersion, cron: true},
 		failStep: map[string]error{}}
 }
@@ -180,6 +181,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	})
 	registerCtx(h, "ApplySpaceLimits", na.ApplySpaceLimits)
 	registerCtx(h, "EnableSpaceApps", na.EnableSpaceApps)
+	registerCtx(h, "ConfigureSpaceOffice", na.ConfigureSpaceOffice)
 	registerCtx(h, "RemoveSpace", na.RemoveSpace)
 	registerCtx(h, "ReadLastActivity", func(ctx context.Context, in nextcloud.LastActivityInput) (nextcloud.LastActivityResult, error) {
 		// What users did by now, as a sync client's token would show it.

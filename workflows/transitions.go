@@ -34,6 +34,8 @@ var transitions = map[string]transition{
 		refusal: "l'exemption ne concerne que les espaces actifs ou désactivés"},
 	RequestChangeContact: {from: []models.Status{models.StatusActive, models.StatusDeactivated},
 		refusal: "seul un espace actif ou désactivé peut changer d'adresse de contact"},
+	UpdateOffice: {from: []models.Status{models.StatusActive},
+		refusal: "seul un espace actif peut changer de suite bureautique"},
 }
 
 // transition is one row of the table: the statuses an update may be sent in, and what

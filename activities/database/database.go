@@ -62,6 +62,11 @@ type RecordTransitionInput struct {
 	Exempt *bool
 	// Schedule is what the policy plans next; nil leaves it unchanged.
 	Schedule *Schedule
+	// OfficeSuite is the office suite the space offers now, and OfficeFingerprint
+	// names the settings written into its app; an empty OfficeSuite leaves both
+	// unchanged.
+	OfficeSuite       models.OfficeSuite
+	OfficeFingerprint string
 }
 
 // Schedule is the next step of the inactivity policy and the deletion date, if nothing
@@ -146,6 +151,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		}
 		if in.Exempt != nil {
 			updates["exempt"] = *in.Exempt
+		}
+		if in.OfficeSuite != "" {
+			updates["office_suite"], updates["office_fingerprint"] = in.OfficeSuite, in.OfficeFingerprint
 		}
 		if sc := in.Schedule; sc != nil {
 			updates["next_step"] = sc.NextStep

@@ -199,6 +199,8 @@ func signedLink(kind Kind) (path string, purpose models.TokenPurpose, ok bool) {
 		return ContactChangePath, models.PurposeContactCurrent, true
 	case KindContactChangeNew:
 		return ContactChangePath, models.PurposeContactNew, true
+	case KindConfirmOffice:
+		return "/confirm", models.PurposeConfirmOffice, true
 	}
 	return "", "", false
 }
@@ -257,6 +259,7 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		AdminUser:        in.AdminUser,
 		Reason:           in.Reason,
 		Detail:           in.Detail,
+		OfficeSuite:      string(in.Suite),
 		Date:             app.CreatedAt,
 		PublicURL:        a.PublicURL,
 		MaxAccounts:      models.MaxSpaceAccounts,
@@ -281,7 +284,12 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		// the workflow, so that it never sits in its history, and it is never logged.
 		// Signing is deterministic, so a retried mail carries the same link.
 		token := a.Signer.Sign(models.LinkToken{Slug: in.Slug, Purpose: purpose, Seq: in.TokenSeq, Expires: in.TokenExpires})
-		data.Link = publicURL + path + "?" + url.Values{"token": {token}}.Encode()
+		query := url.Values{"token": {token}}
+		if in.Suite != "" {
+			// What the page shows and sends back; the workflow holds it to the request.
+			query.Set("suite", string(in.Suite))
+		}
+		data.Link = publicURL + path + "?" + query.Encode()
 		data.LinkExpiryDate = in.TokenExpires
 	}
 	if followLink(in.Kind) && a.Signer != nil {

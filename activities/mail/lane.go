@@ -25,6 +25,7 @@ var lanes = map[Kind]Lane{
 	KindReactivated:         LaneUrgent,
 	KindConfirmDeactivation: LaneUrgent,
 	KindConfirmDeletion:     LaneUrgent,
+	KindConfirmOffice:       LaneUrgent,
 	KindModeratorInvitation: LaneUrgent,
 	KindModeratorReset:      LaneUrgent,
 	KindWithdrawn:           LaneUrgent,

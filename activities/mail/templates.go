@@ -38,6 +38,7 @@ type Data struct {
 	Password         string    // accepted: the admin's first password, in clear
 	Reason           string    // the moderator's reason; may be empty
 	Detail           string    // provisioning_failed: what went wrong
+	OfficeSuite      string    // confirm_office: the suite asked for (collabora, onlyoffice, none)
 	Date             time.Time // when the application was submitted
 	PublicURL        string    // the service's public address, for links
 	MaxAccounts      int       // accepted: accounts per space

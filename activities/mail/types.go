@@ -29,6 +29,7 @@ const (
 	KindReactivated         Kind = "reactivated"          // to the contact: the space is back in service
 	KindConfirmDeactivation Kind = "confirm_deactivation" // to the contact: link to confirm deactivating
 	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
+	KindConfirmOffice       Kind = "confirm_office"       // to the contact: link to confirm switching office suite
 
 	// The mails of the public site.
 	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
@@ -47,7 +48,8 @@ var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProv
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
 	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink,
-	KindContactChangeCurrent, KindContactChangeNew, KindContactChanged, KindContactChangedPrevious}
+	KindContactChangeCurrent, KindContactChangeNew, KindContactChanged, KindContactChangedPrevious,
+	KindConfirmOffice}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
@@ -62,6 +64,8 @@ type SendInput struct {
 	AdminUser string        // accepted: the admin's login
 	Password  models.Sealed // accepted: the admin's first password, sealed
 	Detail    string        // provisioning_failed: what went wrong
+	// Suite is the office suite the contact asked for (confirm_office).
+	Suite models.OfficeSuite `json:",omitempty"`
 
 	// Dates the inactivity mails state. Zero when they do not apply.
 	LastActivityAt time.Time // the last activity seen on the space

@@ -38,6 +38,11 @@ type Activities struct {
 	Driver Driver
 	Sealer *models.Sealer // seals the passwords the activities return
 	Apps   []string       // the operator-approved apps every new space gets (NEXTCLOUD_APPS)
+	// Office are the operator's office servers that ConfigureSpaceOffice writes into
+	// the spaces (COLLABORA_URL, ONLYOFFICE_URL, ONLYOFFICE_JWT_SECRET); OfficeKey
+	// (SECRET_KEY) keys their fingerprint.
+	Office    OfficeSettings
+	OfficeKey []byte
 }
 
 // CreateSpaceDatabase creates the database and role of a space.
@@ -109,6 +114,21 @@ func (a *Activities) EnableSpaceApps(ctx context.Context, in EnableAppsInput) (E
 		return EnableAppsResult{}, a.failure(logger, "enable apps of space", in.Slug, err)
 	}
 	return EnableAppsResult{}, nil
+}
+
+// ConfigureSpaceOffice writes the settings of the space's office suite, from the
+// worker's configuration, and returns their fingerprint (OfficeFingerprint). The
+// secret is read here and never leaves the worker.
+func (a *Activities) ConfigureSpaceOffice(ctx context.Context, in ConfigureOfficeInput) (ConfigureOfficeResult, error) {
+	logger := a.logger(ctx, in.Slug)
+	app, _ := a.Office.appSettings(in.OfficeSuite)
+	logger.Info("Configuring the office suite of the space", "office_suite", in.OfficeSuite, "app", app)
+	if err := heartbeating(ctx, func() error {
+		return a.Driver.ConfigureOffice(ctx, in.Slug, in.OfficeSuite, a.Office)
+	}); err != nil {
+		return ConfigureOfficeResult{}, a.failure(logger, "configure the office suite of space", in.Slug, err)
+	}
+	return ConfigureOfficeResult{Fingerprint: OfficeFingerprint(in.OfficeSuite, a.Office, a.OfficeKey)}, nil
 }
 
 // RemoveSpace removes the instance, configuration, database and role of a space.

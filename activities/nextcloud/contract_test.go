@@ -3,6 +3,8 @@ package nextcloud_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,6 +63,7 @@ func simulatorFixture(sim *nextcloud.Simulator, slug string, leftovers func(t *t
 		Apps:         contractApps,
 		SetLastLogin: func(_ *testing.T, user string, at time.Time) { sim.SetLastLogin(slug, user, at) },
 		SetTokenUse:  func(_ *testing.T, _ string, at time.Time) { sim.SetTokenActivity(slug, at) },
+		AppConfig:    func(_ *testing.T, app string) map[string]string { return sim.AppConfig(slug, app) },
 		Leftovers: func(t *testing.T) []string {
 			var left []string
 			if _, ok := sim.Instance(slug); ok {
@@ -97,6 +100,19 @@ func TestOccDriverContract(t *testing.T) {
 			SetTokenUse: func(t *testing.T, user string, at time.Time) {
 				f.spaceSQL(t, `INSERT INTO oc_authtoken (uid, login_name, name, token, type, remember, last_activity, last_check)
 					VALUES ($1, $1, 'client de synchronisation', 'tok-'||md5(random()::text), 1, 0, $2, $2)`, user, at.Unix())
+			},
+			AppConfig: func(t *testing.T, app string) map[string]string {
+				out, err := f.occ(t, nil, "config:list", app, "--private", "--output=json")
+				require.NoError(t, err, out)
+				var list struct {
+					Apps map[string]map[string]any `json:"apps"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(out), &list), out)
+				values := map[string]string{}
+				for k, v := range list.Apps[app] {
+					values[k] = fmt.Sprint(v)
+				}
+				return values
 			},
 			Leftovers: func(t *testing.T) []string {
 				left := leftDatabase(t, fleet, f.slug)

@@ -34,7 +34,10 @@ type simSpace struct {
 	DefaultQuota  int64               `json:"default_quota,omitempty"` // 0 until shared
 	OfficeSuite   models.OfficeSuite  `json:"office_suite,omitempty"`
 	Apps          []string            `json:"apps,omitempty"` // enabled apps, sorted
-	CodeVersion   string              `json:"code_version,omitempty"`
+	// AppConfig is what the apps keep of their settings (ConfigureOffice): app → key →
+	// value, as Nextcloud's appconfig table holds them.
+	AppConfig   map[string]map[string]string `json:"app_config,omitempty"`
+	CodeVersion string                       `json:"code_version,omitempty"`
 	// CronPaused rather than enabled, so that a file written before cron could be
 	// paused reads as running.
 	CronPaused   bool                   `json:"cron_paused"`

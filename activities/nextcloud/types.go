@@ -101,6 +101,16 @@ type Driver interface {
 	// that is not operator-approved, or the app of an office suite other than office, is
 	// refused as permanent before anything changes.
 	EnableApps(ctx context.Context, slug string, office models.OfficeSuite, apps []string) error
+	// ConfigureOffice writes the settings of the app of the office suite office into
+	// the space's own app configuration: Collabora's server (richdocuments wopi_url),
+	// or OnlyOffice's document server and JWT secret (onlyoffice DocumentServerUrl,
+	// jwt_secret); nothing for none. Values are written as given, empty ones too, and
+	// replace what the app held, whoever set it. It needs the space installed; an
+	// unknown office suite, or a server address that is not an http(s) URL, is refused
+	// as permanent before anything changes. It does not enable the app (EnableApps
+	// does), and a server that cannot be reached does not make it fail: the app asks
+	// its server when someone opens a document.
+	ConfigureOffice(ctx context.Context, slug string, office models.OfficeSuite, settings OfficeSettings) error
 	// Status reports whether the instance is installed, its installed version (behind
 	// the code base's half-way through an upgrade) and maintenance. A space without an
 	// instance is reported as not installed, not as an error.

@@ -35,6 +35,9 @@ type Fixture struct {
 	// SetTokenUse a use of an auth token of user at t, as a sync client would.
 	SetLastLogin func(t *testing.T, user string, at time.Time)
 	SetTokenUse  func(t *testing.T, user string, at time.Time)
+	// AppConfig reads the settings app keeps in the space (occ config:list <app>), to
+	// check what ConfigureOffice wrote; nil leaves that check out.
+	AppConfig func(t *testing.T, app string) map[string]string
 	// Leftovers lists what is left of the space outside the Driver's view (files,
 	// database, role...) once it is removed; nil if the driver has nothing more to say.
 	Leftovers func(t *testing.T) []string
@@ -59,6 +62,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"limits are checked, applied twice, and cap accounts", c.limits},
 		{"the quota is shared out, and sharing again changes nothing", c.quota},
 		{"only approved apps and the app of the chosen office suite are enabled", c.apps},
+		{"the office suite's own settings are written, and rewritten when they change", c.office},
 		{"maintenance goes on and off, twice each", c.maintenance},
 		{"deactivation puts the space in maintenance, reactivation takes it out", c.deactivation},
 		{"cron runs, pauses and resumes, twice each; paused or in maintenance it skips", c.cron},
@@ -246,6 +250,42 @@ func (c *contract) apps(t *testing.T) {
 	twice(t, "enable approved apps", func() error {
 		return c.d.EnableApps(c.ctx, c.slug, models.OfficeNone, c.f.Apps)
 	})
+}
+
+func (c *contract) office(t *testing.T) {
+	settings := nextcloud.OfficeSettings{CollaboraURL: "https://collabora.jardinier.example",
+		OnlyOfficeURL: "https://onlyoffice.jardinier.example/", OnlyOfficeJWTSecret: "un-secret-partage-de-32-caracteres"}
+	bad := settings
+	bad.CollaboraURL = "collabora.jardinier.example"
+	requirePermanent(t, c.d.ConfigureOffice(c.ctx, c.slug, "libreoffice", settings), "an unknown office suite")
+	requirePermanent(t, c.d.ConfigureOffice(c.ctx, c.slug, models.OfficeCollabora, bad), "a server address that is not a URL")
+	assert.ErrorIs(t, c.d.ConfigureOffice(c.ctx, "jamais-installe", models.OfficeCollabora, settings),
+		nextcloud.ErrNotInstalled, "a space not installed")
+	if c.f.AppConfig != nil {
+		assert.Empty(t, c.f.AppConfig(t, nextcloud.AppCollabora)[`wopi_url`], "a refused call writes nothing")
+	}
+
+	twice(t, "configure Collabora", func() error {
+		return c.d.ConfigureOffice(c.ctx, c.slug, models.OfficeCollabora, settings)
+	})
+	twice(t, "configure OnlyOffice", func() error {
+		return c.d.ConfigureOffice(c.ctx, c.slug, models.OfficeOnlyOffice, settings)
+	})
+	twice(t, "no office suite writes nothing", func() error {
+		return c.d.ConfigureOffice(c.ctx, c.slug, models.OfficeNone, settings)
+	})
+	moved := settings
+	moved.CollaboraURL = "https://bureautique.jardinier.example"
+	twice(t, "configure Collabora's new server", func() error {
+		return c.d.ConfigureOffice(c.ctx, c.slug, models.OfficeCollabora, moved)
+	})
+	if c.f.AppConfig == nil {
+		return
+	}
+	assert.Equal(t, moved.CollaboraURL, c.f.AppConfig(t, nextcloud.AppCollabora)["wopi_url"], "Collabora's server, rewritten")
+	only := c.f.AppConfig(t, nextcloud.AppOnlyOffice)
+	assert.Equal(t, settings.OnlyOfficeURL, only["DocumentServerUrl"], "OnlyOffice's document server")
+	assert.Equal(t, settings.OnlyOfficeJWTSecret, only["jwt_secret"], "OnlyOffice's JWT secret")
 }
 
 func (c *contract) maintenance(t *testing.T) {
