@@ -68,8 +68,13 @@ type Config struct {
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
-// NEXTCLOUD_APPS says otherwise; the office suite's app comes on top.
-var DefaultSpaceApps = []string{"calendar", "contacts", "deck", "forms", "groupfolders", "notes", "polls", "tasks"}
+// NEXTCLOUD_APPS says otherwise; the office suite's app comes on top. They are what
+// the service offers: Files, Text, Photos, Contacts, Circles and federation come with
+// Nextcloud itself; Talk is "spreed", Announcements "announcementcenter"; the holiday
+// calendars are the Calendar app's own (its "Holidays" subscriptions), the separate
+// holiday_calendars app having no release since Nextcloud 26.
+var DefaultSpaceApps = []string{"announcementcenter", "calendar", "collectives", "contacts", "deck", "forms",
+	"groupfolders", "notes", "polls", "spreed", "tasks", "user_migration"}
 
 // appID is what an app id of Nextcloud looks like.
 var appID = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
