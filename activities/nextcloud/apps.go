@@ -2,9 +2,12 @@ package nextcloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"go.temporal.io/sdk/temporal"
 
 	"jardinier/models"
 )
@@ -149,4 +152,64 @@ func sortVersions(vs []string) []string {
 func Major(v string) (int, error) {
 	p, err := parseVersion(v)
 	return p.major, err
+}
+
+// ErrTypeNoAppRelease is the Temporal error type of PrepareApps refused because an
+// approved app has no release for the Nextcloud release asked for: the operator must
+// wait for it, or stop approving the app.
+const ErrTypeNoAppRelease = "NextcloudNoAppRelease"
+
+// PrepareAppsInput asks for the shared tree of apps of a Nextcloud release.
+type PrepareAppsInput struct{ Version string }
+
+// PrepareAppsResult is the tree prepared.
+type PrepareAppsResult struct {
+	Dir  string
+	Apps []AppRelease
+}
+
+// PrepareSharedApps installs the approved apps of a release into its shared tree
+// (SharedApps.PrepareApps), the step of a fleet upgrade that comes before any space is
+// touched.
+func (a *Activities) PrepareSharedApps(ctx context.Context, in PrepareAppsInput) (PrepareAppsResult, error) {
+	logger := a.logger(ctx, "")
+	logger.Info("Preparing the shared apps", "version", in.Version)
+	var tree PreparedApps
+	err := heartbeating(ctx, func() (err error) {
+		tree, err = a.Driver.PrepareApps(ctx, in.Version)
+		return err
+	})
+	if errors.Is(err, ErrNoAppRelease) {
+		logger.Error("An approved app has no release for this Nextcloud", "version", in.Version, "error", err)
+		return PrepareAppsResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("apps of Nextcloud %s: %v", in.Version, err), ErrTypeNoAppRelease, err)
+	}
+	if err != nil {
+		return PrepareAppsResult{}, a.failure(logger, "prepare the apps of Nextcloud "+in.Version+" for", "", err)
+	}
+	logger.Info("Shared apps ready", "version", in.Version, "dir", tree.Dir, "apps", len(tree.Apps))
+	return PrepareAppsResult{Dir: tree.Dir, Apps: tree.Apps}, nil
+}
+
+// CodeBasesInput asks for the code bases present.
+type CodeBasesInput struct{}
+
+// CodeBasesResult lists the releases whose code base is present, in version order.
+type CodeBasesResult struct{ Versions []string }
+
+// ListCodeBases lists the releases whose code base is present (SharedApps.CodeBases).
+func (a *Activities) ListCodeBases(ctx context.Context, _ CodeBasesInput) (CodeBasesResult, error) {
+	versions, err := a.Driver.CodeBases(ctx)
+	if err != nil {
+		return CodeBasesResult{}, a.failure(a.logger(ctx, ""), "list the code bases for", "", err)
+	}
+	return CodeBasesResult{Versions: versions}, nil
+}
+
+// VersionLess reports whether release a comes before release b; false when either is
+// not "major.minor.patch".
+func VersionLess(a, b string) bool {
+	va, err1 := parseVersion(a)
+	vb, err2 := parseVersion(b)
+	return err1 == nil && err2 == nil && va.less(vb)
 }
