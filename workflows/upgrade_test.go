@@ -272,7 +272,7 @@ func TestFleetUpgradeSharedAppsAndMajors(t *testing.T) {
 		f.run(FleetUpgradeInput{Target: "32.0.2", Concurrency: 2}, 30*day)
 
 		assert.Equal(t, UpgradeFailed, f.result.Status)
-		assert.Contains(t, f.result.PauseReason, "spreed has no release for Nextcloud 32.0.2")
+		assert.Contains(t, f.result.PauseReason, "spreed: no release for Nextcloud 32.0.2")
 		assert.True(t, f.plannedAt.IsZero(), "the spaces were not even listed")
 		assert.Empty(t, f.started, "no space touched")
 		assert.Empty(t, f.rows)

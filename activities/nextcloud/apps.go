@@ -126,7 +126,7 @@ func appsDirName(version string) string { return "apps-" + version }
 // noRelease is the refusal of PrepareApps for the apps missing, sorted.
 func noRelease(version string, missing []string) error {
 	slices.Sort(missing)
-	return fmt.Errorf("%s has no release for Nextcloud %s (%w)", strings.Join(missing, ", "), version, ErrNoAppRelease)
+	return fmt.Errorf("%s: no release for Nextcloud %s (%w)", strings.Join(missing, ", "), version, ErrNoAppRelease)
 }
 
 // sortVersions sorts versions "major.minor.patch" in version order, and drops what is

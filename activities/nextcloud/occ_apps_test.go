@@ -158,7 +158,7 @@ func TestOccPrepareApps(t *testing.T) {
 		_, err := d.PrepareApps(t.Context(), version)
 		require.ErrorIs(t, err, ErrNoAppRelease)
 		require.ErrorIs(t, err, ErrPermanent)
-		assert.Contains(t, err.Error(), "spreed has no release for Nextcloud 32.0.2")
+		assert.Contains(t, err.Error(), "spreed: no release for Nextcloud 32.0.2")
 		for _, cmd := range run.commands {
 			line := strings.Join(cmd.Args, " ")
 			assert.NotContains(t, line, "tar -xzf", "nothing unpacked")
