@@ -2,7 +2,11 @@ package nextcloud
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 )
 
@@ -14,9 +18,9 @@ const OpAppsLayout = "AppsLayout"
 const simAppsRoot = "/simulateur/code"
 
 // simApps is what the Simulator keeps of the shared trees of apps (SharedApps): the
-// code bases present, the releases the app store has, and the trees prepared. The
-// trees live in memory: a new process prepares them again (Install does, for the
-// release it installs; a fleet upgrade does, for its target).
+// code bases present, the releases the app store has, and the trees prepared. With
+// Persist, each tree prepared is also written as apps-<version>.json, so that a new
+// process finds them (a space rolled back to its release reads its tree again).
 type simApps struct {
 	// codeBases are the releases whose code base is present; nil: every release is
 	// (the Simulator names none then, see CodeBases).
@@ -80,7 +84,7 @@ func (s *Simulator) prepareApps(version string) (PreparedApps, error) {
 		return PreparedApps{}, err
 	}
 	apps := appsToPrepare(s.approved)
-	if tree, ok := s.apps.trees[version]; ok && len(tree.Apps) == len(apps) {
+	if tree := s.tree(version); tree.Dir != "" && len(tree.Apps) == len(apps) {
 		return tree, nil
 	}
 	var missing []string
@@ -95,6 +99,11 @@ func (s *Simulator) prepareApps(version string) (PreparedApps, error) {
 	if len(missing) > 0 {
 		return PreparedApps{}, noRelease(version, missing)
 	}
+	if s.dir != "" {
+		if err := writeFileAtomic(s.dir, appsDirName(version)+".json", tree); err != nil {
+			return PreparedApps{}, fmt.Errorf("write simulator tree of apps %s: %w", version, err)
+		}
+	}
 	if s.apps.trees == nil {
 		s.apps.trees = map[string]PreparedApps{}
 	}
@@ -106,7 +115,25 @@ func (s *Simulator) prepareApps(version string) (PreparedApps, error) {
 // treeOf is the shared tree of version if it is prepared, "" otherwise. The caller
 // holds s.mu.
 func (s *Simulator) treeOf(version string) string {
-	return s.apps.trees[version].Dir
+	return s.tree(version).Dir
+}
+
+// tree is the shared tree of version, read from its file with Persist if this process
+// did not prepare it; the zero value if none is known. The caller holds s.mu.
+func (s *Simulator) tree(version string) PreparedApps {
+	if tree, ok := s.apps.trees[version]; ok || s.dir == "" {
+		return tree
+	}
+	data, err := os.ReadFile(filepath.Join(s.dir, appsDirName(version)+".json"))
+	var tree PreparedApps
+	if err != nil || json.Unmarshal(data, &tree) != nil || tree.Version != version {
+		return PreparedApps{} // not prepared: it will be, before a space needs it
+	}
+	if s.apps.trees == nil {
+		s.apps.trees = map[string]PreparedApps{}
+	}
+	s.apps.trees[version] = tree
+	return tree
 }
 
 // AppsLayout implements SharedApps: a space with a shared tree has its app store
@@ -146,7 +173,7 @@ func (s *Simulator) appInTree(sp *simSpace, app string) error {
 	if sp.AppsTree == "" {
 		return nil
 	}
-	tree := s.apps.trees[sp.CodeVersion]
+	tree := s.tree(sp.CodeVersion)
 	if tree.Dir != sp.AppsTree {
 		return nil // prepared by another process: what it holds is not known here
 	}

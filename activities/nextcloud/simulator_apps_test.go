@@ -92,6 +92,7 @@ func TestSimulatorSharedApps(t *testing.T) {
 			installOn(t, old, slug, "31.0.9")
 			forgetTree(t, dir, slug) // as written before the shared trees
 		}
+		require.NoError(t, os.Remove(filepath.Join(dir, "apps-31.0.9.json")), "no tree in those days")
 		sim := nextcloud.NewSimulator(quiet) // a new worker
 		require.NoError(t, sim.Persist(dir))
 		for _, slug := range []string{"ancien", "recule"} {
@@ -115,6 +116,23 @@ func TestSimulatorSharedApps(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, layout.StoreEnabled, "rolled back to the layout its release had")
 		assert.NotEmpty(t, layout.Writable)
+	})
+
+	t.Run("a new process finds the trees prepared, and a space rolled back reads its tree again", func(t *testing.T) {
+		dir := t.TempDir()
+		first := nextcloud.NewSimulator(quiet)
+		require.NoError(t, first.Persist(dir))
+		installOn(t, first, "recule", "31.0.9")
+		installed, err := first.AppsLayout(t.Context(), "recule")
+		require.NoError(t, err)
+		sim := nextcloud.NewSimulator(quiet) // a new worker
+		require.NoError(t, sim.Persist(dir))
+		_, err = sim.PrepareApps(t.Context(), "32.0.2")
+		require.NoError(t, err)
+		upgradeOn(t, sim, "recule", "31.0.9", "32.0.2", true)
+		layout, err := sim.AppsLayout(t.Context(), "recule")
+		require.NoError(t, err)
+		assert.Equal(t, installed, layout, "the shared apps of 31.0.9 again, the store closed")
 	})
 }
 
