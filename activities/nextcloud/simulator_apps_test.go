@@ -151,4 +151,3 @@ func forgetTree(t *testing.T, dir, slug string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(p, data, 0o600))
 }
-
