@@ -141,6 +141,12 @@ const upgradeWalkChange = "upgrade-walk"
 // upgradeTo's.
 func (s *space) walk(ctx workflow.Context, path []string, inService bool) (SpaceUpgradeReport, string, error) {
 	rep := SpaceUpgradeReport{From: s.st.NextcloudVersion, To: path[len(path)-1]}
+	// Releases reached already (a request sent again after a step) are not run again.
+	path = slices.DeleteFunc(slices.Clone(path), func(v string) bool { return !nextcloud.VersionLess(s.st.NextcloudVersion, v) })
+	if len(path) == 0 {
+		rep.Outcome = SpaceUpgraded
+		return rep, "", nil
+	}
 	from := s.st.NextcloudVersion
 	for _, v := range path {
 		if err := nextcloud.CheckUpgrade(from, v); err != nil {

@@ -168,6 +168,26 @@ func TestSpaceUpgradeThroughMajors(t *testing.T) {
 		assert.Equal(t, 2, upgraded, "each step in the timeline")
 	})
 
+	t.Run("a release reached already is not run again", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.at(2*day, func() {
+			h.env.SignalWorkflow(SignalUpgradeSpace, UpgradeSpaceRequest{UpgradeID: UpgradeWorkflowID("u1"),
+				Target: "33.0.1", Through: []string{"31.0.9", "32.0.2"}})
+		})
+		h.run(3 * day)
+
+		require.Len(t, h.reports, 1)
+		assert.Equal(t, SpaceUpgraded, h.reports[0].Outcome, h.reports[0].Error)
+		snapshots := 0
+		for _, step := range h.upgradeSteps {
+			if step == nextcloud.UpgradeStepSnapshot {
+				snapshots++
+			}
+		}
+		assert.Equal(t, 2, snapshots, "32 then 33, not 31 again: %v", h.upgradeSteps)
+		assert.Equal(t, "33.0.1", h.nc.version)
+	})
+
 	t.Run("a failure on the second major rolls that step back and keeps the first", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		h.failStep[nextcloud.UpgradeStepUpgrade+"@33.0.1"] = temporal.NewNonRetryableApplicationError(
