@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,65 @@ func TestOccSharedLayout(t *testing.T) {
 		bases, err := d.CodeBases(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, []string{"31.0.9", "31.0.10", "32.0.2"}, bases)
+	})
+}
+
+func TestOccSwitchCodeLayout(t *testing.T) {
+	const slug = "amis-du-jardin"
+	// node is a web node where the space runs 31.0.9, in maintenance, and where the
+	// tree of apps of 32.0.2 is prepared when prepared is set.
+	node := func(prepared bool) func(Command) ([]byte, error) {
+		return func(c Command) ([]byte, error) {
+			line := strings.Join(c.Args, " ")
+			switch {
+			case len(c.Args) > 1 && c.Args[1] == "-r" && slices.Contains(c.Args, "installed"),
+				len(c.Args) > 1 && c.Args[1] == "-r" && slices.Contains(c.Args, "maintenance"):
+				return []byte("1"), nil
+			case len(c.Args) > 1 && c.Args[1] == "-r" && slices.Contains(c.Args, "version"):
+				return []byte("31.0.9.1"), nil
+			case strings.Contains(line, "readlink"):
+				return []byte("/srv/nextcloud/code/31.0.9\n"), nil
+			case strings.Contains(line, `if [ -e "$1" ]; then echo yes`):
+				if strings.HasSuffix(line, treePreparedFle) && !prepared {
+					return []byte("no"), nil
+				}
+				return []byte("yes"), nil
+			}
+			return nil, nil
+		}
+	}
+	written := func(run *fakeRunner, name string) string {
+		for _, c := range run.commands {
+			if strings.Contains(strings.Join(c.Args, " "), "cat > \"$1.tmp\"") && strings.HasSuffix(c.Args[len(c.Args)-1], name) {
+				return string(c.Stdin)
+			}
+		}
+		return ""
+	}
+
+	t.Run("to a release whose tree is prepared: the shared apps, read-only, the store closed, and the link for the web server", func(t *testing.T) {
+		d, run := newTestOcc(t)
+		run.reply = node(true)
+		require.NoError(t, d.SwitchCode(t.Context(), slug, "32.0.2"))
+		cfg := written(run, configFileCode)
+		assert.Contains(t, cfg, "'path' => '/srv/nextcloud/code/apps-32.0.2'")
+		assert.Contains(t, cfg, "'appstoreenabled' => false")
+		assert.NotContains(t, cfg, "'writable' => true")
+		var linked bool
+		for _, c := range run.commands {
+			if slices.Contains(c.Args, "/srv/nextcloud/code/apps-32.0.2") && slices.Contains(c.Args, "/srv/nextcloud/config/"+slug+"/"+sharedAppsLink) {
+				linked = true
+			}
+		}
+		assert.True(t, linked, "the shared-apps link moves with the code")
+	})
+	t.Run("to a release without a tree (a rollback of a space from before the trees): its own apps again", func(t *testing.T) {
+		d, run := newTestOcc(t)
+		run.reply = node(false)
+		require.NoError(t, d.SwitchCode(t.Context(), slug, "32.0.2"))
+		cfg := written(run, configFileCode)
+		assert.Contains(t, cfg, "'path' => '/srv/nextcloud/data/"+slug+"/apps'")
+		assert.Contains(t, cfg, "'writable' => true")
+		assert.NotContains(t, cfg, "appstoreenabled")
 	})
 }
