@@ -346,6 +346,7 @@ type OccConfig struct {
 	HealthURL      string        // NEXTCLOUD_HEALTH_URL: where the worker reaches a space over HTTP; {slug} is replaced
 	Timeout        time.Duration // NEXTCLOUD_OCC_TIMEOUT: of one occ call
 	AccessControl  bool          // NEXTCLOUD_ACCESS_CONTROL: enable files_accesscontrol (video size limit)
+	AppStoreURL    string        // NEXTCLOUD_APPSTORE_URL: where the shared trees' apps come from (a mirror)
 }
 
 // DefaultOccConfig is the layout deploy/nextcloud.md describes.
@@ -363,6 +364,7 @@ func DefaultOccConfig() OccConfig {
 		DeactivatedMap: "/etc/nginx/jardinier/deactivated-spaces.map",
 		Timeout:        10 * time.Minute,
 		AccessControl:  true,
+		AppStoreURL:    "https://apps.nextcloud.com",
 	}
 }
 
@@ -392,6 +394,12 @@ func (o *OccConfig) read(e *envReader) {
 		o.ReloadPHP = strings.Fields(v)
 		if err := CheckCommand(o.ReloadPHP); err != nil {
 			e.fail("NEXTCLOUD_RELOAD_PHP", err.Error())
+		}
+	}
+	if v := e.getenv("NEXTCLOUD_APPSTORE_URL"); v != "" {
+		o.AppStoreURL = strings.TrimSuffix(v, "/")
+		if err := CheckHealthURL(v); err != nil {
+			e.fail("NEXTCLOUD_APPSTORE_URL", err.Error())
 		}
 	}
 	if v := e.getenv("NEXTCLOUD_HEALTH_URL"); v != "" {
