@@ -237,7 +237,7 @@ func (s *Server) upgradeViewOf(c *gin.Context) (*consoleView, error) {
 		return nil, err
 	}
 	d := &upgradeData{ID: id, Progress: p, Spaces: spaces, Status: c.Query("status"), Statuses: upgradeSpaceStatuses,
-		Finished: p.Status == workflows.UpgradeDone || p.Status == workflows.UpgradeAborted,
+		Finished: p.Status == workflows.UpgradeDone || p.Status == workflows.UpgradeAborted || p.Status == workflows.UpgradeFailed,
 		Poll:     consolePrefix + "/mises-a-jour/" + url.PathEscape(id) + "/progression",
 		Params:   url.Values{}, Pages: pagesOf(spaces.Total)}
 	if d.Status != "" {

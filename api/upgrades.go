@@ -255,6 +255,8 @@ type refusedSpaceView struct {
 	Slug    string   `json:"slug"`
 	Version string   `json:"version"`
 	Steps   []string `json:"steps"`
+	// Missing are the majors in between whose code base is not installed.
+	Missing []string `json:"missing,omitempty"`
 }
 
 // progressView turns the workflow's answer into its JSON view.
@@ -267,7 +269,8 @@ func progressView(id string, p workflows.UpgradeProgress) upgradeProgressView {
 		v.EstimatedEnd = &p.EstimatedEnd
 	}
 	for _, r := range p.Refused {
-		v.Refused = append(v.Refused, refusedSpaceView{Slug: r.Slug, Version: r.Version, Steps: append([]string{}, r.Steps...)})
+		v.Refused = append(v.Refused, refusedSpaceView{Slug: r.Slug, Version: r.Version, Steps: append([]string{}, r.Steps...),
+			Missing: r.Missing})
 	}
 	return v
 }

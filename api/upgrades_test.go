@@ -254,7 +254,8 @@ func TestUpgradeProgress(t *testing.T) {
 		f.expectProgress("20260105-101500-a1b2c3", workflows.UpgradeProgress{
 			ID: "20260105-101500-a1b2c3", Target: "32.0.3", Status: workflows.UpgradePaused,
 			PauseReason: "3 échecs sur 40", Total: 2500, Upgraded: 37, Failed: 3, Skipped: 1, Running: 50, Remaining: 2409,
-			Refused:   []workflows.RefusedSpace{{Slug: "vieux-jardin", Version: "30.0.4", Steps: []string{"31.0.9"}}},
+			Refused: []workflows.RefusedSpace{{Slug: "vieux-jardin", Version: "30.0.4", Steps: []string{"31.0.9"}},
+				{Slug: "tres-vieux", Version: "29.0.6", Steps: []string{"30", "31", "32.0.3"}, Missing: []string{"30"}}},
 			StartedAt: started, EstimatedEnd: started.Add(3 * time.Hour),
 			DowntimeP50: 72500 * time.Millisecond, DowntimeP95: 110 * time.Second,
 		}, nil)
@@ -264,7 +265,8 @@ func TestUpgradeProgress(t *testing.T) {
 			"id": "20260105-101500-a1b2c3", "workflow_id": "`+workflows.UpgradeWorkflowID("20260105-101500-a1b2c3")+`",
 			"target": "32.0.3", "status": "paused", "pause_reason": "3 échecs sur 40",
 			"total": 2500, "upgraded": 37, "failed": 3, "skipped": 1, "running": 50, "remaining": 2409,
-			"refused": [{"slug": "vieux-jardin", "version": "30.0.4", "steps": ["31.0.9"]}],
+			"refused": [{"slug": "vieux-jardin", "version": "30.0.4", "steps": ["31.0.9"]},
+				{"slug": "tres-vieux", "version": "29.0.6", "steps": ["30", "31", "32.0.3"], "missing": ["30"]}],
 			"started_at": "2026-01-05T10:15:00Z", "estimated_end": "2026-01-05T13:15:00Z",
 			"downtime_p50_seconds": 72.5, "downtime_p95_seconds": 110
 		}`, w.Body.String())

@@ -85,8 +85,13 @@ type Config struct {
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
-// NEXTCLOUD_APPS says otherwise; the office suite's app comes on top.
-var DefaultSpaceApps = []string{"calendar", "contacts", "deck", "forms", "groupfolders", "notes", "polls", "tasks"}
+// NEXTCLOUD_APPS says otherwise; the office suite's app comes on top. They are what
+// the service offers: Files, Text, Photos, Contacts, Circles and federation come with
+// Nextcloud itself; Talk is "spreed", Announcements "announcementcenter"; the holiday
+// calendars are the Calendar app's own (its "Holidays" subscriptions), the separate
+// holiday_calendars app having no release since Nextcloud 26.
+var DefaultSpaceApps = []string{"announcementcenter", "calendar", "collectives", "contacts", "deck", "forms",
+	"groupfolders", "notes", "polls", "spreed", "tasks", "user_migration"}
 
 // appID is what an app id of Nextcloud looks like.
 var appID = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -385,6 +390,7 @@ type OccConfig struct {
 	HealthURL      string        // NEXTCLOUD_HEALTH_URL: where the worker reaches a space over HTTP; {slug} is replaced
 	Timeout        time.Duration // NEXTCLOUD_OCC_TIMEOUT: of one occ call
 	AccessControl  bool          // NEXTCLOUD_ACCESS_CONTROL: enable files_accesscontrol (video size limit)
+	AppStoreURL    string        // NEXTCLOUD_APPSTORE_URL: where the shared trees' apps come from (a mirror)
 }
 
 // DefaultOccConfig is the layout deploy/nextcloud.md describes.
@@ -402,6 +408,7 @@ func DefaultOccConfig() OccConfig {
 		DeactivatedMap: "/etc/nginx/jardinier/deactivated-spaces.map",
 		Timeout:        10 * time.Minute,
 		AccessControl:  true,
+		AppStoreURL:    "https://apps.nextcloud.com",
 	}
 }
 
@@ -431,6 +438,12 @@ func (o *OccConfig) read(e *envReader) {
 		o.ReloadPHP = strings.Fields(v)
 		if err := CheckCommand(o.ReloadPHP); err != nil {
 			e.fail("NEXTCLOUD_RELOAD_PHP", err.Error())
+		}
+	}
+	if v := e.getenv("NEXTCLOUD_APPSTORE_URL"); v != "" {
+		o.AppStoreURL = strings.TrimSuffix(v, "/")
+		if err := CheckHealthURL(v); err != nil {
+			e.fail("NEXTCLOUD_APPSTORE_URL", err.Error())
 		}
 	}
 	if v := e.getenv("NEXTCLOUD_HEALTH_URL"); v != "" {

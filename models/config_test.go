@@ -94,6 +94,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"NEXTCLOUD_HEALTH_URL":           "http://10.0.0.5:8080",
 		"NEXTCLOUD_OCC_TIMEOUT":          "5m",
 		"NEXTCLOUD_ACCESS_CONTROL":       "false",
+		"NEXTCLOUD_APPSTORE_URL":         "https://apps-mirror.internal",
 	}
 	want := models.Config{
 		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
@@ -120,7 +121,7 @@ func TestConfigFromEnv(t *testing.T) {
 			AppsURL: "/apps-extra", SnapshotDir: "/srv/snapshots", DeactivatedMap: "/etc/nginx/deactivated.map",
 			ReloadWeb: []string{"sudo", "-n", "/usr/sbin/nginx", "-s", "reload"}, Timeout: 5 * time.Minute,
 			ReloadPHP: []string{"sudo", "-n", "/usr/bin/systemctl", "reload", "php8.2-fpm"},
-			HealthURL: "http://10.0.0.5:8080",
+			HealthURL: "http://10.0.0.5:8080", AppStoreURL: "https://apps-mirror.internal",
 		},
 		FleetDatabaseURL: "postgres://jardinier_admin:pw@fleet.internal:5432/postgres",
 		BaseDomain:       "jardinier.example.org",
@@ -378,6 +379,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.Occ.Timeout = full.Occ.Timeout
 	case "NEXTCLOUD_ACCESS_CONTROL":
 		c.Occ.AccessControl = full.Occ.AccessControl
+	case "NEXTCLOUD_APPSTORE_URL":
+		c.Occ.AppStoreURL = full.Occ.AppStoreURL
 	case "NEXTCLOUD_VERSION":
 		c.NextcloudVersion = full.NextcloudVersion
 	case "NEXTCLOUD_SIM_DIR":

@@ -244,7 +244,7 @@ func newOccDriver(cfg models.Config, logger *slog.Logger) (nextcloud.Driver, err
 		RedisHost: o.Redis, RedisPrefix: o.RedisPrefix, Secret: cfg.SecretKey, AppsURL: o.AppsURL,
 		SnapshotDir: o.SnapshotDir, DeactivatedMap: o.DeactivatedMap, ReloadWeb: o.ReloadWeb,
 		ReloadPHP: o.ReloadPHP, HealthURL: o.HealthURL,
-		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps,
+		AccessControl: o.AccessControl, ApprovedApps: cfg.NextcloudApps, AppStoreURL: o.AppStoreURL,
 		MailRelay: cfg.NextcloudSMTPURL, MailFrom: cfg.NextcloudMailFrom,
 	}, fleet, nil, logger)
 	if err != nil {

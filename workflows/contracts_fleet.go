@@ -41,6 +41,10 @@ const (
 	UpgradePaused  = "paused"  // by an admin, or automatically (canary failure, threshold)
 	UpgradeAborted = "aborted" // stopped by an admin; spaces under way finished
 	UpgradeDone    = "done"
+	// UpgradeFailed: stopped before any space was touched, as the apps of the target
+	// could not be prepared (an approved app without a release for it); PauseReason
+	// says why.
+	UpgradeFailed = "failed"
 )
 
 // FleetUpgradeInput starts a fleet upgrade.
@@ -74,6 +78,9 @@ type FleetUpgradeState struct {
 	Refused     []RefusedSpace
 	Downtimes   []time.Duration // of every upgraded space, for percentiles
 	StartedAt   time.Time
+	// Through holds, for a space more than one major behind the target, the releases
+	// it goes through first, in order (one code base per major in between).
+	Through map[string][]string `json:",omitempty"`
 }
 
 // RefusedSpace is a space the upgrade leaves out because it is too far behind.
@@ -81,6 +88,9 @@ type RefusedSpace struct {
 	Slug    string
 	Version string
 	Steps   []string // the versions it must go through first, in order
+	// Missing are the majors in between whose code base is not present, so that the
+	// space cannot go through them: the releases to install before it can move.
+	Missing []string `json:",omitempty"`
 }
 
 // UpgradeControlInput pauses, resumes or aborts a fleet upgrade.
@@ -115,6 +125,9 @@ type UpgradeProgress struct {
 type UpgradeSpaceRequest struct {
 	UpgradeID string // the fleet upgrade's workflow ID
 	Target    string
+	// Through are the releases to upgrade to first, in order, each with its snapshot
+	// and rollback: a space more than one major behind goes through each major.
+	Through []string `json:",omitempty"`
 }
 
 // Outcomes of one space's upgrade; they are also its status in the upgrade's list.

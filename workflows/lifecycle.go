@@ -484,6 +484,15 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 }
 
 func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.Time) error {
+	// A space deactivated during a fleet upgrade comes back on the fleet's release,
+	// upgraded while it is still out of service (space_upgrade.go).
+	var snapshot string
+	if workflow.GetVersion(ctx, reactivateCatchUpChange, workflow.DefaultVersion, 1) == 1 {
+		var err error
+		if snapshot, err = s.catchUp(ctx); err != nil {
+			return err
+		}
+	}
 	var na *nextcloud.Activities
 	if err := workflow.ExecuteActivity(inService(ctx), na.SetSpaceDeactivated,
 		nextcloud.SetDeactivatedInput{Slug: s.in.Slug, Deactivated: false}).Get(ctx, nil); err != nil {
@@ -498,6 +507,9 @@ func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.T
 		return err
 	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindReactivated, Seq: seq, Actor: in.Actor, Reason: in.Reason})
+	if snapshot != "" {
+		s.afterUpgrade(ctx, snapshot) // in service now
+	}
 	return nil
 }
 

@@ -65,6 +65,8 @@ type harness struct {
 	upgradeSteps []string
 	failStep     map[string]error
 	reports      []SpaceUpgradeReport
+	// missed is the target of the fleet upgrade the space missed, as MissedUpgrade reads it.
+	missed string
 	// input starts the first run: testInput unless a test sets it.
 	input SpaceInput
 	// carried holds the state each Continue-As-New passed on, in order.
@@ -193,6 +195,11 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return na.SetSpaceDeactivated(ctx, in)
 	})
 	h.env.RegisterActivityWithOptions(h.runUpgradeStep, activity.RegisterOptions{Name: "RunUpgradeStep"})
+	registerCtx(h, "PrepareSharedApps", na.PrepareSharedApps)
+	registerCtx(h, "ListCodeBases", na.ListCodeBases)
+	register(h, "MissedUpgrade", func(database.MissedUpgradeInput) database.MissedUpgradeResult {
+		return database.MissedUpgradeResult{Target: h.missed}
+	})
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))
@@ -213,7 +220,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 // and keeps what the simulator says of the instance after it.
 func (h *harness) runUpgradeStep(ctx context.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
 	h.upgradeSteps = append(h.upgradeSteps, in.Step)
-	if err := h.failStep[in.Step]; err != nil {
+	if err := cmp.Or(h.failStep[in.Step], h.failStep[in.Step+"@"+in.Version]); err != nil {
 		return nextcloud.UpgradeStepResult{}, err
 	}
 	res, err := h.activities.RunUpgradeStep(ctx, in)

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -109,7 +111,6 @@ func (s *space) report(ctx workflow.Context, req UpgradeSpaceRequest, rep SpaceU
 // space leaves maintenance: it is never left broken or in maintenance. It returns the
 // report and, after a successful upgrade, the snapshot to drop once in service.
 func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpgradeReport, string, error) {
-	logger := workflow.GetLogger(ctx)
 	rep := SpaceUpgradeReport{From: s.st.NextcloudVersion, To: req.Target}
 	switch {
 	case s.st.Status != models.StatusActive:
@@ -119,10 +120,72 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 		rep.Outcome = SpaceUpgraded // already there: a repeated request
 		return rep, "", nil
 	}
+	if len(req.Through) > 0 && workflow.GetVersion(ctx, upgradeWalkChange, workflow.DefaultVersion, 1) == 1 {
+		return s.walk(ctx, append(slices.Clone(req.Through), req.Target), true)
+	}
 	if err := nextcloud.CheckUpgrade(s.st.NextcloudVersion, req.Target); err != nil {
 		rep.Outcome, rep.Error = SpaceSkipped, err.Error()
 		return rep, "", nil
 	}
+	return s.upgradeTo(ctx, req.Target, true)
+}
+
+// upgradeWalkChange names the change that takes a space more than one major behind
+// through each major in turn (UpgradeSpaceRequest.Through).
+const upgradeWalkChange = "upgrade-walk"
+
+// walk upgrades the space to each release of path in turn, each with its snapshot and
+// rollback; the slow optional steps of a release run before the next one. It stops at
+// the first failure, the space rolled back to the release it had reached, and reports
+// from the first release to the last, with the downtime of every step. inService is
+// upgradeTo's.
+func (s *space) walk(ctx workflow.Context, path []string, inService bool) (SpaceUpgradeReport, string, error) {
+	rep := SpaceUpgradeReport{From: s.st.NextcloudVersion, To: path[len(path)-1]}
+	// Releases reached already (a request sent again after a step) are not run again.
+	path = slices.DeleteFunc(slices.Clone(path), func(v string) bool { return !nextcloud.VersionLess(s.st.NextcloudVersion, v) })
+	if len(path) == 0 {
+		rep.Outcome = SpaceUpgraded
+		return rep, "", nil
+	}
+	from := s.st.NextcloudVersion
+	for _, v := range path {
+		if err := nextcloud.CheckUpgrade(from, v); err != nil {
+			rep.Outcome, rep.Error = SpaceSkipped, err.Error()
+			return rep, "", nil
+		}
+		from = v
+	}
+	var snapshot string
+	for i, v := range path {
+		if i > 0 && snapshot != "" {
+			s.afterUpgrade(ctx, snapshot) // the release before, done: in service meanwhile
+		}
+		step, snap, err := s.upgradeTo(ctx, v, inService)
+		if err != nil {
+			return rep, "", err
+		}
+		rep.Downtime += step.Downtime
+		snapshot = snap
+		if step.Outcome != SpaceUpgraded {
+			rep.Outcome, rep.Error = step.Outcome, step.Error
+			if i > 0 {
+				rep.Error = fmt.Sprintf("arrêté en %s : %s", s.st.NextcloudVersion, step.Error)
+			}
+			return rep, "", nil
+		}
+	}
+	rep.Outcome = SpaceUpgraded
+	return rep, snapshot, nil
+}
+
+// upgradeTo moves the space to target, one release the installed one may go to. With
+// inService false (a deactivated space brought forward before its reactivation), the
+// space stays in maintenance throughout and is not checked over HTTP: its web server
+// shows the "space deactivated" page until SetDeactivated takes it back.
+func (s *space) upgradeTo(ctx workflow.Context, target string, inService bool) (SpaceUpgradeReport, string, error) {
+	logger := workflow.GetLogger(ctx)
+	req := UpgradeSpaceRequest{Target: target}
+	rep := SpaceUpgradeReport{From: s.st.NextcloudVersion, To: req.Target}
 	logger.Info("Upgrading space", "slug", s.in.Slug, "from", s.st.NextcloudVersion, "to", req.Target)
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem, Action: ActionUpgradeStarted,
 		Reason: s.st.NextcloudVersion + " → " + req.Target}); err != nil {
@@ -161,11 +224,15 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 				return rep, "", rerr
 			}
 		}
-		for _, in := range []nextcloud.UpgradeStepInput{
+		back := []nextcloud.UpgradeStepInput{
 			{Step: nextcloud.UpgradeStepSwitchCode, Version: rep.From},
 			{Step: nextcloud.UpgradeStepMaintenance, On: false},
 			{Step: nextcloud.UpgradeStepCron, On: true},
-		} {
+		}
+		if !inService {
+			back = slices.Delete(back, 1, 2) // it stays deactivated, in maintenance
+		}
+		for _, in := range back {
 			if _, rerr := step(must, in); rerr != nil {
 				return rep, "", rerr
 			}
@@ -198,11 +265,13 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	if err != nil {
 		return failed(err)
 	}
-	if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false}); err != nil {
-		return rep, "", err
+	if inService {
+		if _, err := step(must, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepMaintenance, On: false}); err != nil {
+			return rep, "", err
+		}
 	}
 	up := workflow.Now(ctx)
-	if workflow.GetVersion(ctx, upgradeWebCheckChange, workflow.DefaultVersion, 1) == 1 {
+	if inService && workflow.GetVersion(ctx, upgradeWebCheckChange, workflow.DefaultVersion, 1) == 1 {
 		// occ answered on the command line; users go through the web server, whose
 		// php-fpm may still serve the old code base. Only it can say the space is back.
 		if _, err := step(try, nextcloud.UpgradeStepInput{Step: nextcloud.UpgradeStepWeb, Version: req.Target}); err != nil {
@@ -227,4 +296,69 @@ func (s *space) upgrade(ctx workflow.Context, req UpgradeSpaceRequest) (SpaceUpg
 	}
 	rep.Outcome = SpaceUpgraded
 	return rep, snapshot, nil
+}
+
+// reactivateCatchUpChange names the change that brings a deactivated space to the
+// release of the fleet upgrades it missed before it is back in service.
+const reactivateCatchUpChange = "reactivate-catch-up"
+
+// catchUp upgrades a deactivated space, still out of service, to the target of the
+// latest fleet upgrade that left it out, through each major in between whose code base
+// is present; each release's shared apps are prepared first. It never keeps the space
+// from its reactivation: when the space cannot move (a major without a code base, apps
+// that cannot be prepared) or its upgrade fails and is rolled back, the timeline says
+// so and the space comes back on its release. It returns the snapshot to drop once the
+// space is in service.
+func (s *space) catchUp(ctx workflow.Context) (string, error) {
+	logger := workflow.GetLogger(ctx)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, MaximumAttempts: 10},
+	})
+	var dba *database.Activities
+	var missed database.MissedUpgradeResult
+	if err := workflow.ExecuteLocalActivity(lctx, dba.MissedUpgrade, database.MissedUpgradeInput{Slug: s.in.Slug}).Get(ctx, &missed); err != nil {
+		logger.Error("Upgrades missed unreadable; reactivated on its release", "slug", s.in.Slug, "error", err)
+		return "", nil
+	}
+	from, target := s.st.NextcloudVersion, missed.Target
+	if target == "" || !nextcloud.VersionLess(from, target) {
+		return "", nil
+	}
+	cannot := func(why string) (string, error) {
+		logger.Warn("Reactivated space left behind", "slug", s.in.Slug, "from", from, "to", target, "reason", why)
+		return "", s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: models.ActorSystem,
+			Action: ActionUpgradeFailed, Reason: fmt.Sprintf("%s → %s : %s", from, target, why)})
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute, // the apps of a release downloaded and unpacked
+		HeartbeatTimeout:    heartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts,
+			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, nextcloud.ErrTypeNoAppRelease}},
+	})
+	var na *nextcloud.Activities
+	path := []string{target}
+	if nextcloud.CheckUpgrade(from, target) != nil {
+		var bases nextcloud.CodeBasesResult
+		if err := workflow.ExecuteActivity(workflow.WithStartToCloseTimeout(actx, nextcloudShortTimeout), na.ListCodeBases,
+			nextcloud.CodeBasesInput{}).Get(ctx, &bases); err != nil {
+			return cannot("les bases de code n'ont pas pu être listées : " + failureMessage(err))
+		}
+		through, missing := walkPath(from, target, bases.Versions)
+		if len(missing) > 0 {
+			return cannot("version(s) manquante(s) : " + strings.Join(missing, ", ") + " (aucune base de code installée)")
+		}
+		path = append(through, target)
+	}
+	for _, v := range path {
+		if err := workflow.ExecuteActivity(actx, na.PrepareSharedApps, nextcloud.PrepareAppsInput{Version: v}).Get(ctx, nil); err != nil {
+			return cannot(fmt.Sprintf("les applications approuvées de %s n'ont pas pu être préparées : %s", v, failureMessage(err)))
+		}
+	}
+	logger.Info("Reactivated space brought to the fleet's release first", "slug", s.in.Slug, "from", from, "path", path)
+	rep, snapshot, err := s.walk(ctx, path, false)
+	if err != nil || rep.Outcome != SpaceUpgraded {
+		return "", err // a failure is rolled back and recorded by upgradeTo
+	}
+	return snapshot, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/database"
@@ -42,16 +43,130 @@ func FleetUpgradeWorkflow(ctx workflow.Context, in FleetUpgradeInput) (UpgradePr
 	if in.State != nil {
 		f.st = *in.State
 		f.in.State = nil
-	} else if err := f.plan(ctx); err != nil {
-		return UpgradeProgress{}, err
+	} else {
+		// Upgrades started before the shared apps neither prepared them nor walked spaces
+		// through the majors in between.
+		f.walk = workflow.GetVersion(ctx, fleetPrepareChange, workflow.DefaultVersion, 1) == 1
+		if f.walk {
+			if err := f.prepare(ctx); err != nil {
+				return f.fail(ctx, err)
+			}
+		}
+		if err := f.plan(ctx); err != nil {
+			return UpgradeProgress{}, err
+		}
 	}
 	return f.run(ctx)
 }
+
+// fleetPrepareChange names the change (workflow.GetVersion) of the fleet upgrades that
+// prepare the target's shared apps before any space is touched, and send the spaces
+// more than one major behind through each major whose code base is present.
+const fleetPrepareChange = "fleet-prepare-apps"
 
 // fleet is the state of one fleet upgrade.
 type fleet struct {
 	in FleetUpgradeInput
 	st FleetUpgradeState
+	// walk is set in upgrades that prepare the shared apps and walk spaces through the
+	// majors (fleetPrepareChange); bases are the code bases present, and prepared the
+	// outcome of each release's apps, as the planning prepares them.
+	walk     bool
+	bases    []string
+	prepared map[string]error
+}
+
+// prepare is the first step of an upgrade: the code bases present, and the shared apps
+// of the target, before any space is touched. An approved app without a release for
+// the target stops the upgrade there.
+func (f *fleet) prepare(ctx workflow.Context) error {
+	lctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: nextcloudShortTimeout, // one listing of the code root
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts},
+	})
+	var na *nextcloud.Activities
+	var bases nextcloud.CodeBasesResult
+	if err := workflow.ExecuteActivity(lctx, na.ListCodeBases, nextcloud.CodeBasesInput{}).Get(ctx, &bases); err != nil {
+		return fmt.Errorf("les bases de code n'ont pas pu être listées : %s", failureMessage(err))
+	}
+	f.bases = bases.Versions
+	if err := f.prepareApps(ctx, f.in.Target); err != nil {
+		return fmt.Errorf("les applications approuvées de %s n'ont pas pu être préparées : %s", f.in.Target, failureMessage(err))
+	}
+	return nil
+}
+
+// prepareApps prepares the shared apps of version once per upgrade.
+func (f *fleet) prepareApps(ctx workflow.Context, version string) error {
+	if err, done := f.prepared[version]; done {
+		return err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute, // every approved app downloaded and unpacked
+		HeartbeatTimeout:    heartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: upgradeAttempts,
+			NonRetryableErrorTypes: []string{nextcloud.ErrTypePermanent, nextcloud.ErrTypeNoAppRelease}},
+	})
+	var na *nextcloud.Activities
+	err := workflow.ExecuteActivity(actx, na.PrepareSharedApps, nextcloud.PrepareAppsInput{Version: version}).Get(ctx, nil)
+	if f.prepared == nil {
+		f.prepared = map[string]error{}
+	}
+	f.prepared[version] = err
+	return err
+}
+
+// fail ends an upgrade that could not start: no space was touched.
+func (f *fleet) fail(ctx workflow.Context, err error) (UpgradeProgress, error) {
+	f.st = FleetUpgradeState{Status: UpgradeFailed, PauseReason: err.Error(), StartedAt: workflow.Now(ctx),
+		Running: map[string]time.Time{}}
+	workflow.GetLogger(ctx).Error("Fleet upgrade stopped before any space", "target", f.in.Target, "error", err)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return UpgradeProgress{}, err
+	}
+	return f.progress(workflow.Now(ctx)), nil
+}
+
+// walkThrough is how a space at from, more than one major behind the target, gets
+// there: through the latest code base present of each major in between, each
+// release's apps prepared. It returns the majors without a code base, or why a
+// release's apps could not be prepared.
+func (f *fleet) walkThrough(ctx workflow.Context, from string) (through, missing []string, err error) {
+	through, missing = walkPath(from, f.in.Target, f.bases)
+	if len(missing) > 0 {
+		return nil, missing, nil
+	}
+	for _, v := range through {
+		if err := f.prepareApps(ctx, v); err != nil {
+			return nil, nil, fmt.Errorf("les applications approuvées de %s n'ont pas pu être préparées : %s", v, failureMessage(err))
+		}
+	}
+	return through, nil, nil
+}
+
+// walkPath lists, for a space at from, the releases it goes through before target:
+// the latest of bases (in version order) of each major in between; and the majors
+// in between that have none.
+func walkPath(from, target string, bases []string) (through, missing []string) {
+	fm, err1 := nextcloud.Major(from)
+	tm, err2 := nextcloud.Major(target)
+	if err1 != nil || err2 != nil {
+		return nil, nil
+	}
+	for m := fm + 1; m < tm; m++ {
+		latest := ""
+		for _, b := range bases {
+			if bm, err := nextcloud.Major(b); err == nil && bm == m {
+				latest = b
+			}
+		}
+		if latest == "" {
+			missing = append(missing, strconv.Itoa(m))
+			continue
+		}
+		through = append(through, latest)
+	}
+	return through, missing
 }
 
 func (f *fleet) register(ctx workflow.Context) error {
@@ -99,6 +214,9 @@ func (f *fleet) register(ctx workflow.Context) error {
 // steps they need, or left out (deactivated, being deleted...).
 func (f *fleet) plan(ctx workflow.Context) error {
 	f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
+	if f.walk {
+		f.st.Through = map[string][]string{}
+	}
 	// One query of the spaces, and batches of a thousand rows.
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
 	var dba *database.Activities
@@ -119,6 +237,26 @@ func (f *fleet) plan(ctx workflow.Context) error {
 		default:
 			if err := nextcloud.CheckUpgrade(sp.Version, f.in.Target); err != nil {
 				steps := upgradeSteps(sp.Version, f.in.Target)
+				if f.walk && len(steps) > 0 {
+					through, missing, werr := f.walkThrough(ctx, sp.Version)
+					if len(missing) == 0 && werr == nil {
+						// Each major in turn, inside the space's own upgrade.
+						f.st.Through[sp.Slug] = through
+						row.Status = models.UpgradeSpacePending
+						included = append(included, sp.Slug)
+						rows = append(rows, row)
+						continue
+					}
+					f.st.Refused = append(f.st.Refused, RefusedSpace{Slug: sp.Slug, Version: sp.Version, Steps: steps, Missing: missing})
+					row.Status = models.UpgradeSpaceRefused
+					if werr != nil {
+						row.Error = werr.Error()
+					} else {
+						row.Error = "version(s) manquante(s) : " + strings.Join(missing, ", ") + " (aucune base de code installée)"
+					}
+					rows = append(rows, row)
+					continue
+				}
 				f.st.Refused = append(f.st.Refused, RefusedSpace{Slug: sp.Slug, Version: sp.Version, Steps: steps})
 				row.Status, row.Error = models.UpgradeSpaceRefused, err.Error()
 				if len(steps) > 0 {
@@ -254,7 +392,8 @@ func (f *fleet) startWave(ctx workflow.Context) (gone int, err error) {
 	for f.st.Status == UpgradeRunning && len(f.st.Running)+len(signals) < limit && len(f.st.Pending) > 0 {
 		slug := f.st.Pending[0]
 		f.st.Pending = f.st.Pending[1:]
-		req := UpgradeSpaceRequest{UpgradeID: workflow.GetInfo(ctx).WorkflowExecution.ID, Target: f.in.Target}
+		req := UpgradeSpaceRequest{UpgradeID: workflow.GetInfo(ctx).WorkflowExecution.ID, Target: f.in.Target,
+			Through: f.st.Through[slug]}
 		future := workflow.SignalExternalWorkflow(ctx, SpaceWorkflowID(slug), "", SignalUpgradeSpace, req)
 		if !together {
 			_ = future.Get(ctx, nil) // the error is read again below

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"jardinier/activities/database"
+	"jardinier/activities/nextcloud"
 	"jardinier/models"
 )
 
@@ -34,6 +36,10 @@ type fleetHarness struct {
 	running    int
 	maxRunning int
 	result     UpgradeProgress
+	// sim answers the code bases present and prepares the shared apps; through is
+	// what each space was asked to go through first.
+	sim     *nextcloud.Simulator
+	through map[string][]string
 	// mu guards what the mocked signals write: the test environment delivers external
 	// signals from goroutines of their own.
 	mu sync.Mutex
@@ -64,6 +70,11 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 		}
 		return database.RecordUpgradeSpacesResult{}, nil
 	}, activity.RegisterOptions{Name: "RecordUpgradeSpaces"})
+	f.sim = nextcloud.NewSimulator(slog.New(slog.DiscardHandler))
+	f.through = map[string][]string{}
+	na := &nextcloud.Activities{Driver: f.sim}
+	f.env.RegisterActivityWithOptions(na.PrepareSharedApps, activity.RegisterOptions{Name: "PrepareSharedApps"})
+	f.env.RegisterActivityWithOptions(na.ListCodeBases, activity.RegisterOptions{Name: "ListCodeBases"})
 	f.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalUpgradeSpace, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
 			slug := SlugFromWorkflowID(workflowID)
@@ -74,6 +85,7 @@ func newFleet(t *testing.T, n int) *fleetHarness {
 				return fmt.Errorf("workflow %s not found", workflowID)
 			}
 			f.started = append(f.started, slug)
+			f.through[slug] = arg.(UpgradeSpaceRequest).Through
 			f.running++
 			f.maxRunning = max(f.maxRunning, f.running)
 			f.env.RegisterDelayedCallback(func() {
@@ -250,5 +262,53 @@ func TestFleetUpgrade(t *testing.T) {
 		assert.Equal(t, "skipped", f.rows["endormi"].Status)
 		assert.NotContains(t, f.started, "vieux")
 		assert.NotContains(t, f.started, "endormi")
+	})
+}
+
+func TestFleetUpgradeSharedAppsAndMajors(t *testing.T) {
+	t.Run("an approved app without a release for the target stops the upgrade before any space", func(t *testing.T) {
+		f := newFleet(t, 3)
+		f.sim.SetAppReleases("spreed", 31)
+		f.run(FleetUpgradeInput{Target: "32.0.2", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeFailed, f.result.Status)
+		assert.Contains(t, f.result.PauseReason, "spreed: no release for Nextcloud 32.0.2")
+		assert.True(t, f.plannedAt.IsZero(), "the spaces were not even listed")
+		assert.Empty(t, f.started, "no space touched")
+		assert.Empty(t, f.rows)
+	})
+
+	t.Run("the target's apps are prepared first, then every space reads them", func(t *testing.T) {
+		f := newFleet(t, 2)
+		f.run(FleetUpgradeInput{Target: "32.0.2", Concurrency: 2}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		tree, err := f.sim.PrepareApps(t.Context(), "32.0.2")
+		require.NoError(t, err)
+		assert.NotEmpty(t, tree.Apps, "the tree of the target was prepared")
+	})
+
+	t.Run("a space two majors behind goes through the code base in between; one without it is listed with the release missing", func(t *testing.T) {
+		f := newFleet(t, 0)
+		f.spaces = []database.SpaceVersion{
+			{Slug: "a-jour", Status: models.StatusActive, Version: "32.0.1"},
+			{Slug: "en-retard", Status: models.StatusActive, Version: "31.0.9"},
+			{Slug: "trop-en-retard", Status: models.StatusActive, Version: "29.0.6"},
+		}
+		f.sim.SetCodeBases("29.0.6", "31.0.9", "32.0.0", "32.0.2", "33.0.1")
+		f.run(FleetUpgradeInput{Target: "33.0.1", Concurrency: 4}, 30*day)
+
+		assert.Equal(t, UpgradeDone, f.result.Status)
+		assert.ElementsMatch(t, []string{"a-jour", "en-retard"}, f.started)
+		assert.Empty(t, f.through["a-jour"], "one major: straight to the target")
+		assert.Equal(t, []string{"32.0.2"}, f.through["en-retard"], "through the latest code base of 32")
+		assert.Equal(t, "upgraded", f.rows["en-retard"].Status)
+		require.Len(t, f.result.Refused, 1)
+		refused := f.result.Refused[0]
+		assert.Equal(t, "trop-en-retard", refused.Slug)
+		assert.Equal(t, []string{"30", "31", "32", "33.0.1"}, refused.Steps)
+		assert.Equal(t, []string{"30"}, refused.Missing, "no code base of 30")
+		assert.Equal(t, "refused", f.rows["trop-en-retard"].Status)
+		assert.Contains(t, f.rows["trop-en-retard"].Error, "version(s) manquante(s) : 30")
 	})
 }

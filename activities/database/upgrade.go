@@ -83,3 +83,25 @@ func (a *Activities) RecordUpgradeSpaces(ctx context.Context, in RecordUpgradeSp
 	}
 	return RecordUpgradeSpacesResult{}, nil
 }
+
+// MissedUpgradeInput asks which fleet upgrade a space missed.
+type MissedUpgradeInput struct{ Slug string }
+
+// MissedUpgradeResult is the target of the latest fleet upgrade that left the space
+// out (deactivated when it was planned, or when its turn came); "" if none did.
+type MissedUpgradeResult struct{ Target string }
+
+// MissedUpgrade reads the target of the latest fleet upgrade that skipped the space,
+// so that a space reactivated afterwards is brought to it before it is back in service.
+func (a *Activities) MissedUpgrade(ctx context.Context, in MissedUpgradeInput) (MissedUpgradeResult, error) {
+	var rows []models.UpgradeSpace
+	err := a.DB.WithContext(ctx).Where("slug = ? AND status = ? AND \"to\" <> ''", in.Slug, models.UpgradeSpaceSkipped).
+		Order("updated_at DESC").Limit(1).Find(&rows).Error
+	if err != nil {
+		return MissedUpgradeResult{}, fmt.Errorf("upgrades missed by %q: %w", in.Slug, err)
+	}
+	if len(rows) == 0 {
+		return MissedUpgradeResult{}, nil
+	}
+	return MissedUpgradeResult{Target: rows[0].To}, nil
+}

@@ -182,8 +182,10 @@ func (d *Occ) Install(ctx context.Context, spec InstallSpec) error {
 	if err := d.sameSpec(ctx, spec); err != nil {
 		return err
 	}
-	if _, err := d.sh(ctx, nil, `umask 027 && mkdir -p "$1" "$2" "$3"`,
-		d.configDir(slug), d.dataDir(slug), d.appsDir(slug)); err != nil {
+	// No apps directory of its own: a new space reads the approved apps of its
+	// release from the shared tree, prepared below if it is not yet.
+	if _, err := d.sh(ctx, nil, `umask 027 && mkdir -p "$1" "$2"`,
+		d.configDir(slug), d.dataDir(slug)); err != nil {
 		return fmt.Errorf("install %s: %w", slug, err)
 	}
 	if err := d.writeFile(ctx, path.Join(d.configDir(slug), configFileSpace), d.spaceConfig(spec)); err != nil {
@@ -194,6 +196,9 @@ func (d *Occ) Install(ctx context.Context, spec InstallSpec) error {
 		return err
 	}
 	if !installed {
+		if _, err := d.PrepareApps(ctx, spec.Version); err != nil {
+			return fmt.Errorf("install %s: %w", slug, err)
+		}
 		// Only a space not installed yet may change code base here; an installed one
 		// goes through the upgrade steps.
 		if err := d.switchCode(ctx, slug, spec.Version); err != nil {
@@ -788,8 +793,26 @@ func (d *Occ) switchCode(ctx context.Context, slug, version string) error {
 	if !ok {
 		return permanent("no code base of Nextcloud %s at %s", version, code)
 	}
-	if err := d.writeFile(ctx, path.Join(d.configDir(slug), configFileCode), d.codeConfig(slug, version)); err != nil {
+	// The shared tree of the release when it is prepared (an upgrade's target always
+	// is); back on a release without one (a rollback of a space installed before the
+	// shared trees), the space's own apps directory again.
+	shared, err := d.treePrepared(ctx, version)
+	if err != nil {
+		return err
+	}
+	config := d.codeConfig(slug, version)
+	if shared {
+		config = d.sharedCodeConfig(version)
+	}
+	if err := d.writeFile(ctx, path.Join(d.configDir(slug), configFileCode), config); err != nil {
 		return fmt.Errorf("switch %s to %s: %w", slug, version, err)
+	}
+	if shared {
+		// The web server serves the tree's assets through this link (deploy/nginx/space.conf).
+		if _, err := d.sh(ctx, nil, `ln -sfn "$1" "$2.tmp" && mv -fT "$2.tmp" "$2"`, d.appsTree(version),
+			path.Join(d.configDir(slug), sharedAppsLink)); err != nil {
+			return fmt.Errorf("switch %s to %s: %w", slug, version, err)
+		}
 	}
 	link := path.Join(d.configDir(slug), codeLink)
 	if _, err := d.sh(ctx, nil, `ln -sfn "$1" "$2.tmp" && mv -fT "$2.tmp" "$2"`, code, link); err != nil {

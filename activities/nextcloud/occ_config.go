@@ -75,6 +75,9 @@ type OccOptions struct {
 	// ApprovedApps are the apps EnableApps accepts besides the office suites, as the
 	// operator approves them (NEXTCLOUD_APPS); DefaultApps if nil.
 	ApprovedApps []string
+	// AppStoreURL is the app store PrepareApps fetches the approved apps from;
+	// DefaultAppStoreURL if empty.
+	AppStoreURL string
 }
 
 // withDefaults returns o with its zero values replaced by defaults.

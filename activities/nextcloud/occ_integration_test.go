@@ -96,7 +96,9 @@ func setupOcc(t *testing.T) *occFixture {
 	if nextCode := os.Getenv("NEXTCLOUD_TEST_NEXT_CODE_DIR"); nextCode != "" {
 		next = nextcloudtest.CodeVersion(t, php, nextCode)
 		require.NoError(t, os.Symlink(nextCode, filepath.Join(codeRoot, next)))
+		seedTree(t, codeRoot, next, os.Getenv("NEXTCLOUD_TEST_NEXT_APPS_DIR"))
 	}
+	seedTree(t, codeRoot, version, os.Getenv("NEXTCLOUD_TEST_APPS_DIR"))
 
 	endpoint := env("NEXTCLOUD_TEST_S3_ENDPOINT", "127.0.0.1:9000")
 	access := env("NEXTCLOUD_TEST_S3_ACCESS_KEY", "jardinier")
@@ -128,8 +130,8 @@ func setupOcc(t *testing.T) *occFixture {
 		SSHUser:        os.Getenv("NEXTCLOUD_TEST_SSH_USER"),
 		SSHKey:         os.Getenv("NEXTCLOUD_TEST_SSH_KEY"),
 		SSHKnownHosts:  os.Getenv("NEXTCLOUD_TEST_SSH_KNOWN_HOSTS"),
-		// admin_audit ships with every release; the other is in no app store.
-		ApprovedApps: []string{"admin_audit", "no-such-app-in-any-store"},
+		// admin_audit ships with every release.
+		ApprovedApps: []string{"admin_audit"},
 	}
 	require.NoError(t, os.MkdirAll(filepath.Dir(opts.DeactivatedMap), 0o755))
 	var node *nextcloudtest.WebNode
@@ -173,13 +175,37 @@ func hasApp(variable, app string) bool {
 	return err == nil
 }
 
+// seedTree puts the apps of dir into the shared tree of version, as PrepareApps
+// would from the app store, so that the test need not reach it: PrepareApps then only
+// fetches what dir lacks (the office suites' apps, unless dir holds them).
+func seedTree(t *testing.T, codeRoot, version, dir string) {
+	t.Helper()
+	if dir == "" {
+		return
+	}
+	tree := filepath.Join(codeRoot, "apps-"+version)
+	require.NoError(t, os.MkdirAll(tree, 0o755))
+	apps, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, app := range apps {
+		dst := filepath.Join(tree, app.Name())
+		out, err := exec.Command("cp", "-a", filepath.Join(dir, app.Name()), dst).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.NoError(t, os.WriteFile(filepath.Join(dst, ".jardinier-release"), []byte("test\n"), 0o644))
+	}
+}
+
 // installApps copies the apps of the directory named by the variable into the space's
-// apps directory, replacing those of the same name, as the app store would install or
-// update them.
+// own apps directory, if it has one (installed before the shared trees), replacing
+// those of the same name, as the app store would install or update them; the shared
+// trees got them from seedTree.
 func (f *occFixture) installApps(t *testing.T, variable string) {
 	t.Helper()
 	dir := os.Getenv(variable)
 	if dir == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(f.opts.DataRoot, f.slug, "apps")); err != nil {
 		return
 	}
 	apps, err := os.ReadDir(dir)
@@ -323,10 +349,13 @@ func TestOccDriverAgainstRealNextcloud(t *testing.T) {
 		assert.NotContains(t, apps.Enabled, nextcloud.AppCollabora)
 		assert.NotContains(t, apps.Enabled, nextcloud.AppOnlyOffice)
 
-		err = d.EnableApps(f.ctx, f.slug, models.OfficeNone, []string{"no-such-app-in-any-store"})
-		require.Error(t, err)
-		assert.False(t, errors.Is(err, nextcloud.ErrPermanent),
-			"an app that cannot be downloaded is retried: approved apps exist, the store is out: %v", err)
+		layout, err := d.AppsLayout(f.ctx, f.slug)
+		require.NoError(t, err)
+		assert.True(t, layout.Closed(), "the shared apps, the store closed, nothing writable: %+v", layout)
+		assert.ErrorIs(t, d.EnableApps(f.ctx, f.slug, models.OfficeNone, []string{"mail"}), nextcloud.ErrPermanent,
+			"an app the operator did not approve")
+		out, err = f.occ(t, nil, "app:install", "mail")
+		assert.Error(t, err, "the space cannot install an app by itself: %s", out)
 	})
 
 	t.Run("limits cap accounts and share the quota", func(t *testing.T) {

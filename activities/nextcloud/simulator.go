@@ -46,6 +46,7 @@ type Simulator struct {
 	upgradeDuration time.Duration // how long Upgrade takes
 	approved        []string      // the apps EnableApps accepts besides the office suites
 	cron            simCron       // RunCron's (simulator_cron.go)
+	apps            simApps       // the shared trees of apps (simulator_apps.go)
 }
 
 var _ Driver = (*Simulator)(nil)
@@ -177,6 +178,9 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 	if _, err := parseVersion(spec.Version); err != nil {
 		return err
 	}
+	if err := s.codeBase(spec.Version); err != nil {
+		return err
+	}
 	sp, err := s.space(spec.Slug)
 	if err != nil {
 		return err
@@ -195,7 +199,12 @@ func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
 		}
 		return nil
 	}
-	sp.Installed = true
+	// A new space reads the approved apps of its release from the shared tree.
+	tree, err := s.prepareApps(spec.Version)
+	if err != nil {
+		return err
+	}
+	sp.Installed, sp.AppsTree = true, tree.Dir
 	sp.Domain, sp.Bucket, sp.Version = spec.Domain, spec.Bucket, spec.Version
 	sp.CodeVersion, sp.CronPaused = spec.Version, false
 	return s.save(spec.Slug, sp)
@@ -291,6 +300,11 @@ func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.O
 		officeApp, disable, err := checkApps(office, apps, s.approved)
 		if err != nil {
 			return err
+		}
+		for _, app := range append(slices.Clone(apps), officeApp) {
+			if err := s.appInTree(sp, app); app != "" && err != nil {
+				return err
+			}
 		}
 		for _, app := range disable {
 			sp.disableApp(app)
@@ -481,7 +495,12 @@ func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error 
 			return err
 		}
 	}
-	sp.CodeVersion = version
+	if err := s.codeBase(version); err != nil {
+		return err
+	}
+	// The shared tree of the new release if it is prepared; back on a release without
+	// one (a rollback of a space that had its own apps), its own apps again.
+	sp.CodeVersion, sp.AppsTree = version, s.treeOf(version)
 	return s.save(slug, sp)
 }
 

@@ -44,6 +44,9 @@ type simSpace struct {
 	Snapshots    map[string]simSnapshot `json:"snapshots,omitempty"`     // by name; nil until the first
 	LastSnapshot int                    `json:"last_snapshot,omitempty"` // number of the latest snapshot, for names
 	PostUpgraded bool                   `json:"post_upgraded"`
+	// AppsTree is the shared tree of apps the space reads (SharedApps); "" for a space
+	// with its own apps directory and the app store open, as before the shared trees.
+	AppsTree string `json:"apps_tree,omitempty"`
 }
 
 // simUser is an account of a simulated space.

@@ -926,7 +926,8 @@ func TestSimulatorPersist(t *testing.T) {
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		assert.Equal(t, []string{"autre-espace.json", testSlug + ".json"}, names)
+		assert.Equal(t, []string{"apps-31.0.9.json", "autre-espace.json", testSlug + ".json"}, names,
+			"and the shared tree of apps of the release installed")
 		data, err := os.ReadFile(filepath.Join(dir, testSlug+".json"))
 		require.NoError(t, err)
 		assert.True(t, json.Valid(data))

@@ -180,6 +180,9 @@ type Driver interface {
 	// version, out of maintenance, and renders its login page; the error says what is
 	// wrong. It runs once maintenance is off, before background jobs resume.
 	CheckWeb(ctx context.Context, slug, version string) error
+
+	// The shared trees of approved apps (apps.go).
+	SharedApps
 }
 
 // DefaultApps are the operator-approved apps enabled on every new space when the

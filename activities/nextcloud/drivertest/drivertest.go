@@ -8,6 +8,7 @@ package drivertest
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,6 +64,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"the quota is shared out, and sharing again changes nothing", c.quota},
 		{"only approved apps and the app of the chosen office suite are enabled", c.apps},
 		{"the office suite's own settings are written, and rewritten when they change", c.office},
+		{"the approved apps come from the shared tree of the release, the app store closed", c.sharedApps},
 		{"maintenance goes on and off, twice each", c.maintenance},
 		{"deactivation puts the space in maintenance, reactivation takes it out", c.deactivation},
 		{"cron runs, pauses and resumes, twice each; paused or in maintenance it skips", c.cron},
@@ -288,6 +290,53 @@ func (c *contract) office(t *testing.T) {
 	assert.Equal(t, settings.OnlyOfficeJWTSecret, only["jwt_secret"], "OnlyOffice's JWT secret")
 }
 
+func (c *contract) sharedApps(t *testing.T) {
+	v := c.f.Spec.Version
+	_, err := c.d.PrepareApps(c.ctx, "31")
+	requirePermanent(t, err, "apps of a version that is not major.minor.patch")
+	var tree nextcloud.PreparedApps
+	twice(t, "prepare the apps of the space's release, prepared at install", func() (err error) {
+		tree, err = c.d.PrepareApps(c.ctx, v)
+		return err
+	})
+	assert.Equal(t, v, tree.Version)
+	assert.NotEmpty(t, tree.Dir)
+	for _, app := range append([]string{nextcloud.AppCollabora, nextcloud.AppOnlyOffice}, c.f.Apps...) {
+		assert.True(t, slices.ContainsFunc(tree.Apps, func(r nextcloud.AppRelease) bool { return r.App == app }),
+			"the tree holds %s: %v", app, tree.Apps)
+	}
+	layout := c.layout(t)
+	assert.Equal(t, nextcloud.AppsLayout{Shared: tree.Dir}, layout, "a new space reads the shared tree, nothing else")
+	assert.True(t, layout.Closed(), "no app store, no apps path the space may write to")
+	requirePermanent(t, c.d.EnableApps(c.ctx, c.slug, models.OfficeNone, []string{"jardinier_not_approved"}),
+		"an app the operator did not approve, with the store closed")
+	_, err = c.d.AppsLayout(c.ctx, "jamais-installe")
+	assert.ErrorIs(t, err, nextcloud.ErrNotInstalled, "the layout of a space not installed")
+
+	bases, err := c.d.CodeBases(c.ctx)
+	require.NoError(t, err)
+	if len(bases) > 0 { // a simulator not told its code bases names none
+		assert.Contains(t, bases, v, "the code base the space runs from is listed")
+		assert.Equal(t, slices.Compact(slices.Clone(bases)), bases, "each code base once")
+	}
+}
+
+// layout reads where the space's apps come from.
+func (c *contract) layout(t *testing.T) nextcloud.AppsLayout {
+	t.Helper()
+	l, err := c.d.AppsLayout(c.ctx, c.slug)
+	require.NoError(t, err)
+	return l
+}
+
+// tree is the directory of the shared apps of version, prepared.
+func (c *contract) tree(t *testing.T, version string) string {
+	t.Helper()
+	tree, err := c.d.PrepareApps(c.ctx, version)
+	require.NoError(t, err)
+	return tree.Dir
+}
+
 func (c *contract) maintenance(t *testing.T) {
 	twice(t, "maintenance on", func() error { return c.d.SetMaintenance(c.ctx, c.slug, true) })
 	assert.True(t, c.status(t).Maintenance)
@@ -387,6 +436,12 @@ func (c *contract) upgrade(t *testing.T) {
 	if next == "" {
 		t.Skip("no release to upgrade to: Fixture.Next is empty")
 	}
+	// As the fleet upgrade does before any space moves.
+	var nextTree nextcloud.PreparedApps
+	twice(t, "prepare the apps of the next release", func() (err error) {
+		nextTree, err = c.d.PrepareApps(c.ctx, next)
+		return err
+	})
 	start := func() string {
 		t.Helper()
 		require.NoError(t, c.d.SetMaintenance(c.ctx, c.slug, true))
@@ -415,12 +470,14 @@ func (c *contract) upgrade(t *testing.T) {
 	backInService()
 	assert.Equal(t, inService(v), c.status(t), "rolled back")
 	assert.Equal(t, v, c.code(t))
+	assert.Equal(t, c.tree(t, v), c.layout(t).Shared, "rolled back to the shared apps of its release")
 	require.NoError(t, c.d.DropSnapshot(c.ctx, c.slug, snap))
 
 	snap = start()
 	backInService()
 	require.NoError(t, c.d.DropSnapshot(c.ctx, c.slug, snap))
 	assert.Equal(t, inService(next), c.status(t), "upgraded")
+	assert.Equal(t, nextcloud.AppsLayout{Shared: nextTree.Dir}, c.layout(t), "the shared apps of the new release")
 	require.NoError(t, c.d.SetMaintenance(c.ctx, c.slug, true))
 	requirePermanent(t, c.d.SwitchCode(c.ctx, c.slug, v), "a downgrade")
 	require.NoError(t, c.d.SetMaintenance(c.ctx, c.slug, false))
