@@ -70,6 +70,11 @@ type Space struct {
 	MaxAccounts      int
 	QuotaBytes       int64
 	MaxVideoBytes    int64
+	// OwnLimits is set when a moderator gave the space limits of its own, which the
+	// fleet's defaults leave alone; LimitsVersion is the version of the defaults the
+	// space was last told of (0: before the defaults were versioned).
+	OwnLimits        bool `gorm:"not null;default:false"`
+	LimitsVersion    int  `gorm:"not null;default:0"`
 	BucketName       string
 	Exempt           bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
 	SubmittedAt      time.Time `gorm:"not null"`

@@ -76,9 +76,10 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.PolicyRolloutWorkflow, workflow.RegisterOptions{Name: workflows.PolicyRolloutWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.LimitsRolloutWorkflow, workflow.RegisterOptions{Name: workflows.LimitsRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
-	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
+	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Limits: cfg.Limits})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
 	// Also here for the runs started before the mail lane, which still schedule their

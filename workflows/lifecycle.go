@@ -67,6 +67,11 @@ type action struct {
 	done   bool
 	result ActionResult
 	mailed bool
+	// limits is the input of UpdateSetLimits, limitsResult its answer, err a failure
+	// to apply them that the update answers (the space's life goes on).
+	limits       SetLimitsInput
+	limitsResult SetLimitsResult
+	err          error
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -167,7 +172,9 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 	if err := s.projectSchedule(ctx); err != nil {
 		return SpaceResult{}, err
 	}
-	woken := func() bool { return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) }
+	woken := func() bool {
+		return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) || s.limitsWaiting(ctx)
+	}
 	for {
 		phase := s.st.Status
 		sc := s.schedule()
@@ -196,6 +203,8 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 			err = s.act(ctx)
 		case acted && s.upgradeWaiting(ctx):
 			err = s.upgradeNext(ctx)
+		case acted && s.limitsWaiting(ctx):
+			err = s.limitsNext(ctx)
 		case acted:
 			// A new policy: plan again at once, the timer of the old plan is dropped.
 			err = s.replan(ctx)
@@ -420,6 +429,8 @@ func (s *space) act(ctx workflow.Context) error {
 	case UpdateContactRequest:
 		a.mailed = true
 		err = s.mailConfirmation(ctx, a.req)
+	case UpdateSetLimits:
+		err = s.setLimits(ctx, a)
 	}
 	a.done, s.action = true, nil
 	return err

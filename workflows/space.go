@@ -62,6 +62,9 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 			return fmt.Errorf("register %s update: %w", name, err)
 		}
 	}
+	if err := s.registerLimitsHandler(ctx); err != nil {
+		return err
+	}
 	return s.registerActionHandlers(ctx)
 }
 
@@ -73,6 +76,7 @@ func (s *space) statusQuery() (SpaceStatus, error) {
 		st.NextStep, st.NextStepAt, st.DeletionAt, st.Plan = sc.NextStep, sc.NextStepAt, sc.DeletionAt, sc.Plan
 	}
 	st.PolicyVersion = s.policyVersion
+	st.Limits, st.OwnLimits, st.LimitsVersion = s.st.Limits.Applied, s.st.Limits.Own, s.st.Limits.Version
 	return st, nil
 }
 
@@ -228,6 +232,7 @@ func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 		return SpaceResult{}, err
 	}
 	s.skipUpgrades(ctx)
+	s.skipLimits(ctx)
 	return SpaceResult{Status: s.st.Status}, nil
 }
 
@@ -238,6 +243,7 @@ func (s *space) continueAsNew(ctx workflow.Context) error {
 		return err
 	}
 	s.pendingUpgrades(ctx) // signals would not survive the new run
+	s.pendingLimits(ctx)
 	in := s.in
 	st := s.st
 	in.State = &st

@@ -30,6 +30,9 @@ type Activities struct {
 	// Policy is INACTIVITY_POLICY: the first version of the policy when the database
 	// has none yet.
 	Policy models.InactivityPolicy
+	// Limits is SPACE_LIMITS: the first version of the fleet's default limits when the
+	// database has none yet.
+	Limits models.Limits
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.
@@ -56,6 +59,8 @@ type RecordTransitionInput struct {
 	Exempt *bool
 	// Schedule is what the policy plans next; nil leaves it unchanged.
 	Schedule *Schedule
+	// Limits are the limits the space now holds; nil leaves them unchanged.
+	Limits *SpaceLimits
 }
 
 // Schedule is the next step of the inactivity policy and the deletion date, if nothing
@@ -133,6 +138,11 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		}
 		if in.Exempt != nil {
 			updates["exempt"] = *in.Exempt
+		}
+		if l := in.Limits; l != nil {
+			updates["max_accounts"], updates["quota_bytes"], updates["max_video_bytes"] =
+				l.Limits.MaxAccounts, l.Limits.QuotaBytes, l.Limits.MaxVideoBytes
+			updates["own_limits"], updates["limits_version"] = l.Own, l.Version
 		}
 		if sc := in.Schedule; sc != nil {
 			updates["next_step"] = sc.NextStep
