@@ -117,6 +117,7 @@ type limitsRolloutView struct {
 	Failed       int                 `json:"failed"`
 	Running      int                 `json:"running"`
 	Remaining    int                 `json:"remaining"`
+	Answered     int                 `json:"answered"` // every outcome but running and remaining
 	Failures     []limitsFailureView `json:"failures"`
 	StartedAt    time.Time           `json:"started_at"`
 	EstimatedEnd *time.Time          `json:"estimated_end,omitempty"`
@@ -131,7 +132,8 @@ func limitsRolloutViewOf(version int, p workflows.LimitsProgress) *limitsRollout
 	v := &limitsRolloutView{WorkflowID: workflows.LimitsRolloutWorkflowID(version), Status: p.Status,
 		PauseReason: p.PauseReason, Total: p.Total, Applied: p.Applied, Kept: p.Kept, Deferred: p.Deferred,
 		Skipped: p.Skipped, Failed: p.Failed, Running: p.Running, Remaining: p.Remaining,
-		Failures: []limitsFailureView{}, StartedAt: p.StartedAt}
+		Failures: []limitsFailureView{}, StartedAt: p.StartedAt,
+		Answered: p.Applied + p.Kept + p.Deferred + p.Skipped + p.Failed}
 	if !p.EstimatedEnd.IsZero() {
 		v.EstimatedEnd = &p.EstimatedEnd
 	}

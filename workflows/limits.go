@@ -69,7 +69,10 @@ func (r *limitsRollout) register(ctx workflow.Context) error {
 			func(ctx workflow.Context, in LimitsControlInput) (LimitsControlResult, error) {
 				r.st.Status, r.st.PauseReason = c.to, ""
 				if c.to == LimitsPaused {
-					r.st.PauseReason = fmt.Sprintf("mis en pause par %s : %s", in.Actor, in.Reason)
+					r.st.PauseReason = "mis en pause par " + in.Actor
+					if in.Reason != "" {
+						r.st.PauseReason += " : " + in.Reason
+					}
 				}
 				workflow.GetLogger(ctx).Info("Limits rollout control", "control", name, "actor", in.Actor, "reason", in.Reason)
 				return LimitsControlResult{Status: r.st.Status}, nil
