@@ -54,7 +54,7 @@ const (
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
-	consoleErrorPage, consoleUnavailable, consoleStats}
+	consoleErrorPage, consoleUnavailable, consoleStats, consoleLimits}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -254,6 +254,8 @@ var actionLabels = map[string]string{
 	"office_none":                     "suite bureautique retirée",
 	"office_refreshed":                "réglages de la suite bureautique réécrits",
 	"request_office":                  "le contact demande un changement de suite bureautique",
+	"set-limits":                      "limites de l'espace changées",
+	"limits_applied":                  "limites par défaut appliquées",
 	models.AuditModeratorInvited:      "modérateur invité",
 	models.AuditModeratorDisabled:     "modérateur désactivé",
 	models.AuditTokenCreated:          "jeton d'API créé",
@@ -400,6 +402,7 @@ var notices = map[string]string{
 	"password":     "Votre mot de passe est enregistré : connectez-vous.",
 	"upgrade":      "La mise à niveau a commencé.",
 	"control":      "La commande est enregistrée.",
+	"limits":       "Les limites sont enregistrées.",
 	"signout":      "Vous êtes déconnecté·e.",
 	"totp":         "La double authentification est en place.",
 	"session_over": "Votre session est terminée : connectez-vous de nouveau.",
@@ -511,6 +514,12 @@ var fieldLabels = map[string]string{
 	"concurrency":       "Espaces à la fois",
 	"max_failure_ratio": "Proportion d'échecs tolérée",
 	"id":                "Identifiant",
+	"max_accounts":      "Comptes",
+	"quota_gb":          "Stockage",
+	"max_video_mb":      "Taille des vidéos",
+	"limits_reason":     "Motif",
+	"control_reason":    "Motif",
+	"defaults":          "Limites par défaut",
 }
 
 // redirectDone sends the browser to a screen after a change, saying what was done: a
@@ -570,6 +579,7 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	mod.GET("/espaces/:slug", s.spacePage)
 	mod.POST("/espaces/:slug", s.actFromConsole)
 	mod.POST("/espaces/:slug/suite-bureautique", s.officeFromConsole)
+	mod.POST("/espaces/:slug/limites", s.setLimitsFromConsole)
 	mod.GET("/apercu", s.previewPage)
 	mod.GET("/journal", s.journalPage)
 	mod.GET("/statistiques", s.statsScreen)
@@ -587,5 +597,9 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	admin.GET("/mises-a-jour/:id", s.upgradePage)
 	admin.GET("/mises-a-jour/:id/progression", s.upgradeProgressFragment)
 	admin.POST("/mises-a-jour/:id", s.controlUpgradeFromConsole)
+	admin.GET("/limites", s.limitsPage)
+	admin.POST("/limites", s.changeLimitsFromConsole)
+	admin.GET("/limites/progression", s.limitsProgressFragment)
+	admin.POST("/limites/commande", s.controlLimitsFromConsole)
 	return nil
 }

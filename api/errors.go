@@ -33,6 +33,7 @@ var codeOfRefusal = map[string]string{
 	workflows.ErrTypeBusy:         models.ECONFLICT,
 	workflows.ErrTypeStaleLink:    models.ECONFLICT,
 	workflows.ErrTypeTooSoon:      models.ECONFLICT,
+	workflows.ErrTypeNotApplied:   models.EUNAVAILABLE,
 }
 
 // updateError turns the failure of an update into an error for the user: a validator's

@@ -133,7 +133,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces/:slug", s.getSpace)
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
 	mod.POST("/spaces/:slug/office", s.setOffice)
+	mod.POST("/spaces/:slug/limits", s.postSpaceLimits)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
+	mod.GET("/fleet/limits", s.getFleetLimits)
 	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)
 	mod.GET("/stats", s.getStats)
@@ -157,6 +159,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
 	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
 	admin.PUT("/policy", s.putPolicy)
+	admin.POST("/fleet/limits", s.postFleetLimits)
+	admin.POST("/fleet/limits/:action", s.controlFleetLimits)
 
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {

@@ -25,15 +25,19 @@ type spaceView struct {
 	URL              string             `json:"url"`
 	Bucket           string             `json:"bucket"`
 	Limits           models.Limits      `json:"limits"`
-	Exempt           bool               `json:"exempt"`
-	SubmittedAt      time.Time          `json:"submitted_at"`
-	DecidedAt        *time.Time         `json:"decided_at,omitempty"`
-	ProvisionedAt    *time.Time         `json:"provisioned_at,omitempty"`
-	LastActivityAt   *time.Time         `json:"last_activity_at,omitempty"`
-	DeactivatedAt    *time.Time         `json:"deactivated_at,omitempty"`
-	DeletedAt        *time.Time         `json:"deleted_at,omitempty"`
-	Reason           string             `json:"reason,omitempty"`
-	Usage            *usageView         `json:"usage,omitempty"`
+	// OwnLimits: a moderator gave the space its limits, which the fleet's defaults
+	// leave alone; LimitsVersion is the version of the defaults it was last told of.
+	OwnLimits      bool       `json:"own_limits"`
+	LimitsVersion  int        `json:"limits_version"`
+	Exempt         bool       `json:"exempt"`
+	SubmittedAt    time.Time  `json:"submitted_at"`
+	DecidedAt      *time.Time `json:"decided_at,omitempty"`
+	ProvisionedAt  *time.Time `json:"provisioned_at,omitempty"`
+	LastActivityAt *time.Time `json:"last_activity_at,omitempty"`
+	DeactivatedAt  *time.Time `json:"deactivated_at,omitempty"`
+	DeletedAt      *time.Time `json:"deleted_at,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	Usage          *usageView `json:"usage,omitempty"`
 
 	// LastActivityMeasuredAt is when LastActivityAt was last read from the space.
 	LastActivityMeasuredAt *time.Time `json:"last_activity_measured_at,omitempty"`
@@ -57,7 +61,8 @@ func (s *Server) viewOf(sp *models.Space) spaceView {
 	return spaceView{Usage: usage, Slug: sp.Slug, Status: sp.Status, ApplicationID: sp.ApplicationID,
 		NextcloudVersion: sp.NextcloudVersion, OfficeSuite: sp.OfficeSuite,
 		URL: s.spaceURL(sp.Slug), Bucket: sp.BucketName,
-		Limits: models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
+		Limits:    models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes},
+		OwnLimits: sp.OwnLimits, LimitsVersion: sp.LimitsVersion,
 		Exempt: sp.Exempt, SubmittedAt: sp.SubmittedAt, DecidedAt: sp.DecidedAt, ProvisionedAt: sp.ProvisionedAt,
 		LastActivityAt: sp.LastActivityAt, DeactivatedAt: sp.DeactivatedAt, DeletedAt: sp.DeletedAt, Reason: sp.StatusReason,
 		LastActivityMeasuredAt: sp.LastActivityMeasuredAt}

@@ -46,14 +46,18 @@ type Config struct {
 	APIAddr          string    // API_ADDR
 	// MetricsAddr is where the worker and the cron runner serve /metrics (the API serves
 	// it on API_ADDR); "" serves none. Each process on one machine needs its own.
-	MetricsAddr    string           // METRICS_ADDR
-	TrustedProxies []string         // TRUSTED_PROXIES, comma-separated addresses or CIDRs
-	SubmitRate     int              // SUBMIT_RATE: applications per client address and hour
-	SecretKey      []byte           // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
+	MetricsAddr    string   // METRICS_ADDR
+	TrustedProxies []string // TRUSTED_PROXIES, comma-separated addresses or CIDRs
+	SubmitRate     int      // SUBMIT_RATE: applications per client address and hour
+	SecretKey      []byte   // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
 	// PayloadKeys encrypt every payload of the workflows' histories (TEMPORAL_PAYLOAD_KEYS);
 	// none leaves them in clear, as the development server's tests read them.
 	PayloadKeys []PayloadKey
-	Policy         InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
+	Policy      InactivityPolicy // INACTIVITY_POLICY: warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d
+	// Limits (SPACE_LIMITS: max_accounts=50,quota_gb=50,max_video_mb=500) seeds the
+	// first version of the fleet's default limits, on a database that has none; admins
+	// change them afterwards (POST /api/v1/fleet/limits).
+	Limits Limits
 
 	// NextcloudSimUpgradeDuration (NEXTCLOUD_SIM_UPGRADE_DURATION) is how long each
 	// `occ upgrade` of the simulator takes, to benchmark fleet upgrades; 0: at once.
@@ -122,6 +126,7 @@ func DefaultConfig() Config {
 		APIAddr:           "127.0.0.1:8080",
 		SubmitRate:        10,
 		Policy:            DefaultInactivityPolicy(),
+		Limits:            DefaultLimits(),
 		// Short enough that shares follow uploads; a run over 10,000 spaces takes
 		// about a minute of database work.
 		QuotaRebalanceEvery: 10 * time.Minute,
@@ -190,6 +195,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			e.fail("TEMPORAL_PAYLOAD_KEYS", err.Error())
 		}
 		c.PayloadKeys = keys
+	}
+	if v := getenv("SPACE_LIMITS"); v != "" {
+		l, err := ParseLimits(v)
+		if err != nil {
+			e.fail("SPACE_LIMITS", "want max_accounts=50,quota_gb=50,max_video_mb=500: "+err.Error())
+		}
+		c.Limits = l
 	}
 	if v := getenv("SECRET_KEY"); v != "" {
 		key, err := base64.StdEncoding.DecodeString(v)

@@ -64,6 +64,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"INACTIVITY_POLICY":  "warn1=1h,warn2=2h,deactivate=3h,notice=4h,delete=5h",
 
 		"NEXTCLOUD_SIM_UPGRADE_DURATION": "90s",
+		"SPACE_LIMITS":                   "quota_gb=40, max_accounts=60,max_video_mb=700",
 		"QUOTA_REBALANCE_EVERY":          "15m",
 		"CRON_EVERY":                     "10m",
 		"CRON_CONCURRENCY":               "48",
@@ -134,6 +135,7 @@ func TestConfigFromEnv(t *testing.T) {
 		SecretKey:        key,
 		Policy: models.InactivityPolicy{Offsets: [5]time.Duration{
 			time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 5 * time.Hour}},
+		Limits: models.LimitsOf(60, 40, 700),
 
 		NextcloudSimUpgradeDuration: 90 * time.Second,
 		QuotaRebalanceEvery:         15 * time.Minute,
@@ -270,6 +272,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a FLEET_DATABASE_URL that is not a URL is refused", "FLEET_DATABASE_URL", "host=db user=admin"},
 		{"a FLEET_DATABASE_URL that does not parse is refused", "FLEET_DATABASE_URL", "postgres://a:b@db:port/x"},
 		{"an invalid MODERATORS_EMAIL is refused", "MODERATORS_EMAIL", "bad"},
+		{"SPACE_LIMITS without the storage is refused", "SPACE_LIMITS", "max_accounts=50,max_video_mb=500"},
+		{"SPACE_LIMITS with an unknown field is refused", "SPACE_LIMITS", "max_accounts=50,quota_gb=50,max_video_mb=500,users=3"},
+		{"SPACE_LIMITS with videos larger than the storage is refused", "SPACE_LIMITS", "max_accounts=50,quota_gb=1,max_video_mb=2000"},
 		{"a negative NEXTCLOUD_SIM_UPGRADE_DURATION is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "-1s"},
 		{"a QUOTA_REBALANCE_EVERY that is not a duration is refused", "QUOTA_REBALANCE_EVERY", "hourly"},
 		{"a NEXTCLOUD_SIM_UPGRADE_DURATION without a unit is refused", "NEXTCLOUD_SIM_UPGRADE_DURATION", "90"},
@@ -427,6 +432,8 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.SecretKey = full.SecretKey
 	case "INACTIVITY_POLICY":
 		c.Policy = full.Policy
+	case "SPACE_LIMITS":
+		c.Limits = full.Limits
 	default:
 		t.Fatalf("no setting known for %s", variable)
 	}

@@ -73,17 +73,22 @@ type Space struct {
 	MaxAccounts       int
 	QuotaBytes        int64
 	MaxVideoBytes     int64
-	BucketName        string
-	Exempt            bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
-	SubmittedAt       time.Time `gorm:"not null"`
-	DecidedAt         *time.Time
-	ProvisionedAt     *time.Time
-	LastActivityAt    *time.Time
-	FirstWarningAt    *time.Time
-	SecondWarningAt   *time.Time
-	DeactivatedAt     *time.Time
-	DeletionNoticeAt  *time.Time
-	DeletedAt         *time.Time
+	// OwnLimits is set when a moderator gave the space limits of its own, which the
+	// fleet's defaults leave alone; LimitsVersion is the version of the defaults the
+	// space was last told of (0: before the defaults were versioned).
+	OwnLimits        bool `gorm:"not null;default:false"`
+	LimitsVersion    int  `gorm:"not null;default:0"`
+	BucketName       string
+	Exempt           bool      `gorm:"not null;default:false"` // never warned nor deactivated for inactivity
+	SubmittedAt      time.Time `gorm:"not null"`
+	DecidedAt        *time.Time
+	ProvisionedAt    *time.Time
+	LastActivityAt   *time.Time
+	FirstWarningAt   *time.Time
+	SecondWarningAt  *time.Time
+	DeactivatedAt    *time.Time
+	DeletionNoticeAt *time.Time
+	DeletedAt        *time.Time
 	// The next step of the inactivity policy if nothing happens, and when; and when
 	// the space will be deleted. Kept up to date by the workflow, read by the preview.
 	NextStep      Step       `gorm:"index"`

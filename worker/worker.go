@@ -83,9 +83,10 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.FleetUpgradeWorkflow, workflow.RegisterOptions{Name: workflows.FleetUpgradeWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.QuotaRebalanceWorkflow, workflow.RegisterOptions{Name: workflows.QuotaRebalanceWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.PolicyRolloutWorkflow, workflow.RegisterOptions{Name: workflows.PolicyRolloutWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.LimitsRolloutWorkflow, workflow.RegisterOptions{Name: workflows.LimitsRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
-	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Sealer: sealer, Metrics: o.Metrics})
+	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Sealer: sealer, Limits: cfg.Limits, Metrics: o.Metrics})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps,
 		Office: OfficeSettings(cfg), OfficeKey: cfg.SecretKey})

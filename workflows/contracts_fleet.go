@@ -202,3 +202,135 @@ type PolicyRolloutResult struct {
 	Signalled int
 	Gone      int // their workflow had ended meanwhile (deleted)
 }
+
+// LimitsRolloutWorkflowType is the name LimitsRolloutWorkflow is registered under.
+const LimitsRolloutWorkflowType = "LimitsRolloutWorkflow"
+
+// limitsRolloutIDPrefix starts the ID of every rollout of the fleet's default limits.
+const limitsRolloutIDPrefix = "limits/"
+
+// LimitsRolloutWorkflowID is the ID of the workflow that applies one version of the
+// fleet's default limits to every space in service: one rollout per version.
+func LimitsRolloutWorkflowID(version int) string {
+	return limitsRolloutIDPrefix + strconv.Itoa(version)
+}
+
+// Controls of a limits rollout (Temporal Updates with a validator), its progress
+// query, and the signals it exchanges with the space workflows.
+const (
+	UpdateLimitsPause   = "pause"    // LimitsControlInput; no new space is told
+	UpdateLimitsResume  = "resume"   // LimitsControlInput; after a pause or an automatic pause
+	UpdateLimitsAbort   = "abort"    // LimitsControlInput; spaces under way finish, no new one is told
+	QueryLimitsProgress = "progress" // LimitsProgress
+
+	// SignalApplyLimits asks a space workflow to apply the fleet's default limits
+	// (ApplyLimitsRequest); a space with limits of its own keeps them.
+	SignalApplyLimits = "apply-limits"
+	// SignalLimitsApplied answers the rollout (LimitsReport).
+	SignalLimitsApplied = "limits-applied"
+)
+
+// Status of a limits rollout.
+const (
+	LimitsRunning = "running"
+	LimitsPaused  = "paused"  // by an admin, or automatically (failures past the threshold)
+	LimitsAborted = "aborted" // stopped by an admin; spaces under way finished
+	LimitsDone    = "done"
+)
+
+// LimitsRolloutInput starts the rollout of a version of the fleet's default limits.
+type LimitsRolloutInput struct {
+	Version int
+	Limits  models.Limits
+	Actor   string // the admin who changed the defaults
+	Reason  string
+	// Concurrency bounds the spaces applying the limits at once (0: limitsWindow);
+	// PageSize the spaces read at a time (0: policyPageSize).
+	Concurrency int
+	PageSize    int
+	// MaxFailureRatio pauses the rollout once failed/finished passes it (after at least
+	// minFinishedForRatio spaces); 0 never pauses.
+	MaxFailureRatio float64
+	// State carries the rollout over Continue-As-New; nil at the start.
+	State *LimitsRolloutState
+}
+
+// LimitsRolloutState is what a limits rollout carries from one run to the next.
+type LimitsRolloutState struct {
+	Status      string
+	PauseReason string
+	After       string   // the last slug read
+	Pending     []string // read, not told yet, in order
+	ListDone    bool     // every page was read
+	Running     map[string]time.Time
+	Total       int // spaces in service when the rollout started
+	Counts      LimitsCounts
+	Failures    []LimitsFailure // the first maxListedSlugs
+	StartedAt   time.Time
+}
+
+// LimitsCounts counts the spaces' answers by outcome.
+type LimitsCounts struct {
+	Applied  int
+	Kept     int // limits of their own, left alone
+	Deferred int // deactivated: applied at their reactivation
+	Skipped  int // gone, or told of a newer version already
+	Failed   int
+}
+
+// LimitsFailure is a space whose limits could not be applied.
+type LimitsFailure struct {
+	Slug  string
+	Error string
+}
+
+// LimitsControlInput pauses, resumes or aborts a limits rollout.
+type LimitsControlInput struct {
+	Actor  string
+	Reason string
+}
+
+// LimitsControlResult is the rollout's status after the control.
+type LimitsControlResult struct{ Status string }
+
+// LimitsProgress answers QueryLimitsProgress.
+type LimitsProgress struct {
+	Version     int
+	Limits      models.Limits
+	Status      string
+	PauseReason string
+	Total       int
+	LimitsCounts
+	Running      int
+	Remaining    int // not told yet
+	Failures     []LimitsFailure
+	StartedAt    time.Time
+	EstimatedEnd time.Time // zero until a space has answered
+}
+
+// ApplyLimitsRequest asks a space to apply a version of the fleet's default limits
+// and to report to RolloutID.
+type ApplyLimitsRequest struct {
+	RolloutID string // the rollout's workflow ID
+	Version   int
+	Limits    models.Limits
+	Actor     string
+	Reason    string
+}
+
+// Outcomes of one space in a limits rollout.
+const (
+	LimitsOutcomeApplied  = "applied"
+	LimitsOutcomeKept     = "kept"     // the space has limits of its own
+	LimitsOutcomeDeferred = "deferred" // deactivated: applied when it is reactivated
+	LimitsOutcomeSkipped  = "skipped"  // gone, ending, or told of a newer version already
+	LimitsOutcomeFailed   = "failed"   // the old limits stay
+)
+
+// LimitsReport is a space's answer to ApplyLimitsRequest.
+type LimitsReport struct {
+	Slug    string
+	Version int
+	Outcome string
+	Error   string
+}

@@ -67,6 +67,9 @@ const (
 	// suite disabled, the new one's enabled and configured. Sent by the system with the
 	// suite in use, it writes that suite's settings again (the operator changed them).
 	UpdateOffice = "office"
+	// UpdateSetLimits gives the space limits of its own, which the fleet's defaults
+	// leave alone, or takes it back to the defaults (SetLimitsInput).
+	UpdateSetLimits = "set-limits"
 )
 
 // QueryStatus answers the current SpaceStatus of a space workflow.
@@ -111,6 +114,8 @@ const (
 	// ActionOfficeRefreshed: the settings of the space's office suite were written
 	// again, as the configuration changed (UpdateOffice sent by the system).
 	ActionOfficeRefreshed = "office_refreshed"
+	// ActionLimitsApplied: a version of the fleet's default limits applied to the space.
+	ActionLimitsApplied = "limits_applied"
 )
 
 // SpaceInput starts the workflow of one space, on submission of its application. It
@@ -146,6 +151,41 @@ type SpaceState struct {
 	// names the settings last written into it (nextcloud.OfficeFingerprint).
 	OfficeSuite       models.OfficeSuite `json:",omitempty"`
 	OfficeFingerprint string             `json:",omitempty"`
+	Limits           SpaceLimits
+}
+
+// SpaceLimits are the limits a space holds and where they come from.
+type SpaceLimits struct {
+	// Applied are the limits the instance enforces; zero for a space provisioned before
+	// the defaults were versioned, which holds the limits of then.
+	Applied models.Limits
+	// Own is set for limits a moderator gave the space: the fleet's defaults leave them.
+	Own bool
+	// Version is the version of the fleet's defaults the space was last told of.
+	Version int
+	// Waiting is the newest request of a rollout not applied yet (the space was busy or
+	// deactivated); Answered once the rollout has its answer.
+	Waiting *WaitingLimits
+}
+
+// WaitingLimits is a rollout's request waiting for the space to be active.
+type WaitingLimits struct {
+	Request  ApplyLimitsRequest
+	Answered bool
+}
+
+// SetLimitsInput is a moderator's limits for one space. Limits nil takes the space back
+// to the fleet's defaults in force.
+type SetLimitsInput struct {
+	Actor  string
+	Reason string
+	Limits *models.Limits
+}
+
+// SetLimitsResult is what the space holds once the limits are applied.
+type SetLimitsResult struct {
+	Limits models.Limits
+	Own    bool
 }
 
 // SpaceResult is how a space's workflow ended.
@@ -187,6 +227,12 @@ type SpaceStatus struct {
 	PolicyVersion int
 	// OfficeSuite is the office suite the space offers.
 	OfficeSuite models.OfficeSuite
+	// Limits are what the space holds (zero: the defaults of before they were
+	// versioned), OwnLimits whether a moderator gave them, LimitsVersion the version of
+	// the fleet's defaults it was last told of.
+	Limits        models.Limits
+	OwnLimits     bool
+	LimitsVersion int
 }
 
 // ActionInput is an action on a space in service. TokenSeq is set when the contact acts

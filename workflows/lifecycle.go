@@ -75,7 +75,12 @@ type action struct {
 	changed bool
 	failure error
 	office  OfficeInput // UpdateOffice's
-	err     error       // what the handler answers when the action could not be done
+	// err is what the handler answers when the action could not be done (an office
+	// switch undone, limits not applied); the space's life goes on.
+	err error
+	// limits is the input of UpdateSetLimits, limitsResult its answer.
+	limits       SetLimitsInput
+	limitsResult SetLimitsResult
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -181,7 +186,9 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 	if err := s.projectSchedule(ctx); err != nil {
 		return SpaceResult{}, err
 	}
-	woken := func() bool { return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) }
+	woken := func() bool {
+		return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) || s.limitsWaiting(ctx)
+	}
 	for {
 		phase := s.st.Status
 		sc := s.schedule()
@@ -210,6 +217,8 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 			err = s.act(ctx)
 		case acted && s.upgradeWaiting(ctx):
 			err = s.upgradeNext(ctx)
+		case acted && s.limitsWaiting(ctx):
+			err = s.limitsNext(ctx)
 		case acted:
 			// A new policy: plan again at once, the timer of the old plan is dropped.
 			err = s.replan(ctx)
@@ -440,6 +449,8 @@ func (s *space) act(ctx workflow.Context) error {
 		// A switch that failed was undone: the space goes on with its suite, and the
 		// update answers the failure.
 		a.err = s.switchOffice(ctx, a.office)
+	case UpdateSetLimits:
+		err = s.setLimits(ctx, a)
 	}
 	a.done, s.action = true, nil
 	return err

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"jardinier/activities/database"
 	"jardinier/activities/nextcloud"
 	"jardinier/activities/storage"
 	"jardinier/models"
@@ -95,8 +96,18 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 	if err = workflow.ExecuteActivity(shortCtx, na.CreateSpaceAdmin, nextcloud.CreateAdminInput{Slug: s.in.Slug, AdminUser: AdminUser}).Get(ctx, &admin); err != nil {
 		return "", "", err
 	}
-	if err = workflow.ExecuteActivity(shortCtx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: models.DefaultLimits()}).Get(ctx, nil); err != nil {
+	limits, limitsVersion, err := s.provisionLimits(ctx)
+	if err != nil {
 		return "", "", err
+	}
+	if err = workflow.ExecuteActivity(shortCtx, na.ApplySpaceLimits, nextcloud.ApplyLimitsInput{Slug: s.in.Slug, Limits: limits}).Get(ctx, nil); err != nil {
+		return "", "", err
+	}
+	if limitsVersion > 0 {
+		s.st.Limits = SpaceLimits{Applied: limits, Version: limitsVersion}
+		if err = s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Reason: s.st.Reason, Limits: s.limitsProjection()}); err != nil {
+			return "", "", err
+		}
 	}
 	// No list of apps: the worker enables those its configuration approves.
 	if err = workflow.ExecuteActivity(actx, na.EnableSpaceApps, nextcloud.EnableAppsInput{Slug: s.in.Slug,

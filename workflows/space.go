@@ -70,6 +70,9 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 	if err := s.registerOfficeHandler(ctx); err != nil {
 		return err
 	}
+	if err := s.registerLimitsHandler(ctx); err != nil {
+		return err
+	}
 	if err := s.registerActionHandlers(ctx); err != nil {
 		return err
 	}
@@ -85,6 +88,7 @@ func (s *space) statusQuery() (SpaceStatus, error) {
 	}
 	st.PolicyVersion = s.policyVersion
 	st.OfficeSuite = s.officeSuite()
+	st.Limits, st.OwnLimits, st.LimitsVersion = s.st.Limits.Applied, s.st.Limits.Own, s.st.Limits.Version
 	return st, nil
 }
 
@@ -242,6 +246,7 @@ func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 		return SpaceResult{}, err
 	}
 	s.skipUpgrades(ctx)
+	s.skipLimits(ctx)
 	return SpaceResult{Status: s.st.Status}, nil
 }
 
@@ -252,6 +257,7 @@ func (s *space) continueAsNew(ctx workflow.Context) error {
 		return err
 	}
 	s.pendingUpgrades(ctx) // signals would not survive the new run
+	s.pendingLimits(ctx)
 	in := s.in
 	st := s.st
 	in.State = &st

@@ -56,6 +56,11 @@ type harness struct {
 	policy        models.InactivityPolicy
 	policyVersion int
 	lastActivity  func(now time.Time) time.Time
+	// limits and limitsVersion are what CurrentLimits answers: the fleet's defaults.
+	limits        models.Limits
+	limitsVersion int
+	// limitsReports are the answers the space sent to limits rollouts.
+	limitsReports []LimitsReport
 	// The space's instance on the simulator, through the real activities; nc is what
 	// the simulator said of it after the last upgrade step, and failStep makes a step
 	// fail before it reaches the simulator.
@@ -106,7 +111,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	sim := nextcloud.NewSimulator(slog.New(slog.DiscardHandler))
 	return &harness{t: t, input: testInput, calls: map[string]int{}, fail: map[string]func(int) error{}, start: testStart,
-		policy: models.DefaultInactivityPolicy(), lastActivity: func(time.Time) time.Time { return time.Time{} },
+		policy: models.DefaultInactivityPolicy(), limits: models.DefaultLimits(), limitsVersion: 1, lastActivity: func(time.Time) time.Time { return time.Time{} },
 		sim: sim, activities: &nextcloud.Activities{Driver: sim, Apps: nextcloud.DefaultApps,
 			Office: testOffice, OfficeKey: testOfficeKey},
 		nc:       instanceView{version: testInput.NextcloudVersion, code: testInput.NextcloudVersion, cron: true},
@@ -161,6 +166,9 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	register(h, "CurrentPolicy", func(database.CurrentPolicyInput) database.CurrentPolicyResult {
 		return database.CurrentPolicyResult{Policy: h.policy, Version: h.policyVersion}
 	})
+	register(h, "CurrentLimits", func(database.CurrentLimitsInput) database.CurrentLimitsResult {
+		return database.CurrentLimitsResult{Limits: h.limits, Version: h.limitsVersion}
+	})
 	registerCtx(h, "Send", func(ctx context.Context, in mail.SendInput) (mail.SendResult, error) {
 		h.mails = append(h.mails, in)
 		h.mailLanes = append(h.mailLanes, mailLane{activity.GetInfo(ctx).TaskQueue, activity.GetInfo(ctx).Priority})
@@ -203,6 +211,11 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))
+			return nil
+		})
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalLimitsApplied, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			h.limitsReports = append(h.limitsReports, arg.(LimitsReport))
 			return nil
 		})
 	for _, c := range h.timeline {

@@ -36,6 +36,8 @@ var transitions = map[string]transition{
 		refusal: "seul un espace actif ou désactivé peut changer d'adresse de contact"},
 	UpdateOffice: {from: []models.Status{models.StatusActive},
 		refusal: "seul un espace actif peut changer de suite bureautique"},
+	UpdateSetLimits: {from: []models.Status{models.StatusActive},
+		refusal: "seul un espace actif reçoit de nouvelles limites"},
 }
 
 // transition is one row of the table: the statuses an update may be sent in, and what
@@ -77,6 +79,9 @@ const (
 	ErrTypeStaleLink = "StaleLink"
 	// ErrTypeTooSoon: a confirmation link went out moments ago.
 	ErrTypeTooSoon = "TooSoon"
+	// ErrTypeNotApplied: the space could not apply the change (its instance did not
+	// answer); nothing was recorded, try again later.
+	ErrTypeNotApplied = "NotApplied"
 )
 
 // Refusal is the detail of a validator's refusal: the field at fault, if any.

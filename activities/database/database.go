@@ -36,6 +36,9 @@ type Activities struct {
 	// Sealer seals and opens the contact's address on its way through a change of
 	// address (contact.go).
 	Sealer *models.Sealer
+	// Limits is SPACE_LIMITS: the first version of the fleet's default limits when the
+	// database has none yet.
+	Limits models.Limits
 }
 
 // RecordTransitionInput describes one transition of a space and who caused it.
@@ -67,6 +70,8 @@ type RecordTransitionInput struct {
 	// unchanged.
 	OfficeSuite       models.OfficeSuite
 	OfficeFingerprint string
+	// Limits are the limits the space now holds; nil leaves them unchanged.
+	Limits *SpaceLimits
 }
 
 // Schedule is the next step of the inactivity policy and the deletion date, if nothing
@@ -154,6 +159,11 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 		}
 		if in.OfficeSuite != "" {
 			updates["office_suite"], updates["office_fingerprint"] = in.OfficeSuite, in.OfficeFingerprint
+		}
+		if l := in.Limits; l != nil {
+			updates["max_accounts"], updates["quota_bytes"], updates["max_video_bytes"] =
+				l.Limits.MaxAccounts, l.Limits.QuotaBytes, l.Limits.MaxVideoBytes
+			updates["own_limits"], updates["limits_version"] = l.Own, l.Version
 		}
 		if sc := in.Schedule; sc != nil {
 			updates["next_step"] = sc.NextStep

@@ -67,8 +67,8 @@ func CheckUpgrade(current, target string) error {
 // checkLimits refuses limits no space may have; every driver checks them the same way.
 func checkLimits(limits models.Limits) error {
 	switch {
-	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxSpaceAccounts:
-		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxSpaceAccounts)
+	case limits.MaxAccounts < 1 || limits.MaxAccounts > models.MaxGrantedAccounts:
+		return permanent("max accounts %d is not between 1 and %d", limits.MaxAccounts, models.MaxGrantedAccounts)
 	case limits.QuotaBytes <= 0:
 		return permanent("quota %d is not positive", limits.QuotaBytes)
 	case limits.MaxVideoBytes <= 0 || limits.MaxVideoBytes > limits.QuotaBytes:

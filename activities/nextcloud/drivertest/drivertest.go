@@ -207,7 +207,7 @@ func (c *contract) activity(t *testing.T) {
 func (c *contract) limits(t *testing.T) {
 	for what, change := range map[string]func(*models.Limits){
 		"no account":          func(l *models.Limits) { l.MaxAccounts = 0 },
-		"too many accounts":   func(l *models.Limits) { l.MaxAccounts = models.MaxSpaceAccounts + 1 },
+		"too many accounts":   func(l *models.Limits) { l.MaxAccounts = models.MaxGrantedAccounts + 1 },
 		"no quota":            func(l *models.Limits) { l.QuotaBytes = 0 },
 		"videos over a quota": func(l *models.Limits) { l.MaxVideoBytes = l.QuotaBytes + 1 },
 	} {
@@ -221,6 +221,8 @@ func (c *contract) limits(t *testing.T) {
 	requirePermanent(t, c.d.CreateAdmin(c.ctx, c.slug, "second-admin", adminPassword), "an account over the limit")
 	require.NoError(t, c.d.CreateAdmin(c.ctx, c.slug, c.f.Spec.AdminUser, adminPassword),
 		"the account within the limit keeps working")
+	granted := models.LimitsOf(models.MaxSpaceAccounts*2, models.MaxSpaceStorageGB*2, models.MaxVideoFileMB*2)
+	twice(t, "grant one space more than the service's limits", func() error { return c.d.ApplyLimits(c.ctx, c.slug, granted) })
 	twice(t, "apply the default limits", func() error { return c.d.ApplyLimits(c.ctx, c.slug, models.DefaultLimits()) })
 }
 
