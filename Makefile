@@ -6,6 +6,10 @@
 TEMPORAL_CLI_VERSION  := v1.5.1
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
 WORKFLOWCHECK_VERSION := v0.6.0
+# The Temporal server of `make cluster`: the version the pinned CLI embeds (its
+# go.mod), compatible with the SDK of go.mod; the web UI likewise.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_UI_VERSION     := v2.42.1
 
 GO        ?= go
 TESTFLAGS ?=
@@ -34,6 +38,38 @@ bin/minio: bin/.minio-$(MINIO_VERSION)
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 	@touch $@
 
+# The cluster's Temporal server, its schema tool and its web UI. go install names
+# a binary after its package (server, sql), hence the build directory and the mv.
+.PHONY: cluster-tools
+cluster-tools: bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server ## Build the pinned Temporal server, temporal-sql-tool and web UI into bin/ (takes many minutes the first time).
+
+bin/temporal-server: bin/.tserver-$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv bin/.build-server/server $@
+
+bin/temporal-sql-tool: bin/.tsqltool-$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-sqltool $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv bin/.build-sqltool/sql $@
+
+bin/temporal-ui-server: bin/.tui-$(TEMPORAL_UI_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-ui $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv bin/.build-ui/server $@
+
+bin/.tserver-%:
+	@mkdir -p bin
+	@rm -f bin/.tserver-*
+	@touch $@
+
+bin/.tsqltool-%:
+	@mkdir -p bin
+	@rm -f bin/.tsqltool-*
+	@touch $@
+
+bin/.tui-%:
+	@mkdir -p bin
+	@rm -f bin/.tui-*
+	@touch $@
+
 bin/.temporal-%:
 	@mkdir -p bin
 	@rm -f bin/.temporal-*
@@ -58,6 +94,10 @@ api/browsertest/node_modules/.package-lock.json: api/browsertest/package.json ap
 build: ## Build bin/jardinier.
 	$(GO) build -o bin/jardinier .
 
+.PHONY: cluster
+cluster: build tools cluster-tools ## Run Jardinier here on a real Temporal cluster: the Temporal server on PostgreSQL, WORKERS workers (2), APIS API instances (2), cron.
+	bin/jardinier cluster --workers $(or $(WORKERS),2) --apis $(or $(APIS),2)
+
 .PHONY: dev
 dev: build tools ## Run Jardinier here, starting the servers not found running (PostgreSQL, Temporal, MinIO).
 	bin/jardinier dev
@@ -66,7 +106,7 @@ dev: build tools ## Run Jardinier here, starting the servers not found running (
 PACKAGES ?= ./...
 
 .PHONY: test
-test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
+test: tools cluster-tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 
 .PHONY: lint
