@@ -110,9 +110,36 @@ test: tools cluster-tools browser-deps ## Run every test against real servers; p
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 
 .PHONY: lint
-lint: ## Run go vet and check that workflow code is deterministic.
+lint: ## Run go vet, check that workflow code is deterministic, and check the deployment files of deploy/.
 	$(GO) vet ./...
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION) ./workflows/...
+	$(MAKE) lint-deploy
+
+# The Kubernetes manifests decode strictly against the API types (a module of its own,
+# deploy/kubernetes); the systemd units pass systemd-analyze verify; the image builds.
+# A missing tool skips its check with a message.
+.PHONY: lint-deploy
+lint-deploy: build
+	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@if command -v kubectl >/dev/null; then \
+		echo "kubectl kustomize deploy/kubernetes/base"; kubectl kustomize deploy/kubernetes/base >/dev/null; \
+	else echo "lint: kubectl not found: the kustomize base is decoded file by file only"; fi
+	@if command -v systemd-analyze >/dev/null; then \
+		echo "systemd-analyze verify deploy/systemd/*.service"; \
+		tmp=$$(mktemp -d); \
+		for f in deploy/systemd/*.service; do sed "s#/usr/local/bin/jardinier#$(CURDIR)/bin/jardinier#" $$f > $$tmp/$${f##*/}; done; \
+		out=$$(systemd-analyze verify $$tmp/*.service 2>&1); rc=$$?; rm -rf $$tmp; \
+		if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	else echo "lint: systemd-analyze not found (Debian package systemd): the units of deploy/systemd are not checked"; fi
+	@if docker info >/dev/null 2>&1; then \
+		echo "docker build -f deploy/docker/Dockerfile ."; docker build -q -f deploy/docker/Dockerfile -t jardinier:lint . >/dev/null; \
+	elif command -v podman >/dev/null && podman info >/dev/null 2>&1; then \
+		echo "podman build -f deploy/docker/Dockerfile ."; podman build -q -f deploy/docker/Dockerfile -t jardinier:lint . >/dev/null; \
+	else echo "lint: no container engine answers (docker info, podman info): deploy/docker/Dockerfile is not built"; fi
+
+.PHONY: chaos
+chaos: tools cluster-tools ## On the real cluster, provision 60 spaces, delete 20 and upgrade the others while killing workers (30 kills or more) and the Temporal server once; prints the line.
+	CHAOS=long $(GO) test ./deploy/e2e/ -run '^TestChaosOnCluster$$' -count=1 -timeout 60m
 
 .PHONY: clean
 clean: ## Remove build and coverage output (keeps the tools in bin/ and the dev data).

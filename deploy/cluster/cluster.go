@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -193,7 +194,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (make cluster builds it)", err)
 	}
-	ports, err := freePorts(8)
+	ports, err := freeLowPorts(8)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +248,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		"TEMPORAL_ADDRESS=" + cfg.TemporalAddress,
 		"TEMPORAL_NAMESPACE=" + cfg.TemporalNamespace,
 		"MAIL_DIR=" + cfg.MailDir,
-		"NEXTCLOUD_SIM_DIR=" + filepath.Join(o.StateDir, "nextcloud-sim"),
+		"NEXTCLOUD_SIM_DIR=" + c.SimDir(),
 		"DATABASE_URL=" + cfg.DatabaseURL,
 		"S3_ENDPOINT=" + cfg.S3Endpoint,
 		"S3_ACCESS_KEY=" + cfg.S3AccessKey,
@@ -375,6 +376,10 @@ func (c *Cluster) startUI(ctx context.Context, root string) error {
 	return nil
 }
 
+// SimDir is where the workers' Nextcloud simulator keeps the spaces
+// (NEXTCLOUD_SIM_DIR), shared by every worker and the cron service.
+func (c *Cluster) SimDir() string { return filepath.Join(c.o.StateDir, "nextcloud-sim") }
+
 // StartWorker starts worker i (from 0), or starts it again once it has ended.
 func (c *Cluster) StartWorker(i int) error {
 	name := fmt.Sprintf("worker-%d", i+1)
@@ -460,23 +465,28 @@ func checkFree(addr string) error {
 	return l.Close()
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1, held until all are
-// found so that none is returned twice.
-func freePorts(n int) ([]string, error) {
+// freeLowPorts returns n distinct free TCP ports on 127.0.0.1 below 32768, held until
+// all are found so that none is returned twice: Temporal keeps the membership ports
+// in a smallint column.
+func freeLowPorts(n int) ([]string, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	ports := make([]string, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports := make([]string, 0, n)
+	for try := 0; len(ports) < n && try < 1000; try++ {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports[i] = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, strconv.Itoa(port))
+	}
+	if len(ports) < n {
+		return nil, errors.New("find free ports below 32768 for the Temporal server: none")
 	}
 	return ports, nil
 }
