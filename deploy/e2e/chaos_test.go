@@ -42,8 +42,8 @@ import (
 // The variables of a chaos run. CHAOS=long is `make chaos`; without it the short run
 // of `make test`.
 const (
-	chaosModeEnv = "CHAOS"                      // long: make chaos
-	chaosSeedEnv = "CHAOS_SEED"                 // the seed of the kills' moments; empty: a new one, reported
+	chaosModeEnv = "CHAOS"      // long: make chaos
+	chaosSeedEnv = "CHAOS_SEED" // the seed of the kills' moments; empty: a new one, reported
 )
 
 // chaosRole makes the test binary a worker or API process of TestChaosOnCluster
@@ -111,12 +111,12 @@ func TestChaosOnCluster(t *testing.T) {
 	defer chaos.stop()
 
 	// Provisioning under kills.
-	ids := map[string]string{}
+	ids, retried := map[string]string{}, 0
 	for _, slug := range slugs {
 		ids[slug] = s.submit(slug, "contact@"+slug+".example")
-		require.Equal(t, http.StatusOK, s.call("POST", "/api/v1/applications/"+ids[slug]+"/accept", s.token,
-			map[string]any{"reason": "collectif éligible"}, nil))
+		retried += s.acceptUnderChaos(ids[slug], slug)
 	}
+	t.Logf("chaos: %d acceptances answered with an error (the worker of the update killed) and sent again", retried)
 	for _, slug := range slugs {
 		s.waitStatusFor(slug, models.StatusActive, run.within)
 	}
@@ -329,6 +329,25 @@ func TestChaosClusterProcess(t *testing.T) {
 		t.Fatalf("-chaos.role=%q: want worker or api", role)
 	}
 	require.NoError(t, err)
+}
+
+// acceptUnderChaos accepts the application as a moderator would while workers die: an
+// update whose worker is killed before it answers times out with an error, and the
+// moderator sends it again until it is accepted, or refused because it already was.
+// It returns how many answers were errors.
+func (s *system) acceptUnderChaos(id, slug string) int {
+	s.t.Helper()
+	errs := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		code := s.call("POST", "/api/v1/applications/"+id+"/accept", s.token, map[string]any{"reason": "collectif éligible"}, nil)
+		if code == http.StatusOK || (code == http.StatusConflict && s.statusOf(slug) != models.StatusSubmitted) {
+			return errs
+		}
+		errs++
+		require.True(s.t, time.Now().Before(deadline), "the acceptance of %s never went through: %d", slug, code)
+		time.Sleep(time.Second)
+	}
 }
 
 // statusOf is the space's status as the API reports it; empty when it does not answer.
