@@ -106,7 +106,7 @@ dev: build tools ## Run Jardinier here, starting the servers not found running (
 PACKAGES ?= ./...
 
 .PHONY: test
-test: tools cluster-tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
+test: tools bin/temporal-server bin/temporal-sql-tool browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 
 .PHONY: lint
@@ -138,7 +138,7 @@ lint-deploy: build
 	else echo "lint: no container engine answers (docker info, podman info): deploy/docker/Dockerfile is not built"; fi
 
 .PHONY: chaos
-chaos: tools cluster-tools ## On the real cluster, provision 60 spaces, delete 20 and upgrade the others while killing workers (30 kills or more) and the Temporal server once; prints the line.
+chaos: tools bin/temporal-server bin/temporal-sql-tool ## On the real cluster, provision 60 spaces, delete 20 and upgrade the others while killing workers (30 kills or more) and the Temporal server once; prints the line.
 	CHAOS=long $(GO) test ./deploy/e2e/ -run '^TestChaosOnCluster$$' -count=1 -timeout 60m
 
 .PHONY: clean

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,12 +56,14 @@ type chaosRun struct {
 	minKills int           // a run with fewer kills fails
 	killGap  time.Duration // a worker is killed after a random wait of up to killGap (at least a quarter of it)
 	occ      time.Duration // each simulated `occ upgrade`
-	within   time.Duration // how long the spaces may take to reach their state
+	// concurrency is how many spaces the fleet upgrade upgrades at once.
+	concurrency int
+	within      time.Duration // how long the spaces may take to reach their state
 }
 
 var (
-	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 3, killGap: 8 * time.Second, occ: time.Second, within: 4 * time.Minute}
-	longChaos  = chaosRun{spaces: 60, deleted: 20, minKills: 30, killGap: 6 * time.Second, occ: 3 * time.Second, within: 15 * time.Minute}
+	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 3, killGap: 8 * time.Second, occ: time.Second, concurrency: 3, within: 4 * time.Minute}
+	longChaos  = chaosRun{spaces: 60, deleted: 20, minKills: 30, killGap: 6 * time.Second, occ: 2 * time.Second, concurrency: 10, within: 20 * time.Minute}
 )
 
 // chaosUpgradeTarget is the next major of the version new spaces get.
@@ -94,17 +95,21 @@ func TestChaosOnCluster(t *testing.T) {
 	t.Logf("chaos: seed=%d (%s=%d runs the same moments again)", seed, chaosSeedEnv, seed)
 	rng := mrand.New(mrand.NewPCG(seed, seed>>1|1))
 
-	c, s := startChaosCluster(t, run)
-	admin, _, err := models.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
-	require.NoError(t, err)
 	id := make([]byte, 2)
 	_, _ = rand.Read(id)
 	prefix := "chaos" + hex.EncodeToString(id)
 	slugs := make([]string, run.spaces)
+	fleet, err := nextcloud.NewFleetDB(modeltest.ServerURL())
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.Close() })
 	for i := range slugs {
 		slugs[i] = fmt.Sprintf("%s-%02d", prefix, i)
-		t.Cleanup(func() { _ = s.fleet.Drop(context.Background(), slugs[i]) })
+		// Once the cluster has stopped: a worker cut short leaves nothing either.
+		t.Cleanup(func() { _ = fleet.Drop(context.Background(), slugs[i]) })
 	}
+	c, s := startChaosCluster(t, run)
+	admin, _, err := models.CreateModerator(context.Background(), s.db, "dominique", models.RoleAdmin)
+	require.NoError(t, err)
 	deleted, kept := slugs[:run.deleted], slugs[run.deleted:]
 
 	chaos := startKilling(t, c, rng, run.killGap)
@@ -129,7 +134,7 @@ func TestChaosOnCluster(t *testing.T) {
 	var upgrade struct{ ID string }
 	require.Eventually(t, func() bool {
 		return s.call("POST", "/api/v1/upgrades", admin,
-			map[string]any{"target": chaosUpgradeTarget, "canary": 0, "concurrency": 3}, &upgrade) == http.StatusAccepted
+			map[string]any{"target": chaosUpgradeTarget, "canary": 0, "concurrency": run.concurrency}, &upgrade) == http.StatusAccepted
 	}, time.Minute, time.Second, "the fleet upgrade did not start")
 	time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Second))))
 	restartAt := time.Now()
@@ -245,7 +250,9 @@ func startChaosCluster(t *testing.T, run chaosRun) (*cluster.Cluster, *system) {
 	cfg.APIAddr = freePortPair(t)
 	tdb, err := cluster.ParseDatabaseURL(modeltest.ServerURL())
 	require.NoError(t, err)
-	tdb.Name = "jardinier_chaos_" + strings.ReplaceAll(filepath.Base(t.TempDir()), "-", "")
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	tdb.Name = "jardinier_chaos_" + hex.EncodeToString(suffix)
 
 	var out io.Writer // the processes' output, for the long run only
 	if os.Getenv(chaosModeEnv) == "long" {
