@@ -6,6 +6,10 @@
 TEMPORAL_CLI_VERSION  := v1.5.1
 MINIO_VERSION         := v0.0.0-20260212201848-7aac2a2c5b7c
 WORKFLOWCHECK_VERSION := v0.6.0
+# The Temporal server of `make cluster`: the version the pinned CLI embeds (its
+# go.mod), compatible with the SDK of go.mod; the web UI likewise.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_UI_VERSION     := v2.42.1
 
 GO        ?= go
 TESTFLAGS ?=
@@ -34,6 +38,38 @@ bin/minio: bin/.minio-$(MINIO_VERSION)
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 	@touch $@
 
+# The cluster's Temporal server, its schema tool and its web UI. go install names
+# a binary after its package (server, sql), hence the build directory and the mv.
+.PHONY: cluster-tools
+cluster-tools: bin/temporal-server bin/temporal-sql-tool bin/temporal-ui-server ## Build the pinned Temporal server, temporal-sql-tool and web UI into bin/ (takes many minutes the first time).
+
+bin/temporal-server: bin/.tserver-$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv bin/.build-server/server $@
+
+bin/temporal-sql-tool: bin/.tsqltool-$(TEMPORAL_SERVER_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-sqltool $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv bin/.build-sqltool/sql $@
+
+bin/temporal-ui-server: bin/.tui-$(TEMPORAL_UI_VERSION)
+	GOBIN=$(CURDIR)/bin/.build-ui $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv bin/.build-ui/server $@
+
+bin/.tserver-%:
+	@mkdir -p bin
+	@rm -f bin/.tserver-*
+	@touch $@
+
+bin/.tsqltool-%:
+	@mkdir -p bin
+	@rm -f bin/.tsqltool-*
+	@touch $@
+
+bin/.tui-%:
+	@mkdir -p bin
+	@rm -f bin/.tui-*
+	@touch $@
+
 bin/.temporal-%:
 	@mkdir -p bin
 	@rm -f bin/.temporal-*
@@ -58,6 +94,10 @@ api/browsertest/node_modules/.package-lock.json: api/browsertest/package.json ap
 build: ## Build bin/jardinier.
 	$(GO) build -o bin/jardinier .
 
+.PHONY: cluster
+cluster: build tools cluster-tools ## Run Jardinier here on a real Temporal cluster: the Temporal server on PostgreSQL, WORKERS workers (2), APIS API instances (2), cron.
+	bin/jardinier cluster --workers $(or $(WORKERS),2) --apis $(or $(APIS),2)
+
 .PHONY: dev
 dev: build tools ## Run Jardinier here, starting the servers not found running (PostgreSQL, Temporal, MinIO).
 	bin/jardinier dev
@@ -66,7 +106,7 @@ dev: build tools ## Run Jardinier here, starting the servers not found running (
 PACKAGES ?= ./...
 
 .PHONY: test
-test: tools browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
+test: tools bin/temporal-server bin/temporal-sql-tool browser-deps ## Run every test against real servers; pass more flags with TESTFLAGS=..., fewer packages with PACKAGES=...
 	$(GO) test -count=1 -timeout 60m $(TESTFLAGS) $(PACKAGES)
 	$(if $(filter ./... ./api ./api/ jardinier/api,$(PACKAGES)),@$(MAKE) --no-print-directory fuzz)
 
@@ -85,9 +125,36 @@ fuzz: ## Search each fuzz target of the API for FUZZTIME (15s); needs PostgreSQL
 	done
 
 .PHONY: lint
-lint: lint-alerts ## Run go vet, check that workflow code is deterministic, and check the alert rules and dashboard.
+lint: lint-alerts ## Run go vet, check that workflow code is deterministic, and check the alert rules, the dashboard and the deployment files of deploy/.
 	$(GO) vet ./...
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION) ./workflows/...
+	$(MAKE) lint-deploy
+
+# The Kubernetes manifests decode strictly against the API types (a module of its own,
+# deploy/kubernetes); the systemd units pass systemd-analyze verify; the image builds.
+# A missing tool skips its check with a message.
+.PHONY: lint-deploy
+lint-deploy: build
+	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@if command -v kubectl >/dev/null; then \
+		echo "kubectl kustomize deploy/kubernetes/base"; kubectl kustomize deploy/kubernetes/base >/dev/null; \
+	else echo "lint: kubectl not found: the kustomize base is decoded file by file only"; fi
+	@if command -v systemd-analyze >/dev/null; then \
+		echo "systemd-analyze verify deploy/systemd/*.service"; \
+		tmp=$$(mktemp -d); \
+		for f in deploy/systemd/*.service; do sed "s#/usr/local/bin/jardinier#$(CURDIR)/bin/jardinier#" $$f > $$tmp/$${f##*/}; done; \
+		out=$$(systemd-analyze verify $$tmp/*.service 2>&1); rc=$$?; rm -rf $$tmp; \
+		if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	else echo "lint: systemd-analyze not found (Debian package systemd): the units of deploy/systemd are not checked"; fi
+	@if docker info >/dev/null 2>&1; then \
+		echo "docker build -f deploy/docker/Dockerfile ."; docker build -q -f deploy/docker/Dockerfile -t jardinier:lint . >/dev/null; \
+	elif command -v podman >/dev/null && podman info >/dev/null 2>&1; then \
+		echo "podman build -f deploy/docker/Dockerfile ."; podman build -q -f deploy/docker/Dockerfile -t jardinier:lint . >/dev/null; \
+	else echo "lint: no container engine answers (docker info, podman info): deploy/docker/Dockerfile is not built"; fi
+
+.PHONY: chaos
+chaos: tools bin/temporal-server bin/temporal-sql-tool ## On the real cluster, provision 60 spaces, delete 20 and upgrade the others while killing workers (30 kills or more) and the Temporal server once; prints the line.
+	CHAOS=long $(GO) test ./deploy/e2e/ -run '^TestChaosOnCluster$$' -count=1 -timeout 60m
 
 # The alert rules and the dashboard, loaded by Prometheus' own parsers; a module of its
 # own (deploy/prometheus/check) keeps Prometheus out of Jardinier's dependencies.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"jardinier/api"
+	"jardinier/deploy/cluster"
 	"jardinier/deploy/devstack"
 	"jardinier/models"
 	"jardinier/models/metrics"
@@ -32,6 +33,9 @@ Commands:
                                          every CRON_EVERY; one or more per web node
   dev                                    run the whole system here, starting the servers
                                          not found running (make dev)
+  cluster [--workers N --apis N]        run the whole system here on a real Temporal
+                                         cluster (make cluster): the Temporal server on
+                                         PostgreSQL, N workers, N API instances, cron
   moderator add --name NAME --role ROLE [--email ADDRESS]
                                          create a moderator (ROLE: moderator or admin)
                                          and print their API token; with an address,
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCron(ctx, cfg, logger)
 	case "dev":
 		return devstack.RunDev(ctx, devstack.DevOptions{Config: cfg, Getenv: os.Getenv, Stdout: stdout, Logger: logger})
+	case "cluster":
+		return clusterCommand(ctx, cfg, args[1:], stdout, logger)
 	case "moderator":
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
 	case "bench-provision":
@@ -99,6 +105,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageError(fmt.Sprintf("unknown command %q", args[0]))
+}
+
+func clusterCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	workers := fs.Int("workers", 2, "worker processes")
+	apis := fs.Int("apis", 2, "API instances, on API_ADDR and the next ports")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *workers < 1 || *apis < 1 {
+		return usageError("--workers and --apis must be at least 1")
+	}
+	return cluster.Run(ctx, cluster.RunOptions{Config: cfg, Workers: *workers, APIs: *apis, Stdout: stdout, Logger: logger})
 }
 
 func moderatorCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {

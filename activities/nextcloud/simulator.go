@@ -39,6 +39,7 @@ type Simulator struct {
 	mu       sync.Mutex
 	fleet    *FleetDB // nil: databases exist in memory only
 	dir      string   // "": spaces are kept in memory only
+	lockFile *os.File // dir, open: its lock is held by lock with Persist
 	spaces   map[string]*simSpace
 	failures map[opKey]*Failure
 	calls    map[opKey]int
@@ -70,8 +71,8 @@ func NewSimulator(log *slog.Logger) *Simulator {
 // SetApprovedApps sets the apps EnableApps accepts besides the office suites, as the
 // operator approves them (NEXTCLOUD_APPS); DefaultApps until then.
 func (s *Simulator) SetApprovedApps(apps []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.approved = slices.Clone(apps)
 }
 
@@ -80,8 +81,8 @@ func (s *Simulator) SetApprovedApps(apps []string) {
 // PostgreSQL server can be checked. The Simulator does not close f. Call it before the
 // Simulator is used.
 func (s *Simulator) UseFleetDB(f *FleetDB) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.fleet = f
 	if f != nil {
 		s.log.Info("Nextcloud simulator creates the spaces' databases for real", "server", f.server)
@@ -93,8 +94,8 @@ func (s *Simulator) UseFleetDB(f *FleetDB) {
 // the call's context is done; other operations, other spaces' upgrades included, do not
 // wait for it.
 func (s *Simulator) SetUpgradeDuration(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.upgradeDuration = max(d, 0)
 	if d > 0 {
 		s.log.Info("Nextcloud simulator upgrades take time", "upgrade_duration", d)
@@ -105,9 +106,11 @@ func (s *Simulator) SetUpgradeDuration(d time.Duration) {
 // file is replaced after each change and deleted by Remove, and a space the Simulator
 // does not know yet is read from it, so that a new process (a restarted worker) finds
 // the spaces of the previous one. Spaces already in memory are written at once;
-// injected failures and call counts are not kept. Only one process may use dir at a
-// time. Files are not synced to disk: they survive the end of a process, not a crash
-// of the machine.
+// injected failures and call counts are not kept. Several processes may share dir (the
+// workers of a cluster, the cron service): each operation holds dir's lock file and
+// reads the space from its file, so that none works from a state another has changed.
+// Files are not synced to disk: they survive the end of a process, not a crash of the
+// machine.
 func (s *Simulator) Persist(dir string) error {
 	if dir == "" {
 		return errors.New("simulator state directory: empty path")
@@ -126,10 +129,23 @@ func (s *Simulator) Persist(dir string) error {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	// The directory itself is the lock: flock(2) takes a directory, and no file
+	// but the spaces' shows in it.
+	lockFile, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("simulator state directory: %w", err)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dir = dir
+	if s.lockFile != nil {
+		s.lockFile.Close()
+	}
+	s.dir, s.lockFile = dir, lockFile
+	if err := lockShared(s.lockFile); err != nil {
+		return fmt.Errorf("simulator state directory: %w", err)
+	}
+	defer unlockShared(s.lockFile)
 	for _, slug := range slices.Sorted(maps.Keys(s.spaces)) {
 		if err := s.save(slug, s.spaces[slug]); err != nil {
 			return err
@@ -164,8 +180,8 @@ func (s *Simulator) CreateDatabase(ctx context.Context, slug string) error {
 // spec succeeds without change, while a different domain, bucket or version for an
 // installed space is refused as permanent (versions change through Upgrade).
 func (s *Simulator) Install(ctx context.Context, spec InstallSpec) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if err := s.enter(ctx, OpInstall, spec.Slug, "version", spec.Version, "bucket", spec.Bucket); err != nil {
 		return err
 	}
@@ -323,8 +339,8 @@ func (s *Simulator) EnableApps(ctx context.Context, slug string, office models.O
 // Status implements Driver. A space without an instance is reported as not installed,
 // not as an error.
 func (s *Simulator) Status(ctx context.Context, slug string) (InstanceStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if err := s.enter(ctx, OpStatus, slug); err != nil {
 		return InstanceStatus{}, err
 	}
@@ -356,8 +372,8 @@ func (s *Simulator) SetDeactivated(ctx context.Context, slug string, deactivated
 
 // LastActivity implements Driver.
 func (s *Simulator) LastActivity(ctx context.Context, slug string) (time.Time, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, OpLastActivity, slug)
 	if err != nil {
 		return time.Time{}, err
@@ -434,8 +450,8 @@ func (s *Simulator) RestoreSnapshot(ctx context.Context, slug, snapshot string) 
 // DropSnapshot implements Driver. Dropping a snapshot that does not exist, or one of a
 // space that does not, succeeds.
 func (s *Simulator) DropSnapshot(ctx context.Context, slug, snapshot string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if err := s.enter(ctx, OpDropSnapshot, slug, "snapshot", snapshot); err != nil {
 		return err
 	}
@@ -458,8 +474,8 @@ func (s *Simulator) DropSnapshot(ctx context.Context, slug, snapshot string) err
 
 // CodeVersion implements Driver.
 func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, OpCodeVersion, slug)
 	if err != nil {
 		return "", err
@@ -475,8 +491,8 @@ func (s *Simulator) CodeVersion(ctx context.Context, slug string) (string, error
 func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error {
 	// Not through change: switching to the code base the space already runs from
 	// writes nothing.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, OpSwitchCode, slug, "version", version)
 	if err != nil {
 		return err
@@ -510,8 +526,8 @@ func (s *Simulator) SwitchCode(ctx context.Context, slug, version string) error 
 // the new version are left for PostUpgrade. Upgrading a space already at target
 // succeeds without change, so that a retried upgrade finishes instead of failing.
 func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if err := s.enter(ctx, OpUpgrade, slug, "target", target); err != nil {
 		return err
 	}
@@ -521,7 +537,7 @@ func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
 	}
 	if d := s.upgradeDuration; d > 0 {
 		// Without s.mu, so that other operations and other spaces' upgrades go on.
-		s.mu.Unlock()
+		s.unlock()
 		timer := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -529,7 +545,7 @@ func (s *Simulator) Upgrade(ctx context.Context, slug, target string) error {
 		case <-timer.C:
 		}
 		timer.Stop()
-		s.mu.Lock()
+		s.lock()
 		if err != nil {
 			return err
 		}
@@ -613,8 +629,8 @@ func (s *Simulator) enterInstalled(ctx context.Context, op, slug string, attrs .
 // op, runs fn on the space and saves it unless fn fails. fn checks everything before
 // it changes anything, so that a call that fails changes nothing.
 func (s *Simulator) change(ctx context.Context, op, slug string, attrs []any, fn func(sp *simSpace) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, op, slug, attrs...)
 	if err != nil {
 		return err
@@ -632,10 +648,10 @@ func (s *Simulator) change(ctx context.Context, op, slug string, attrs []any, fn
 func (s *Simulator) withFleet(ctx context.Context, op, slug string,
 	do func(f *FleetDB, ctx context.Context, slug string) error, msg string, then func() error,
 ) error {
-	s.mu.Lock()
+	s.lock()
 	err := s.enter(ctx, op, slug)
 	fleet := s.fleet
-	s.mu.Unlock()
+	s.unlock()
 	if err != nil {
 		return err
 	}
@@ -647,8 +663,8 @@ func (s *Simulator) withFleet(ctx context.Context, op, slug string,
 		s.log.InfoContext(ctx, msg, "slug", slug, "database", database, "role", role)
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return then()
 }
 

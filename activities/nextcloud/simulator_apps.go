@@ -38,16 +38,16 @@ var _ SharedApps = (*Simulator)(nil)
 // permanent, and CodeBases lists them. Until it is called every release is present and
 // CodeBases names none.
 func (s *Simulator) SetCodeBases(versions ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.apps.codeBases = sortVersions(versions)
 }
 
 // SetAppReleases makes the app store hold releases of app for these majors only
 // (none: the app has no release at all), so that PrepareApps refuses the others.
 func (s *Simulator) SetAppReleases(app string, majors ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.apps.majors == nil {
 		s.apps.majors = map[string][]int{}
 	}
@@ -64,8 +64,8 @@ func (s *Simulator) codeBase(version string) error {
 
 // PrepareApps implements SharedApps.
 func (s *Simulator) PrepareApps(ctx context.Context, version string) (PreparedApps, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.log.InfoContext(ctx, "nextcloud PrepareApps", "version", version)
 	if err := ctx.Err(); err != nil {
 		return PreparedApps{}, err
@@ -140,8 +140,8 @@ func (s *Simulator) tree(version string) PreparedApps {
 // closed and no apps path of its own; one without (installed before the shared trees)
 // has its own writable apps directory and the app store open.
 func (s *Simulator) AppsLayout(ctx context.Context, slug string) (AppsLayout, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, OpAppsLayout, slug)
 	if err != nil {
 		return AppsLayout{}, err
@@ -159,8 +159,8 @@ func (sp *simSpace) appsLayout() AppsLayout {
 
 // CodeBases implements SharedApps: the releases of SetCodeBases, none before.
 func (s *Simulator) CodeBases(ctx context.Context) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

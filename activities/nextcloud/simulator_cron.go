@@ -23,9 +23,9 @@ type simCron struct {
 // service must never cause. With Persist, the space is read again from its state file,
 // so that a cron process of its own sees what the worker's process changed.
 func (s *Simulator) RunCron(ctx context.Context, slug string) error {
-	s.mu.Lock()
+	s.lock()
 	if err := s.enter(ctx, OpRunCron, slug); err != nil {
-		s.mu.Unlock()
+		s.unlock()
 		return err
 	}
 	if s.dir != "" {
@@ -37,15 +37,15 @@ func (s *Simulator) RunCron(ctx context.Context, slug string) error {
 		delete(s.spaces, slug)
 	}
 	if err != nil {
-		s.mu.Unlock()
+		s.unlock()
 		return err
 	}
 	switch {
 	case sp.CronPaused:
-		s.mu.Unlock()
+		s.unlock()
 		return fmt.Errorf("cron of %s: paused: %w", slug, ErrCronSkipped)
 	case sp.Maintenance || sp.Deactivated:
-		s.mu.Unlock()
+		s.unlock()
 		return fmt.Errorf("cron of %s: maintenance: %w", slug, ErrCronSkipped)
 	}
 	c := &s.cron
@@ -58,7 +58,7 @@ func (s *Simulator) RunCron(ctx context.Context, slug string) error {
 	}
 	c.running[slug]++
 	d := c.duration
-	s.mu.Unlock()
+	s.unlock()
 
 	if d > 0 {
 		timer := time.NewTimer(d)
@@ -70,8 +70,8 @@ func (s *Simulator) RunCron(ctx context.Context, slug string) error {
 		timer.Stop()
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	c.running[slug]--
 	if err != nil {
 		return fmt.Errorf("cron of %s: %w", slug, err)
@@ -84,24 +84,24 @@ func (s *Simulator) RunCron(ctx context.Context, slug string) error {
 // a busy space; a run cut short by its context fails. It is for tests, demonstrations
 // and benchmarks; InjectFailure(slug, OpRunCron, ...) makes runs fail.
 func (s *Simulator) SetCronDuration(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.cron.duration = max(d, 0)
 }
 
 // CronRuns counts the runs of the space's background jobs that ended without error. It
 // is for tests and demonstrations.
 func (s *Simulator) CronRuns(slug string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.cron.runs[slug]
 }
 
 // CronOverlaps counts, over every space, the runs that started while another run of the
 // same space was under way. It is for tests and benchmarks.
 func (s *Simulator) CronOverlaps() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	n := 0
 	for _, v := range s.cron.overlaps {
 		n += v

@@ -106,8 +106,8 @@ func (s *Simulator) SetTokenActivity(slug string, t time.Time) {
 // CheckPassword reports whether password is the one user of the space was given. It
 // is for tests and demonstrations.
 func (s *Simulator) CheckPassword(slug, user, password string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp := s.hookSpace(slug)
 	if sp == nil {
 		return false
@@ -122,8 +122,8 @@ func (s *Simulator) CheckPassword(slug, user, password string) bool {
 // Instance returns a copy of what the Simulator knows of a space, from its state file
 // if needed, and false if it knows nothing of it. It is for tests and demonstrations.
 func (s *Simulator) Instance(slug string) (SimInstance, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp := s.hookSpace(slug)
 	if sp == nil {
 		return SimInstance{}, false
@@ -168,8 +168,8 @@ func (s *Simulator) Instance(slug string) (SimInstance, bool) {
 // f says. It replaces any failure injected before for the same slug and op; a Failure
 // with a nil Err removes it. It is for tests and demonstrations.
 func (s *Simulator) InjectFailure(slug, op string, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if f.Err == nil {
 		delete(s.failures, opKey{slug, op})
 		return
@@ -180,8 +180,8 @@ func (s *Simulator) InjectFailure(slug, op string, f Failure) {
 // Calls counts the calls of op for slug, failed ones included, since the Simulator
 // was created; Remove does not reset it. It is for tests and demonstrations.
 func (s *Simulator) Calls(slug, op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.calls[opKey{slug, op}]
 }
 
@@ -220,8 +220,8 @@ func (s *Simulator) hookSpace(slug string) *simSpace {
 // hookChange is change for the test hooks: it runs fn on the space and saves it, and
 // does nothing for a space that is not installed.
 func (s *Simulator) hookChange(slug string, fn func(sp *simSpace)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp := s.hookSpace(slug)
 	if sp == nil || !sp.Installed {
 		return

@@ -36,8 +36,8 @@ func (s *Simulator) ConfigureOffice(ctx context.Context, slug string, office mod
 // AppConfig returns a copy of the settings of app in the space slug, as ConfigureOffice
 // wrote them; nil if it has none. It is for tests and demonstrations.
 func (s *Simulator) AppConfig(slug, app string) map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp := s.hookSpace(slug)
 	if sp == nil || sp.AppConfig[app] == nil {
 		return nil

@@ -128,6 +128,29 @@ func readSimSpace(path, slug string) (*simSpace, error) {
 	return &sp, nil
 }
 
+// lock starts every section that reads or changes the Simulator: it takes s.mu and,
+// with Persist, the lock of its directory (flock, shared with other processes), and forgets the spaces in memory, which another
+// process may have changed since: they are read again from their files.
+func (s *Simulator) lock() {
+	s.mu.Lock()
+	if s.lockFile == nil {
+		return
+	}
+	if err := lockShared(s.lockFile); err != nil {
+		// Only a broken file descriptor fails here; go on as one process would.
+		s.log.Error("nextcloud simulator: lock the state directory", "dir", s.dir, "error", err)
+	}
+	clear(s.spaces)
+}
+
+// unlock ends what lock started.
+func (s *Simulator) unlock() {
+	if s.lockFile != nil {
+		_ = unlockShared(s.lockFile)
+	}
+	s.mu.Unlock()
+}
+
 // space returns what the Simulator knows of a space, reading its state file if the
 // space is not in memory yet; nil if nothing is known. The caller holds s.mu.
 func (s *Simulator) space(slug string) (*simSpace, error) {

@@ -13,8 +13,8 @@ const OpCheckWeb = "CheckWeb"
 // base are version. InjectFailure(slug, OpCheckWeb, ...) stands for a web server that
 // serves the space wrong all the same (stale caches, a broken page).
 func (s *Simulator) CheckWeb(ctx context.Context, slug, version string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	sp, err := s.enterInstalled(ctx, OpCheckWeb, slug, "version", version)
 	if err != nil {
 		return err
