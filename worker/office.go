@@ -104,10 +104,15 @@ func refreshSpaceOffice(ctx context.Context, c client.Client, slug string, suite
 }
 
 // runOfficeRefresh runs RefreshOffice at start, then every officeRefreshEvery, until
-// ctx is done. Several workers may run it at once: a space's workflow takes one update
+// ctx is done, when the configuration names an office server. Several workers may run it at once: a space's workflow takes one update
 // at a time and refuses the others as busy, and a rewrite twice is harmless.
 func runOfficeRefresh(ctx context.Context, c client.Client, db *gorm.DB, cfg models.Config, logger *slog.Logger) {
 	settings := OfficeSettings(cfg)
+	if settings.CollaboraURL == "" && settings.OnlyOfficeURL == "" {
+		// No office server (make dev, the benchmarks): nothing to connect the spaces to.
+		logger.Info("No office server configured: the spaces' office settings are left as they are")
+		return
+	}
 	for {
 		res, err := RefreshOffice(ctx, c, db, settings, cfg.SecretKey, logger)
 		switch {

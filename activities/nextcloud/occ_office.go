@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"jardinier/models"
 )
@@ -35,7 +36,9 @@ func (d *Occ) ConfigureOffice(ctx context.Context, slug string, office models.Of
 		return fmt.Errorf("office settings of %s: %w", slug, occError(err))
 	}
 	if app == AppCollabora && values[settingCollaboraURL] != "" {
-		if _, err := d.occ(ctx, slug, "richdocuments:activate-config"); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, collaboraCheckTimeout)
+		defer cancel()
+		if _, err := d.occ(cctx, slug, "richdocuments:activate-config"); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("office settings of %s: %w", slug, ctx.Err())
 			}
@@ -45,6 +48,10 @@ func (d *Occ) ConfigureOffice(ctx context.Context, slug string, office models.Of
 	}
 	return nil
 }
+
+// collaboraCheckTimeout bounds the check of the Collabora server: a server that does
+// not answer must not hold a provisioning or a switch past its activity's timeout.
+const collaboraCheckTimeout = 30 * time.Second
 
 // officeImport is what `occ config:import` reads: the settings of one app.
 func officeImport(app string, values map[string]string) ([]byte, error) {
