@@ -67,7 +67,9 @@ func click(selector string) chromedp.Action {
 
 func TestPublicSiteEndToEnd(t *testing.T) {
 	b := browsertest.Start(t)
-	s := startSystem(t)
+	// Every visitor of the test comes from the same address: the rate of the contacts'
+	// requests (SUBMIT_RATE an hour) must allow them all.
+	s := startSystem(t, func(c *models.Config) { c.SubmitRate = 100 })
 	site := s.api.URL
 	const slug = "le-jardin-des-possibles"
 	const contact = "bureau@jardin-des-possibles.example"
