@@ -288,7 +288,7 @@ func TestPublicSiteEndToEnd(t *testing.T) {
 
 		// The first link has served; the space's next mails go to the new address.
 		tab.Open(t, currentLink)
-		tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitReady(`body`, chromedp.ByQuery))
+		tab.Run(t, chromedp.Click(`main form button`, chromedp.ByQuery), chromedp.WaitNotPresent(`main form`, chromedp.ByQuery))
 		assert.Equal(t, http.StatusConflict, tab.Status())
 		assert.Contains(t, tab.Text(t, "h1"), "a déjà servi")
 		history := historyText(t, s.temporal, workflows.SpaceWorkflowID(space))
