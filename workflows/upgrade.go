@@ -48,6 +48,9 @@ func FleetUpgradeWorkflow(ctx workflow.Context, in FleetUpgradeInput) (UpgradePr
 		// through the majors in between.
 		f.walk = workflow.GetVersion(ctx, fleetPrepareChange, workflow.DefaultVersion, 1) == 1
 		if f.walk {
+			// Running from the start: the progress query answers it while the apps are
+			// prepared, and an admin may pause or abort it meanwhile.
+			f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
 			if err := f.prepare(ctx); err != nil {
 				return f.fail(ctx, err)
 			}
@@ -213,7 +216,9 @@ func (f *fleet) register(ctx workflow.Context) error {
 // plan reads the spaces and sorts them: included (canaries first), refused with the
 // steps they need, or left out (deactivated, being deleted...).
 func (f *fleet) plan(ctx workflow.Context) error {
-	f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
+	if f.st.Status == "" {
+		f.st = FleetUpgradeState{Status: UpgradeRunning, Running: map[string]time.Time{}, StartedAt: workflow.Now(ctx)}
+	}
 	if f.walk {
 		f.st.Through = map[string][]string{}
 	}

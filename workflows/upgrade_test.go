@@ -278,6 +278,24 @@ func TestFleetUpgradeSharedAppsAndMajors(t *testing.T) {
 		assert.Empty(t, f.rows)
 	})
 
+	t.Run("while the apps are prepared the upgrade is running, and a pause then holds", func(t *testing.T) {
+		f := newFleet(t, 2)
+		var during UpgradeProgress
+		f.env.OnActivity("PrepareSharedApps", mock.Anything, mock.Anything).After(time.Hour).Return(nextcloud.PrepareAppsResult{}, nil)
+		f.progressAt(30*time.Minute, &during)
+		var pause decisionAnswer
+		f.control(40*time.Minute, UpdateUpgradePause, &pause)
+		var after UpgradeProgress
+		f.progressAt(3*time.Hour, &after)
+		f.run(FleetUpgradeInput{Target: "32.0.2", Concurrency: 2}, 4*time.Hour)
+
+		assert.Equal(t, UpgradeRunning, during.Status, "running, pause and abort offered")
+		assert.False(t, during.StartedAt.IsZero())
+		require.True(t, pause.done, "%v", pause.rejected)
+		assert.Equal(t, UpgradePaused, after.Status, "the pause holds once the spaces are planned")
+		assert.Empty(t, f.started)
+	})
+
 	t.Run("the target's apps are prepared first, then every space reads them", func(t *testing.T) {
 		f := newFleet(t, 2)
 		f.run(FleetUpgradeInput{Target: "32.0.2", Concurrency: 2}, 30*day)

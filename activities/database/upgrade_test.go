@@ -48,3 +48,36 @@ func TestUpgradeProjection(t *testing.T) {
 		assert.Equal(t, "passer par 30", rows[1].Error)
 	})
 }
+
+func TestMissedUpgrade(t *testing.T) {
+	f := setup(t)
+	env := f.environment(t)
+	record := func(upgrade string, rows ...database.UpgradeSpaceRow) {
+		t.Helper()
+		_, err := env.ExecuteActivity(f.act.RecordUpgradeSpaces, database.RecordUpgradeSpacesInput{UpgradeID: upgrade, Rows: rows})
+		require.NoError(t, err)
+	}
+	missed := func(slug string) string {
+		t.Helper()
+		v, err := env.ExecuteActivity(f.act.MissedUpgrade, database.MissedUpgradeInput{Slug: slug})
+		require.NoError(t, err)
+		var res database.MissedUpgradeResult
+		require.NoError(t, v.Get(&res))
+		return res.Target
+	}
+
+	t.Run("a space no fleet upgrade left out missed nothing", func(t *testing.T) {
+		record("u1", database.UpgradeSpaceRow{Slug: "en-service", Status: models.UpgradeSpaceUpgraded, From: "31.0.9", To: "32.0.2"})
+		assert.Empty(t, missed("en-service"))
+		assert.Empty(t, missed("inconnu"))
+	})
+
+	t.Run("a space left out, when planned or when its turn came, missed the latest such upgrade", func(t *testing.T) {
+		record("u1", database.UpgradeSpaceRow{Slug: "endormi", Status: models.UpgradeSpaceSkipped, From: "31.0.9", To: "32.0.2",
+			Error: "état deactivated"})
+		assert.Equal(t, "32.0.2", missed("endormi"))
+		record("u2", database.UpgradeSpaceRow{Slug: "endormi", Status: models.UpgradeSpacePending, From: "31.0.9", To: "33.0.1"})
+		record("u2", database.UpgradeSpaceRow{Slug: "endormi", Status: models.UpgradeSpaceSkipped, Error: "l'espace est à l'état deactivated"})
+		assert.Equal(t, "33.0.1", missed("endormi"), "the later upgrade, whose row kept its target")
+	})
+}
