@@ -95,6 +95,9 @@ const (
 	ActionProvisioned        = "provisioned"
 	ActionProvisioningFailed = "provisioning_failed"
 	ActionActivitySeen       = "activity_seen" // the space was used: a new countdown starts
+	// ActionPolicyHeld: the deactivation or deletion is due, but no warning of the
+	// countdown reached anyone; it waits for the moderators.
+	ActionPolicyHeld = "policy_held"
 	// ActionRequestPrefix starts the contact's request for a confirmation link:
 	// "request_deactivate", "request_delete".
 	ActionRequestPrefix  = "request_"

@@ -69,6 +69,8 @@ type harness struct {
 	input SpaceInput
 	// carried holds the state each Continue-As-New passed on, in order.
 	carried []SpaceState
+	// delivery says which recipients' mails bounce (delivery_test.go).
+	delivery deliveryFake
 }
 
 // instanceView is what the upgrade tests check of the instance.
@@ -179,6 +181,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return na.SetSpaceDeactivated(ctx, in)
 	})
 	h.env.RegisterActivityWithOptions(h.runUpgradeStep, activity.RegisterOptions{Name: "RunUpgradeStep"})
+	h.registerDelivery()
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))
