@@ -460,7 +460,8 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 	if in.Actor == models.ActorContact {
 		s.st.Lifecycle.Request.Used = true
 	}
-	sc := s.promise()
+	// An exempt space has nothing planned: deactivated by hand, it keeps no date.
+	sc := orEmpty(s.promise())
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeactivated, Actor: in.Actor,
 		Action: UpdateDeactivate, Reason: in.Reason, Schedule: sc}); err != nil {
 		return err

@@ -44,6 +44,7 @@ type harness struct {
 	transitions []database.RecordTransitionInput
 	projections []database.RecordTransitionInput
 	mails       []mail.SendInput
+	mailTimes   []time.Time // when each of mails was sent
 	mailLanes   []mailLane // where each of mails was sent from
 	purged      bool
 	calls       map[string]int
@@ -149,7 +150,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return database.CurrentPolicyResult{Policy: h.policy, Version: h.policyVersion}
 	})
 	registerCtx(h, "Send", func(ctx context.Context, in mail.SendInput) (mail.SendResult, error) {
-		h.mails = append(h.mails, in)
+		h.mails, h.mailTimes = append(h.mails, in), append(h.mailTimes, h.env.Now())
 		h.mailLanes = append(h.mailLanes, mailLane{activity.GetInfo(ctx).TaskQueue, activity.GetInfo(ctx).Priority})
 		return mail.SendResult{MessageID: "m"}, nil
 	})
