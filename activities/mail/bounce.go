@@ -110,7 +110,9 @@ type DeliveredResult struct {
 }
 
 // Delivered counts which of the space's mails reached someone: accepted by the relay
-// and not hard-bounced since. It reads the database only.
+// and not hard-bounced since. A mail sent before deliveries were recorded counts as
+// delivered, so that the countdowns under way when they started are not all held. It
+// reads the database only.
 func (a *Activities) Delivered(ctx context.Context, in DeliveredInput) (DeliveredResult, error) {
 	var res DeliveredResult
 	if len(in.Mails) == 0 {
@@ -125,6 +127,18 @@ func (a *Activities) Delivered(ctx context.Context, in DeliveredInput) (Delivere
 	if err := q.Where(or).Select("admin", "bounced_at").Find(&rows).Error; err != nil {
 		return res, fmt.Errorf("deliveries of %q: %w", in.Slug, err)
 	}
+	// Mails sent before deliveries were recorded have a sent row and no delivery: the
+	// relay accepted them, and no bounce can be told apart for them.
+	keys := make([]string, 0, len(in.Mails))
+	for _, m := range in.Mails {
+		keys = append(keys, SendInput{Slug: in.Slug, ApplicationID: in.ApplicationID, Kind: m.Kind, Seq: m.Seq}.Key())
+	}
+	var legacy int64
+	if err := a.DB.WithContext(ctx).Model(&models.SentMail{}).Where("key IN ? AND sent", keys).
+		Where("NOT EXISTS (SELECT 1 FROM mail_deliveries d WHERE d.key = sent_mails.key)").Count(&legacy).Error; err != nil {
+		return res, fmt.Errorf("mails of %q sent before deliveries were recorded: %w", in.Slug, err)
+	}
+	res.Accepted, res.Delivered = int(legacy), int(legacy)
 	for _, d := range rows {
 		res.Accepted++
 		switch {

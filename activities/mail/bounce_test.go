@@ -206,6 +206,14 @@ func TestBounces(t *testing.T) {
 		assert.Zero(t, n)
 	})
 
+	t.Run("a warning sent before deliveries were recorded counts as delivered", func(t *testing.T) {
+		in, ids := f.warning(t, a, "bounce-legacy")
+		require.NoError(t, f.db.Where("message_id = ?", ids[0]).Delete(&models.MailDelivery{}).Error)
+		assert.Equal(t, mail.DeliveredResult{Accepted: 1, Delivered: 1}, f.delivered(t, a, in))
+		require.NoError(t, f.db.Model(&models.SentMail{}).Where("key = ?", in.Key()).Update("sent", false).Error)
+		assert.Equal(t, mail.DeliveredResult{}, f.delivered(t, a, in), "a mail never accepted reached nobody")
+	})
+
 	t.Run("the server takes mail for the return paths only", func(t *testing.T) {
 		err := smtp.SendMail(addr, nil, "", []string{"quelquun@ailleurs.example"}, dsn("x@y", "a@b.example", "failed", "5.1.1", "550"))
 		require.Error(t, err)
