@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"jardinier/activities/database"
 	"jardinier/activities/mail"
 	"jardinier/models"
 	"jardinier/models/modeltest"
@@ -169,6 +170,26 @@ func TestWarningsDelivered(t *testing.T) {
 		require.Len(t, held, 2)
 		assertNear(t, t0.Add(90*day), held[0], "the deactivation")
 		assertNear(t, testStart.Add(95*day+30*day), held[1], "then the deletion, on its day after the deactivation by hand")
+	})
+
+	t.Run("a moderator exempts a held space: the hold ends and nothing more happens", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.bounce(contactRecipient)
+		var answer decisionAnswer
+		h.send(95*day, UpdateExempt, ActionInput{Actor: "camille", Reason: "archives d'un réseau, contact injoignable"}, &answer)
+		h.run(300 * day)
+
+		require.NoError(t, answer.err)
+		require.Len(t, h.held(), 1)
+		assert.Empty(t, h.deactivated)
+		var last *models.Step
+		for _, rec := range append(append([]database.RecordTransitionInput{}, h.transitions...), h.projections...) {
+			if rec.Schedule != nil && !rec.At.Before(testStart.Add(95*day)) {
+				last = &rec.Schedule.HeldStep
+			}
+		}
+		require.NotNil(t, last)
+		assert.Empty(t, *last, "the projection no longer lists the space for the moderators")
 	})
 
 	t.Run("a warning delivered to an admin lets the policy proceed", func(t *testing.T) {
