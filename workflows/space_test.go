@@ -45,7 +45,7 @@ type harness struct {
 	projections []database.RecordTransitionInput
 	mails       []mail.SendInput
 	mailTimes   []time.Time // when each of mails was sent
-	mailLanes   []mailLane // where each of mails was sent from
+	mailLanes   []mailLane  // where each of mails was sent from
 	purged      bool
 	calls       map[string]int
 	deactivated []bool
