@@ -39,7 +39,7 @@ func (s *space) mailPeople(ctx workflow.Context, in mail.SendInput) {
 	s.mail(ctx, in)
 	for _, to := range admins {
 		in := in
-		in.To = to
+		in.AdminTo = to
 		s.mail(ctx, in)
 	}
 }

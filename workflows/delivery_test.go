@@ -25,10 +25,10 @@ type deliveryFake struct {
 
 // recipient is who a mail the harness sent went to.
 func (h *harness) recipient(m mail.SendInput) string {
-	if m.To == "" {
+	if m.AdminTo == "" {
 		return contactRecipient
 	}
-	addr, err := h.delivery.sealer.Open(m.To)
+	addr, err := h.delivery.sealer.Open(m.AdminTo)
 	require.NoError(h.t, err)
 	return addr
 }
@@ -56,7 +56,7 @@ func (h *harness) registerDelivery() {
 				switch {
 				case !h.delivered(m):
 					res.Bounced++
-				case m.To != "":
+				case m.AdminTo != "":
 					res.Delivered++
 					res.AdminsDelivered++
 				default:
@@ -205,7 +205,7 @@ func TestWarningsDelivered(t *testing.T) {
 		assertNear(t, t0.Add(90*day), at, "deactivated on its day")
 		var toAdmin []mail.Kind
 		for _, m := range h.mails {
-			if m.To != "" {
+			if m.AdminTo != "" {
 				assert.Equal(t, "tresorerie@asso.example", h.recipient(m))
 				toAdmin = append(toAdmin, m.Kind)
 			}

@@ -13,19 +13,19 @@ import (
 	"jardinier/models"
 )
 
-// recipient returns the key of the mail and, for a mail to an admin (in.To), the
+// recipient returns the key of the mail and, for a mail to an admin (in.AdminTo), the
 // address it goes to. The key of an admin's mail is the contact's followed by the
 // address's hash, so that each address gets the mail once; it is "" when the address
 // is the contact's, who gets the contact's mail.
 func (a *Activities) recipient(ctx context.Context, in SendInput) (key, to string, err error) {
-	if in.To == "" {
+	if in.AdminTo == "" {
 		return in.Key(), "", nil
 	}
 	if a.Sealer == nil {
 		return "", "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("mail %s of %q: no key to open the admin's address", in.Kind, in.Slug), ErrTypeSecret, nil)
 	}
-	to, err = a.Sealer.Open(in.To)
+	to, err = a.Sealer.Open(in.AdminTo)
 	if err != nil {
 		return "", "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("mail %s of %q: cannot open the admin's address (sealed with another SECRET_KEY?)", in.Kind, in.Slug),
@@ -54,7 +54,7 @@ func (a *Activities) markSent(ctx context.Context, key string, in SendInput, msg
 			return nil
 		}
 		d := models.MailDelivery{MessageID: msg.MessageID, Key: key, Slug: in.Slug, ApplicationID: in.ApplicationID,
-			Kind: string(in.Kind), Seq: in.Seq, RecipientHash: models.AddressHash(msg.To), Admin: in.To != "", AcceptedAt: now}
+			Kind: string(in.Kind), Seq: in.Seq, RecipientHash: models.AddressHash(msg.To), Admin: in.AdminTo != "", AcceptedAt: now}
 		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&d).Error
 	})
 }

@@ -30,7 +30,7 @@ func (f *fixture) warning(t *testing.T, a *mail.Activities, slug string, admins 
 	ids := []string{res.MessageID}
 	for _, addr := range admins {
 		to := in
-		to.To = f.sealer.Seal(addr)
+		to.AdminTo = f.sealer.Seal(addr)
 		res, err := f.send(t, a, to)
 		require.NoError(t, err)
 		if !res.Skipped {
@@ -119,7 +119,7 @@ func TestWarningsToAdmins(t *testing.T) {
 		in, ids := f.warning(t, a, "admins-once", "tresorier@asso.example", "ADMINS-ONCE@asso.example")
 		require.Len(t, ids, 2, "the contact and the treasurer")
 		again := in
-		again.To = f.sealer.Seal("tresorier@asso.example") // sealed anew: another nonce, the same address
+		again.AdminTo = f.sealer.Seal("tresorier@asso.example") // sealed anew: another nonce, the same address
 		res, err := f.send(t, a, again)
 		require.NoError(t, err)
 		assert.True(t, res.AlreadySent, "once per address")
@@ -149,7 +149,7 @@ func TestWarningsToAdmins(t *testing.T) {
 	t.Run("an admin's address that cannot be opened is refused for good", func(t *testing.T) {
 		app := f.newApplication(t, "admins-forged")
 		_, err := f.send(t, a, mail.SendInput{Slug: "admins-forged", ApplicationID: app.ID, Kind: mail.KindFirstWarning,
-			LastActivityAt: submitted, NextStepAt: submitted, DeletionAt: submitted, To: "bm9uLXNjZWxsw6k"})
+			LastActivityAt: submitted, NextStepAt: submitted, DeletionAt: submitted, AdminTo: "bm9uLXNjZWxsw6k"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "cannot open the admin's address")
 	})
