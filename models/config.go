@@ -30,17 +30,17 @@ type Config struct {
 	MailDir           string // MAIL_DIR
 	MailFrom          string // MAIL_FROM
 	ModeratorsEmail   string // MODERATORS_EMAIL
-	// MailRate (MAIL_RATE) is how many mails per second the whole fleet sends at most:
-	// what the relay and the receiving providers accept without taking the service for
-	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
-	MailRate float64
 	// MailReturnPath (MAIL_RETURN_PATH), "bounces@<domain>", makes each mail's envelope
 	// sender "bounces+<id>@<domain>" (VERP), so that a bounce names its mail; empty:
 	// MAIL_FROM, and bounces are matched by their Message-ID alone.
 	MailReturnPath string
 	// BounceAddr (BOUNCE_ADDR) is where the worker listens for the relay's bounces over
 	// SMTP, "host:port"; empty: no listener.
-	BounceAddr       string
+	BounceAddr string
+	// MailRate (MAIL_RATE) is how many mails per second the whole fleet sends at most:
+	// what the relay and the receiving providers accept without taking the service for
+	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
+	MailRate         float64
 	NextcloudDriver  string           // NEXTCLOUD_DRIVER: sim
 	NextcloudVersion string           // NEXTCLOUD_VERSION: the version new spaces get
 	NextcloudApps    []string         // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated

@@ -119,12 +119,12 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
+	if to != "" {
+		msg.To = to // an admin's copy
+	}
+	msg.ReturnPath = a.returnPath(row.MessageID)
 	msg.MessageID = row.MessageID
 	msg.Date = time.Now()
-	msg.ReturnPath = a.returnPath(row.MessageID)
-	if to != "" {
-		msg.To = to
-	}
 	if err := a.Sender.Send(ctx, msg); err != nil {
 		logger.Warn("Mail not sent", "message_id", row.MessageID, "error", err)
 		if errors.Is(err, ErrRefused) {
