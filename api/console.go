@@ -234,6 +234,7 @@ var actionLabels = map[string]string{
 	"provisioned":                     "espace créé, en service",
 	"provisioning_failed":             "création échouée",
 	"activity_seen":                   "activité constatée",
+	"policy_held":                     "étape suspendue : aucun avertissement n'a atteint personne",
 	string(models.StepFirstWarning):   "premier avertissement",
 	string(models.StepSecondWarning):  "second avertissement",
 	string(models.StepDeactivation):   "désactivation",

@@ -30,6 +30,8 @@ type homeData struct {
 	WaitingTotal int64
 	Overdue      int
 	Failures     []models.Failure
+	Held         []models.HeldSpace // policy steps no warning reached anyone for
+	HeldTotal    int64
 	Due          []previewItem
 	DueDays      int
 	Upgrade      *workflows.UpgradeProgress
@@ -55,6 +57,10 @@ func (s *Server) homePage(c *gin.Context) {
 		}
 	}
 	if d.Failures, err = models.Failures(ctx, s.db, now.AddDate(0, 0, -homeFailuresDays), homeListLimit); err != nil {
+		s.writeConsoleError(c, err)
+		return
+	}
+	if d.Held, d.HeldTotal, err = models.HeldSpaces(ctx, s.db, homeListLimit); err != nil {
 		s.writeConsoleError(c, err)
 		return
 	}

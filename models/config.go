@@ -30,6 +30,13 @@ type Config struct {
 	MailDir           string // MAIL_DIR
 	MailFrom          string // MAIL_FROM
 	ModeratorsEmail   string // MODERATORS_EMAIL
+	// MailReturnPath (MAIL_RETURN_PATH), "bounces@<domain>", makes each mail's envelope
+	// sender "bounces+<id>@<domain>" (VERP), so that a bounce names its mail; empty:
+	// MAIL_FROM, and bounces are matched by their Message-ID alone.
+	MailReturnPath string
+	// BounceAddr (BOUNCE_ADDR) is where the worker listens for the relay's bounces over
+	// SMTP, "host:port"; empty: no listener.
+	BounceAddr string
 	// MailRate (MAIL_RATE) is how many mails per second the whole fleet sends at most:
 	// what the relay and the receiving providers accept without taking the service for
 	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
@@ -156,6 +163,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("MAIL_FROM", &c.MailFrom)
 	e.str("MODERATORS_EMAIL", &c.ModeratorsEmail)
 	e.number("MAIL_RATE", &c.MailRate)
+	e.str("MAIL_RETURN_PATH", &c.MailReturnPath)
+	e.str("BOUNCE_ADDR", &c.BounceAddr)
 	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
 	e.str("NEXTCLOUD_VERSION", &c.NextcloudVersion)
 	e.str("NEXTCLOUD_SIM_DIR", &c.NextcloudSimDir)
@@ -293,6 +302,16 @@ func (c Config) Validate() error {
 	}
 	if err := ValidateEmail("MODERATORS_EMAIL", c.ModeratorsEmail); err != nil {
 		return fmt.Errorf("MODERATORS_EMAIL: not a valid address")
+	}
+	if c.MailReturnPath != "" {
+		if err := ValidateEmail("MAIL_RETURN_PATH", c.MailReturnPath); err != nil || strings.Contains(c.MailReturnPath, "+") {
+			return fmt.Errorf("MAIL_RETURN_PATH: want an address without \"+\", such as retours@jardinier.example.org")
+		}
+	}
+	if c.BounceAddr != "" {
+		if _, _, err := net.SplitHostPort(c.BounceAddr); err != nil {
+			return fmt.Errorf("BOUNCE_ADDR: want host:port, such as 127.0.0.1:2525, got %q", c.BounceAddr)
+		}
 	}
 	return nil
 }

@@ -135,7 +135,8 @@ func newMailer(o Options, sealer *models.Sealer) (*mail.Activities, error) {
 	}
 	return &mail.Activities{DB: o.DB, Sender: sender, Templates: templates, Sealer: sealer, Metrics: o.Metrics,
 		Signer: models.NewSigner(cfg.SecretKey),
-		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL}, nil
+		From:   cfg.MailFrom, ModeratorsEmail: cfg.ModeratorsEmail, BaseDomain: cfg.BaseDomain, PublicURL: cfg.PublicURL,
+		ReturnPath: cfg.MailReturnPath}, nil
 }
 
 // newMailWorker returns the worker of workflows.MailTaskQueue running mailer's
@@ -288,7 +289,13 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 	}
 	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
 	go runOfficeRefresh(ctx, c, db, cfg, logger)
+	stopBounces, err := serveBounces(cfg, db, logger)
+	if err != nil {
+		w.Stop()
+		return err
+	}
 	<-ctx.Done()
+	stopBounces()
 	w.Stop()
 	return nil
 }

@@ -102,6 +102,9 @@ const (
 	ActionProvisioned        = "provisioned"
 	ActionProvisioningFailed = "provisioning_failed"
 	ActionActivitySeen       = "activity_seen" // the space was used: a new countdown starts
+	// ActionPolicyHeld: the deactivation or deletion is due, but no warning of the
+	// countdown reached anyone; it waits for the moderators.
+	ActionPolicyHeld = "policy_held"
 	// ActionRequestPrefix starts the contact's request for a confirmation link:
 	// "request_deactivate", "request_delete".
 	ActionRequestPrefix  = "request_"
@@ -151,7 +154,7 @@ type SpaceState struct {
 	// names the settings last written into it (nextcloud.OfficeFingerprint).
 	OfficeSuite       models.OfficeSuite `json:",omitempty"`
 	OfficeFingerprint string             `json:",omitempty"`
-	Limits           SpaceLimits
+	Limits            SpaceLimits
 }
 
 // SpaceLimits are the limits a space holds and where they come from.

@@ -34,8 +34,13 @@ type Lifecycle struct {
 	Deactivations int
 	// Request is the contact's last request for a confirmation link.
 	Request ContactRequest
-	// RetryAt delays the next step after the last activity could not be read.
+	// RetryAt delays the next step after the last activity could not be read, or
+	// while the step is held.
 	RetryAt time.Time
+	// HeldStep is the deactivation or deletion held since HeldSince because no
+	// warning of this countdown reached anyone; "" when nothing is held.
+	HeldStep  models.Step
+	HeldSince time.Time
 	// Upgrades are the fleet upgrades' requests waiting for their turn.
 	Upgrades []UpgradeSpaceRequest
 }
@@ -324,7 +329,7 @@ func (s *space) schedule() *database.Schedule {
 	next := s.st.Lifecycle.Done
 	sc := &database.Schedule{NextStep: models.Steps[next],
 		NextStepAt: later(s.dueAt(next), s.st.Lifecycle.RetryAt), DeletionAt: later(s.dueAt(len(models.Steps)-1), s.st.Lifecycle.RetryAt),
-		PolicyVersion: s.policyVersion}
+		PolicyVersion: s.policyVersion, HeldStep: s.st.Lifecycle.HeldStep, HeldSince: s.st.Lifecycle.HeldSince}
 	sc.Plan = s.plan(sc)
 	return sc
 }
@@ -378,6 +383,11 @@ func (s *space) step(ctx workflow.Context, step models.Step) error {
 	}
 	now := workflow.Now(ctx)
 	i := models.StepIndex(step)
+	if (step == models.StepDeactivation || step == models.StepDeletion) && s.delivering(ctx) {
+		if held, err := s.holdUnwarned(ctx, step); held || err != nil {
+			return err
+		}
+	}
 	switch step {
 	case models.StepDeactivation:
 		return s.deactivate(ctx, ActionInput{Actor: models.ActorSystem, Reason: "inactivité"})
@@ -392,7 +402,7 @@ func (s *space) step(ctx workflow.Context, step models.Step) error {
 		Step: step, Schedule: sc}); err != nil {
 		return err
 	}
-	s.mail(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Countdown, LastActivityAt: s.st.Lifecycle.LastActivity,
+	s.mailPeople(ctx, mail.SendInput{Kind: kind, Seq: s.st.Lifecycle.Countdown, LastActivityAt: s.st.Lifecycle.LastActivity,
 		NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt, TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
 	return nil
 }
@@ -413,6 +423,7 @@ func (s *space) newCountdown(last time.Time) {
 	s.st.Lifecycle.LastActivity = last
 	s.st.Lifecycle.Countdown++
 	s.st.Lifecycle.Done, s.st.Lifecycle.DoneAt, s.st.Lifecycle.Promised = 0, [5]time.Time{}, [5]time.Time{}
+	s.st.Lifecycle.HeldStep, s.st.Lifecycle.HeldSince = "", time.Time{}
 }
 
 func (s *space) readLastActivity(ctx workflow.Context) (time.Time, error) {
@@ -476,10 +487,12 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 	i := models.StepIndex(models.StepDeactivation)
 	s.st.Lifecycle.DoneAt[i], s.st.Lifecycle.Done = workflow.Now(ctx), i+1
 	s.st.Lifecycle.Deactivations++
+	s.endHold() // deactivated by hand while held: what was held is done, the deletion is next
 	if in.Actor == models.ActorContact {
 		s.st.Lifecycle.Request.Used = true
 	}
-	sc := s.promise()
+	// An exempt space has nothing planned: deactivated by hand, it keeps no date.
+	sc := orEmpty(s.promise())
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeactivated, Actor: in.Actor,
 		Action: UpdateDeactivate, Reason: in.Reason, Schedule: sc}); err != nil {
 		return err
@@ -488,7 +501,7 @@ func (s *space) deactivate(ctx workflow.Context, in ActionInput) error {
 	if in.Actor == models.ActorSystem {
 		reason = "" // the mail explains inactivity itself
 	}
-	s.mail(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.st.Lifecycle.Deactivations, Actor: in.Actor, Reason: reason,
+	s.mailPeople(ctx, mail.SendInput{Kind: mail.KindDeactivated, Seq: s.st.Lifecycle.Deactivations, Actor: in.Actor, Reason: reason,
 		LastActivityAt: s.st.Lifecycle.LastActivity, NextStepAt: sc.NextStepAt, DeletionAt: sc.DeletionAt,
 		TokenSeq: s.st.Lifecycle.Deactivations, TokenExpires: sc.DeletionAt})
 	return nil
@@ -526,6 +539,9 @@ func (s *space) reactivate(ctx workflow.Context, in ActionInput, activity time.T
 
 func (s *space) setExempt(ctx workflow.Context, in ActionInput, exempt bool) error {
 	s.st.Lifecycle.Exempt = exempt
+	if exempt {
+		s.endHold() // the moderators decided
+	}
 	if !exempt {
 		// The countdown starts again from now, with every warning it implies.
 		s.newCountdown(later(s.st.Lifecycle.LastActivity, workflow.Now(ctx)))

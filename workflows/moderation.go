@@ -77,6 +77,7 @@ type DigestResult struct {
 	New      int
 	Overdue  int
 	Failures int
+	Held     int
 }
 
 // DigestWorkflow mails the moderators the applications submitted over the last day,
@@ -96,8 +97,9 @@ func DigestWorkflow(ctx workflow.Context, _ DigestInput) (DigestResult, error) {
 		Get(ctx, &res); err != nil {
 		return DigestResult{}, err
 	}
-	workflow.GetLogger(ctx).Info("Moderators' digest", "sent", res.Sent, "new", res.New, "overdue", res.Waiting, "failures", res.Failures)
-	return DigestResult{Sent: res.Sent, New: res.New, Overdue: res.Waiting, Failures: res.Failures}, nil
+	workflow.GetLogger(ctx).Info("Moderators' digest", "sent", res.Sent, "new", res.New, "overdue", res.Waiting, "failures", res.Failures,
+		"held", res.Held)
+	return DigestResult{Sent: res.Sent, New: res.New, Overdue: res.Waiting, Failures: res.Failures, Held: res.Held}, nil
 }
 
 // EnsureDigestSchedule creates the schedule of the daily digest, or brings an existing

@@ -44,7 +44,8 @@ type harness struct {
 	transitions []database.RecordTransitionInput
 	projections []database.RecordTransitionInput
 	mails       []mail.SendInput
-	mailLanes   []mailLane // where each of mails was sent from
+	mailTimes   []time.Time // when each of mails was sent
+	mailLanes   []mailLane  // where each of mails was sent from
 	purged      bool
 	calls       map[string]int
 	deactivated []bool
@@ -78,6 +79,8 @@ type harness struct {
 	carried []SpaceState
 	// contactChanges are the new contact addresses written, sealed.
 	contactChanges []database.ChangeContactEmailInput
+	// delivery says which recipients' mails bounce (delivery_test.go).
+	delivery deliveryFake
 }
 
 // harnessSealedContact is what SealContactEmail answers: the current address, sealed.
@@ -170,7 +173,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return database.CurrentLimitsResult{Limits: h.limits, Version: h.limitsVersion}
 	})
 	registerCtx(h, "Send", func(ctx context.Context, in mail.SendInput) (mail.SendResult, error) {
-		h.mails = append(h.mails, in)
+		h.mails, h.mailTimes = append(h.mails, in), append(h.mailTimes, h.env.Now())
 		h.mailLanes = append(h.mailLanes, mailLane{activity.GetInfo(ctx).TaskQueue, activity.GetInfo(ctx).Priority})
 		return mail.SendResult{MessageID: "m"}, nil
 	})
@@ -208,6 +211,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	register(h, "MissedUpgrade", func(database.MissedUpgradeInput) database.MissedUpgradeResult {
 		return database.MissedUpgradeResult{Target: h.missed}
 	})
+	h.registerDelivery()
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))

@@ -85,6 +85,10 @@ type Schedule struct {
 	// (histories recorded before plans were projected).
 	Plan          []models.PlannedStep
 	PolicyVersion int
+	// HeldStep, since HeldSince, waits for the moderators: no warning of the countdown
+	// reached anyone (see models.PolicyHold). Zero: nothing held.
+	HeldStep  models.Step
+	HeldSince time.Time
 }
 
 // RecordTransitionResult says whether this call wrote the transition (false: an
@@ -172,6 +176,9 @@ func (a *Activities) RecordTransition(ctx context.Context, in RecordTransitionIn
 				updates["plan"] = planColumn(sc.Plan)
 				updates["policy_version"] = sc.PolicyVersion
 			}
+		}
+		if err := recordHold(tx, in.Slug, in.Schedule); err != nil {
+			return err
 		}
 		res := tx.Model(&models.Space{}).Where("application_id = ?", in.ApplicationID).Updates(updates)
 		if res.Error != nil {

@@ -62,6 +62,10 @@ type Activities struct {
 	ModeratorsEmail string // where KindProvisioningFailed and KindDeletedModerators go
 	BaseDomain      string // spaces live at https://<slug>.<BaseDomain>
 	PublicURL       string // the service's address, for links in mails
+	// ReturnPath is MAIL_RETURN_PATH, "bounces@<domain>": each mail's envelope sender
+	// becomes "bounces+<id>@<domain>" (VERP), so that a bounce names its mail. Empty:
+	// the envelope sender is From, and bounces are matched by Message-ID alone.
+	ReturnPath string
 }
 
 // NewSender returns the Sender for the configuration: SMTP when smtpURL is set,
@@ -97,7 +101,13 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err := a.check(in); err != nil {
 		return SendResult{}, err
 	}
-	key := in.Key()
+	key, to, err := a.recipient(ctx, in)
+	if err != nil {
+		return SendResult{}, err
+	} else if key == "" {
+		logger.Info("Mail to an admin whose address is the contact's: the contact's mail is the one")
+		return SendResult{Skipped: true}, nil
+	}
 	row, err := a.reserve(ctx, key, in)
 	if err != nil {
 		return SendResult{}, err
@@ -111,6 +121,10 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
+	if to != "" {
+		msg.To = to // an admin's copy
+	}
+	msg.ReturnPath = a.returnPath(row.MessageID)
 	msg.MessageID = row.MessageID
 	msg.Date = time.Now()
 	err = a.Sender.Send(ctx, msg)
@@ -126,9 +140,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 
 	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
 	defer cancel()
-	now := time.Now().UTC()
-	if err := a.DB.WithContext(markCtx).Model(&models.SentMail{}).Where("key = ?", key).
-		Updates(map[string]any{"sent": true, "sent_at": now}).Error; err != nil {
+	if err := a.markSent(markCtx, key, in, msg); err != nil {
 		// The retry will send it again, with the same Message-ID (see above).
 		logger.Error("Mail sent but not recorded as sent", "message_id", row.MessageID, "error", err)
 		return SendResult{}, fmt.Errorf("record mail %s as sent: %w", key, err)

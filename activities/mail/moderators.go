@@ -48,6 +48,7 @@ type DigestResult struct {
 	New         int
 	Waiting     int
 	Failures    int
+	Held        int // spaces whose policy step waits: no warning reached anyone
 }
 
 // Digest is what the daily digest mail shows.
@@ -55,6 +56,9 @@ type Digest struct {
 	New      []DigestItem
 	Overdue  []DigestItem
 	Failures []DigestItem
+	// Held are the spaces whose deactivation or deletion waits for the moderators, as
+	// no warning of the countdown reached anyone; Note is the step held.
+	Held []DigestItem
 	// WaitingTotal counts every application waiting for a decision.
 	WaitingTotal int64
 }
@@ -137,8 +141,16 @@ func (a *Activities) SendDigest(ctx context.Context, in DigestInput) (DigestResu
 		d.Failures = append(d.Failures, DigestItem{Title: f.Slug, Date: f.At, Note: failureNote(f),
 			URL: a.consoleURL("/espaces/" + url.PathEscape(f.Slug))})
 	}
-	res := DigestResult{New: len(d.New), Waiting: len(d.Overdue), Failures: len(d.Failures)}
-	if res.New+res.Waiting+res.Failures == 0 {
+	held, _, err := models.HeldSpaces(ctx, a.DB, digestListLimit)
+	if err != nil {
+		return DigestResult{}, err
+	}
+	for _, h := range held {
+		d.Held = append(d.Held, DigestItem{Title: h.Slug, Date: h.Since, Note: string(h.Step),
+			URL: a.consoleURL("/espaces/" + url.PathEscape(h.Slug))})
+	}
+	res := DigestResult{New: len(d.New), Waiting: len(d.Overdue), Failures: len(d.Failures), Held: len(d.Held)}
+	if res.New+res.Waiting+res.Failures+res.Held == 0 {
 		activity.GetLogger(ctx).Info("Nothing to say in the moderators' digest")
 		return res, nil
 	}

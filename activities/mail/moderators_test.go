@@ -100,4 +100,21 @@ func TestSendDigest(t *testing.T) {
 		assert.True(t, strings.Index(body, "Nouvelles demandes") < strings.Index(body, "Échecs"))
 		assert.NotContains(t, body, fresh.ContactEmail, "the digest names organisations, not their contacts")
 	})
+
+	t.Run("the spaces no warning reached anyone of, waiting for a decision, are in the digest", func(t *testing.T) {
+		require.NoError(t, f.db.Create(&models.Space{Slug: "chorale-muette", Status: models.StatusActive,
+			OfficeSuite: models.OfficeCollabora, SubmittedAt: now.AddDate(-1, 0, 0)}).Error)
+		require.NoError(t, f.db.Create(&models.PolicyHold{Slug: "chorale-muette", Step: models.StepDeactivation,
+			Since: now.AddDate(0, 0, -2)}).Error)
+		tomorrow := now.Add(24 * time.Hour)
+		var res mail.DigestResult
+		require.NoError(t, f.runActivity(t, a, a.SendDigest, mail.DigestInput{Now: tomorrow, Since: now}, &res))
+		assert.Equal(t, 1, res.Held)
+		require.True(t, res.Sent)
+		msgs := f.smtp.Messages()
+		body := msgs[len(msgs)-1].Body
+		assert.Contains(t, msgs[len(msgs)-1].Subject, "1 espace(s) que personne n'a pu prévenir")
+		assert.Contains(t, body, "- chorale-muette : désactivation suspendue depuis le 30 novembre 2026\n  "+
+			publicURL+"/moderation/espaces/chorale-muette")
+	})
 }

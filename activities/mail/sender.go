@@ -23,6 +23,9 @@ type Message struct {
 	Body      string
 	MessageID string // "<id>@<domain>", without angle brackets
 	Date      time.Time
+	// ReturnPath is the envelope sender bounces go back to (VERP, see
+	// Activities.ReturnPath); empty: From.
+	ReturnPath string
 }
 
 // Sender hands a message over for delivery. A nil error means the message was accepted
@@ -208,6 +211,11 @@ func buildMessage(m Message) (*gomail.Msg, error) {
 	if err := msg.To(m.To); err != nil {
 		// The address is personal data: the error says which mail, not which address.
 		return nil, fmt.Errorf("mail %s: invalid recipient address", m.MessageID)
+	}
+	if m.ReturnPath != "" {
+		if err := msg.EnvelopeFrom(m.ReturnPath); err != nil {
+			return nil, fmt.Errorf("mail %s: return path: %w", m.MessageID, err)
+		}
 	}
 	msg.Subject(m.Subject)
 	msg.SetMessageIDWithValue(strings.Trim(m.MessageID, "<>"))

@@ -84,10 +84,16 @@ type SendInput struct {
 	// the former one after it), NewContact the new address the mail shows.
 	To         models.Sealed `json:",omitempty"`
 	NewContact models.Sealed `json:",omitempty"`
+	// AdminTo, when set, sends the mail to one of the space's Nextcloud admins rather
+	// than to its contact: sealed, as an address is personal data. Once per address
+	// and key; the contact's own address is skipped (the contact's mail is the one).
+	AdminTo models.Sealed `json:",omitempty"`
 }
 
 // SendResult says what happened.
 type SendResult struct {
 	MessageID   string
 	AlreadySent bool // an earlier attempt had sent it; nothing was sent again
+	// Skipped: AdminTo was the contact's own address, which gets the contact's mail.
+	Skipped bool
 }

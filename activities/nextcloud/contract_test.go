@@ -67,6 +67,9 @@ func simulatorFixture(sim *nextcloud.Simulator, slug string, leftovers func(t *t
 		SetLastLogin: func(_ *testing.T, user string, at time.Time) { sim.SetLastLogin(slug, user, at) },
 		SetTokenUse:  func(_ *testing.T, _ string, at time.Time) { sim.SetTokenActivity(slug, at) },
 		AppConfig:    func(_ *testing.T, app string) map[string]string { return sim.AppConfig(slug, app) },
+		SetEmail: func(_ *testing.T, user, email string, admin bool) {
+			sim.SetUserEmail(slug, user, email, admin)
+		},
 		Leftovers: func(t *testing.T) []string {
 			var left []string
 			if _, ok := sim.Instance(slug); ok {
@@ -116,6 +119,19 @@ func TestOccDriverContract(t *testing.T) {
 					values[k] = fmt.Sprint(v)
 				}
 				return values
+			},
+			SetEmail: func(t *testing.T, user, email string, admin bool) {
+				if out, err := f.occ(t, nil, "user:info", "--", user); err != nil {
+					out, err = f.occ(t, map[string]string{"OC_PASS": "Un-mot-de-passe-solide-42"},
+						"user:add", "--password-from-env", "--", user)
+					require.NoError(t, err, out)
+				}
+				out, err := f.occ(t, nil, "user:setting", "--", user, "settings", "email", email)
+				require.NoError(t, err, out)
+				if admin {
+					out, err := f.occ(t, nil, "group:adduser", "admin", user)
+					require.NoError(t, err, out)
+				}
 			},
 			Leftovers: func(t *testing.T) []string {
 				left := leftDatabase(t, fleet, f.slug)

@@ -56,6 +56,9 @@ type simUser struct {
 	Quota        int64     `json:"quota,omitempty"` // 0 until shared
 	Salt         []byte    `json:"salt,omitempty"`
 	PasswordHash []byte    `json:"password_hash,omitempty"` // salted SHA-256 of the password; nil if it has none
+	Email        string    `json:"email,omitempty"`         // the account's address, as its settings hold it
+	Admin        bool      `json:"admin,omitempty"`         // a member of the admin group besides AdminUser
+	Disabled     bool      `json:"disabled,omitempty"`
 }
 
 // simSnapshot is what a snapshot of a space's database holds of the space, in memory

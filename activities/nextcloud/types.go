@@ -124,6 +124,11 @@ type Driver interface {
 	// LastActivity is the latest of any user's last login and any auth token's last
 	// use; the zero time if nobody ever used the space (installing it is no use).
 	LastActivity(ctx context.Context, slug string) (time.Time, error)
+	// AdminEmails lists the e-mail addresses of the space's admins (members of the
+	// admin group, not disabled, with an address): lowercase, sorted, each once; empty
+	// if none has one. It reads and changes nothing else, and works deactivated or in
+	// maintenance too, when the inactivity mails need it most.
+	AdminEmails(ctx context.Context, slug string) ([]string, error)
 	// Remove deletes the instance, its configuration, its data directory, database
 	// and role, and its web route: afterwards Status reports it not installed and
 	// Install is refused until CreateDatabase runs again. Removing what does not exist

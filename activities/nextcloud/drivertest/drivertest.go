@@ -39,6 +39,9 @@ type Fixture struct {
 	// AppConfig reads the settings app keeps in the space (occ config:list <app>), to
 	// check what ConfigureOffice wrote; nil leaves that check out.
 	AppConfig func(t *testing.T, app string) map[string]string
+	// SetEmail gives user (created if needed) the address email in their settings,
+	// and puts them in the admin group if admin is set, as a space's admin would.
+	SetEmail func(t *testing.T, user, email string, admin bool)
 	// Leftovers lists what is left of the space outside the Driver's view (files,
 	// database, role...) once it is removed; nil if the driver has nothing more to say.
 	Leftovers func(t *testing.T) []string
@@ -67,6 +70,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"the approved apps come from the shared tree of the release, the app store closed", c.sharedApps},
 		{"maintenance goes on and off, twice each", c.maintenance},
 		{"deactivation puts the space in maintenance, reactivation takes it out", c.deactivation},
+		{"the admins' addresses are listed, lowercase and sorted, in service and deactivated", c.adminEmails},
 		{"cron runs, pauses and resumes, twice each; paused or in maintenance it skips", c.cron},
 		{"no major skipped, no downgrade, code switched only in maintenance", c.versionRules},
 		{"upgrade needs maintenance and the code base of its target", c.upgradeOrder},
@@ -137,6 +141,8 @@ func (c *contract) notInstalled(t *testing.T) {
 	}
 	_, err := c.d.LastActivity(c.ctx, c.slug)
 	assert.ErrorIs(t, err, nextcloud.ErrNotInstalled, "LastActivity")
+	_, err = c.d.AdminEmails(c.ctx, c.slug)
+	assert.ErrorIs(t, err, nextcloud.ErrNotInstalled, "AdminEmails")
 	requirePermanent(t, c.d.Install(c.ctx, c.f.Spec), "install without the database")
 	assert.Equal(t, nextcloud.InstanceStatus{}, c.status(t), "a refused install changes nothing")
 	twice(t, "remove what does not exist", func() error { return c.d.Remove(c.ctx, c.slug) })
@@ -202,6 +208,30 @@ func (c *contract) activity(t *testing.T) {
 	again, err := c.d.LastActivity(c.ctx, c.slug)
 	require.NoError(t, err)
 	assert.True(t, token.Equal(again), "an older login does not move the last activity back: %v", again)
+}
+
+func (c *contract) adminEmails(t *testing.T) {
+	admins := func() []string {
+		t.Helper()
+		var addrs []string
+		twice(t, "list the admins' addresses", func() error {
+			var err error
+			addrs, err = c.d.AdminEmails(c.ctx, c.slug)
+			return err
+		})
+		return addrs
+	}
+	assert.Empty(t, admins(), "the admin has no address yet")
+	admin := c.f.Spec.AdminUser
+	c.f.SetEmail(t, admin, "Tresorerie@Amis-Du-Jardin.example", true)
+	c.f.SetEmail(t, "membre", "membre@amis-du-jardin.example", false)
+	assert.Equal(t, []string{"tresorerie@amis-du-jardin.example"}, admins(), "admins only, lowercase")
+	c.f.SetEmail(t, "secretaire", "bureau@amis-du-jardin.example", true)
+	assert.Equal(t, []string{"bureau@amis-du-jardin.example", "tresorerie@amis-du-jardin.example"}, admins())
+
+	require.NoError(t, c.d.SetDeactivated(c.ctx, c.slug, true))
+	assert.Len(t, admins(), 2, "read while deactivated, when the notices need them")
+	require.NoError(t, c.d.SetDeactivated(c.ctx, c.slug, false))
 }
 
 func (c *contract) limits(t *testing.T) {
