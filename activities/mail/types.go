@@ -39,7 +39,8 @@ const (
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
-	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink}
+	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink,
+	KindAnnouncement}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
