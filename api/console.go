@@ -54,7 +54,8 @@ const (
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
-	consoleErrorPage, consoleUnavailable, consoleStats}
+	consoleErrorPage, consoleUnavailable, consoleStats,
+	consoleAnnouncements, consoleAnnouncement}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -395,6 +396,9 @@ var notices = map[string]string{
 	"signout":      "Vous êtes déconnecté·e.",
 	"totp":         "La double authentification est en place.",
 	"session_over": "Votre session est terminée : connectez-vous de nouveau.",
+	// The announcements' screens.
+	"annonce":       "L'annonce est enregistrée : vérifiez-la, puis envoyez-la.",
+	"annonce_envoi": "L'envoi de l'annonce a commencé.",
 }
 
 // renderConsole answers with a console page.
@@ -501,6 +505,11 @@ var fieldLabels = map[string]string{
 	"concurrency":       "Espaces à la fois",
 	"max_failure_ratio": "Proportion d'échecs tolérée",
 	"id":                "Identifiant",
+	// The announcements' form.
+	"subject":  "Objet",
+	"body":     "Texte",
+	"audience": "Destinataires",
+	"filter":   "Filtre",
 }
 
 // redirectDone sends the browser to a screen after a change, saying what was done: a
@@ -576,5 +585,6 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	admin.GET("/mises-a-jour/:id", s.upgradePage)
 	admin.GET("/mises-a-jour/:id/progression", s.upgradeProgressFragment)
 	admin.POST("/mises-a-jour/:id", s.controlUpgradeFromConsole)
+	s.announcementConsoleRoutes(admin)
 	return nil
 }

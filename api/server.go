@@ -141,6 +141,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
 	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
 	admin.PUT("/policy", s.putPolicy)
+	s.announcementRoutes(admin)
 
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {

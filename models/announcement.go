@@ -138,17 +138,23 @@ func (a Announcement) Validate() error {
 		return FieldError("body", "au plus %d caractères", MaxAnnouncementBody)
 	case !utf8.ValidString(a.Subject) || !utf8.ValidString(a.Body):
 		return FieldError("body", "contient des caractères invalides")
-	case !slices.Contains(Audiences, a.Audience):
-		return FieldError("audience", "inconnue %q : contacts, admins ou filter", a.Audience)
-	case a.Audience == AudienceAdmins:
+	}
+	return ValidateAudience(a.Audience, a.Filter)
+}
+
+// ValidateAudience checks an audience and its filter, naming the field at fault.
+func ValidateAudience(audience Audience, f AnnouncementFilter) error {
+	switch {
+	case !slices.Contains(Audiences, audience):
+		return FieldError("audience", "inconnue %q : contacts, admins ou filter", audience)
+	case audience == AudienceAdmins:
 		// The driver does not read the spaces' admins yet: nothing to send them to.
 		return errAdminsUnavailable
-	case a.Audience == AudienceFilter && a.Filter.Empty():
+	case audience == AudienceFilter && f.Empty():
 		return FieldError("filter", "choisissez au moins un état, une version ou une suite bureautique")
-	case a.Audience != AudienceFilter && !a.Filter.Empty():
+	case audience != AudienceFilter && !f.Empty():
 		return FieldError("filter", "ne vaut que pour le public « filter »")
 	}
-	f := a.Filter
 	if len(f.Statuses) > maxFilterValues || len(f.Versions) > maxFilterValues || len(f.OfficeSuites) > maxFilterValues {
 		return FieldError("filter", "au plus %d valeurs par critère", maxFilterValues)
 	}
