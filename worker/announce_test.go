@@ -159,16 +159,31 @@ func TestAnnouncementThroughTheLane(t *testing.T) {
 			}
 		}
 		slices.SortFunc(starts, time.Time.Compare)
-		all, after := maxInSecond(starts)
-		t.Logf("dispatched in one second: at most %d, %d once the burst is spent", all, after)
-		// Start times are written by the history service just after matching lets a task
-		// go: allow a fifth more at the edges of a window.
+		// The server's limit is a token bucket holding a second's worth: whenever the lane
+		// had nothing to send for a moment (a busy machine stalls the workflow), that
+		// second's worth may go at once, then MAIL_RATE. Start times are written by the
+		// history service just after matching lets a task go: allow a fifth more.
+		all, _ := maxInSecond(starts)
+		ten := maxInWindow(starts, 10*time.Second)
+		t.Logf("dispatched in one second: at most %d; in ten seconds: at most %d", all, ten)
 		assert.LessOrEqual(t, all, 2*rate+rate/5)
-		assert.LessOrEqual(t, after, rate+rate/5, "MAIL_RATE, whichever worker sends")
+		assert.LessOrEqual(t, ten, 11*rate+rate/5, "MAIL_RATE over time, whichever worker sends")
 	})
 	t.Run("the confirmation link overtakes the announcement's backlog", func(t *testing.T) {
 		// In order it would wait for the 4,000 mails scheduled before it; by priority,
 		// for the mails the lane hands out while its task reaches the matcher.
 		assert.LessOrEqual(t, len(before), rate, "at most a second's worth of the announcement before it")
 	})
+}
+
+// maxInWindow returns the most times of sorted that fall within one window of d.
+func maxInWindow(sorted []time.Time, d time.Duration) int {
+	most, j := 0, 0
+	for i := range sorted {
+		for sorted[i].Sub(sorted[j]) >= d {
+			j++
+		}
+		most = max(most, i-j+1)
+	}
+	return most
 }
