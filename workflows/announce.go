@@ -35,6 +35,9 @@ const (
 // fixed at the start (one per address) and known here by their number only.
 func AnnouncementWorkflow(ctx workflow.Context, in AnnouncementInput) (AnnouncementProgress, error) {
 	a := &announcement{in: in}
+	// Sending from the first instant: a control that comes while the recipients are
+	// being fixed is judged against it.
+	a.st.Status = models.AnnouncementSending
 	if err := a.register(ctx); err != nil {
 		return AnnouncementProgress{}, err
 	}
@@ -101,7 +104,7 @@ func (a *announcement) register(ctx workflow.Context) error {
 // prepare fixes the recipients: the people the audience reaches now, one per address.
 func (a *announcement) prepare(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
-	a.st = AnnouncementState{Status: models.AnnouncementSending, Next: 1, StartedAt: now}
+	a.st.Next, a.st.StartedAt = 1, now
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute})
 	var ma *mail.Activities
 	var res mail.PrepareAnnouncementResult
