@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -57,6 +58,9 @@ type announcement struct {
 	inFlight   int
 	recordedAt time.Time
 	recorded   AnnouncementState // what the row last got
+	// withdraw takes back from the queue the mails no worker has taken yet: a pause or
+	// a cancel then stops the announcement at once, not a window of mails later.
+	withdraw workflow.CancelFunc
 }
 
 func (a *announcement) register(ctx workflow.Context) error {
@@ -78,6 +82,10 @@ func (a *announcement) register(ctx workflow.Context) error {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
 			func(ctx workflow.Context, in AnnouncementControlInput) (AnnouncementControlResult, error) {
 				a.st.Status = c.to
+				if c.to != models.AnnouncementSending && a.withdraw != nil {
+					a.withdraw()
+					a.withdraw = nil // the next mails get a context of their own
+				}
 				workflow.GetLogger(ctx).Info("Announcement control", "announcement", a.in.ID, "control", name,
 					"actor", in.Actor, "reason", in.Reason)
 				return AnnouncementControlResult{Status: a.st.Status}, nil
@@ -132,20 +140,26 @@ func (a *announcement) run(ctx workflow.Context) (AnnouncementProgress, error) {
 		// Until the relay takes it: only a refusal for good (non-retryable) comes back.
 		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	}
+	// A mail taken back from the queue comes back canceled; one a worker has started
+	// finishes (the activity does not heartbeat), and its answer is waited for.
+	opts.WaitForCancellation = true
 	sel := workflow.NewSelector(ctx)
 	draining := false // on the way to Continue-As-New: no new mail
+	var mctx workflow.Context
 	for {
-		for a.st.Status == models.AnnouncementSending && !draining && a.inFlight < a.window() && a.st.Next <= a.st.Total {
-			seq := a.st.Next
-			a.st.Next++
-			f := executeMail(ctx, mail.KindAnnouncement, opts, ma.SendAnnouncement,
+		for a.st.Status == models.AnnouncementSending && !draining && a.inFlight < a.window() && a.pending() {
+			if a.withdraw == nil {
+				mctx, a.withdraw = workflow.WithCancel(ctx)
+			}
+			seq := a.take()
+			f := executeMail(mctx, mail.KindAnnouncement, opts, ma.SendAnnouncement,
 				mail.AnnouncementMailInput{AnnouncementID: a.in.ID, Seq: seq})
 			a.inFlight++
 			sel.AddFuture(f, func(f workflow.Future) { a.account(ctx, f, seq) })
 		}
 		if a.inFlight == 0 {
 			switch {
-			case a.st.Status == models.AnnouncementCancelled, a.st.Next > a.st.Total:
+			case a.st.Status == models.AnnouncementCancelled, !a.pending():
 				return a.finish(ctx)
 			case draining:
 				return AnnouncementProgress{}, a.continueAsNew(ctx)
@@ -168,11 +182,32 @@ func (a *announcement) run(ctx workflow.Context) (AnnouncementProgress, error) {
 	}
 }
 
+// pending reports whether recipients remain to be scheduled.
+func (a *announcement) pending() bool { return len(a.st.Requeued) > 0 || a.st.Next <= a.st.Total }
+
+// take returns the next recipient to schedule: those taken back first.
+func (a *announcement) take() int {
+	if len(a.st.Requeued) > 0 {
+		seq := a.st.Requeued[0]
+		a.st.Requeued = a.st.Requeued[1:]
+		return seq
+	}
+	a.st.Next++
+	return a.st.Next - 1
+}
+
 // account counts one recipient's outcome.
 func (a *announcement) account(ctx workflow.Context, f workflow.Future, seq int) {
 	a.inFlight--
 	var res mail.SendResult
-	if err := f.Get(ctx, &res); err != nil {
+	err := f.Get(ctx, &res)
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		// Taken back before any worker took it: nothing was sent.
+		a.st.Requeued = append(a.st.Requeued, seq)
+		return
+	}
+	if err != nil {
 		a.st.Failed++
 		workflow.GetLogger(ctx).Warn("Announcement not delivered to a recipient", "announcement", a.in.ID, "seq", seq, "error", err)
 		return
@@ -240,7 +275,8 @@ func (a *announcement) continueAsNew(ctx workflow.Context) error {
 // progress is what the query answers.
 func (a *announcement) progress(now time.Time) AnnouncementProgress {
 	p := AnnouncementProgress{ID: a.in.ID, Status: a.st.Status, Total: a.st.Total, Sent: a.st.Sent,
-		Failed: a.st.Failed, InFlight: a.inFlight, Remaining: max(a.st.Total-a.st.Next+1, 0), StartedAt: a.st.StartedAt}
+		Failed: a.st.Failed, InFlight: a.inFlight, Remaining: max(a.st.Total-a.st.Next+1, 0) + len(a.st.Requeued),
+		StartedAt: a.st.StartedAt}
 	if done := p.Sent + p.Failed; done > 0 && p.Status == models.AnnouncementSending {
 		perMail := now.Sub(a.st.StartedAt) / time.Duration(done)
 		p.EstimatedEnd = now.Add(perMail * time.Duration(p.Remaining+p.InFlight))

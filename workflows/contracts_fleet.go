@@ -229,7 +229,10 @@ type AnnouncementState struct {
 	Sent        int
 	AlreadySent int // found sent by an earlier attempt (a crash between send and answer)
 	Failed      int // refused for good by the mail server
-	StartedAt   time.Time
+	// Requeued are recipients whose mail was taken back from the queue by a pause
+	// before any worker took it: they go first on resume.
+	Requeued  []int
+	StartedAt time.Time
 }
 
 // AnnouncementControlInput pauses, resumes or cancels an announcement.
