@@ -69,7 +69,9 @@ func TestAnnouncementThroughTheLane(t *testing.T) {
 	for i, s := range senders {
 		s.Sender, err = mail.NewSMTPSender(smtp.URL())
 		require.NoError(t, err)
-		o := worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Sender: s}
+		// A few mails at once are enough at this rate, and spare the shared PostgreSQL
+		// server the connections of hundreds.
+		o := worker.Options{Config: cfg, DB: db, Client: c, Logger: logger, Sender: s, MaxConcurrentActivities: 10}
 		var w sdkworker.Worker
 		if i == 0 {
 			// A whole worker process: the announcement's workflow and one worker of the lane.

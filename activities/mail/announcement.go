@@ -110,3 +110,27 @@ type RecordAnnouncementInput struct {
 func (a *Activities) RecordAnnouncement(ctx context.Context, in RecordAnnouncementInput) error {
 	return models.RecordAnnouncementProgress(ctx, a.DB, in.AnnouncementID, in.Progress, in.Now)
 }
+
+// markSent records a delivered mail, trying again for up to markSentTimeout: a failure
+// here sends the mail a second time on the next attempt, so a database that refuses a
+// connection for a moment (too many clients, a failover) must not end the activity.
+// The timeout runs even if the activity was cancelled meanwhile, and stays short enough
+// that the SMTP phases and it end within a mail's start-to-close timeout.
+func (a *Activities) markSent(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	for {
+		err := a.DB.WithContext(ctx).Model(&models.SentMail{}).Where("key = ?", key).
+			Updates(map[string]any{"sent": true, "sent_at": time.Now().UTC()}).Error
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
