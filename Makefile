@@ -186,6 +186,8 @@ bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watc
 
 CONCURRENCY ?=
 OCC ?=
+MAILS ?=
+RATE ?=
 CRON ?=
 INTERVAL ?=
 
@@ -204,3 +206,7 @@ bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY
 .PHONY: bench-cron
 bench-cron: build ## Run the background jobs of SPACES simulated spaces (10000) every INTERVAL (5m), CONCURRENCY at once (64), each run taking CRON (2s), and report.
 	bin/jardinier bench-cron --spaces $(or $(SPACES),10000) --interval $(or $(INTERVAL),5m) --concurrency $(or $(CONCURRENCY),64) --cron $(or $(CRON),2s)
+
+.PHONY: bench-mail
+bench-mail: build tools ## Send an announcement to MAILS people (10000) at MAIL_RATE=RATE (50) with confirmation links asked for meanwhile, and report.
+	bin/jardinier bench-mail --mails $(or $(MAILS),10000) --rate $(or $(RATE),50)

@@ -47,6 +47,9 @@ Commands:
   bench-cron [--spaces N --interval I --concurrency C --cron T]
                                          run the background jobs of N simulated spaces,
                                          each run taking T, and report
+  bench-mail [--mails N --rate R --urgent U]
+                                         send an announcement to N people at MAIL_RATE=R,
+                                         ask for U confirmation links meanwhile, and report
 
 Configuration comes from the environment: see README.md.
 `
@@ -100,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchUpgrade(ctx, cfg, args[1:], stdout, logger)
 	case "bench-cron":
 		return benchCron(ctx, cfg, args[1:], stdout, logger)
+	case "bench-mail":
+		return benchMail(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -242,6 +247,26 @@ func benchCron(ctx context.Context, cfg models.Config, args []string, stdout io.
 	}
 	r, err := bench.Cron(ctx, bench.CronOptions{Config: cfg, Spaces: *spaces, Interval: *interval,
 		Concurrency: *concurrency, Run: *run, Rounds: *rounds, Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+func benchMail(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-mail", flag.ContinueOnError)
+	mails := fs.Int("mails", 10000, "people the announcement reaches")
+	rate := fs.Float64("rate", 50, "MAIL_RATE, mails per second")
+	urgent := fs.Int("urgent", 20, "confirmation links asked for during the announcement")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *mails < 1 || !(*rate > 0) || *urgent < 0 {
+		return usageError("--mails must be at least 1, --rate above 0, --urgent not negative")
+	}
+	r, err := bench.Mail(ctx, bench.MailOptions{Config: cfg, Mails: *mails, Rate: *rate, Urgent: *urgent,
+		Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,8 @@ const (
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
-	consoleErrorPage, consoleUnavailable, consoleStats, consoleLimits}
+	consoleErrorPage, consoleUnavailable, consoleStats, consoleLimits,
+	consoleAnnouncements, consoleAnnouncement}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -407,6 +408,9 @@ var notices = map[string]string{
 	"signout":      "Vous êtes déconnecté·e.",
 	"totp":         "La double authentification est en place.",
 	"session_over": "Votre session est terminée : connectez-vous de nouveau.",
+	// The announcements' screens.
+	"annonce":       "L'annonce est enregistrée : vérifiez-la, puis envoyez-la.",
+	"annonce_envoi": "L'envoi de l'annonce a commencé.",
 }
 
 // renderConsole answers with a console page.
@@ -521,6 +525,11 @@ var fieldLabels = map[string]string{
 	"limits_reason":     "Motif",
 	"control_reason":    "Motif",
 	"defaults":          "Limites par défaut",
+	// The announcements' form.
+	"subject":  "Objet",
+	"body":     "Texte",
+	"audience": "Destinataires",
+	"filter":   "Filtre",
 }
 
 // redirectDone sends the browser to a screen after a change, saying what was done: a
@@ -602,5 +611,6 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	admin.POST("/limites", s.changeLimitsFromConsole)
 	admin.GET("/limites/progression", s.limitsProgressFragment)
 	admin.POST("/limites/commande", s.controlLimitsFromConsole)
+	s.announcementConsoleRoutes(admin)
 	return nil
 }

@@ -161,6 +161,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.PUT("/policy", s.putPolicy)
 	admin.POST("/fleet/limits", s.postFleetLimits)
 	admin.POST("/fleet/limits/:action", s.controlFleetLimits)
+	s.announcementRoutes(admin)
 
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {

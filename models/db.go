@@ -43,7 +43,8 @@ func Migrate(db *gorm.DB) error {
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
 			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{},
-			&CronRun{}, &LimitsVersion{}, &MailDelivery{}, &Bounce{}, &PolicyHold{}); err != nil {
+			&CronRun{}, &LimitsVersion{}, &MailDelivery{}, &Bounce{}, &PolicyHold{},
+			&Announcement{}, &AnnouncementRecipient{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := migrateModeratorTokens(tx); err != nil {

@@ -86,6 +86,7 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.LimitsRolloutWorkflow, workflow.RegisterOptions{Name: workflows.LimitsRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.AnnouncementWorkflow, workflow.RegisterOptions{Name: workflows.AnnouncementWorkflowType})
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Sealer: sealer, Limits: cfg.Limits, Metrics: o.Metrics})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps,

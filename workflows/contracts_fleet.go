@@ -334,3 +334,70 @@ type LimitsReport struct {
 	Outcome string
 	Error   string
 }
+
+// AnnouncementWorkflowType is the name AnnouncementWorkflow is registered under.
+const AnnouncementWorkflowType = "AnnouncementWorkflow"
+
+// announcementWorkflowIDPrefix starts the ID of every announcement's workflow.
+const announcementWorkflowIDPrefix = "announcement/"
+
+// AnnouncementWorkflowID is the ID of the workflow that sends one announcement: one
+// per announcement, so that it is never sent twice.
+func AnnouncementWorkflowID(id string) string { return announcementWorkflowIDPrefix + id }
+
+// Controls of an announcement (Temporal Updates with a validator) and its progress
+// query.
+const (
+	UpdateAnnouncementPause   = "pause"    // AnnouncementControlInput; no new mail leaves
+	UpdateAnnouncementResume  = "resume"   // AnnouncementControlInput
+	UpdateAnnouncementCancel  = "cancel"   // AnnouncementControlInput; mails under way finish, no other leaves
+	QueryAnnouncementProgress = "progress" // AnnouncementProgress
+)
+
+// AnnouncementInput starts the sending of an announcement. It carries the
+// announcement's ID only: the text is read by the mail activity, the addresses never
+// leave the database.
+type AnnouncementInput struct {
+	ID        string
+	Requester string
+	// Window bounds the mails scheduled at once (0: announcementWindow).
+	Window int
+	// State carries the sending over Continue-As-New; nil at the start.
+	State *AnnouncementState
+}
+
+// AnnouncementState is what an announcement's workflow carries from one run to the next.
+type AnnouncementState struct {
+	Status      models.AnnouncementStatus
+	Total       int // recipients, numbered 1..Total
+	Next        int // the next recipient to send to
+	Sent        int
+	AlreadySent int // found sent by an earlier attempt (a crash between send and answer)
+	Failed      int // refused for good by the mail server
+	// Requeued are recipients whose mail was taken back from the queue by a pause
+	// before any worker took it: they go first on resume.
+	Requeued  []int
+	StartedAt time.Time
+}
+
+// AnnouncementControlInput pauses, resumes or cancels an announcement.
+type AnnouncementControlInput struct {
+	Actor  string
+	Reason string
+}
+
+// AnnouncementControlResult is the announcement's status after the control.
+type AnnouncementControlResult struct{ Status models.AnnouncementStatus }
+
+// AnnouncementProgress answers QueryAnnouncementProgress, and is the workflow's result.
+type AnnouncementProgress struct {
+	ID           string
+	Status       models.AnnouncementStatus
+	Total        int
+	Sent         int // AlreadySent included
+	Failed       int
+	InFlight     int // scheduled, no answer yet
+	Remaining    int // not scheduled yet
+	StartedAt    time.Time
+	EstimatedEnd time.Time // zero until a mail has gone, and while paused
+}

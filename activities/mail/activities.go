@@ -138,9 +138,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		return SendResult{}, fmt.Errorf("send mail %s: %w", key, err)
 	}
 
-	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
-	defer cancel()
-	if err := a.markSent(markCtx, key, in, msg); err != nil {
+	if err := a.markSent(ctx, key, in, msg); err != nil {
 		// The retry will send it again, with the same Message-ID (see above).
 		logger.Error("Mail sent but not recorded as sent", "message_id", row.MessageID, "error", err)
 		return SendResult{}, fmt.Errorf("record mail %s as sent: %w", key, err)

@@ -42,8 +42,12 @@ func (a *Activities) recipient(ctx context.Context, in SendInput) (key, to strin
 }
 
 // markSent records that the server accepted the mail: its sent_mails row, and the
-// delivery a bounce may later mark, in one transaction.
+// delivery a bounce may later mark, in one transaction, tried again as retryRecord says.
 func (a *Activities) markSent(ctx context.Context, key string, in SendInput, msg Message) error {
+	return retryRecord(ctx, func(ctx context.Context) error { return a.recordSent(ctx, key, in, msg) })
+}
+
+func (a *Activities) recordSent(ctx context.Context, key string, in SendInput, msg Message) error {
 	now := time.Now().UTC()
 	return a.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&models.SentMail{}).Where("key = ?", key).

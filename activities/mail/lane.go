@@ -43,6 +43,7 @@ var lanes = map[Kind]Lane{
 	KindDeleted:           LaneBulk,
 	KindDeletedModerators: LaneBulk,
 	KindModeratorDigest:   LaneBulk,
+	KindAnnouncement:      LaneBulk,
 }
 
 // LaneOf returns the lane of a kind of mail.

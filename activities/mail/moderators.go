@@ -214,10 +214,7 @@ func (a *Activities) sendOnce(ctx context.Context, key string, kind Kind, compos
 		}
 		return SendResult{}, fmt.Errorf("send mail %s: %w", key, err)
 	}
-	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markSentTimeout)
-	defer cancel()
-	if err := a.DB.WithContext(markCtx).Model(&models.SentMail{}).Where("key = ?", key).
-		Updates(map[string]any{"sent": true, "sent_at": time.Now().UTC()}).Error; err != nil {
+	if err := a.markSentRow(ctx, key); err != nil {
 		logger.Error("Mail sent but not recorded as sent", "message_id", row.MessageID, "error", err)
 		return SendResult{}, fmt.Errorf("record mail %s as sent: %w", key, err)
 	}

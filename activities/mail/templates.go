@@ -63,6 +63,10 @@ type Data struct {
 	Role          string // moderator_invitation: moderator or admin
 	Digest        Digest // moderator_digest: what waits
 	LongWaitDays  int    // moderator_digest: after how many days an application is overdue
+
+	// announcement: the operator's message, as an admin wrote it.
+	AnnouncementSubject string
+	AnnouncementText    string
 }
 
 // Templates are the parsed mail templates of one language.

@@ -49,7 +49,7 @@ var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProv
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
 	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink,
 	KindContactChangeCurrent, KindContactChangeNew, KindContactChanged, KindContactChangedPrevious,
-	KindConfirmOffice}
+	KindConfirmOffice, KindAnnouncement}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
