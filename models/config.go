@@ -65,6 +65,9 @@ type Config struct {
 	// NextcloudMailFrom (NEXTCLOUD_MAIL_FROM) is the sender of every space's mail;
 	// empty: ne-pas-repondre@<slug>.<BASE_DOMAIN>.
 	NextcloudMailFrom string
+
+	// Backup says where the spaces' database backups go (BACKUP_*, models/backup.go).
+	Backup BackupConfig
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
@@ -104,6 +107,7 @@ func DefaultConfig() Config {
 		// about a minute of database work.
 		QuotaRebalanceEvery: 10 * time.Minute,
 		Cron:                DefaultCronConfig(),
+		Backup:              DefaultBackupConfig(),
 	}
 }
 
@@ -144,6 +148,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.duration("CRON_TIMEOUT", &c.Cron.Timeout)
 	e.str("NEXTCLOUD_SMTP_URL", &c.NextcloudSMTPURL)
 	e.str("NEXTCLOUD_MAIL_FROM", &c.NextcloudMailFrom)
+	c.Backup.read(&e)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
@@ -193,6 +198,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Cron.validate(); err != nil {
+		return err
+	}
+	if err := c.Backup.validate(); err != nil {
 		return err
 	}
 	switch c.NextcloudDriver {

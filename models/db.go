@@ -43,7 +43,7 @@ func Migrate(db *gorm.DB) error {
 		backfill := !tx.Migrator().HasTable(&StatsRecord{})
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
 			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{},
-			&CronRun{}); err != nil {
+			&CronRun{}, &Backup{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := migrateModeratorTokens(tx); err != nil {
