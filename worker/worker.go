@@ -62,6 +62,10 @@ func New(o Options) (worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	backups, err := NewBackupActivities(cfg, o.DB, s3)
+	if err != nil {
+		return nil, err
+	}
 
 	w := worker.New(o.Client, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
@@ -78,6 +82,9 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.PolicyRolloutWorkflow, workflow.RegisterOptions{Name: workflows.PolicyRolloutWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.BackupFleetWorkflow, workflow.RegisterOptions{Name: workflows.BackupFleetWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.FileHistoryWorkflow, workflow.RegisterOptions{Name: workflows.FileHistoryWorkflowType})
+	w.RegisterActivity(backups)
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps})
@@ -270,6 +277,10 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
+	if err := startBackups(ctx, cfg, c, logger); err != nil {
+		w.Stop()
+		return err
+	}
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -192,3 +192,42 @@ type ContactRequestInput struct {
 // ContactRequestResult says whether a link was mailed (false: the space cannot take
 // that action now, or a link went out moments ago).
 type ContactRequestResult struct{ Mailed bool }
+
+// UpdateRestore puts a space back as it was at a time of the last 30 days (RestoreInput,
+// RestoreResult): database and files, inside the space's workflow.
+const UpdateRestore = "restore"
+
+// Audit actions of a restore.
+const (
+	ActionRestored      = "restored"
+	ActionRestoreFailed = "restore_failed"
+)
+
+// RestoreInput asks for a space as it was at At. DryRun only says what would change.
+type RestoreInput struct {
+	Actor  string
+	Reason string
+	At     time.Time
+	DryRun bool
+}
+
+// RestoreResult says what the restore did, or would do.
+type RestoreResult struct {
+	DryRun bool
+	// The database backup restored: the newest taken at or before At.
+	BackupKey     string
+	BackupTakenAt time.Time
+	// Snapshot is the dump of the database taken just before, to undo the restore.
+	Snapshot        string
+	FilesRestored   int
+	FilesRemoved    int
+	FilesUnchanged  int
+	Changes         []RestoreChange // the first 100
+	FileCacheErrors string          // what Nextcloud's file scan reported, if anything
+}
+
+// RestoreChange is one file a restore puts back or removes.
+type RestoreChange struct {
+	Key    string
+	Action string // restored, removed
+}

@@ -155,6 +155,9 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return storage.CreateBucketResult{Created: true}
 	})
 	register(h, "DeleteBucket", func(storage.DeleteBucketInput) storage.DeleteBucketResult { return storage.DeleteBucketResult{} })
+	register(h, "EnableFileHistory", func(storage.EnableFileHistoryInput) storage.EnableFileHistoryResult {
+		return storage.EnableFileHistoryResult{VersioningEnabled: true, LifecycleSet: true}
+	})
 	na := h.activities
 	registerCtx(h, "CreateSpaceDatabase", na.CreateSpaceDatabase)
 	registerCtx(h, "InstallSpace", na.InstallSpace)
