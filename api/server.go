@@ -121,6 +121,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.GET("/spaces/:slug", s.getSpace)
 	mod.GET("/spaces/:slug/timeline", s.spaceTimeline)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
+	mod.GET("/backups/stale", s.staleBackupsAPI)
 	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)
 	mod.GET("/stats", s.getStats)
@@ -141,6 +142,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.GET("/upgrades/:id/spaces", s.listUpgradeSpaces)
 	admin.POST("/upgrades/:id/:action", s.controlUpgrade)
 	admin.PUT("/policy", s.putPolicy)
+	admin.POST("/spaces/:slug/restore", s.restoreSpaceAPI)
 
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {

@@ -70,6 +70,9 @@ type BackupConfig struct {
 	// Window (BACKUP_WINDOW) is the part of the night the dumps' starts are spread
 	// over, so that the fleet's database does not get every dump at once.
 	Window time.Duration
+	// PGBin (BACKUP_PG_BIN) is the directory of pg_dump and pg_restore, which must be
+	// of the fleet server's major version or newer; empty: found on PATH.
+	PGBin string
 }
 
 // DefaultBackupConfig is the configuration of a development machine.
@@ -86,6 +89,7 @@ func (b *BackupConfig) read(e *envReader) {
 	e.str("BACKUP_S3_REGION", &b.Region)
 	e.integer("BACKUP_CONCURRENCY", &b.Concurrency)
 	e.durationOrZero("BACKUP_WINDOW", &b.Window)
+	e.str("BACKUP_PG_BIN", &b.PGBin)
 }
 
 func (b BackupConfig) validate() error {

@@ -25,7 +25,7 @@ func NewBackupActivities(cfg models.Config, db *gorm.DB, spaces *minio.Client) (
 	if err != nil {
 		return nil, err
 	}
-	a := &backup.Activities{DB: db, Client: c, Bucket: cfg.Backup.Bucket}
+	a := &backup.Activities{DB: db, Client: c, Bucket: cfg.Backup.Bucket, PGBin: cfg.Backup.PGBin}
 	if cfg.FleetDatabaseURL != "" {
 		// Names only: the connections of a FleetDB are opened when first used.
 		fleet, err := nextcloud.NewFleetDB(cfg.FleetDatabaseURL)

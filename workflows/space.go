@@ -41,6 +41,8 @@ type space struct {
 	// changes by signal (changePolicySignals).
 	policyVersion int
 	listen        bool
+	// restoring is a restore waiting for the main loop (restore.go).
+	restoring *restoreRequest
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -61,6 +63,9 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 		if err != nil {
 			return fmt.Errorf("register %s update: %w", name, err)
 		}
+	}
+	if err := s.registerRestoreHandler(ctx); err != nil {
+		return err
 	}
 	return s.registerActionHandlers(ctx)
 }

@@ -116,6 +116,10 @@ func (a *Activities) EnsureBucket(ctx context.Context, region string) error {
 // none is made again; the record is completed if that attempt could not write it.
 func (a *Activities) DumpSpace(ctx context.Context, in DumpInput) (DumpResult, error) {
 	logger := log.With(activity.GetLogger(ctx), "slug", in.Slug)
+	var err error
+	if in.SpaceID, err = a.spaceID(ctx, in.SpaceID, in.Slug); err != nil {
+		return DumpResult{}, err
+	}
 	key := models.BackupKey(in.Slug, in.Kind, in.At)
 	if res, ok, err := a.existing(ctx, in, key); err != nil || ok {
 		if ok {
@@ -289,4 +293,19 @@ func cut(s string) string {
 		return s[:2000]
 	}
 	return s
+}
+
+// spaceID returns id, or when it is 0 the ID of the space slug names now (the space
+// workflows know slugs, not row IDs).
+func (a *Activities) spaceID(ctx context.Context, id uint, slug string) (uint, error) {
+	if id != 0 {
+		return id, nil
+	}
+	var sp models.Space
+	err := a.DB.WithContext(ctx).Where("slug = ? AND status NOT IN ?", slug,
+		[]models.Status{models.StatusRejected, models.StatusDeleted}).Select("id").First(&sp).Error
+	if err != nil {
+		return 0, fmt.Errorf("space %s: %w", slug, err)
+	}
+	return sp.ID, nil
 }

@@ -24,6 +24,10 @@ import (
 // same database. No backup that old is a non-retryable ErrTypeNoBackup.
 func (a *Activities) RestoreDatabase(ctx context.Context, in RestoreDatabaseInput) (RestoreDatabaseResult, error) {
 	logger := log.With(activity.GetLogger(ctx), "slug", in.Slug)
+	var err error
+	if in.SpaceID, err = a.spaceID(ctx, in.SpaceID, in.Slug); err != nil {
+		return RestoreDatabaseResult{}, err
+	}
 	b, err := models.LatestBackupBefore(a.DB.WithContext(ctx), in.SpaceID, in.At)
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return RestoreDatabaseResult{}, temporal.NewNonRetryableApplicationError(

@@ -29,6 +29,7 @@ var lanes = map[Kind]Lane{
 	KindModeratorReset:      LaneUrgent,
 	KindWithdrawn:           LaneUrgent,
 	KindReactivationLink:    LaneUrgent,
+	KindRestored:            LaneUrgent,
 
 	KindFirstWarning:      LaneBulk,
 	KindSecondWarning:     LaneBulk,

@@ -52,6 +52,7 @@ type Data struct {
 	LinkExpiryDate   time.Time // when Link stops working
 	DeactivatedURL   string    // the page every address of a deactivated space shows
 	ReservedDays     int       // how long a deleted space's name stays reserved
+	BackupsGoneDate  time.Time // deleted: when the space's last database backups are deleted, at the latest
 
 	// The mails to moderators.
 	ConsoleURL    string // the console screen the mail is about

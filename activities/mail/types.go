@@ -29,6 +29,7 @@ const (
 	KindReactivated         Kind = "reactivated"          // to the contact: the space is back in service
 	KindConfirmDeactivation Kind = "confirm_deactivation" // to the contact: link to confirm deactivating
 	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
+	KindRestored            Kind = "restored"             // to the contact: the space was restored to an earlier time
 
 	// The mails of the public site.
 	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
@@ -39,7 +40,7 @@ const (
 var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProvisioningFailed,
 	KindFirstWarning, KindSecondWarning, KindDeactivated, KindDeletionNotice, KindDeleted,
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
-	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink}
+	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink, KindRestored}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
