@@ -87,9 +87,6 @@ type Activities struct {
 	onProgress func(int64) error
 }
 
-// DumpsStarted is how many pg_dump runs this process started.
-func (a *Activities) DumpsStarted() int64 { return a.dumps.Load() }
-
 // EnsureBucket creates the backup bucket if it is missing.
 func (a *Activities) EnsureBucket(ctx context.Context, region string) error {
 	ok, err := a.Client.BucketExists(ctx, a.Bucket)

@@ -184,15 +184,15 @@ func TestBackupAndRestore(t *testing.T) {
 				f.exec(t, sp.Slug, "INSERT INTO oc_notes (body) SELECT 'note ' || g FROM generate_series(1, 20000) g")
 				in := backup.DumpInput{SpaceID: sp.ID, Slug: sp.Slug, Kind: models.BackupNightly, At: time.Now().UTC().Truncate(time.Second)}
 				crash := errors.New("worker lost")
-				f.a.SetOnProgress(func(n int64) error {
+				backup.SetOnProgress(f.a, func(n int64) error {
 					if n > 0 {
 						return crash
 					}
 					return nil
 				})
-				started := f.a.DumpsStarted()
+				started := backup.DumpsStarted(f.a)
 				_, err := f.dump(t, in)
-				f.a.SetOnProgress(nil)
+				backup.SetOnProgress(f.a, nil)
 				require.Error(t, err)
 				assert.Empty(t, f.objectsOf(t, sp.Slug), "a dump stopped half-way left an object")
 
@@ -205,7 +205,7 @@ func TestBackupAndRestore(t *testing.T) {
 				require.NoError(t, err)
 				assert.True(t, again.Reused, "the retry dumped again")
 				assert.Equal(t, res.SHA256, again.SHA256)
-				assert.Equal(t, int64(2), f.a.DumpsStarted()-started, "pg_dump runs: the stopped one and the retry, no more")
+				assert.Equal(t, int64(2), backup.DumpsStarted(f.a)-started, "pg_dump runs: the stopped one and the retry, no more")
 
 				// Made but not recorded (the worker lost between the upload and the row):
 				// the retry reads the object back instead of dumping again.
@@ -214,7 +214,7 @@ func TestBackupAndRestore(t *testing.T) {
 				require.NoError(t, err)
 				assert.True(t, third.Reused)
 				assert.Equal(t, res.SHA256, third.SHA256)
-				assert.Equal(t, int64(2), f.a.DumpsStarted()-started)
+				assert.Equal(t, int64(2), backup.DumpsStarted(f.a)-started)
 			})
 		})
 	}
