@@ -182,6 +182,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return na.SetSpaceDeactivated(ctx, in)
 	})
 	h.env.RegisterActivityWithOptions(h.runUpgradeStep, activity.RegisterOptions{Name: "RunUpgradeStep"})
+	registerRestoreFakes(h)
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))
