@@ -140,3 +140,22 @@ func (s *Server) staleBackupsAPI(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"spaces": rows, "stale_after_hours": int(models.BackupStaleAfter / time.Hour)})
 }
+
+// backupsPageData is what the console's list of late backups shows.
+type backupsPageData struct {
+	Hours  int
+	Spaces []models.StaleBackup
+}
+
+// backupsPage lists, for moderators, the spaces without a good backup for 48 h: the
+// same list as GET /api/v1/backups/stale.
+func (s *Server) backupsPage(c *gin.Context) {
+	v := s.newView(c, "sauvegardes", nil)
+	rows, err := models.SpacesWithoutRecentBackup(s.db.WithContext(c.Request.Context()), time.Now())
+	v.Page = &backupsPageData{Hours: int(models.BackupStaleAfter / time.Hour), Spaces: rows}
+	if err != nil {
+		s.formFailed(c, err, consoleBackups, v)
+		return
+	}
+	s.renderConsole(c, http.StatusOK, consoleBackups, v)
+}

@@ -3,15 +3,18 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/mocks"
 
+	"jardinier/api/browsertest"
 	"jardinier/models"
 	"jardinier/workflows"
 )
@@ -95,4 +98,39 @@ func TestStaleBackupsAPI(t *testing.T) {
 	require.Len(t, body.Spaces, 1)
 	assert.Equal(t, "sans-sauvegarde", body.Spaces[0].Slug)
 	assert.Nil(t, body.Spaces[0].LastGoodAt)
+}
+
+func TestBackupsPage(t *testing.T) {
+	f := newFixture(t)
+	old := time.Now().Add(-100 * time.Hour)
+	sp := models.Space{Slug: "sans-sauvegarde", Status: models.StatusActive, OfficeSuite: "collabora", SubmittedAt: old, ProvisionedAt: &old}
+	require.NoError(t, f.db.Create(&sp).Error)
+	f.member("Camille", models.RoleModerator, "camille@example.org")
+
+	t.Run("a moderator sees the spaces without a good backup for 48 hours", func(t *testing.T) {
+		v := f.visitor()
+		require.Equal(t, http.StatusSeeOther, v.signIn("camille@example.org", password).Code)
+		w := v.get("/moderation/sauvegardes")
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		assert.Contains(t, w.Body.String(), "<h1>Sauvegardes en retard</h1>")
+		assert.Contains(t, w.Body.String(), `href="/moderation/espaces/sans-sauvegarde"`)
+		assert.Contains(t, w.Body.String(), "aucune")
+	})
+
+	t.Run("in a browser, at both widths", func(t *testing.T) {
+		b := browsertest.Start(t)
+		srv := httptest.NewServer(f.handler)
+		t.Cleanup(srv.Close)
+		tab := b.NewTab(t)
+		tab.Open(t, srv.URL+"/moderation/connexion")
+		tab.Run(t,
+			chromedp.SendKeys(`#email`, "camille@example.org", chromedp.ByQuery),
+			chromedp.SendKeys(`#password`, password, chromedp.ByQuery),
+			chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
+			chromedp.WaitVisible(`nav`, chromedp.ByQuery),
+		)
+		tab.Open(t, srv.URL+"/moderation/sauvegardes")
+		assert.Contains(t, tab.Text(t, "main"), "sans-sauvegarde")
+		tab.Check(t, "console-sauvegardes")
+	})
 }

@@ -49,12 +49,13 @@ const (
 	consoleNotFound    = "not_found"   // nothing at this address
 	consoleErrorPage   = "error"       // anything else
 	consoleUnavailable = "unavailable" // a dependency is down or unconfigured
+	consoleBackups     = "backups"     // the spaces without a good backup for 48 h
 )
 
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
-	consoleErrorPage, consoleUnavailable, consoleStats}
+	consoleErrorPage, consoleUnavailable, consoleStats, consoleBackups}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -560,6 +561,7 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	mod.GET("/espaces/:slug", s.spacePage)
 	mod.POST("/espaces/:slug", s.actFromConsole)
 	mod.GET("/apercu", s.previewPage)
+	mod.GET("/sauvegardes", s.backupsPage)
 	mod.GET("/journal", s.journalPage)
 	mod.GET("/statistiques", s.statsScreen)
 	mod.GET("/statistiques/csv", s.statsScreenCSV)
