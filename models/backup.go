@@ -58,7 +58,8 @@ type Backup struct {
 // itself (BACKUP_*).
 type BackupConfig struct {
 	Bucket string // BACKUP_BUCKET
-	// The backup bucket's S3 server; empty Endpoint: the spaces' own (S3_*).
+	// The backup bucket's S3 server; empty Endpoint: the spaces' own (S3_*). Empty
+	// credentials or region are the spaces' server's.
 	Endpoint  string // BACKUP_S3_ENDPOINT, host:port
 	AccessKey string // BACKUP_S3_ACCESS_KEY
 	SecretKey string // BACKUP_S3_SECRET_KEY
@@ -101,9 +102,6 @@ func (b BackupConfig) validate() error {
 	}
 	if b.Window >= 24*time.Hour {
 		return fmt.Errorf("BACKUP_WINDOW: must be shorter than a day, such as 4h")
-	}
-	if b.Endpoint != "" && (b.AccessKey == "" || b.SecretKey == "") {
-		return fmt.Errorf("BACKUP_S3_ACCESS_KEY: BACKUP_S3_ENDPOINT is set, so its credentials must be too")
 	}
 	return nil
 }

@@ -48,7 +48,11 @@ func backupClient(cfg models.Config, spaces *minio.Client) (*minio.Client, error
 	if region == "" {
 		region = cfg.S3Region
 	}
-	c, err := storage.NewClient(b.Endpoint, b.AccessKey, b.SecretKey, b.TLS, region)
+	access, secret := b.AccessKey, b.SecretKey
+	if access == "" && secret == "" {
+		access, secret = cfg.S3AccessKey, cfg.S3SecretKey
+	}
+	c, err := storage.NewClient(b.Endpoint, access, secret, b.TLS, region)
 	if err != nil {
 		return nil, fmt.Errorf("BACKUP_S3_ENDPOINT: %w", err)
 	}
