@@ -79,10 +79,11 @@ func (s *space) validateRestore(ctx workflow.Context, in RestoreInput) error {
 	return checkReason(in.Reason)
 }
 
-// restore puts the space back as it was at the time asked: maintenance on, a dump of
-// the database as it is now (so that the restore can be undone), the newest backup
-// taken by then restored, every object put back to its version of then (objects
-// created since get delete markers), Nextcloud's file cache checked, maintenance off;
+// restore puts the space back as it was at the time asked, as the newest backup taken
+// by then holds it: maintenance on, a dump of the database as it is now (so that the
+// restore can be undone), that backup restored, every object put back to its version
+// of the backup's time (objects created since get delete markers), Nextcloud's file
+// cache checked, maintenance off;
 // the timeline and the contact's mail say what was done. A dry run only says what
 // would change. A failure leaves the space out of maintenance and is the update's
 // answer; only a failure to record ends the run.
@@ -119,9 +120,14 @@ func (s *space) restore(ctx workflow.Context) error {
 		r.result.BackupKey, r.result.BackupTakenAt = res.Key, res.TakenAt
 		return err
 	}
+	// The files go back to the time of the database backup, not to in.At: Nextcloud's
+	// file cache, in the database, names every object with its size and checksum, and
+	// must find them as it knew them. A file written between the backup and in.At would
+	// otherwise be served with the size of another version.
 	restoreFiles := func(dry bool) error {
 		var res storage.RestoreObjectsResult
-		err := workflow.ExecuteActivity(long, sa.RestoreObjects, storage.RestoreObjectsInput{Bucket: s.in.Bucket, At: in.At, DryRun: dry}).Get(ctx, &res)
+		err := workflow.ExecuteActivity(long, sa.RestoreObjects, storage.RestoreObjectsInput{Bucket: s.in.Bucket,
+			At: r.result.BackupTakenAt, DryRun: dry}).Get(ctx, &res)
 		r.result.FilesRestored, r.result.FilesRemoved, r.result.FilesUnchanged = res.Restored, res.Removed, res.Unchanged
 		r.result.Changes = r.result.Changes[:0]
 		for _, ch := range res.Changes {
@@ -177,7 +183,7 @@ func (s *space) restore(ctx workflow.Context) error {
 		return s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: in.Actor, Action: ActionRestoreFailed,
 			Reason: fmt.Sprintf("%s — état du %s : %s", in.Reason, formatUTC(in.At), failureMessage(err))})
 	}
-	summary := fmt.Sprintf("état du %s : base de données de la sauvegarde du %s, %d fichiers remis dans leur version d'alors, %d fichiers créés depuis retirés",
+	summary := fmt.Sprintf("état du %s demandé, état de la dernière sauvegarde d'avant, du %s, remis : base de données, %d fichiers remis dans leur version d'alors, %d fichiers créés depuis retirés",
 		formatUTC(in.At), formatUTC(r.result.BackupTakenAt), r.result.FilesRestored, r.result.FilesRemoved)
 	if err := s.record(ctx, database.RecordTransitionInput{Status: s.st.Status, Actor: in.Actor, Action: ActionRestored,
 		Reason: in.Reason + " — " + summary}); err != nil {

@@ -35,6 +35,7 @@ func registerRestoreFakes(h *harness) {
 		return backup.RestoreDatabaseResult{Key: models.BackupKey(in.Slug, models.BackupNightly, taken), TakenAt: taken}, nil
 	})
 	registerCtx(h, "RestoreObjects", func(_ context.Context, in storage.RestoreObjectsInput) (storage.RestoreObjectsResult, error) {
+		h.restoredFilesAt = in.At
 		if in.DryRun {
 			h.upgradeSteps = append(h.upgradeSteps, "list-objects")
 		} else {
@@ -88,6 +89,7 @@ func TestSpaceRestore(t *testing.T) {
 		assert.Equal(t, 2, answer.result.FilesRestored)
 		assert.Equal(t, 1, answer.result.FilesRemoved)
 		assert.NotEmpty(t, answer.result.Snapshot, "the snapshot that undoes the restore")
+		assert.Equal(t, at.Add(-3*time.Hour), h.restoredFilesAt, "the files go back to the backup's time, which the file cache knows")
 		_, recorded := h.transitionAt(ActionRestored)
 		assert.True(t, recorded, "the restore is in the timeline")
 		restored := h.mailsOf(mail.KindRestored)

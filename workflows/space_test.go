@@ -69,6 +69,8 @@ type harness struct {
 	input SpaceInput
 	// carried holds the state each Continue-As-New passed on, in order.
 	carried []SpaceState
+	// restoredFilesAt is the time the last restore put the files back to.
+	restoredFilesAt time.Time
 }
 
 // instanceView is what the upgrade tests check of the instance.
