@@ -102,7 +102,7 @@ func (n *backupNight) run(ctx workflow.Context) (BackupFleetResult, error) {
 func (n *backupNight) page(ctx workflow.Context) ([]backup.SpaceRef, int, error) {
 	var ba *backup.Activities
 	var res backup.ListSpacesResult
-	err := workflow.ExecuteLocalActivity(fleetDBContext(ctx), ba.ListSpaces, backup.ListSpacesInput{
+	err := workflow.ExecuteLocalActivity(fleetDBContext(ctx), ba.ListBackupSpaces, backup.ListSpacesInput{
 		After: n.st.After, Limit: n.in.PageSize, Statuses: []string{string(models.StatusActive)},
 		NotBackedUpSince: n.st.Night}).Get(ctx, &res)
 	if err != nil {
@@ -167,7 +167,7 @@ func FileHistoryWorkflow(ctx workflow.Context, in FileHistoryInput) (FileHistory
 	res := in.Result
 	var ba *backup.Activities
 	var page backup.ListSpacesResult
-	err := workflow.ExecuteLocalActivity(fleetDBContext(ctx), ba.ListSpaces, backup.ListSpacesInput{
+	err := workflow.ExecuteLocalActivity(fleetDBContext(ctx), ba.ListBackupSpaces, backup.ListSpacesInput{
 		After: in.After, Limit: backupPageSize,
 		Statuses: []string{string(models.StatusActive), string(models.StatusDeactivated)}}).Get(ctx, &page)
 	if err != nil {

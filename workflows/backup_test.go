@@ -49,7 +49,7 @@ func (n *night) run(t *testing.T, in BackupFleetInput) BackupFleetResult {
 				}
 			}
 			return res, nil
-		}, activity.RegisterOptions{Name: "ListSpaces"})
+		}, activity.RegisterOptions{Name: "ListBackupSpaces"})
 		env.RegisterActivityWithOptions(func(ctx context.Context, in backup.DumpInput) (backup.DumpResult, error) {
 			n.attempts[in.Slug]++
 			if _, ok := n.started[in.Slug]; !ok {

@@ -119,8 +119,9 @@ func (a *Activities) ExpireBackups(ctx context.Context, in ExpireInput) (ExpireR
 	return res, nil
 }
 
-// ListSpaces returns a page of spaces, by slug, for the fleet passes.
-func (a *Activities) ListSpaces(ctx context.Context, in ListSpacesInput) (ListSpacesResult, error) {
+// ListBackupSpaces returns a page of spaces, by slug, for the fleet passes of
+// backups and file history.
+func (a *Activities) ListBackupSpaces(ctx context.Context, in ListSpacesInput) (ListSpacesResult, error) {
 	query := func() *gorm.DB {
 		q := a.DB.WithContext(ctx).Model(&models.Space{}).Where("status IN ?", in.Statuses)
 		if !in.NotBackedUpSince.IsZero() {
