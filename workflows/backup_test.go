@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/backup"
+	"jardinier/activities/storage"
 )
 
 // night runs BackupFleetWorkflow over spaces with fake activities, following its
@@ -30,6 +32,7 @@ type night struct {
 	peak     int
 	expired  int
 	runs     int
+	mu       sync.Mutex // the activities run on goroutines of their own
 }
 
 func (n *night) run(t *testing.T, in BackupFleetInput) BackupFleetResult {
@@ -51,17 +54,24 @@ func (n *night) run(t *testing.T, in BackupFleetInput) BackupFleetResult {
 			return res, nil
 		}, activity.RegisterOptions{Name: "ListBackupSpaces"})
 		env.RegisterActivityWithOptions(func(ctx context.Context, in backup.DumpInput) (backup.DumpResult, error) {
+			n.mu.Lock()
 			n.attempts[in.Slug]++
+			attempt := n.attempts[in.Slug]
 			if _, ok := n.started[in.Slug]; !ok {
 				n.started[in.Slug] = env.Now()
 			}
 			n.running++
 			n.peak = max(n.peak, n.running)
-			defer func() { n.running-- }()
-			if n.attempts[in.Slug] <= n.failures[in.Slug] {
+			n.mu.Unlock()
+			// Long enough for the dumps allowed at once to overlap.
+			time.Sleep(20 * time.Millisecond)
+			n.mu.Lock()
+			n.running--
+			n.mu.Unlock()
+			if attempt <= n.failures[in.Slug] {
 				return backup.DumpResult{}, errors.New("worker lost half-way")
 			}
-			return backup.DumpResult{Key: in.Slug, SizeBytes: 10, Reused: n.attempts[in.Slug] > 1}, nil
+			return backup.DumpResult{Key: in.Slug, SizeBytes: 10, Reused: attempt > 1}, nil
 		}, activity.RegisterOptions{Name: "DumpSpace"})
 		env.RegisterActivityWithOptions(func(context.Context, backup.ExpireInput) (backup.ExpireResult, error) {
 			n.expired++
@@ -128,5 +138,61 @@ func TestBackupFleet(t *testing.T) {
 		assert.Equal(t, []string{"a"}, res.Failed)
 		assert.Equal(t, 1, res.Spaces)
 		assert.Equal(t, backupAttempts, n.attempts["a"])
+	})
+}
+
+func TestFileHistoryPass(t *testing.T) {
+	t.Run("every space's bucket gets its file history, page after page; a space without a bucket is left alone", func(t *testing.T) {
+		var suite testsuite.WorkflowTestSuite
+		var spaces []backup.SpaceRef
+		for i := range backupPageSize + 3 {
+			sp := backup.SpaceRef{ID: uint(i + 1), Slug: fmt.Sprintf("s%04d", i), Bucket: fmt.Sprintf("space-s%04d", i)}
+			if i == 7 {
+				sp.Bucket = ""
+			}
+			spaces = append(spaces, sp)
+		}
+		var mu sync.Mutex // the activities run on goroutines of their own
+		set := map[string]int{}
+		in, runs := FileHistoryInput{}, 0
+		for {
+			env := suite.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(FileHistoryWorkflow, workflow.RegisterOptions{Name: FileHistoryWorkflowType})
+			env.RegisterActivityWithOptions(func(_ context.Context, in backup.ListSpacesInput) (backup.ListSpacesResult, error) {
+				var res backup.ListSpacesResult
+				for _, sp := range spaces {
+					if sp.Slug > in.After && len(res.Spaces) < in.Limit {
+						res.Spaces = append(res.Spaces, sp)
+					}
+				}
+				return res, nil
+			}, activity.RegisterOptions{Name: "ListBackupSpaces"})
+			env.RegisterActivityWithOptions(func(_ context.Context, in storage.EnableFileHistoryInput) (storage.EnableFileHistoryResult, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				set[in.Bucket]++
+				return storage.EnableFileHistoryResult{VersioningEnabled: true}, nil
+			}, activity.RegisterOptions{Name: "EnableFileHistory"})
+			env.ExecuteWorkflow(FileHistoryWorkflowType, in)
+			require.True(t, env.IsWorkflowCompleted())
+			var can *workflow.ContinueAsNewError
+			if err := env.GetWorkflowError(); errors.As(err, &can) {
+				runs++
+				require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+				continue
+			} else {
+				require.NoError(t, err)
+			}
+			var res FileHistoryResult
+			require.NoError(t, env.GetWorkflowResult(&res))
+			assert.Equal(t, len(spaces)-1, res.Buckets)
+			assert.Equal(t, len(spaces)-1, res.Changed)
+			break
+		}
+		assert.Equal(t, 1, runs)
+		assert.Len(t, set, len(spaces)-1)
+		for b, n := range set {
+			assert.Equal(t, 1, n, b)
+		}
 	})
 }
