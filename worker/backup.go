@@ -75,14 +75,17 @@ func startBackups(ctx context.Context, cfg models.Config, c client.Client, logge
 	if err != nil {
 		return fmt.Errorf("S3_ENDPOINT: %w", err)
 	}
-	f, err := storage.CheckFeatures(ctx, spaces, cfg.S3Region)
-	if err != nil {
-		return fmt.Errorf("S3_ENDPOINT: check versioning and lifecycle rules: %w", err)
-	}
-	if f.Missing() {
+	// The object store down at start-up must not keep the worker down: what it lacks
+	// is said when it answers, and the nightly run fails loudly (moderators see the
+	// spaces without a backup after 48 h) if the bucket cannot be made.
+	f, checkErr := storage.CheckFeatures(ctx, spaces, cfg.S3Region)
+	switch {
+	case checkErr != nil:
+		logger.Error("Cannot check what the object store offers (versioning, lifecycle rules)", "error", checkErr)
+	case f.Missing():
 		logger.Error("The object store lacks what file history and restores need: spaces get no file history",
 			"versioning", f.Versioning, "lifecycle", f.Lifecycle, "problems", strings.Join(f.Problems, "; "))
-	} else {
+	default:
 		logger.Info("Object store offers versioning and lifecycle rules")
 	}
 	a, err := NewBackupActivities(cfg, nil, spaces)
@@ -90,14 +93,14 @@ func startBackups(ctx context.Context, cfg models.Config, c client.Client, logge
 		return err
 	}
 	if err := a.EnsureBucket(ctx, cfg.S3Region); err != nil {
-		return err
+		logger.Error("Backup bucket not ready: tonight's backups will fail until it is", "bucket", cfg.Backup.Bucket, "error", err)
 	}
 	if err := workflows.EnsureBackupSchedule(ctx, c, cfg.Backup); err != nil {
 		return fmt.Errorf("BACKUP_CONCURRENCY: %w", err)
 	}
 	logger.Info("Nightly backups scheduled", "schedule", workflows.BackupScheduleID, "hour", workflows.BackupHour,
 		"bucket", cfg.Backup.Bucket, "concurrency", cfg.Backup.Concurrency, "window", cfg.Backup.Window)
-	if !f.Missing() {
+	if checkErr == nil && !f.Missing() {
 		if err := workflows.StartFileHistoryPass(ctx, c); err != nil {
 			return err
 		}
