@@ -153,8 +153,8 @@ func (s *space) restore(ctx workflow.Context) error {
 	if err := maintenance(true); err != nil {
 		return err
 	}
+	var snap backup.DumpResult
 	err := func() error {
-		var snap backup.DumpResult
 		if err := workflow.ExecuteActivity(long, ba.DumpSpace, backup.DumpInput{Slug: s.in.Slug, Kind: models.BackupSnapshot,
 			At: workflow.Now(ctx)}).Get(ctx, &snap); err != nil {
 			return err
@@ -174,6 +174,26 @@ func (s *space) restore(ctx workflow.Context) error {
 		}
 		return nil
 	}()
+	if err != nil && r.result.Snapshot != "" {
+		// Failed half-way: the database may be empty, some files put back. The space
+		// goes back to the snapshot taken just before, retried until it works, and only
+		// then leaves maintenance.
+		undo, _ := workflow.NewDisconnectedContext(ctx)
+		undo = workflow.WithActivityOptions(undo, workflow.ActivityOptions{
+			StartToCloseTimeout: restoreTimeout,
+			HeartbeatTimeout:    backupHeartbeatTimeout,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute},
+		})
+		logger.Error("Restore failed, back to the snapshot", "slug", s.in.Slug, "snapshot", snap.Key, "error", err)
+		if uerr := workflow.ExecuteActivity(undo, ba.RestoreDatabase, backup.RestoreDatabaseInput{Slug: s.in.Slug,
+			At: snap.TakenAt}).Get(ctx, nil); uerr != nil {
+			return uerr
+		}
+		if uerr := workflow.ExecuteActivity(undo, sa.RestoreObjects, storage.RestoreObjectsInput{Bucket: s.in.Bucket,
+			At: snap.TakenAt}).Get(ctx, nil); uerr != nil {
+			return uerr
+		}
+	}
 	if merr := maintenance(false); merr != nil {
 		return merr
 	}

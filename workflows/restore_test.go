@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -125,6 +126,28 @@ func TestSpaceRestore(t *testing.T) {
 		require.Error(t, answer.err)
 		assert.Contains(t, answer.err.Error(), "no backup")
 		assert.Empty(t, h.upgradeSteps, "maintenance never turned on")
+	})
+
+	t.Run("a restore failing half-way goes back to the snapshot before it leaves maintenance", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.fail["RestoreObjects"] = func(int) error {
+			// Every attempt of the restore fails; the undo's works.
+			if h.calls["RestoreObjects"] <= 3 {
+				return errors.New("copy refused")
+			}
+			return nil
+		}
+		var answer restoreAnswer
+		h.restoreAt(5*day, RestoreInput{Actor: "camille", Reason: "r", At: testStart.Add(2 * day)}, &answer)
+		h.run(6 * day)
+
+		require.Error(t, answer.err)
+		assert.Equal(t, []string{"choose-backup", "maintenance", "dump-snapshot", "restore-database", "restore-database",
+			"restore-objects", "maintenance"}, h.upgradeSteps)
+		assert.False(t, h.nc.maintenance)
+		_, failed := h.transitionAt(ActionRestoreFailed)
+		assert.True(t, failed)
+		assert.Empty(t, h.mailsOf(mail.KindRestored))
 	})
 
 	for name, in := range map[string]RestoreInput{
