@@ -18,6 +18,12 @@ type FileScanner interface {
 	ScanFiles(ctx context.Context, slug string) (string, error)
 }
 
+// Both drivers scan.
+var (
+	_ FileScanner = (*Occ)(nil)
+	_ FileScanner = (*Simulator)(nil)
+)
+
 // ScanFiles implements FileScanner: occ files:scan --all.
 func (d *Occ) ScanFiles(ctx context.Context, slug string) (string, error) {
 	if err := d.mustBeInstalled(ctx, slug); err != nil {
