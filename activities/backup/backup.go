@@ -263,7 +263,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 // record writes a backup's row, replacing what an earlier attempt wrote for its key.
 func (a *Activities) record(ctx context.Context, b models.Backup) error {
 	err := a.DB.WithContext(context.WithoutCancel(ctx)).Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "key"}},
+		Columns:   []clause.Column{{Name: "key"}},
 		DoUpdates: clause.AssignmentColumns([]string{"taken_at", "duration_ms", "size_bytes", "sha256", "status", "error"}),
 	}).Create(&b).Error
 	if err != nil {

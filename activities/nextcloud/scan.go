@@ -75,4 +75,3 @@ func (a *Activities) ScanSpaceFiles(ctx context.Context, in ScanFilesInput) (Sca
 	logger.Info("File cache checked")
 	return res, nil
 }
-
