@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"jardinier/worker"
 	"jardinier/worker/bench"
 	"jardinier/worker/cron"
+	"jardinier/workflows"
 )
 
 const usage = `usage: jardinier COMMAND
@@ -44,6 +47,11 @@ Commands:
   bench-idle [--spaces N]                bring N active spaces under watch, and report
   bench-upgrade [--spaces N --concurrency C --occ T]
                                          upgrade N simulated spaces, C at once, and report
+  bench-backup [--spaces N --size BYTES --concurrency C]
+                                         back up N simulated spaces, dumps of BYTES
+                                         each, C at once, and report
+  space restore --slug S --at TIME --reason R [--dry-run]
+                                         put a space back as it was at TIME (RFC 3339)
   bench-cron [--spaces N --interval I --concurrency C --cron T]
                                          run the background jobs of N simulated spaces,
                                          each run taking T, and report
@@ -95,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return clusterCommand(ctx, cfg, args[1:], stdout, logger)
 	case "moderator":
 		return moderatorCommand(ctx, cfg, args[1:], stdout, logger)
+	case "bench-backup":
+		return benchBackup(ctx, cfg, args[1:], stdout, logger)
+	case "space":
+		return spaceCommand(ctx, cfg, args[1:], stdout, logger)
 	case "bench-provision":
 		return benchProvision(ctx, cfg, args[1:], stdout, logger)
 	case "bench-idle":
@@ -266,6 +278,72 @@ func benchMail(ctx context.Context, cfg models.Config, args []string, stdout io.
 		return usageError("--mails must be at least 1, --rate above 0, --urgent not negative")
 	}
 	r, err := bench.Mail(ctx, bench.MailOptions{Config: cfg, Mails: *mails, Rate: *rate, Urgent: *urgent,
+		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+// spaceCommand runs `jardinier space restore`: the same restore as
+// POST /api/v1/spaces/{slug}/restore, sent to the space's workflow from here.
+func spaceCommand(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	const use = "usage: jardinier space restore --slug SLUG --at TIME --reason REASON [--dry-run] [--actor NAME]"
+	if len(args) == 0 || args[0] != "restore" {
+		return usageError(use)
+	}
+	fs := flag.NewFlagSet("space restore", flag.ContinueOnError)
+	slug := fs.String("slug", "", "the space to restore")
+	at := fs.String("at", "", "the time to go back to, RFC 3339 (2026-11-30T18:00:00+01:00)")
+	reason := fs.String("reason", "", "why, for the space's timeline and the contact's mail")
+	dryRun := fs.Bool("dry-run", false, "only say what would change")
+	actor := fs.String("actor", "ops", "who restores, as the audit trail records it")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(err.Error())
+	}
+	if *slug == "" {
+		return usageError("--slug: required; " + use)
+	}
+	in, err := api.ParseRestore(*actor, *at, *reason, *dryRun)
+	if err != nil {
+		return flagError(err)
+	}
+	c, err := workflows.Dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := api.SendRestore(ctx, c, *slug, in)
+	if err != nil {
+		return flagError(err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// flagError names the flag of a field error.
+func flagError(err error) error {
+	var e *models.Error
+	if errors.As(err, &e) && e.Field != "" {
+		return fmt.Errorf("--%s: %s", strings.ReplaceAll(e.Field, "_", "-"), e.Message)
+	}
+	return err
+}
+
+func benchBackup(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-backup", flag.ContinueOnError)
+	spaces := fs.Int("spaces", 200, "simulated spaces in service to back up")
+	size := fs.Int64("size", 20<<20, "bytes of each simulated dump")
+	concurrency := fs.Int("concurrency", 4, "dumps at once (BACKUP_CONCURRENCY)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *spaces < 1 || *concurrency < 1 || *size < 0 {
+		return usageError("--spaces and --concurrency must be at least 1, --size not negative")
+	}
+	r, err := bench.Backup(ctx, bench.BackupOptions{Config: cfg, Spaces: *spaces, DumpBytes: *size, Concurrency: *concurrency,
 		Output: stdout, Logger: logger})
 	if err != nil {
 		return err

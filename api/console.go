@@ -49,13 +49,14 @@ const (
 	consoleNotFound    = "not_found"   // nothing at this address
 	consoleErrorPage   = "error"       // anything else
 	consoleUnavailable = "unavailable" // a dependency is down or unconfigured
+	consoleBackups     = "backups"     // the spaces without a good backup for 48 h
 )
 
 var consolePageNames = []string{consoleSignIn, consoleCode, consolePassword, consoleForgot, consoleTOTP,
 	consoleHome, consoleApps, consoleApp, consoleSpaces, consoleSpace, consolePreview, consoleUpgrades,
 	consoleUpgrade, consoleModerators, consoleJournal, consoleAccount, consoleForbidden, consoleNotFound,
 	consoleErrorPage, consoleUnavailable, consoleStats, consoleLimits,
-	consoleAnnouncements, consoleAnnouncement}
+	consoleAnnouncements, consoleAnnouncement, consoleBackups}
 
 // consoleCSP is the pages' policy, plus connect-src for the progress of an upgrade,
 // which its script fetches from this site.
@@ -591,6 +592,7 @@ func (s *Server) consoleRoutes(r *gin.Engine) error {
 	mod.POST("/espaces/:slug/suite-bureautique", s.officeFromConsole)
 	mod.POST("/espaces/:slug/limites", s.setLimitsFromConsole)
 	mod.GET("/apercu", s.previewPage)
+	mod.GET("/sauvegardes", s.backupsPage)
 	mod.GET("/journal", s.journalPage)
 	mod.GET("/statistiques", s.statsScreen)
 	mod.GET("/statistiques/csv", s.statsScreenCSV)

@@ -136,6 +136,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mod.POST("/spaces/:slug/limits", s.postSpaceLimits)
 	mod.POST("/spaces/:slug/:action", s.actOnSpace)
 	mod.GET("/fleet/limits", s.getFleetLimits)
+	mod.GET("/backups/stale", s.staleBackupsAPI)
 	mod.GET("/policy", s.getPolicy)
 	mod.GET("/policy/preview", s.previewPolicy)
 	mod.GET("/stats", s.getStats)
@@ -162,6 +163,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	admin.POST("/fleet/limits", s.postFleetLimits)
 	admin.POST("/fleet/limits/:action", s.controlFleetLimits)
 	s.announcementRoutes(admin)
+	admin.POST("/spaces/:slug/restore", s.restoreSpaceAPI)
 
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, consolePrefix+"/") {

@@ -93,6 +93,8 @@ type Config struct {
 	CollaboraURL        string
 	OnlyOfficeURL       string
 	OnlyOfficeJWTSecret string
+	// Backup says where the spaces' database backups go (BACKUP_*, models/backup.go).
+	Backup BackupConfig
 }
 
 // DefaultSpaceApps are the operator-approved apps every new space gets unless
@@ -138,6 +140,7 @@ func DefaultConfig() Config {
 		// about a minute of database work.
 		QuotaRebalanceEvery: 10 * time.Minute,
 		Cron:                DefaultCronConfig(),
+		Backup:              DefaultBackupConfig(),
 	}
 }
 
@@ -183,6 +186,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("COLLABORA_URL", &c.CollaboraURL)
 	e.str("ONLYOFFICE_URL", &c.OnlyOfficeURL)
 	e.str("ONLYOFFICE_JWT_SECRET", &c.OnlyOfficeJWTSecret)
+	c.Backup.read(&e)
 	e.str("BASE_DOMAIN", &c.BaseDomain)
 	e.str("PUBLIC_URL", &c.PublicURL)
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
@@ -258,6 +262,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Cron.validate(); err != nil {
+		return err
+	}
+	if err := c.Backup.validate(); err != nil {
 		return err
 	}
 	switch c.NextcloudDriver {

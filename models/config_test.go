@@ -96,6 +96,15 @@ func TestConfigFromEnv(t *testing.T) {
 		"NEXTCLOUD_OCC_TIMEOUT":          "5m",
 		"NEXTCLOUD_ACCESS_CONTROL":       "false",
 		"NEXTCLOUD_APPSTORE_URL":         "https://apps-mirror.internal",
+		"BACKUP_BUCKET":                  "prod-backups",
+		"BACKUP_S3_ENDPOINT":             "s3.site2.internal:443",
+		"BACKUP_S3_ACCESS_KEY":           "site2",
+		"BACKUP_S3_SECRET_KEY":           "site2-secret",
+		"BACKUP_S3_TLS":                  "true",
+		"BACKUP_S3_REGION":               "eu-west-1",
+		"BACKUP_CONCURRENCY":             "8",
+		"BACKUP_WINDOW":                  "5h",
+		"BACKUP_PG_BIN":                  "/usr/lib/postgresql/17/bin",
 	}
 	want := models.Config{
 		DatabaseURL:       "postgres://jardinier:pw@db.internal:5432/jardinier",
@@ -146,6 +155,9 @@ func TestConfigFromEnv(t *testing.T) {
 		CollaboraURL:                "https://collabora.jardinier.example.org",
 		OnlyOfficeURL:               "https://onlyoffice.jardinier.example.org/",
 		OnlyOfficeJWTSecret:         "secret-jwt",
+		Backup: models.BackupConfig{Bucket: "prod-backups", Endpoint: "s3.site2.internal:443", AccessKey: "site2",
+			SecretKey: "site2-secret", TLS: true, Region: "eu-west-1", Concurrency: 8, Window: 5 * time.Hour,
+			PGBin: "/usr/lib/postgresql/17/bin"},
 	}
 
 	t.Run("every variable overrides its default", func(t *testing.T) {
@@ -434,6 +446,24 @@ func overrideOne(t *testing.T, defaults, full models.Config, variable string) mo
 		c.Policy = full.Policy
 	case "SPACE_LIMITS":
 		c.Limits = full.Limits
+	case "BACKUP_BUCKET":
+		c.Backup.Bucket = full.Backup.Bucket
+	case "BACKUP_S3_ENDPOINT":
+		c.Backup.Endpoint = full.Backup.Endpoint
+	case "BACKUP_S3_ACCESS_KEY":
+		c.Backup.AccessKey = full.Backup.AccessKey
+	case "BACKUP_S3_SECRET_KEY":
+		c.Backup.SecretKey = full.Backup.SecretKey
+	case "BACKUP_S3_TLS":
+		c.Backup.TLS = full.Backup.TLS
+	case "BACKUP_S3_REGION":
+		c.Backup.Region = full.Backup.Region
+	case "BACKUP_CONCURRENCY":
+		c.Backup.Concurrency = full.Backup.Concurrency
+	case "BACKUP_WINDOW":
+		c.Backup.Window = full.Backup.Window
+	case "BACKUP_PG_BIN":
+		c.Backup.PGBin = full.Backup.PGBin
 	default:
 		t.Fatalf("no setting known for %s", variable)
 	}

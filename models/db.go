@@ -44,7 +44,7 @@ func Migrate(db *gorm.DB) error {
 		if err := tx.AutoMigrate(&Application{}, &Space{}, &Moderator{}, &AuditEvent{}, &SentMail{}, &UpgradeSpace{},
 			&StatsRecord{}, &StatsLink{}, &APIToken{}, &Session{}, &ModeratorLink{}, &RecoveryCode{}, &PolicyVersion{}, &Opening{},
 			&CronRun{}, &LimitsVersion{}, &MailDelivery{}, &Bounce{}, &PolicyHold{},
-			&Announcement{}, &AnnouncementRecipient{}); err != nil {
+			&Announcement{}, &AnnouncementRecipient{}, &Backup{}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := migrateModeratorTokens(tx); err != nil {

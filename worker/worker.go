@@ -67,6 +67,10 @@ func New(o Options) (worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	backups, err := NewBackupActivities(cfg, o.DB, s3)
+	if err != nil {
+		return nil, err
+	}
 
 	w := worker.New(o.Client, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
@@ -87,6 +91,9 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterWorkflowWithOptions(workflows.ModeratorMailWorkflow, workflow.RegisterOptions{Name: workflows.ModeratorMailWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.DigestWorkflow, workflow.RegisterOptions{Name: workflows.DigestWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.AnnouncementWorkflow, workflow.RegisterOptions{Name: workflows.AnnouncementWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.BackupFleetWorkflow, workflow.RegisterOptions{Name: workflows.BackupFleetWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.FileHistoryWorkflow, workflow.RegisterOptions{Name: workflows.FileHistoryWorkflowType})
+	w.RegisterActivity(backups)
 	w.RegisterActivity(&database.Activities{DB: o.DB, Policy: cfg.Policy, Sealer: sealer, Limits: cfg.Limits, Metrics: o.Metrics})
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps,
@@ -290,6 +297,10 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 	}
 	logger.Info("Moderators' digest scheduled", "schedule", workflows.DigestScheduleID, "hour", workflows.DigestHour)
 	go runOfficeRefresh(ctx, c, db, cfg, logger)
+	if err := startBackups(ctx, cfg, c, logger); err != nil {
+		w.Stop()
+		return err
+	}
 	stopBounces, err := serveBounces(cfg, db, logger)
 	if err != nil {
 		w.Stop()

@@ -401,3 +401,63 @@ type AnnouncementProgress struct {
 	StartedAt    time.Time
 	EstimatedEnd time.Time // zero until a mail has gone, and while paused
 }
+
+// BackupScheduleID names the Temporal schedule that starts BackupFleetWorkflow every
+// night at BackupHour (Paris time).
+const BackupScheduleID = "database-backups"
+
+// BackupFleetWorkflowType is the name BackupFleetWorkflow is registered under.
+const BackupFleetWorkflowType = "BackupFleetWorkflow"
+
+// BackupHour is when the nightly backups start, Paris time: the spaces' quietest hours.
+const BackupHour = 1
+
+// BackupFleetInput starts a night of backups; the zero value is what the schedule
+// sends. Concurrency and Window come from BACKUP_CONCURRENCY and BACKUP_WINDOW.
+type BackupFleetInput struct {
+	Concurrency int
+	Window      time.Duration
+	PageSize    int // 0: backupPageSize
+	// State carries the night over Continue-As-New; nil at the start.
+	State *BackupFleetState
+}
+
+// BackupFleetState is what a night of backups carries from one run to the next.
+type BackupFleetState struct {
+	Night     time.Time // names the night's dumps (models.BackupKey)
+	StartedAt time.Time
+	Total     int    // spaces to back up, counted at the start
+	After     string // the last slug handed out
+	Result    BackupFleetResult
+}
+
+// BackupFleetResult is what a night of backups did, shown by the Temporal UI.
+type BackupFleetResult struct {
+	Spaces      int // dumped this night
+	Reused      int // found dumped by an earlier attempt, not dumped again
+	Bytes       int64
+	Failed      []string // at most maxListedSlugs
+	FailedCount int
+	Expired     int // dumps deleted by the expiry pass
+}
+
+// FileHistoryWorkflowID is the ID of the one-time pass that turns the file history on
+// in the buckets of spaces created before it was set at provisioning.
+const FileHistoryWorkflowID = "file-history/1"
+
+// FileHistoryWorkflowType is the name FileHistoryWorkflow is registered under.
+const FileHistoryWorkflowType = "FileHistoryWorkflow"
+
+// FileHistoryInput starts the pass; After carries it over Continue-As-New.
+type FileHistoryInput struct {
+	After  string
+	Result FileHistoryResult
+}
+
+// FileHistoryResult counts the buckets set up.
+type FileHistoryResult struct {
+	Buckets     int
+	Changed     int // whose versioning or lifecycle this pass changed
+	Failed      []string
+	FailedCount int
+}

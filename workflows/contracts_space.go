@@ -310,3 +310,42 @@ type ConfirmContactInput struct {
 // ConfirmContactResult says whether the change is made (false: the link of the
 // current address was confirmed, the new address's link is mailed).
 type ConfirmContactResult struct{ Changed bool }
+
+// UpdateRestore puts a space back as it was at a time of the last 30 days (RestoreInput,
+// RestoreResult): database and files, inside the space's workflow.
+const UpdateRestore = "restore"
+
+// Audit actions of a restore.
+const (
+	ActionRestored      = "restored"
+	ActionRestoreFailed = "restore_failed"
+)
+
+// RestoreInput asks for a space as it was at At. DryRun only says what would change.
+type RestoreInput struct {
+	Actor  string
+	Reason string
+	At     time.Time
+	DryRun bool
+}
+
+// RestoreResult says what the restore did, or would do.
+type RestoreResult struct {
+	DryRun bool
+	// The database backup restored: the newest taken at or before At.
+	BackupKey     string
+	BackupTakenAt time.Time
+	// Snapshot is the dump of the database taken just before, to undo the restore.
+	Snapshot        string
+	FilesRestored   int
+	FilesRemoved    int
+	FilesUnchanged  int
+	Changes         []RestoreChange // the first 100
+	FileCacheErrors string          // what Nextcloud's file scan reported, if anything
+}
+
+// RestoreChange is one file a restore puts back or removes.
+type RestoreChange struct {
+	Key    string
+	Action string // restored, removed
+}

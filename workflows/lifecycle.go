@@ -451,6 +451,8 @@ func (s *space) act(ctx workflow.Context) error {
 		err = s.delete(ctx, a.in)
 	case UpdateExempt, UpdateUnexempt:
 		err = s.setExempt(ctx, a.in, a.update == UpdateExempt)
+	case UpdateRestore:
+		err = s.restore(ctx)
 	case UpdateContactRequest:
 		a.mailed = true
 		err = s.mailConfirmation(ctx, a.req)

@@ -77,6 +77,7 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 		return "", "", err
 	}
 	undo = append(undo, s.deleteBucket)
+	s.enableFileHistory(ctx, bucketCtx)
 
 	// The instance's removal also drops its database, so one undo covers both steps.
 	undo = append(undo, func(uctx workflow.Context) error {
@@ -145,4 +146,21 @@ func failureMessage(err error) string {
 func (s *space) deleteBucket(uctx workflow.Context) error {
 	var sa *storage.Activities
 	return workflow.ExecuteActivity(uctx, sa.DeleteBucket, storage.DeleteBucketInput{Bucket: s.in.Bucket}).Get(uctx, nil)
+}
+
+// fileHistoryChange names the change that turns the file history on in a new space's
+// bucket at provisioning.
+const fileHistoryChange = "file-history"
+
+// enableFileHistory turns versioning on in the new bucket, with the expiry of old
+// versions. A server without those features (reported at the worker's start-up) does
+// not stop the space's creation: the failure is logged, and the space has no history.
+func (s *space) enableFileHistory(ctx, bucketCtx workflow.Context) {
+	if workflow.GetVersion(ctx, fileHistoryChange, workflow.DefaultVersion, 1) < 1 {
+		return
+	}
+	var sa *storage.Activities
+	if err := workflow.ExecuteActivity(bucketCtx, sa.EnableFileHistory, storage.EnableFileHistoryInput{Bucket: s.in.Bucket}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("File history not set", "slug", s.in.Slug, "error", err)
+	}
 }

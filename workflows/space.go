@@ -46,6 +46,8 @@ type space struct {
 	listen        bool
 	// shown is the schedule the Temporal UI's details show (spaceDetails).
 	shown *database.Schedule
+	// restoring is a restore waiting for the main loop (restore.go).
+	restoring *restoreRequest
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -71,6 +73,9 @@ func (s *space) registerHandlers(ctx workflow.Context) error {
 		return err
 	}
 	if err := s.registerLimitsHandler(ctx); err != nil {
+		return err
+	}
+	if err := s.registerRestoreHandler(ctx); err != nil {
 		return err
 	}
 	if err := s.registerActionHandlers(ctx); err != nil {

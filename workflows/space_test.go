@@ -81,6 +81,8 @@ type harness struct {
 	contactChanges []database.ChangeContactEmailInput
 	// delivery says which recipients' mails bounce (delivery_test.go).
 	delivery deliveryFake
+	// restoredFilesAt is the time the last restore put the files back to.
+	restoredFilesAt time.Time
 }
 
 // harnessSealedContact is what SealContactEmail answers: the current address, sealed.
@@ -181,6 +183,9 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return storage.CreateBucketResult{Created: true}
 	})
 	register(h, "DeleteBucket", func(storage.DeleteBucketInput) storage.DeleteBucketResult { return storage.DeleteBucketResult{} })
+	register(h, "EnableFileHistory", func(storage.EnableFileHistoryInput) storage.EnableFileHistoryResult {
+		return storage.EnableFileHistoryResult{VersioningEnabled: true, LifecycleSet: true}
+	})
 	na := h.activities
 	registerCtx(h, "CreateSpaceDatabase", na.CreateSpaceDatabase)
 	registerCtx(h, "InstallSpace", na.InstallSpace)
@@ -212,6 +217,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 		return database.MissedUpgradeResult{Target: h.missed}
 	})
 	h.registerDelivery()
+	registerRestoreFakes(h)
 	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalSpaceUpgraded, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.reports = append(h.reports, arg.(SpaceUpgradeReport))

@@ -282,6 +282,9 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		ReservedDays:     models.SlugReservationDays,
 		ConsoleURL:       publicURL + "/moderation/espaces/" + url.PathEscape(in.Slug),
 	}
+	if in.Kind == KindDeleted && !in.DeletionAt.IsZero() {
+		data.BackupsGoneDate = in.DeletionAt.Add(models.BackupDailyRetention)
+	}
 	switch in.Actor {
 	case actorContact:
 		data.ByContact = true

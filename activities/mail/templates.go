@@ -56,6 +56,7 @@ type Data struct {
 	DeactivatedURL   string    // the page every address of a deactivated space shows
 	ReservedDays     int       // how long a deleted space's name stays reserved
 	NewContact       string    // contact_change_current, contact_changed_previous: the new contact address
+	BackupsGoneDate  time.Time // deleted: when the space's last database backups are deleted, at the latest
 
 	// The mails to moderators.
 	ConsoleURL    string // the console screen the mail is about

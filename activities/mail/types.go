@@ -30,6 +30,7 @@ const (
 	KindConfirmDeactivation Kind = "confirm_deactivation" // to the contact: link to confirm deactivating
 	KindConfirmDeletion     Kind = "confirm_deletion"     // to the contact: link to confirm deleting
 	KindConfirmOffice       Kind = "confirm_office"       // to the contact: link to confirm switching office suite
+	KindRestored            Kind = "restored"             // to the contact: the space was restored to an earlier time
 
 	// The mails of the public site.
 	KindWithdrawn        Kind = "withdrawn"         // to the contact: the application is withdrawn and its data deleted
@@ -49,7 +50,7 @@ var Kinds = []Kind{KindReceipt, KindOnHold, KindRejected, KindAccepted, KindProv
 	KindDeletedModerators, KindReactivated, KindConfirmDeactivation, KindConfirmDeletion,
 	KindModeratorInvitation, KindModeratorReset, KindModeratorDigest, KindWithdrawn, KindReactivationLink,
 	KindContactChangeCurrent, KindContactChangeNew, KindContactChanged, KindContactChangedPrevious,
-	KindConfirmOffice, KindAnnouncement}
+	KindConfirmOffice, KindAnnouncement, KindRestored}
 
 // SendInput asks for one mail about one space. The recipient and organisation name are
 // read from the database by ApplicationID, so no personal data sits in workflow history.
