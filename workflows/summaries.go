@@ -85,11 +85,11 @@ func (s *space) details() string { return spaceDetails(s.in.Slug, s.in.Domain, s
 
 func spaceDetails(slug, domain string, status models.Status, sc *database.Schedule) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Espace** : %s (%s)\n\n**État** : %s", slug, domain, words(statusWords, status))
+	b.WriteString(fmt.Sprintf("**Espace** : %s (%s)\n\n**État** : %s", slug, domain, words(statusWords, status)))
 	inPolicy := status == models.StatusActive || status == models.StatusDeactivated
 	if inPolicy && sc != nil && sc.NextStep != "" && !sc.NextStepAt.IsZero() {
-		fmt.Fprintf(&b, "\n\n**Prochaine étape** : %s, le %s (UTC)", words(stepWords, sc.NextStep),
-			sc.NextStepAt.UTC().Format("2006-01-02 15:04"))
+		b.WriteString(fmt.Sprintf("\n\n**Prochaine étape** : %s, le %s (UTC)", words(stepWords, sc.NextStep),
+			sc.NextStepAt.UTC().Format("2006-01-02 15:04")))
 	}
 	return b.String()
 }
