@@ -192,7 +192,7 @@ func TestSimulatorApplyLimits(t *testing.T) {
 		f.install(t, testSlug)
 		for name, change := range map[string]func(*models.Limits){
 			"no account":         func(l *models.Limits) { l.MaxAccounts = 0 },
-			"51 accounts":        func(l *models.Limits) { l.MaxAccounts = 51 },
+			"501 accounts":       func(l *models.Limits) { l.MaxAccounts = models.MaxGrantedAccounts + 1 },
 			"no quota":           func(l *models.Limits) { l.QuotaBytes = 0 },
 			"no video":           func(l *models.Limits) { l.MaxVideoBytes = 0 },
 			"video beyond quota": func(l *models.Limits) { l.MaxVideoBytes = l.QuotaBytes + 1 },
