@@ -121,6 +121,9 @@ type CronClaim struct {
 	SpaceID uint
 	Slug    string
 	DueAt   time.Time
+	// LeaseUntil is when the lease ends (RecordAndClaimCronRuns sets it): a run must
+	// be over by then, less the time to record it, or another process may start one.
+	LeaseUntil time.Time `gorm:"-"`
 }
 
 // ClaimCronRuns leases to owner, until now + lease, at most limit spaces in service
@@ -250,7 +253,8 @@ func RecordAndClaimCronRuns(ctx context.Context, db *gorm.DB, owner string, fini
 		if r.Recorded {
 			batch.Recorded[r.SpaceID] = true
 		} else if r.DueAt != nil {
-			batch.Claims = append(batch.Claims, CronClaim{SpaceID: r.SpaceID, Slug: r.Slug, DueAt: r.DueAt.UTC()})
+			batch.Claims = append(batch.Claims, CronClaim{SpaceID: r.SpaceID, Slug: r.Slug, DueAt: r.DueAt.UTC(),
+				LeaseUntil: now.Add(lease)})
 		}
 	}
 	return batch, nil

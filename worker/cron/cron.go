@@ -131,7 +131,8 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 			}
 		}
-		claims, err := r.recordAndClaim(ctx, finished, now, slots-running)
+		// The leases start now, not before the sync: they bound the runs (runOne).
+		claims, err := r.recordAndClaim(ctx, finished, time.Now(), slots-running)
 		if err == nil {
 			finished = finished[:0]
 		} else if ctx.Err() == nil {
@@ -237,9 +238,20 @@ func (r *Runner) told(finished []ended, recorded map[uint]bool) {
 // runOne runs the claimed space once and says what it did; cut is set when the end of
 // the process stopped it, which leaves it unrecorded.
 func (r *Runner) runOne(ctx context.Context, c models.CronClaim) ended {
-	runCtx, cancel := context.WithTimeout(ctx, r.o.Config.Timeout)
-	defer cancel()
 	start := time.Now()
+	// The run ends within its timeout, and in any case a grace before its lease does,
+	// however long the claim took to come back: no other process starts the space
+	// before the lease ends, so two runs of a space never overlap.
+	deadline := start.Add(r.o.Config.Timeout)
+	if end := c.LeaseUntil.Add(-r.o.LeaseGrace); !c.LeaseUntil.IsZero() && end.Before(deadline) {
+		deadline = end
+	}
+	if !deadline.After(start) {
+		r.log.Warn("Cron lease too short to run the space: left to the next claim", "slug", c.Slug)
+		return ended{claim: c, cut: true}
+	}
+	runCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	err := r.o.Driver.RunCron(runCtx, c.Slug)
 	res := models.CronResult{StartedAt: start, Duration: time.Since(start), Outcome: models.CronOK, ExitCode: new(int)}
 	if ctx.Err() != nil && err != nil {
