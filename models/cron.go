@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -120,6 +121,9 @@ type CronClaim struct {
 	SpaceID uint
 	Slug    string
 	DueAt   time.Time
+	// LeaseUntil is when the lease ends (RecordAndClaimCronRuns sets it): a run must
+	// be over by then, less the time to record it, or another process may start one.
+	LeaseUntil time.Time `gorm:"-"`
 }
 
 // ClaimCronRuns leases to owner, until now + lease, at most limit spaces in service
@@ -173,6 +177,87 @@ func FinishCronRun(ctx context.Context, db *gorm.DB, owner string, c CronClaim, 
 		return false, fmt.Errorf("record cron run of %s: %w", c.Slug, res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// CronFinished is a run that ended, to record: the claim it ran for and what it did.
+type CronFinished struct {
+	Claim  CronClaim
+	Result CronResult
+}
+
+// CronBatch is what one RecordAndClaimCronRuns did: the spaces whose runs it recorded
+// (those whose lease owner still held) and the spaces it leased to run next.
+type CronBatch struct {
+	Recorded map[uint]bool
+	Claims   []CronClaim
+}
+
+// RecordAndClaimCronRuns records the finished runs of owner as FinishCronRun does and
+// claims at most limit due spaces as ClaimCronRuns does, in one statement: one round
+// trip and one commit however many runs ended, where a cron process at 10,000 spaces
+// ends about 30 a second. A space just recorded is not claimed again by the same
+// statement (it is due one interval later anyway).
+func RecordAndClaimCronRuns(ctx context.Context, db *gorm.DB, owner string, finished []CronFinished, now time.Time,
+	lease, every time.Duration, limit int) (CronBatch, error) {
+	batch := CronBatch{Recorded: map[uint]bool{}}
+	if len(finished) == 0 && limit <= 0 {
+		return batch, nil
+	}
+	var sql strings.Builder
+	var args []any
+	sql.WriteString("WITH fin(space_id, due_at, started_at, duration_ms, exit_code, outcome, err) AS (VALUES ")
+	if len(finished) == 0 {
+		// No run to record: an empty list of the right types.
+		sql.WriteString("(NULL::bigint, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::int, NULL::text, NULL::text)")
+	}
+	for i, f := range finished {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteString("(?::bigint, ?::timestamptz, ?::timestamptz, ?::bigint, ?::int, ?::text, ?::text)")
+		next := f.Claim.DueAt.Add(every)
+		if next.Before(now.Add(-every)) {
+			next = CronDueAfter(f.Claim.Slug, now, every)
+		}
+		r := f.Result
+		args = append(args, f.Claim.SpaceID, next.UTC(), r.StartedAt.UTC(), r.Duration.Milliseconds(), r.ExitCode, r.Outcome,
+			truncate(r.Error, maxCronError))
+	}
+	sql.WriteString(`),
+	rec AS (UPDATE cron_runs c SET lease_owner = '', lease_until = NULL, due_at = fin.due_at,
+			last_started_at = fin.started_at, last_duration_ms = fin.duration_ms, last_exit_code = fin.exit_code,
+			last_outcome = fin.outcome, last_error = fin.err,
+			last_ok_at = CASE WHEN fin.outcome = ? THEN fin.started_at ELSE c.last_ok_at END
+		FROM fin WHERE c.space_id = fin.space_id AND c.lease_owner = ?
+		RETURNING c.space_id),
+	claim AS (UPDATE cron_runs c SET lease_owner = ?, lease_until = ?
+		FROM (SELECT c2.space_id FROM cron_runs c2 JOIN spaces s ON s.id = c2.space_id
+			WHERE s.status = ? AND c2.due_at <= ? AND (c2.lease_until IS NULL OR c2.lease_until < ?)
+				AND c2.space_id NOT IN (SELECT space_id FROM fin WHERE space_id IS NOT NULL)
+			ORDER BY c2.due_at LIMIT ? FOR UPDATE OF c2 SKIP LOCKED) due
+		WHERE c.space_id = due.space_id
+		RETURNING c.space_id, c.slug, c.due_at)
+	SELECT true AS recorded, space_id, '' AS slug, NULL::timestamptz AS due_at FROM rec
+	UNION ALL SELECT false, space_id, slug, due_at FROM claim`)
+	args = append(args, CronOK, owner, owner, now.Add(lease), StatusActive, now, now, max(limit, 0))
+	var rows []struct {
+		Recorded bool
+		SpaceID  uint
+		Slug     string
+		DueAt    *time.Time
+	}
+	if err := db.WithContext(ctx).Raw(sql.String(), args...).Scan(&rows).Error; err != nil {
+		return CronBatch{}, fmt.Errorf("record and claim cron runs: %w", err)
+	}
+	for _, r := range rows {
+		if r.Recorded {
+			batch.Recorded[r.SpaceID] = true
+		} else if r.DueAt != nil {
+			batch.Claims = append(batch.Claims, CronClaim{SpaceID: r.SpaceID, Slug: r.Slug, DueAt: r.DueAt.UTC(),
+				LeaseUntil: now.Add(lease)})
+		}
+	}
+	return batch, nil
 }
 
 // maxCronError bounds the error kept of a run: cron.php may print a stack trace.
