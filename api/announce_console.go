@@ -45,6 +45,8 @@ type announcementsData struct {
 	Pages   int
 	Form    announcementForm
 	Preview *int64 // the count of the form's audience, once asked for
+	// PreviewSpaces: Preview counts the spaces whose admins will be read, not people.
+	PreviewSpaces bool
 	// The choices of the form.
 	Audiences []models.Audience
 	Statuses  []models.Status
@@ -122,6 +124,7 @@ func (s *Server) writeAnnouncementFromConsole(c *gin.Context) {
 			return
 		}
 		v.Page.(*announcementsData).Preview = &n
+		v.Page.(*announcementsData).PreviewSpaces = req.Audience == string(models.AudienceAdmins)
 		s.renderConsole(c, http.StatusOK, consoleAnnouncements, v)
 		return
 	}

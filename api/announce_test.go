@@ -63,7 +63,7 @@ func TestAnnouncementsAPI(t *testing.T) {
 	t.Run("a bad audience is refused naming its field", func(t *testing.T) {
 		for query, field := range map[string]string{
 			"audience=everyone":               "audience",
-			"audience=admins":                 "audience",
+			"audience=admins&status=active":   "filter",
 			"audience=filter":                 "filter",
 			"audience=contacts&status=active": "filter",
 			"audience=filter&status=deleted":  "status",
@@ -123,6 +123,29 @@ func TestAnnouncementsAPI(t *testing.T) {
 		w = f.do("POST", "/api/v1/announcements/"+created.ID+"/send", f.admin, nil)
 		assert.Equal(t, http.StatusConflict, w.Code, "a second send is refused")
 		assert.Equal(t, http.StatusNotFound, f.do("POST", "/api/v1/announcements/"+created.ID+"/explode", f.admin, nil).Code)
+	})
+	t.Run("the spaces' admins are an audience: the preview counts the spaces to read, and it is sent", func(t *testing.T) {
+		w := f.do("GET", "/api/v1/announcements/preview?audience=admins", f.admin, nil)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		var body struct {
+			Recipients          int64
+			RecipientsAreSpaces bool `json:"recipients_are_spaces"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+		assert.EqualValues(t, 3, body.Recipients, "jardin-a, jardin-b and velo: the spaces whose admins the sending reads")
+		assert.True(t, body.RecipientsAreSpaces, "the count is of spaces, not people")
+
+		w = f.do("POST", "/api/v1/announcements", f.admin, map[string]any{"subject": "Mise à jour",
+			"body": "Nextcloud 32 arrive.", "audience": "admins"})
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+		var v announcementView
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+		assert.Equal(t, models.AudienceAdmins, v.Audience)
+		assert.EqualValues(t, 3, v.Recipients)
+		assert.True(t, v.RecipientsAreSpaces)
+		w = f.do("POST", "/api/v1/announcements/"+v.ID+"/send", f.admin, nil)
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+		assert.Equal(t, workflows.AnnouncementWorkflowID(v.ID), f.started[len(f.started)-1].ID)
 	})
 	t.Run("an audience that reaches nobody is not sent", func(t *testing.T) {
 		w := f.do("POST", "/api/v1/announcements", f.admin, map[string]any{"subject": "Vieux", "body": "x",
