@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -157,4 +158,29 @@ func TestAnnouncementsAPI(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, w.Code)
 		assert.Equal(t, "audience", errorOf(t, w).Field)
 	})
+}
+
+func TestConsoleAnnouncementToAdmins(t *testing.T) {
+	f := newFixture(t)
+	f.spaceFor("jardin-a", "bureau@jardin.example", models.StatusActive, "31.0.9", models.OfficeCollabora)
+	f.spaceFor("velo", "velo@asso.example", models.StatusDeactivated, "31.0.2", models.OfficeNone)
+	v := f.signedInAdmin()
+	page := v.get("/moderation/annonces")
+	require.Equal(t, http.StatusOK, page.Code, page.Body.String())
+	assert.NotContains(t, page.Body.String(), "pas encore", "the admins are an audience like the others")
+
+	form := url.Values{"subject": {"Mise à jour"}, "body": {"Nextcloud 32 arrive."}, "audience": {"admins"}}
+	preview := url.Values{"action": {"preview"}}
+	for k, vs := range form {
+		preview[k] = vs
+	}
+	w := v.post("/moderation/annonces", "/moderation/annonces", preview)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Contains(t, w.Body.String(), "les administrateurs de <strong>2</strong> espace(s)", "the preview counts the spaces to read")
+
+	w = v.post("/moderation/annonces", "/moderation/annonces", form)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	draft := v.get(w.Header().Get("Location"))
+	require.Equal(t, http.StatusOK, draft.Code, draft.Body.String())
+	assert.Contains(t, draft.Body.String(), "Envoyer aux administrateurs de 2 espace(s)")
 }
