@@ -67,6 +67,7 @@ func TestAnnouncementToAdminsThroughTheWorker(t *testing.T) {
 	to := map[string]int{}
 	for _, m := range smtp.Messages() {
 		to[m.To[0]]++
+		assert.Contains(t, m.Body, "parce que vous administrez l'espace", "the mail says why an admin gets it")
 	}
 	assert.Equal(t, map[string]int{"claire@asso.example": 1, "zoe@bal.example": 1}, to)
 }
