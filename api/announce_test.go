@@ -64,7 +64,7 @@ func TestAnnouncementsAPI(t *testing.T) {
 	t.Run("a bad audience is refused naming its field", func(t *testing.T) {
 		for query, field := range map[string]string{
 			"audience=everyone":               "audience",
-			"audience=admins&status=active":   "filter",
+			"audience=admins&status=deleted":  "status",
 			"audience=filter":                 "filter",
 			"audience=contacts&status=active": "filter",
 			"audience=filter&status=deleted":  "status",
@@ -135,6 +135,9 @@ func TestAnnouncementsAPI(t *testing.T) {
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
 		assert.EqualValues(t, 3, body.Recipients, "jardin-a, jardin-b and velo: the spaces whose admins the sending reads")
 		assert.True(t, body.RecipientsAreSpaces, "the count is of spaces, not people")
+		code, n := preview("audience=admins&status=deactivated")
+		assert.Equal(t, http.StatusOK, code)
+		assert.EqualValues(t, 1, n, "the filter narrows the spaces whose admins are read: jardin-b")
 
 		w = f.do("POST", "/api/v1/announcements", f.admin, map[string]any{"subject": "Mise à jour",
 			"body": "Nextcloud 32 arrive.", "audience": "admins"})
@@ -183,4 +186,16 @@ func TestConsoleAnnouncementToAdmins(t *testing.T) {
 	draft := v.get(w.Header().Get("Location"))
 	require.Equal(t, http.StatusOK, draft.Code, draft.Body.String())
 	assert.Contains(t, draft.Body.String(), "Envoyer aux administrateurs de 2 espace(s)")
+
+	filtered := url.Values{"action": {"preview"}, "subject": {"Mise à jour"}, "body": {"Nextcloud 32 arrive."},
+		"audience": {"admins-filter"}, "status": {"deactivated"}}
+	w = v.post("/moderation/annonces", "/moderation/annonces", filtered)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Contains(t, w.Body.String(), "les administrateurs de <strong>1</strong> espace(s)", "the admins of the spaces chosen")
+	assert.Contains(t, w.Body.String(), `value="admins-filter" checked`, "the form keeps the choice")
+	filtered.Del("action")
+	w = v.post("/moderation/annonces", "/moderation/annonces", filtered)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	draft = v.get(w.Header().Get("Location"))
+	assert.Contains(t, draft.Body.String(), "les administrateurs Nextcloud des espaces à l'état désactivé")
 }

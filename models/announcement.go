@@ -35,7 +35,8 @@ type Audience string
 const (
 	// AudienceContacts: the contact of every space in service or deactivated.
 	AudienceContacts Audience = "contacts"
-	// AudienceAdmins: the Nextcloud admins of every space, as the driver reads them.
+	// AudienceAdmins: the Nextcloud admins of every space in service or deactivated,
+	// as the driver reads them; an AnnouncementFilter, if any, narrows the spaces.
 	AudienceAdmins Audience = "admins"
 	// AudienceFilter: the contacts of the spaces that match AudienceFilter.
 	AudienceFilter Audience = "filter"
@@ -55,8 +56,8 @@ const (
 	maxFilterValues        = 50
 )
 
-// AnnouncementFilter narrows the spaces whose contacts an announcement reaches; an
-// empty list does not narrow.
+// AnnouncementFilter narrows the spaces whose contacts (AudienceFilter) or admins
+// (AudienceAdmins) an announcement reaches; an empty list does not narrow.
 type AnnouncementFilter struct {
 	Statuses     []Status      `json:"statuses,omitempty"`      // among AnnouncedStatuses
 	Versions     []string      `json:"versions,omitempty"`      // a major ("31") or a full version ("31.0.9")
@@ -149,8 +150,8 @@ func ValidateAudience(audience Audience, f AnnouncementFilter) error {
 		return FieldError("audience", "inconnue %q : contacts, admins ou filter", audience)
 	case audience == AudienceFilter && f.Empty():
 		return FieldError("filter", "choisissez au moins un état, une version ou une suite bureautique")
-	case audience != AudienceFilter && !f.Empty():
-		return FieldError("filter", "ne vaut que pour le public « filter »")
+	case audience == AudienceContacts && !f.Empty():
+		return FieldError("filter", "ne vaut que pour les publics « filter » et « admins »")
 	}
 	if len(f.Statuses) > maxFilterValues || len(f.Versions) > maxFilterValues || len(f.OfficeSuites) > maxFilterValues {
 		return FieldError("filter", "au plus %d valeurs par critère", maxFilterValues)

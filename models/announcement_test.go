@@ -61,10 +61,21 @@ func TestAnnouncementAdminRecipients(t *testing.T) {
 		_, err = models.AddAdminRecipients(ctx, db, a.ID, []models.AdminAddress{{Address: "late@x.example", Slug: "cine"}})
 		assert.ErrorIs(t, err, models.ErrAnnouncementFixed)
 	})
-	t.Run("the filter still names its field", func(t *testing.T) {
-		err := models.ValidateAudience(models.AudienceAdmins, models.AnnouncementFilter{Statuses: []models.Status{models.StatusActive}})
+	t.Run("a filter narrows the spaces whose admins are read, and its bad values name their field", func(t *testing.T) {
+		f := models.AnnouncementFilter{Statuses: []models.Status{models.StatusDeactivated}}
+		require.NoError(t, models.ValidateAudience(models.AudienceAdmins, f))
+		n, err := models.CountAudience(ctx, db, models.AudienceAdmins, f)
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, n)
+		slugs, err := models.AnnouncedSpaces(ctx, db, f, "", 10)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"bal"}, slugs)
+		err = models.ValidateAudience(models.AudienceAdmins, models.AnnouncementFilter{Statuses: []models.Status{models.StatusDeleted}})
 		var e *models.Error
 		require.ErrorAs(t, err, &e)
-		assert.Equal(t, "filter", e.Field)
+		assert.Equal(t, "status", e.Field)
+		err = models.ValidateAudience(models.AudienceContacts, f)
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "filter", e.Field, "the contacts of every space take no filter")
 	})
 }
