@@ -80,8 +80,14 @@ type announcementView struct {
 	StartedAt  *time.Time                `json:"started_at,omitempty"`
 	FinishedAt *time.Time                `json:"finished_at,omitempty"`
 	// Recipients is how many people it reaches: fixed once sending starts, the count of
-	// its audience now for a draft.
-	Recipients   int64      `json:"recipients"`
+	// its audience now for a draft. For a draft to the admins, whose addresses only the
+	// instances know, it is the number of spaces whose admins will be read
+	// (RecipientsAreSpaces).
+	Recipients          int64 `json:"recipients"`
+	RecipientsAreSpaces bool  `json:"recipients_are_spaces,omitempty"`
+	// UnreadSpaces: to the admins, the spaces whose instance could not be read when
+	// the recipients were fixed; their admins do not get it.
+	UnreadSpaces int        `json:"unread_spaces,omitempty"`
 	Sent         int        `json:"sent"`
 	Failed       int        `json:"failed"`
 	InFlight     int        `json:"in_flight"`
@@ -98,6 +104,7 @@ func viewOfAnnouncement(a models.Announcement) announcementView {
 	return announcementView{ID: a.ID, WorkflowID: workflows.AnnouncementWorkflowID(a.ID), Subject: a.Subject, Body: a.Body,
 		Audience: a.Audience, Filter: a.Filter, Status: a.Status, CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt,
 		StartedAt: a.StartedAt, FinishedAt: a.FinishedAt, Recipients: int64(a.Total), Sent: a.Sent, Failed: a.Failed,
+		UnreadSpaces: a.UnreadSpaces, RecipientsAreSpaces: a.Status == models.AnnouncementDraft && a.Audience == models.AudienceAdmins,
 		Remaining: max(a.Total-a.Sent-a.Failed, 0)}
 }
 
@@ -158,6 +165,7 @@ func (s *Server) announcementOf(ctx context.Context, id string) (*announcementVi
 	}
 	if p.Total > 0 || p.Status != "" {
 		v.Status, v.Recipients, v.Sent, v.Failed, v.InFlight, v.Remaining = p.Status, int64(p.Total), p.Sent, p.Failed, p.InFlight, p.Remaining
+		v.UnreadSpaces = max(v.UnreadSpaces, p.UnreadSpaces)
 		if !p.EstimatedEnd.IsZero() {
 			v.EstimatedEnd = &p.EstimatedEnd
 		}
@@ -186,7 +194,7 @@ func (s *Server) sendAnnouncementAs(ctx context.Context, admin *models.Moderator
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            fmt.Sprintf("Announcement to %d people, sent by %s", n, admin.Name),
+		StaticSummary:            announcementSummary(a.Audience, n, admin.Name),
 	}, workflows.AnnouncementWorkflow, workflows.AnnouncementInput{ID: id, Requester: admin.Name})
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return nil, models.Errorf(models.ECONFLICT, "l'annonce est déjà envoyée ou en cours d'envoi")
@@ -204,7 +212,12 @@ func (s *Server) sendAnnouncementAs(ctx context.Context, admin *models.Moderator
 	// The workflow has only just started: the row says what there is to say.
 	a.Status = models.AnnouncementSending
 	v := viewOfAnnouncement(a)
-	v.Recipients, v.Remaining = n, int(n)
+	if a.Audience == models.AudienceAdmins {
+		// The people are counted once the instances are read: nothing to say yet.
+		v.Recipients, v.Remaining = 0, 0
+	} else {
+		v.Recipients, v.Remaining = n, int(n)
+	}
 	return &v, nil
 }
 
@@ -280,7 +293,9 @@ func (s *Server) previewAnnouncement(c *gin.Context) {
 	if audience == "" {
 		audience = models.AudienceContacts
 	}
-	c.JSON(http.StatusOK, gin.H{"audience": audience, "filter": f, "recipients": n})
+	// For the admins, recipients counts the spaces whose admins the sending will read.
+	c.JSON(http.StatusOK, gin.H{"audience": audience, "filter": f, "recipients": n,
+		"recipients_are_spaces": audience == models.AudienceAdmins})
 }
 
 // getAnnouncement shows an announcement with its progress.
@@ -317,4 +332,12 @@ func (s *Server) actOnAnnouncement(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"id": id, "status": status})
+}
+
+// announcementSummary is the summary the Temporal UI shows of an announcement's workflow.
+func announcementSummary(audience models.Audience, n int64, admin string) string {
+	if audience == models.AudienceAdmins {
+		return fmt.Sprintf("Announcement to the admins of %d spaces, sent by %s", n, admin)
+	}
+	return fmt.Sprintf("Announcement to %d people, sent by %s", n, admin)
 }

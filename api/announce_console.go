@@ -45,6 +45,8 @@ type announcementsData struct {
 	Pages   int
 	Form    announcementForm
 	Preview *int64 // the count of the form's audience, once asked for
+	// PreviewSpaces: Preview counts the spaces whose admins will be read, not people.
+	PreviewSpaces bool
 	// The choices of the form.
 	Audiences []models.Audience
 	Statuses  []models.Status
@@ -81,8 +83,12 @@ func (s *Server) announcementsPage(c *gin.Context) {
 	s.renderConsole(c, http.StatusOK, consoleAnnouncements, v)
 }
 
+// consoleAdminsFiltered is the form's choice of the admins of the spaces chosen: the
+// audience admins with the filter.
+const consoleAdminsFiltered = "admins-filter"
+
 // announcementFormOf reads the form, and the API's request it stands for: the filter's
-// fields count only when the audience is the filter.
+// fields count only when the audience is the filter or the admins of the spaces chosen.
 func announcementFormOf(c *gin.Context) (announcementForm, announcementRequest) {
 	f := announcementForm{Subject: c.PostForm("subject"), Body: c.PostForm("body"), Audience: c.PostForm("audience"),
 		Versions: c.PostForm("version"), Statuses: map[string]bool{}, Offices: map[string]bool{}}
@@ -99,8 +105,11 @@ func announcementFormOf(c *gin.Context) (announcementForm, announcementRequest) 
 	for _, v := range strings.FieldsFunc(f.Versions, func(r rune) bool { return r == ',' || r == ' ' }) {
 		filter.Versions = append(filter.Versions, v)
 	}
-	if f.Audience == string(models.AudienceFilter) {
+	switch f.Audience {
+	case string(models.AudienceFilter):
 		req.Filter = filter
+	case consoleAdminsFiltered:
+		req.Audience, req.Filter = string(models.AudienceAdmins), filter
 	}
 	return f, req
 }
@@ -122,6 +131,7 @@ func (s *Server) writeAnnouncementFromConsole(c *gin.Context) {
 			return
 		}
 		v.Page.(*announcementsData).Preview = &n
+		v.Page.(*announcementsData).PreviewSpaces = req.Audience == string(models.AudienceAdmins)
 		s.renderConsole(c, http.StatusOK, consoleAnnouncements, v)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestAnnouncementsAPI(t *testing.T) {
 	t.Run("a bad audience is refused naming its field", func(t *testing.T) {
 		for query, field := range map[string]string{
 			"audience=everyone":               "audience",
-			"audience=admins":                 "audience",
+			"audience=admins&status=deleted":  "status",
 			"audience=filter":                 "filter",
 			"audience=contacts&status=active": "filter",
 			"audience=filter&status=deleted":  "status",
@@ -124,6 +125,32 @@ func TestAnnouncementsAPI(t *testing.T) {
 		assert.Equal(t, http.StatusConflict, w.Code, "a second send is refused")
 		assert.Equal(t, http.StatusNotFound, f.do("POST", "/api/v1/announcements/"+created.ID+"/explode", f.admin, nil).Code)
 	})
+	t.Run("the spaces' admins are an audience: the preview counts the spaces to read, and it is sent", func(t *testing.T) {
+		w := f.do("GET", "/api/v1/announcements/preview?audience=admins", f.admin, nil)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		var body struct {
+			Recipients          int64
+			RecipientsAreSpaces bool `json:"recipients_are_spaces"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+		assert.EqualValues(t, 3, body.Recipients, "jardin-a, jardin-b and velo: the spaces whose admins the sending reads")
+		assert.True(t, body.RecipientsAreSpaces, "the count is of spaces, not people")
+		code, n := preview("audience=admins&status=deactivated")
+		assert.Equal(t, http.StatusOK, code)
+		assert.EqualValues(t, 1, n, "the filter narrows the spaces whose admins are read: jardin-b")
+
+		w = f.do("POST", "/api/v1/announcements", f.admin, map[string]any{"subject": "Mise à jour",
+			"body": "Nextcloud 32 arrive.", "audience": "admins"})
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+		var v announcementView
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+		assert.Equal(t, models.AudienceAdmins, v.Audience)
+		assert.EqualValues(t, 3, v.Recipients)
+		assert.True(t, v.RecipientsAreSpaces)
+		w = f.do("POST", "/api/v1/announcements/"+v.ID+"/send", f.admin, nil)
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+		assert.Equal(t, workflows.AnnouncementWorkflowID(v.ID), f.started[len(f.started)-1].ID)
+	})
 	t.Run("an audience that reaches nobody is not sent", func(t *testing.T) {
 		w := f.do("POST", "/api/v1/announcements", f.admin, map[string]any{"subject": "Vieux", "body": "x",
 			"audience": "filter", "filter": map[string]any{"versions": []string{"20"}}})
@@ -134,4 +161,41 @@ func TestAnnouncementsAPI(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, w.Code)
 		assert.Equal(t, "audience", errorOf(t, w).Field)
 	})
+}
+
+func TestConsoleAnnouncementToAdmins(t *testing.T) {
+	f := newFixture(t)
+	f.spaceFor("jardin-a", "bureau@jardin.example", models.StatusActive, "31.0.9", models.OfficeCollabora)
+	f.spaceFor("velo", "velo@asso.example", models.StatusDeactivated, "31.0.2", models.OfficeNone)
+	v := f.signedInAdmin()
+	page := v.get("/moderation/annonces")
+	require.Equal(t, http.StatusOK, page.Code, page.Body.String())
+	assert.NotContains(t, page.Body.String(), "pas encore", "the admins are an audience like the others")
+
+	form := url.Values{"subject": {"Mise à jour"}, "body": {"Nextcloud 32 arrive."}, "audience": {"admins"}}
+	preview := url.Values{"action": {"preview"}}
+	for k, vs := range form {
+		preview[k] = vs
+	}
+	w := v.post("/moderation/annonces", "/moderation/annonces", preview)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Contains(t, w.Body.String(), "les administrateurs de <strong>2</strong> espace(s)", "the preview counts the spaces to read")
+
+	w = v.post("/moderation/annonces", "/moderation/annonces", form)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	draft := v.get(w.Header().Get("Location"))
+	require.Equal(t, http.StatusOK, draft.Code, draft.Body.String())
+	assert.Contains(t, draft.Body.String(), "Envoyer aux administrateurs de 2 espace(s)")
+
+	filtered := url.Values{"action": {"preview"}, "subject": {"Mise à jour"}, "body": {"Nextcloud 32 arrive."},
+		"audience": {"admins-filter"}, "status": {"deactivated"}}
+	w = v.post("/moderation/annonces", "/moderation/annonces", filtered)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Contains(t, w.Body.String(), "les administrateurs de <strong>1</strong> espace(s)", "the admins of the spaces chosen")
+	assert.Contains(t, w.Body.String(), `value="admins-filter" checked`, "the form keeps the choice")
+	filtered.Del("action")
+	w = v.post("/moderation/annonces", "/moderation/annonces", filtered)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	draft = v.get(w.Header().Get("Location"))
+	assert.Contains(t, draft.Body.String(), "les administrateurs Nextcloud des espaces à l'état désactivé")
 }

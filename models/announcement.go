@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,7 +35,8 @@ type Audience string
 const (
 	// AudienceContacts: the contact of every space in service or deactivated.
 	AudienceContacts Audience = "contacts"
-	// AudienceAdmins: the Nextcloud admins of every space, as the driver reads them.
+	// AudienceAdmins: the Nextcloud admins of every space in service or deactivated,
+	// as the driver reads them; an AnnouncementFilter, if any, narrows the spaces.
 	AudienceAdmins Audience = "admins"
 	// AudienceFilter: the contacts of the spaces that match AudienceFilter.
 	AudienceFilter Audience = "filter"
@@ -54,8 +56,8 @@ const (
 	maxFilterValues        = 50
 )
 
-// AnnouncementFilter narrows the spaces whose contacts an announcement reaches; an
-// empty list does not narrow.
+// AnnouncementFilter narrows the spaces whose contacts (AudienceFilter) or admins
+// (AudienceAdmins) an announcement reaches; an empty list does not narrow.
 type AnnouncementFilter struct {
 	Statuses     []Status      `json:"statuses,omitempty"`      // among AnnouncedStatuses
 	Versions     []string      `json:"versions,omitempty"`      // a major ("31") or a full version ("31.0.9")
@@ -79,14 +81,17 @@ type Announcement struct {
 	Status    AnnouncementStatus `gorm:"not null;index"`
 	CreatedBy string             `gorm:"not null"`
 	// Counts, kept up to date by the workflow: Total once its recipients are fixed.
-	Total      int `gorm:"not null;default:0"`
-	Sent       int `gorm:"not null;default:0"`
-	Failed     int `gorm:"not null;default:0"`
-	PreparedAt *time.Time
-	StartedAt  *time.Time
-	FinishedAt *time.Time
-	CreatedAt  time.Time `gorm:"not null;index"`
-	UpdatedAt  time.Time
+	Total  int `gorm:"not null;default:0"`
+	Sent   int `gorm:"not null;default:0"`
+	Failed int `gorm:"not null;default:0"`
+	// UnreadSpaces: for the admins' audience, the spaces whose instance could not be
+	// read when the recipients were fixed; their admins do not get the announcement.
+	UnreadSpaces int `gorm:"not null;default:0"`
+	PreparedAt   *time.Time
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
+	CreatedAt    time.Time `gorm:"not null;index"`
+	UpdatedAt    time.Time
 }
 
 // AnnouncementRecipient is one person an announcement goes to, numbered from 1 in
@@ -108,10 +113,6 @@ const (
 	RecipientSent    = "sent"
 	RecipientFailed  = "failed" // refused for good by the mail server
 )
-
-// errAdminsUnavailable: the admins' addresses are not known to the service yet.
-var errAdminsUnavailable = FieldError("audience",
-	"les adresses des administrateurs des espaces ne sont pas encore relevées par le service : choisissez les contacts, ou un filtre")
 
 // NewAnnouncement checks an announcement written by author and returns it as a draft.
 func NewAnnouncement(subject, body string, audience Audience, filter AnnouncementFilter, author string) (Announcement, error) {
@@ -147,13 +148,10 @@ func ValidateAudience(audience Audience, f AnnouncementFilter) error {
 	switch {
 	case !slices.Contains(Audiences, audience):
 		return FieldError("audience", "inconnue %q : contacts, admins ou filter", audience)
-	case audience == AudienceAdmins:
-		// The driver does not read the spaces' admins yet: nothing to send them to.
-		return errAdminsUnavailable
 	case audience == AudienceFilter && f.Empty():
 		return FieldError("filter", "choisissez au moins un état, une version ou une suite bureautique")
-	case audience != AudienceFilter && !f.Empty():
-		return FieldError("filter", "ne vaut que pour le public « filter »")
+	case audience == AudienceContacts && !f.Empty():
+		return FieldError("filter", "ne vaut que pour les publics « filter » et « admins »")
 	}
 	if len(f.Statuses) > maxFilterValues || len(f.Versions) > maxFilterValues || len(f.OfficeSuites) > maxFilterValues {
 		return FieldError("filter", "au plus %d valeurs par critère", maxFilterValues)
@@ -190,15 +188,19 @@ func versionPattern(v string) bool {
 	return true
 }
 
-// audienceRows selects the (address, slug) of every person the audience reaches, one
-// row per space: lower-cased, trimmed addresses, to be grouped by address.
+// audienceRows selects the (address, slug) of every contact the audience reaches, one
+// row per space: lower-cased, trimmed addresses, to be grouped by address. The admins'
+// addresses are not in the database: AddAdminRecipients writes them.
 func audienceRows(db *gorm.DB, audience Audience, f AnnouncementFilter) (*gorm.DB, error) {
-	if audience == AudienceAdmins {
-		return nil, errAdminsUnavailable
-	}
 	q := db.Table("spaces").Joins("JOIN applications ON applications.id = spaces.application_id").
 		Select("lower(trim(applications.contact_email)) AS address, spaces.slug AS slug").
 		Where("applications.contact_email <> ''")
+	return filterSpaces(db, q, f), nil
+}
+
+// filterSpaces narrows a query of the spaces table to those an announcement may
+// reach that match f.
+func filterSpaces(db *gorm.DB, q *gorm.DB, f AnnouncementFilter) *gorm.DB {
 	statuses := AnnouncedStatuses
 	if len(f.Statuses) > 0 {
 		statuses = f.Statuses
@@ -218,11 +220,22 @@ func audienceRows(db *gorm.DB, audience Audience, f AnnouncementFilter) (*gorm.D
 		}
 		q = q.Where(or)
 	}
-	return q, nil
+	return q
 }
 
 // CountAudience returns how many people an audience reaches now: distinct addresses.
+// For the admins, whose addresses only the instances know, it is the number of spaces
+// whose admins will be read when the announcement is sent: every space has at least
+// its first admin, and the exact number of people is known once the recipients are
+// fixed (Announcement.Total).
 func CountAudience(ctx context.Context, db *gorm.DB, audience Audience, f AnnouncementFilter) (int64, error) {
+	if audience == AudienceAdmins {
+		var n int64
+		if err := filterSpaces(db, db.WithContext(ctx).Table("spaces"), f).Count(&n).Error; err != nil {
+			return 0, fmt.Errorf("count spaces of the admins' audience: %w", err)
+		}
+		return n, nil
+	}
 	rows, err := audienceRows(db.WithContext(ctx), audience, f)
 	if err != nil {
 		return 0, err
@@ -285,15 +298,18 @@ func PrepareRecipients(ctx context.Context, db *gorm.DB, id string, now time.Tim
 			total = a.Total
 			return nil
 		}
-		rows, err := audienceRows(tx, a.Audience, a.Filter)
-		if err != nil {
-			return err
-		}
-		grouped := tx.Table("(?) AS audience", rows).Select("address, min(slug) AS slug").Group("address")
-		if err := tx.Exec(`INSERT INTO announcement_recipients (announcement_id, seq, address, slug, status)
-			SELECT ?, row_number() OVER (ORDER BY address), address, slug, ? FROM (?) AS people`,
-			id, RecipientPending, grouped).Error; err != nil {
-			return fmt.Errorf("fix recipients of announcement %s: %w", id, err)
+		// The admins' rows are written beforehand, from the instances (AddAdminRecipients).
+		if a.Audience != AudienceAdmins {
+			rows, err := audienceRows(tx, a.Audience, a.Filter)
+			if err != nil {
+				return err
+			}
+			grouped := tx.Table("(?) AS audience", rows).Select("address, min(slug) AS slug").Group("address")
+			if err := tx.Exec(`INSERT INTO announcement_recipients (announcement_id, seq, address, slug, status)
+				SELECT ?, row_number() OVER (ORDER BY address), address, slug, ? FROM (?) AS people`,
+				id, RecipientPending, grouped).Error; err != nil {
+				return fmt.Errorf("fix recipients of announcement %s: %w", id, err)
+			}
 		}
 		var n int64
 		if err := tx.Model(&AnnouncementRecipient{}).Where("announcement_id = ?", id).Count(&n).Error; err != nil {
@@ -304,6 +320,80 @@ func PrepareRecipients(ctx context.Context, db *gorm.DB, id string, now time.Tim
 			"total": total, "prepared_at": now, "started_at": now, "status": AnnouncementSending}).Error
 	})
 	return total, err
+}
+
+// AnnouncedSpaces returns, in slug order, up to limit slugs after the slug after of
+// the spaces an announcement may reach that match f: the pages of spaces whose admins
+// are read.
+func AnnouncedSpaces(ctx context.Context, db *gorm.DB, f AnnouncementFilter, after string, limit int) ([]string, error) {
+	var slugs []string
+	q := filterSpaces(db, db.WithContext(ctx).Table("spaces"), f).Where("spaces.slug > ?", after)
+	if err := q.Order("spaces.slug").Limit(limit).Pluck("spaces.slug", &slugs).Error; err != nil {
+		return nil, fmt.Errorf("list announced spaces: %w", err)
+	}
+	return slugs, nil
+}
+
+// AdminAddress is the address of one admin of the space Slug.
+type AdminAddress struct {
+	Address string `json:"address"`
+	Slug    string `json:"slug"`
+}
+
+// ErrAnnouncementFixed: the recipients of an announcement are fixed already; no row
+// may be added to them.
+var ErrAnnouncementFixed = errors.New("announcement recipients already fixed")
+
+// AddAdminRecipients adds the admins read from some spaces to the recipients of an
+// announcement that are not fixed yet: one row per address (lower case), whatever
+// space it was read from first, numbered after the rows already there. Adding the
+// same rows again (a retried activity) adds nothing. It returns how many rows are
+// there now, or ErrAnnouncementFixed once PrepareRecipients fixed them.
+func AddAdminRecipients(ctx context.Context, db *gorm.DB, id string, rows []AdminAddress) (int, error) {
+	var total int64
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The lock makes two attempts of the activity take turns, so that their
+		// numbers never clash.
+		var a Announcement
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&a).Error; err != nil {
+			return fmt.Errorf("load announcement %s: %w", id, err)
+		}
+		if a.PreparedAt != nil {
+			return ErrAnnouncementFixed
+		}
+		clean := make([]AdminAddress, 0, len(rows))
+		for _, r := range rows {
+			if addr := strings.ToLower(strings.TrimSpace(r.Address)); addr != "" {
+				clean = append(clean, AdminAddress{Address: addr, Slug: r.Slug})
+			}
+		}
+		if len(clean) > 0 {
+			js, err := json.Marshal(clean)
+			if err != nil {
+				return err
+			}
+			if err := tx.Exec(`INSERT INTO announcement_recipients (announcement_id, seq, address, slug, status)
+				SELECT ?, (SELECT coalesce(max(seq), 0) FROM announcement_recipients WHERE announcement_id = ?)
+					+ row_number() OVER (ORDER BY address), address, slug, ?
+				FROM (SELECT address, min(slug) AS slug FROM jsonb_to_recordset(?::jsonb) AS t(address text, slug text)
+					WHERE NOT EXISTS (SELECT 1 FROM announcement_recipients r WHERE r.announcement_id = ? AND r.address = t.address)
+					GROUP BY address) AS people`,
+				id, id, RecipientPending, string(js), id).Error; err != nil {
+				return fmt.Errorf("add admin recipients of announcement %s: %w", id, err)
+			}
+		}
+		return tx.Model(&AnnouncementRecipient{}).Where("announcement_id = ?", id).Count(&total).Error
+	})
+	return int(total), err
+}
+
+// RecordUnreadSpaces records how many spaces' admins could not be read for an
+// announcement, for its screen.
+func RecordUnreadSpaces(ctx context.Context, db *gorm.DB, id string, unread int) error {
+	if err := db.WithContext(ctx).Model(&Announcement{}).Where("id = ?", id).Update("unread_spaces", unread).Error; err != nil {
+		return fmt.Errorf("record unread spaces of announcement %s: %w", id, err)
+	}
+	return nil
 }
 
 // Recipient returns recipient seq of an announcement; found is false if there is none

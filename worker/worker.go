@@ -98,6 +98,7 @@ func New(o Options) (worker.Worker, error) {
 	w.RegisterActivity(&storage.Activities{Client: s3, Region: cfg.S3Region})
 	w.RegisterActivity(&nextcloud.Activities{Driver: driver, Sealer: sealer, Apps: cfg.NextcloudApps,
 		Office: OfficeSettings(cfg), OfficeKey: cfg.SecretKey})
+	w.RegisterActivity(&nextcloud.AudienceActivities{Driver: driver, DB: o.DB})
 	// Also here for the runs started before the mail lane, which still schedule their
 	// mails on this queue (workflows.mailLaneChange).
 	w.RegisterActivity(mailer)

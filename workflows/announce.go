@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/mail"
+	"jardinier/activities/nextcloud"
 	"jardinier/models"
 )
 
@@ -28,7 +29,14 @@ const (
 	// announcementMailTimeout bounds one mail: the SMTP phases stay under it (see
 	// mail.smtpTimeout), so that two attempts of one mail never run at once.
 	announcementMailTimeout = time.Minute
+	// announcementAdminsTimeout bounds the reading of every space's admins: one query
+	// per instance, 10,000 spaces in well under an hour. It heartbeats after each.
+	announcementAdminsTimeout = time.Hour
 )
+
+// announceAdminsChange is the change ID (workflow.GetVersion) of the runs that read
+// the spaces' admins before fixing the recipients.
+const announceAdminsChange = "announcement-admins"
 
 // AnnouncementWorkflow sends an announcement to every one of its recipients, once
 // each, through the mail lane at bulk priority, at most a window of mails at a time.
@@ -113,6 +121,11 @@ func (a *announcement) register(ctx workflow.Context) error {
 func (a *announcement) prepare(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
 	a.st.Next, a.st.StartedAt = 1, now
+	if workflow.GetVersion(ctx, announceAdminsChange, workflow.DefaultVersion, 1) >= 1 {
+		if err := a.collectAdmins(ctx); err != nil {
+			return err
+		}
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 2 * time.Minute})
 	var ma *mail.Activities
 	var res mail.PrepareAnnouncementResult
@@ -123,6 +136,25 @@ func (a *announcement) prepare(ctx workflow.Context) error {
 	a.st.Total = res.Total
 	a.recorded = a.st
 	workflow.GetLogger(ctx).Info("Announcement recipients fixed", "announcement", a.in.ID, "recipients", res.Total)
+	return nil
+}
+
+// collectAdmins writes the rows of the spaces' admins, read from the instances, when
+// the announcement goes to them (the activity does nothing otherwise).
+func (a *announcement) collectAdmins(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: announcementAdminsTimeout, HeartbeatTimeout: heartbeatTimeout})
+	var aa *nextcloud.AudienceActivities
+	var res nextcloud.CollectAdminsResult
+	if err := workflow.ExecuteActivity(actx, aa.CollectAnnouncementAdmins, nextcloud.CollectAdminsInput{
+		AnnouncementID: a.in.ID}).Get(ctx, &res); err != nil {
+		return fmt.Errorf("read admins of announcement %s: %w", a.in.ID, err)
+	}
+	if !res.Skipped {
+		a.st.UnreadSpaces = res.Unread
+		workflow.GetLogger(ctx).Info("Announcement admins read", "announcement", a.in.ID, "spaces", res.Spaces,
+			"unread", res.Unread, "unread_slugs", res.UnreadSlugs, "recipients", res.Recipients)
+	}
 	return nil
 }
 
@@ -276,7 +308,7 @@ func (a *announcement) continueAsNew(ctx workflow.Context) error {
 func (a *announcement) progress(now time.Time) AnnouncementProgress {
 	p := AnnouncementProgress{ID: a.in.ID, Status: a.st.Status, Total: a.st.Total, Sent: a.st.Sent,
 		Failed: a.st.Failed, InFlight: a.inFlight, Remaining: max(a.st.Total-a.st.Next+1, 0) + len(a.st.Requeued),
-		StartedAt: a.st.StartedAt}
+		StartedAt: a.st.StartedAt, UnreadSpaces: a.st.UnreadSpaces}
 	if done := p.Sent + p.Failed; done > 0 && p.Status == models.AnnouncementSending {
 		perMail := now.Sub(a.st.StartedAt) / time.Duration(done)
 		p.EstimatedEnd = now.Add(perMail * time.Duration(p.Remaining+p.InFlight))

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"jardinier/activities/mail"
+	"jardinier/activities/nextcloud"
 	"jardinier/models"
 )
 
@@ -41,6 +42,9 @@ func newAnnouncement(t *testing.T, total int) *announcementHarness {
 	h.env.RegisterActivityWithOptions(func(context.Context, mail.PrepareAnnouncementInput) (mail.PrepareAnnouncementResult, error) {
 		return mail.PrepareAnnouncementResult{Total: total}, nil
 	}, activity.RegisterOptions{Name: "PrepareAnnouncement"})
+	h.env.RegisterActivityWithOptions(func(context.Context, nextcloud.CollectAdminsInput) (nextcloud.CollectAdminsResult, error) {
+		return nextcloud.CollectAdminsResult{Skipped: true}, nil
+	}, activity.RegisterOptions{Name: "CollectAnnouncementAdmins"})
 	h.env.RegisterActivityWithOptions(func(_ context.Context, in mail.AnnouncementMailInput) (mail.SendResult, error) {
 		h.mu.Lock()
 		h.asked[in.Seq]++

@@ -378,6 +378,8 @@ type AnnouncementState struct {
 	// before any worker took it: they go first on resume.
 	Requeued  []int
 	StartedAt time.Time
+	// UnreadSpaces: spaces whose admins could not be read (admins' audience).
+	UnreadSpaces int
 }
 
 // AnnouncementControlInput pauses, resumes or cancels an announcement.
@@ -400,6 +402,7 @@ type AnnouncementProgress struct {
 	Remaining    int // not scheduled yet
 	StartedAt    time.Time
 	EstimatedEnd time.Time // zero until a mail has gone, and while paused
+	UnreadSpaces int       // admins' audience: spaces whose instance could not be read, whose admins it does not reach
 }
 
 // BackupScheduleID names the Temporal schedule that starts BackupFleetWorkflow every

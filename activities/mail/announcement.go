@@ -54,7 +54,8 @@ func (a *Activities) SendAnnouncement(ctx context.Context, in AnnouncementMailIn
 	res, err := a.sendOnce(ctx, key, KindAnnouncement, func() (Message, error) {
 		return a.render(KindAnnouncement, r.Address, Data{ServiceName: ServiceName, PublicURL: a.PublicURL,
 			Slug: r.Slug, SpaceURL: "https://" + r.Slug + "." + a.BaseDomain,
-			AnnouncementSubject: ann.Subject, AnnouncementText: ann.Body})
+			AnnouncementSubject: ann.Subject, AnnouncementText: ann.Body,
+			AnnouncementToAdmins: ann.Audience == models.AudienceAdmins})
 	})
 	status := models.RecipientSent
 	var appErr *temporal.ApplicationError

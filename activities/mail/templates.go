@@ -68,6 +68,9 @@ type Data struct {
 	// announcement: the operator's message, as an admin wrote it.
 	AnnouncementSubject string
 	AnnouncementText    string
+	// AnnouncementToAdmins: the announcement goes to the spaces' Nextcloud admins, not
+	// their contacts; the mail says why they get it.
+	AnnouncementToAdmins bool
 }
 
 // Templates are the parsed mail templates of one language.
