@@ -52,6 +52,18 @@ var activityWords = map[string]string{
 	"CurrentPolicy": "lecture de la politique d'inactivité", "ShareSpaceQuotas": "répartition du quota",
 	"RecordSpaceUsage": "relevé de l'usage", "SendModeratorMail": "courriel aux modérateurs",
 	"SendDigest": "récapitulatif aux modérateurs", "RecordUpgradeSpaces": "liste de la mise à niveau",
+	"ConfigureSpaceOffice": "réglages de la suite bureautique", "ReadAdminEmails": "lecture des adresses des administrateurs",
+	"ChangeContactEmail": "changement de l'adresse de contact", "SealContactEmail": "lecture de l'adresse de contact",
+	"CurrentLimits": "lecture des limites par défaut", "CountLimitsSpaces": "décompte des espaces",
+	"MissedUpgrade": "recherche d'une mise à niveau manquée", "PrepareSharedApps": "préparation des applications partagées",
+	"ListCodeBases": "liste des versions de Nextcloud présentes", "EnableFileHistory": "historique des fichiers (S3)",
+	"DumpSpace": "sauvegarde de la base", "ListBackupSpaces": "liste des espaces à sauvegarder",
+	"ExpireBackups": "expiration des sauvegardes", "EnsureBucket": "création du stockage des sauvegardes",
+	"RestoreDatabase": "restauration de la base", "RestoreObjects": "restauration des fichiers",
+	"ScanSpaceFiles": "vérification du cache de fichiers", "PrepareAnnouncement": "destinataires de l'annonce",
+	"CollectAnnouncementAdmins": "lecture des administrateurs des espaces", "SendAnnouncement": "courriel d'annonce",
+	"RecordAnnouncement": "avancement de l'annonce", "ListPolicySpaces": "liste des espaces",
+	"ListQuotaSpaces": "liste des espaces", "ListSpaces": "liste des espaces",
 }
 
 // upgradeStepWords summarises each step of an upgrade.
