@@ -22,7 +22,7 @@ func TestListQueriesUseIndexes(t *testing.T) {
 	pattern := "%Brest n°1234%" // a name a moderator types in part
 	for _, tc := range []struct {
 		name, index, sql string
-		args            []any
+		args             []any
 	}{
 		{"newest first", "idx_applications_created_at_id",
 			`SELECT applications.id FROM applications JOIN spaces ON spaces.application_id = applications.id
