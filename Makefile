@@ -226,6 +226,10 @@ bench-backup: build tools ## Back up SPACES simulated spaces (200), dumps of SIZ
 bench-cron: build ## Run the background jobs of SPACES simulated spaces (10000) every INTERVAL (5m), CONCURRENCY at once (64), each run taking CRON (2s), and report.
 	bin/jardinier bench-cron --spaces $(or $(SPACES),10000) --interval $(or $(INTERVAL),5m) --concurrency $(or $(CONCURRENCY),64) --cron $(or $(CRON),2s)
 
+.PHONY: bench-api
+bench-api: build tools ## Fill a database with APPLICATIONS applications (100000) and SPACES spaces in service (10000), and time the moderators' screens under CLIENTS clients (8).
+	bin/jardinier bench-api --applications $(or $(APPLICATIONS),100000) --spaces $(or $(SPACES),10000) --clients $(or $(CLIENTS),8) --requests $(or $(REQUESTS),200)
+
 .PHONY: bench-mail
 bench-mail: build tools ## Send an announcement to MAILS people (10000) at MAIL_RATE=RATE (50) with confirmation links asked for meanwhile, and report.
 	bin/jardinier bench-mail --mails $(or $(MAILS),10000) --rate $(or $(RATE),50)

@@ -58,6 +58,9 @@ Commands:
   bench-mail [--mails N --rate R --urgent U]
                                          send an announcement to N people at MAIL_RATE=R,
                                          ask for U confirmation links meanwhile, and report
+  bench-api [--applications N --spaces S --clients C --requests R]
+                                         fill a database with N applications, S spaces in
+                                         service, and time the moderators' screens
 
 Configuration comes from the environment: see README.md.
 `
@@ -117,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchCron(ctx, cfg, args[1:], stdout, logger)
 	case "bench-mail":
 		return benchMail(ctx, cfg, args[1:], stdout, logger)
+	case "bench-api":
+		return benchAPI(ctx, cfg, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -176,6 +181,27 @@ func benchProvision(ctx context.Context, cfg models.Config, args []string, stdou
 	}
 	r, err := bench.Provision(ctx, bench.ProvisionOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
 		Output: stdout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}
+
+func benchAPI(ctx context.Context, cfg models.Config, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench-api", flag.ContinueOnError)
+	apps := fs.Int("applications", 100000, "applications written, each with its space row")
+	spaces := fs.Int("spaces", 10000, "of them, spaces in service")
+	clients := fs.Int("clients", 8, "requests at once")
+	requests := fs.Int("requests", 200, "requests per endpoint")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *apps < 1 || *spaces < 1 || *spaces > *apps || *clients < 1 || *requests < 1 {
+		return usageError("--applications, --spaces, --clients and --requests must be at least 1, --spaces at most --applications")
+	}
+	r, err := bench.API(ctx, bench.APIOptions{Config: cfg, Applications: *apps, Spaces: *spaces, Clients: *clients,
+		Requests: *requests, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ func Migrate(db *gorm.DB) error {
 		if err := migrateModeratorTokens(tx); err != nil {
 			return err
 		}
+		if err := migrateListIndexes(tx); err != nil {
+			return err
+		}
 		return migrateStats(tx, backfill)
 	})
 }

@@ -33,6 +33,7 @@ type BackupReport struct {
 	Concurrency int
 	Wall        time.Duration
 	Result      workflows.BackupFleetResult
+	Floor       Floor
 }
 
 // PerHour is the spaces backed up per hour.
@@ -40,9 +41,9 @@ func (r BackupReport) PerHour() float64 { return float64(r.Spaces) / r.Wall.Hour
 
 func (r BackupReport) String() string {
 	night := time.Duration(float64(time.Hour) * 10000 / r.PerHour())
-	return fmt.Sprintf("backup: spaces=%d dump=%dMB concurrency=%d wall=%.1fs throughput=%.0f/h night_10000=%s failed=%d MB/s=%.1f",
+	return fmt.Sprintf("backup: spaces=%d dump=%dMB concurrency=%d wall=%.1fs throughput=%.0f/h night_10000=%s failed=%d MB/s=%.1f %s",
 		r.Spaces, r.DumpBytes>>20, r.Concurrency, r.Wall.Seconds(), r.PerHour(), night.Round(time.Minute),
-		r.Result.FailedCount, float64(r.Result.Bytes)/(1<<20)/r.Wall.Seconds())
+		r.Result.FailedCount, float64(r.Result.Bytes)/(1<<20)/r.Wall.Seconds(), r.Floor)
 }
 
 // Backup starts the stack on free ports with a database of its own, writes Spaces
@@ -87,6 +88,9 @@ func Backup(ctx context.Context, o BackupOptions) (BackupReport, error) {
 		return rep, err
 	}
 	defer c.Close()
+	if rep.Floor, err = MeasureFloor(ctx, c); err != nil {
+		return rep, err
+	}
 	start := time.Now()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-backup", TaskQueue: workflows.TaskQueue},
 		workflows.BackupFleetWorkflowType, workflows.BackupFleetInput{Concurrency: o.Concurrency})
@@ -100,5 +104,7 @@ func Backup(ctx context.Context, o BackupOptions) (BackupReport, error) {
 	if done := rep.Result.Spaces + rep.Result.Reused; done != o.Spaces {
 		return rep, fmt.Errorf("%d spaces backed up of %d (%d failed: %v)", done, o.Spaces, rep.Result.FailedCount, rep.Result.Failed)
 	}
-	return rep, nil
+	// The spaces' own workflows do not run here: the night is the fleet's workflow.
+	rep.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, nil, []string{"bench-backup"}, o.Spaces)
+	return rep, err
 }

@@ -34,12 +34,13 @@ type IdleReport struct {
 	StartWall   time.Duration // from the first start until every space waits for its first check
 	WorkerRSSMB int64         // peak resident memory of the worker process
 	ServerRSSMB int64         // peak resident memory of the Temporal server process
+	Floor       Floor
 }
 
 // String is the report's one line.
 func (r IdleReport) String() string {
-	return fmt.Sprintf("idle: spaces=%d start_wall=%.1fs worker_rss=%dMB server_rss=%dMB",
-		r.Spaces, r.StartWall.Seconds(), r.WorkerRSSMB, r.ServerRSSMB)
+	return fmt.Sprintf("idle: spaces=%d start_wall=%.1fs worker_rss=%dMB server_rss=%dMB %s",
+		r.Spaces, r.StartWall.Seconds(), r.WorkerRSSMB, r.ServerRSSMB, r.Floor)
 }
 
 // Idle brings o.Spaces active spaces under watch: their rows are written as provisioning
@@ -57,13 +58,19 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 		return IdleReport{}, err
 	}
 	defer c.Close()
+	floor, err := MeasureFloor(ctx, c)
+	if err != nil {
+		return IdleReport{}, err
+	}
 
 	start := time.Now()
 	if err := watchSpaces(ctx, db, c, cfg, o.Spaces, o.Concurrency, o.Output, nil); err != nil {
 		return IdleReport{}, err
 	}
-	return IdleReport{Spaces: o.Spaces, StartWall: time.Since(start),
-		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}, nil
+	r := IdleReport{Spaces: o.Spaces, StartWall: time.Since(start), Floor: floor,
+		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}
+	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, watchedSample(o.Spaces), nil, o.Spaces)
+	return r, err
 }
 
 // watchSpaces writes n active spaces and starts their workflows where provisioning
@@ -113,6 +120,11 @@ func watchSpaces(ctx context.Context, db *gorm.DB, c client.Client, cfg models.C
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// watchedSample is the workflow IDs of a sample of the spaces watchSpaces wrote.
+func watchedSample(n int) []string {
+	return sampleIDs(n, 20, func(i int) string { return workflows.SpaceWorkflowID(fmt.Sprintf("idle-%05d", i)) })
 }
 
 // parallel runs fn on every item with at most n at once, and returns the first error

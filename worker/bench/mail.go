@@ -42,6 +42,7 @@ type MailReport struct {
 	Urgent     int
 	UrgentP95  time.Duration // from a contact's request to its confirmation link received
 	UrgentMax  time.Duration
+	Floor      Floor // events per space: the announcement's, over its recipients
 }
 
 // Ideal is the wall time at exactly MAIL_RATE: N/R.
@@ -51,9 +52,9 @@ func (r MailReport) Ideal() time.Duration {
 
 // String is the report's one line.
 func (r MailReport) String() string {
-	return fmt.Sprintf("mail: mails=%d rate=%g wall=%.1fs ideal=%.1fs ratio=%.2f duplicates=%d urgent_p95=%.2fs urgent=%d urgent_max=%.2fs",
+	return fmt.Sprintf("mail: mails=%d rate=%g wall=%.1fs ideal=%.1fs ratio=%.2f duplicates=%d urgent_p95=%.2fs urgent=%d urgent_max=%.2fs %s",
 		r.Mails, r.Rate, r.Wall.Seconds(), r.Ideal().Seconds(), r.Wall.Seconds()/r.Ideal().Seconds(), r.Duplicates,
-		r.UrgentP95.Seconds(), r.Urgent, r.UrgentMax.Seconds())
+		r.UrgentP95.Seconds(), r.Urgent, r.UrgentMax.Seconds(), r.Floor)
 }
 
 // benchSubject is the announcement's subject, which tells its mails from the others.
@@ -86,6 +87,10 @@ func Mail(ctx context.Context, o MailOptions) (MailReport, error) {
 		return MailReport{}, err
 	}
 	defer c.Close()
+	floor, err := MeasureFloor(ctx, c)
+	if err != nil {
+		return MailReport{}, err
+	}
 
 	// The spaces whose contacts will ask for a link run their workflows; the others
 	// are only rows: an announcement reads addresses, not workflows.
@@ -155,7 +160,7 @@ func Mail(ctx context.Context, o MailOptions) (MailReport, error) {
 	}
 	// A duplicate would come late, from a retry: give it a moment.
 	time.Sleep(2 * time.Second)
-	r := MailReport{Mails: o.Mails, Rate: o.Rate, Urgent: o.Urgent}
+	r := MailReport{Mails: o.Mails, Rate: o.Rate, Urgent: o.Urgent, Floor: floor}
 	last, dup, links := inbox.results()
 	r.Wall, r.Duplicates = last.Sub(start), dup
 	var delays []time.Duration
@@ -165,7 +170,8 @@ func Mail(ctx context.Context, o MailOptions) (MailReport, error) {
 		}
 	}
 	r.UrgentP95, r.UrgentMax = models.Percentile(delays, 95), models.Percentile(delays, 100)
-	return r, nil
+	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, nil, []string{workflows.AnnouncementWorkflowID(created.ID)}, o.Mails)
+	return r, err
 }
 
 // insertAudience writes n more spaces in service, each with its own contact, without

@@ -27,6 +27,7 @@ import (
 
 	"jardinier/deploy/devstack"
 	"jardinier/models"
+	"jardinier/workflows"
 )
 
 // ProvisionOptions configure a provisioning run.
@@ -45,13 +46,14 @@ type ProvisionReport struct {
 	AcceptToActiveP50 time.Duration
 	AcceptToActiveP95 time.Duration
 	WorkerRSSMB       int64 // the worker process's peak resident memory
+	Floor             Floor
 }
 
 // String is the report's one line.
 func (r ProvisionReport) String() string {
-	return fmt.Sprintf("provision: spaces=%d wall=%.1fs throughput=%.1f/min accept_to_active_p50=%.2fs p95=%.2fs worker_rss=%dMB",
+	return fmt.Sprintf("provision: spaces=%d wall=%.1fs throughput=%.1f/min accept_to_active_p50=%.2fs p95=%.2fs worker_rss=%dMB %s",
 		r.Spaces, r.Wall.Seconds(), float64(r.Spaces)/r.Wall.Minutes(), r.AcceptToActiveP50.Seconds(),
-		r.AcceptToActiveP95.Seconds(), r.WorkerRSSMB)
+		r.AcceptToActiveP95.Seconds(), r.WorkerRSSMB, r.Floor)
 }
 
 // Provision submits and accepts o.Spaces applications through the API of a fresh stack
@@ -68,6 +70,15 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 		return ProvisionReport{}, err
 	}
 	token, _, err := models.CreateModerator(ctx, db, "bench", models.RoleModerator)
+	if err != nil {
+		return ProvisionReport{}, err
+	}
+	c, err := workflows.Dial(ctx, cfg, o.Logger)
+	if err != nil {
+		return ProvisionReport{}, err
+	}
+	defer c.Close()
+	floor, err := MeasureFloor(ctx, c)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
@@ -106,7 +117,7 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	r := ProvisionReport{Spaces: o.Spaces}
+	r := ProvisionReport{Spaces: o.Spaces, Floor: floor}
 	var last time.Time
 	var spaces []models.Space
 	if err := db.WithContext(ctx).Find(&spaces).Error; err != nil {
@@ -122,7 +133,10 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 	r.Wall = last.Sub(start)
 	r.AcceptToActiveP50, r.AcceptToActiveP95 = models.Percentile(latencies, 50), models.Percentile(latencies, 95)
 	r.WorkerRSSMB = PeakRSSMB(stack.Worker.Pid())
-	return r, nil
+	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, sampleIDs(o.Spaces, 20, func(i int) string {
+		return workflows.SpaceWorkflowID(fmt.Sprintf("bench-%05d", i))
+	}), nil, o.Spaces)
+	return r, err
 }
 
 func submitAndAccept(ctx context.Context, c *http.Client, base, token string, i int) error {

@@ -36,6 +36,7 @@ type UpgradeReport struct {
 	Upgraded     int
 	Failed       int
 	SpaceStartup time.Duration // time to bring the spaces under watch first (not in Wall)
+	Floor        Floor
 }
 
 // Ideal is the wall time if nothing but `occ upgrade` took time: N·T/C.
@@ -47,9 +48,9 @@ func (r UpgradeReport) Ideal() time.Duration {
 func (r UpgradeReport) String() string {
 	ideal := r.Ideal()
 	overhead := time.Duration(float64(r.Wall)*float64(r.Concurrency)/float64(r.Spaces)) - r.OCC
-	return fmt.Sprintf("upgrade: spaces=%d concurrency=%d occ=%gs wall=%.1fs ideal=%.1fs ratio=%.2f overhead_per_space=%.2fs downtime_p50=%.2fs downtime_p95=%.2fs",
+	return fmt.Sprintf("upgrade: spaces=%d concurrency=%d occ=%gs wall=%.1fs ideal=%.1fs ratio=%.2f overhead_per_space=%.2fs downtime_p50=%.2fs downtime_p95=%.2fs %s",
 		r.Spaces, r.Concurrency, r.OCC.Seconds(), r.Wall.Seconds(), ideal.Seconds(), r.Wall.Seconds()/ideal.Seconds(),
-		overhead.Seconds(), r.DowntimeP50.Seconds(), r.DowntimeP95.Seconds())
+		overhead.Seconds(), r.DowntimeP50.Seconds(), r.DowntimeP95.Seconds(), r.Floor)
 }
 
 // benchFrom and benchTo are the versions the run upgrades between.
@@ -76,6 +77,10 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 		return UpgradeReport{}, err
 	}
 	defer c.Close()
+	floor, err := MeasureFloor(ctx, c)
+	if err != nil {
+		return UpgradeReport{}, err
+	}
 
 	// The worker's simulator reads each space's state from its directory when it first
 	// meets the space: write the installed instances there.
@@ -93,7 +98,7 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	}); err != nil {
 		return UpgradeReport{}, err
 	}
-	r := UpgradeReport{Spaces: o.Spaces, Concurrency: o.Concurrency, OCC: o.OCC, SpaceStartup: time.Since(start)}
+	r := UpgradeReport{Spaces: o.Spaces, Concurrency: o.Concurrency, OCC: o.OCC, SpaceStartup: time.Since(start), Floor: floor}
 
 	fmt.Fprintf(o.Output, "bench: upgrading %d spaces from %s to %s, %d at once, occ upgrade %s each\n",
 		o.Spaces, benchFrom, benchTo, o.Concurrency, o.OCC)
@@ -115,5 +120,6 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 		return r, fmt.Errorf("fleet upgrade ended %s with %d upgraded, %d failed, %d skipped of %d",
 			p.Status, p.Upgraded, p.Failed, p.Skipped, o.Spaces)
 	}
-	return r, nil
+	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, watchedSample(o.Spaces), []string{workflows.UpgradeWorkflowID(id)}, o.Spaces)
+	return r, err
 }
