@@ -37,6 +37,9 @@ type contractPath struct {
 }
 
 var loadContract = sync.OnceValues(func() (*contract, error) {
+	// The statistics' CSV is French (semicolons, sections of different widths): the
+	// document says it is text, not a grid of one width as kin-openapi's decoder expects.
+	openapi3filter.RegisterBodyDecoder("text/csv", openapi3filter.FileBodyDecoder)
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(openAPIDocument)
 	if err != nil {
