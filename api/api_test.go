@@ -69,20 +69,20 @@ func (f *fixture) moderator(name string, role models.Role) string {
 }
 
 // do sends a request; body may be a string (sent as is) or a value (sent as JSON).
+// A request to the JSON API and its answer are checked against api/openapi.json.
 func (f *fixture) do(method, path, token string, body any, headers ...string) *httptest.ResponseRecorder {
 	f.t.Helper()
-	var r *bytes.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
-		r = bytes.NewReader(nil)
 	case string:
-		r = bytes.NewReader([]byte(b))
+		raw = []byte(b)
 	default:
-		raw, err := json.Marshal(b)
+		var err error
+		raw, err = json.Marshal(b)
 		require.NoError(f.t, err)
-		r = bytes.NewReader(raw)
 	}
-	req := httptest.NewRequest(method, path, r)
+	req := httptest.NewRequest(method, path, bytes.NewReader(raw))
 	req.RemoteAddr = "203.0.113.7:1234"
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -93,6 +93,7 @@ func (f *fixture) do(method, path, token string, body any, headers ...string) *h
 	}
 	w := httptest.NewRecorder()
 	f.handler.ServeHTTP(w, req)
+	checkContract(f.t, req, raw, w)
 	return w
 }
 

@@ -79,6 +79,7 @@ func (fx *fixture) fuzzSend(t *testing.T, method, path, token, contentType, body
 	}
 	w := httptest.NewRecorder()
 	fx.handler.ServeHTTP(w, req)
+	checkContract(t, req, []byte(body), w)
 	if w.Code >= 500 {
 		t.Fatalf("%s %s answered %d for %q: %s", method, path, w.Code, body, w.Body.String())
 	}

@@ -114,6 +114,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.POST("/espace/contact", s.rateLimit(s.contacts), s.confirmContactChangePage)
 
 	v1 := r.Group("/api/v1")
+	v1.GET(openAPIPath, serveOpenAPI)
 	v1.POST("/applications", s.rateLimit(s.limiter), s.submitApplication)
 	v1.GET("/slug-check", s.checkSlug)
 	v1.GET("/follow", s.followJSON)
