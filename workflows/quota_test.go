@@ -301,6 +301,6 @@ func TestQuotaRebalance(t *testing.T) {
 
 		require.Error(t, q.err)
 		assert.Contains(t, q.err.Error(), "list spaces")
-		assert.Zero(t, q.calls["ShareSpaceQuotas"])
+		assert.Zero(t, q.callCount("ShareSpaceQuotas"))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ type harness struct {
 	mailLanes   []mailLane  // where each of mails was sent from
 	purged      bool
 	calls       map[string]int
+	// callsMu guards calls against a fake still retrying once the workflow ended.
+	callsMu sync.Mutex
 	deactivated []bool
 	// fail makes an activity fail: given its attempt number, the error to return (nil:
 	// succeed).
@@ -259,11 +262,21 @@ func register[In, Out any](h *harness, name string, fn func(In) Out) {
 	registerCtx(h, name, func(_ context.Context, in In) (Out, error) { return fn(in), nil })
 }
 
+// callCount is how many times the fake activity name was called, read safely while a
+// retry of it may still run.
+func (h *harness) callCount(name string) int {
+	h.callsMu.Lock()
+	defer h.callsMu.Unlock()
+	return h.calls[name]
+}
+
 // registerCtx is register for an activity that may fail by itself, as the real ones
 // do.
 func registerCtx[In, Out any](h *harness, name string, fn func(context.Context, In) (Out, error)) {
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, in In) (Out, error) {
+		h.callsMu.Lock()
 		h.calls[name]++
+		h.callsMu.Unlock()
 		if fail := h.fail[name]; fail != nil {
 			if err := fail(int(activity.GetInfo(ctx).Attempt)); err != nil {
 				var zero Out
