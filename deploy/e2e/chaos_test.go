@@ -62,7 +62,7 @@ type chaosRun struct {
 }
 
 var (
-	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 3, killGap: 4 * time.Second, occ: 2 * time.Second, concurrency: 3, within: 4 * time.Minute}
+	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 1, killGap: 6 * time.Second, occ: 2 * time.Second, concurrency: 3, within: 4 * time.Minute}
 	longChaos  = chaosRun{spaces: 60, deleted: 20, minKills: 30, killGap: 6 * time.Second, occ: 2 * time.Second, concurrency: 10, within: 20 * time.Minute}
 )
 
