@@ -50,7 +50,7 @@ type harness struct {
 	purged      bool
 	calls       map[string]int
 	// callsMu guards calls against a fake still retrying once the workflow ended.
-	callsMu sync.Mutex
+	callsMu     sync.Mutex
 	deactivated []bool
 	// fail makes an activity fail: given its attempt number, the error to return (nil:
 	// succeed).

@@ -35,7 +35,7 @@ var lanes = map[Kind]Lane{
 	KindContactChangeNew:       LaneUrgent,
 	KindContactChanged:         LaneUrgent,
 	KindContactChangedPrevious: LaneUrgent,
-	KindRestored:            LaneUrgent,
+	KindRestored:               LaneUrgent,
 
 	KindFirstWarning:      LaneBulk,
 	KindSecondWarning:     LaneBulk,

@@ -103,7 +103,7 @@ func Start(tb testing.TB) *Browser {
 		chromedp.WindowSize(Desktop, 900),
 		// A busy machine (the race detector, other packages' tests) may take Chromium
 		// past the default 20 s to start.
-		chromedp.WSURLReadTimeout(2*time.Minute),
+		chromedp.WSURLReadTimeout(2 * time.Minute),
 		// The machine reaches no network but loopback: without these, Chromium keeps
 		// trying to reach its own services.
 		chromedp.Flag("disable-background-networking", true),
