@@ -12,7 +12,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -135,7 +134,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	if len(cfg.SecretKey) == 0 {
-		if cfg.SecretKey, err = loadOrCreateKey(filepath.Join(o.StateDir, "secret.key")); err != nil {
+		if cfg.SecretKey, err = devstack.LoadOrCreateKey(filepath.Join(o.StateDir, "secret.key")); err != nil {
 			return nil, err
 		}
 	}
@@ -489,23 +488,6 @@ func freeLowPorts(n int) ([]string, error) {
 		return nil, errors.New("find free ports below 32768 for the Temporal server: none")
 	}
 	return ports, nil
-}
-
-// loadOrCreateKey reads the cluster's secret key, creating it the first time.
-func loadOrCreateKey(path string) ([]byte, error) {
-	if raw, err := os.ReadFile(path); err == nil {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("%s: not a 32-byte base64 key; delete it to make a new one", path)
-		}
-		return key, nil
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write secret key: %w", err)
-	}
-	return key, nil
 }
 
 // Database is where the Temporal server keeps one of its stores.

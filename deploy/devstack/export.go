@@ -26,6 +26,9 @@ func WaitReady(ctx context.Context, p *Process, timeout time.Duration, check fun
 	return waitReady(ctx, p, timeout, check)
 }
 
+// LoadOrCreateKey reads the 32-byte base64 key kept at path, creating it the first time.
+func LoadOrCreateKey(path string) ([]byte, error) { return loadOrCreateKey(path) }
+
 // HTTPOK returns nil once url answers 200.
 func HTTPOK(ctx context.Context, url string) error { return httpOK(ctx, url) }
 
