@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Bounds of any space's limits, the fleet's defaults as a space's own. They are well
@@ -142,26 +141,13 @@ func (v LimitsVersion) Limits() Limits {
 // CurrentLimits returns the version of the default limits in force. When none was ever
 // recorded, it records seed (SPACE_LIMITS) as version 1 first.
 func CurrentLimits(ctx context.Context, db *gorm.DB, seed Limits) (LimitsVersion, error) {
-	var v LimitsVersion
-	err := db.WithContext(ctx).Order("version DESC").Take(&v).Error
-	if err == nil {
-		return v, nil
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return v, fmt.Errorf("read the default limits: %w", err)
-	}
-	if err := seed.Validate(); err != nil {
-		return v, fmt.Errorf("SPACE_LIMITS: %w", err)
-	}
-	first := LimitsVersion{Version: 1, MaxAccounts: seed.MaxAccounts, QuotaBytes: seed.QuotaBytes,
-		MaxVideoBytes: seed.MaxVideoBytes, Actor: ActorSystem, Reason: "SPACE_LIMITS", CreatedAt: time.Now().UTC()}
-	// Two processes may seed at once: the first one wins, the other reads it.
-	if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&first).Error; err != nil {
-		return v, fmt.Errorf("seed the default limits: %w", err)
-	}
-	if err := db.WithContext(ctx).Order("version DESC").Take(&v).Error; err != nil {
-		return v, fmt.Errorf("read the default limits: %w", err)
-	}
-	return v, nil
+	return currentVersion(ctx, db, "the default limits", func() (LimitsVersion, error) {
+		if err := seed.Validate(); err != nil {
+			return LimitsVersion{}, fmt.Errorf("SPACE_LIMITS: %w", err)
+		}
+		return LimitsVersion{Version: 1, MaxAccounts: seed.MaxAccounts, QuotaBytes: seed.QuotaBytes,
+			MaxVideoBytes: seed.MaxVideoBytes, Actor: ActorSystem, Reason: "SPACE_LIMITS", CreatedAt: time.Now().UTC()}, nil
+	})
 }
 
 // LimitsChange is new limits with who asks and why: an admin's new defaults, or a

@@ -43,23 +43,36 @@ type PlannedStep struct {
 // CurrentPolicy returns the version of the inactivity policy in force. When none was
 // ever recorded, it records seed (INACTIVITY_POLICY) as version 1 first.
 func CurrentPolicy(ctx context.Context, db *gorm.DB, seed InactivityPolicy) (PolicyVersion, error) {
-	var v PolicyVersion
+	return currentVersion(ctx, db, "the inactivity policy", func() (PolicyVersion, error) {
+		if err := seed.Validate(); err != nil {
+			return PolicyVersion{}, fmt.Errorf("INACTIVITY_POLICY: %w", err)
+		}
+		return PolicyVersion{Version: 1, Policy: seed.String(), Actor: ActorSystem, Reason: "INACTIVITY_POLICY",
+			CreatedAt: time.Now().UTC()}, nil
+	})
+}
+
+// currentVersion returns the newest row of a versioned table (the policy, the default
+// limits). When the table is empty it records first(), version 1, before: two
+// processes may seed at once, the first one wins and the other reads it. what names
+// the table in errors.
+func currentVersion[V any](ctx context.Context, db *gorm.DB, what string, first func() (V, error)) (V, error) {
+	var v V
 	err := db.WithContext(ctx).Order("version DESC").Take(&v).Error
 	if err == nil {
 		return v, nil
 	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return v, fmt.Errorf("read the inactivity policy: %w", err)
+		return v, fmt.Errorf("read %s: %w", what, err)
 	}
-	if err := seed.Validate(); err != nil {
-		return v, fmt.Errorf("INACTIVITY_POLICY: %w", err)
+	seed, err := first()
+	if err != nil {
+		return v, err
 	}
-	first := PolicyVersion{Version: 1, Policy: seed.String(), Actor: ActorSystem, Reason: "INACTIVITY_POLICY", CreatedAt: time.Now().UTC()}
-	// Two processes may seed at once: the first one wins, the other reads it.
-	if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&first).Error; err != nil {
-		return v, fmt.Errorf("seed the inactivity policy: %w", err)
+	if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&seed).Error; err != nil {
+		return v, fmt.Errorf("seed %s: %w", what, err)
 	}
 	if err := db.WithContext(ctx).Order("version DESC").Take(&v).Error; err != nil {
-		return v, fmt.Errorf("read the inactivity policy: %w", err)
+		return v, fmt.Errorf("read %s: %w", what, err)
 	}
 	return v, nil
 }
