@@ -59,7 +59,7 @@ func (s *space) validateConfirmContact(in ConfirmContactInput) error {
 	c := s.st.ContactChange
 	if in.Step != ContactStepCurrent && in.Step != ContactStepNew {
 		return refuseField("step", "%q n'est pas une étape du changement d'adresse", in.Step)
-	} else if s.action != nil {
+	} else if s.busy() {
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
 	} else if err := checkTransition(RequestChangeContact, s.in.Slug, s.st.Status); err != nil {
 		return err

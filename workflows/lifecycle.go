@@ -86,6 +86,8 @@ type action struct {
 	// limits is the input of UpdateSetLimits, limitsResult its answer.
 	limits       SetLimitsInput
 	limitsResult SetLimitsResult
+	// dropped is the answer of an action the run ended without taking (finish).
+	dropped error
 }
 
 func (s *space) registerActionHandlers(ctx workflow.Context) error {
@@ -120,8 +122,12 @@ func (s *space) enqueue(ctx workflow.Context, a *action) error {
 		return err
 	}
 	a.result.Status = s.st.Status
-	return nil
+	return a.dropped
 }
+
+// busy says the main loop cannot take an action now: one waits for it, or the run is
+// ending and an action taken in would wait for ever.
+func (s *space) busy() bool { return s.action != nil || s.closing }
 
 // validateAction refuses an action that does not fit the space's status, or a link of
 // the contact's that is not the current one; a refused update leaves no trace.
@@ -132,7 +138,7 @@ func (s *space) validateAction(update string, in ActionInput) error {
 		return refuseField("reason", "la raison est obligatoire")
 	} else if err := checkReason(in.Reason); err != nil {
 		return err
-	} else if s.action != nil {
+	} else if s.busy() {
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
 	} else if err := checkTransition(update, s.in.Slug, s.st.Status); err != nil {
 		return err
@@ -170,7 +176,7 @@ func (s *space) validateContactRequest(ctx workflow.Context, in ContactRequestIn
 		return err
 	} else if err := checkTransition(in.Action, s.in.Slug, s.st.Status); err != nil {
 		return err
-	} else if s.action != nil {
+	} else if s.busy() {
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace")
 	} else if !s.st.Lifecycle.Request.At.IsZero() && workflow.Now(ctx).Sub(s.st.Lifecycle.Request.At) < requestInterval {
 		return refuse(ErrTypeTooSoon, "un lien de confirmation vient d'être envoyé")
@@ -194,8 +200,8 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 	woken := func() bool {
 		return s.action != nil || s.upgradeWaiting(ctx) || s.policyWaiting(ctx) || s.limitsWaiting(ctx)
 	}
+	phase := s.st.Status // a run for each phase
 	for {
-		phase := s.st.Status
 		sc := s.schedule()
 		acted := false
 		switch {
@@ -240,7 +246,9 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 			logger.Info("Space deleted", "slug", s.in.Slug)
 			return s.finish(ctx)
 		}
-		if s.st.Status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if s.action != nil {
+			continue // taken in during the step: it waits for this run's main loop
+		} else if s.st.Status != phase || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return SpaceResult{}, s.continueAsNew(ctx)
 		}
 		changed, err := s.loadPolicy(ctx)

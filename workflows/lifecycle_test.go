@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"jardinier/activities/mail"
 	"jardinier/models"
@@ -311,5 +313,57 @@ func TestSpaceState(t *testing.T) {
 		assert.Equal(t, st.Lifecycle.Deactivations+1, got.Lifecycle.Deactivations)
 		assert.Equal(t, st.Lifecycle.Request, got.Lifecycle.Request)
 		assert.Equal(t, st.Lifecycle.LastActivity, got.Lifecycle.LastActivity)
+	})
+}
+
+// An update the validator let in waits for the main loop: a run that ends or continues
+// as new without taking it would leave it, and the space, waiting for ever.
+func TestActionsAtPhaseChange(t *testing.T) {
+	t.Run("a deactivation sent while the acceptance mail goes out is taken before the life in service starts", func(t *testing.T) {
+		h := newHarness(t)
+		h.fail["Send"] = func(attempt int) error {
+			if attempt == 1 && len(h.mails) == 1 {
+				return errors.New("mail server busy") // the acceptance mail waits for its retry
+			}
+			return nil
+		}
+		var accept, deactivate, later decisionAnswer
+		h.decide(time.Hour, UpdateAccept, DecisionInput{Moderator: "camille"}, &accept)
+		h.send(time.Hour+time.Second, UpdateDeactivate, ActionInput{Actor: "camille", Reason: "contenu illicite signalé"}, &deactivate)
+		h.send(2*time.Hour, UpdateReactivate, ActionInput{Actor: "camille", Reason: "signalement levé"}, &later)
+		h.run(3 * time.Hour)
+
+		require.NoError(t, deactivate.rejected)
+		require.True(t, deactivate.done, "the deactivation is answered")
+		require.NoError(t, deactivate.err)
+		assert.Equal(t, models.StatusDeactivated, deactivate.result.Status)
+		require.NoError(t, later.rejected, "the next run takes actions as usual")
+		assert.Equal(t, []models.Status{models.StatusSubmitted, models.StatusProvisioning, models.StatusActive,
+			models.StatusDeactivated, models.StatusActive}, h.statuses())
+		assert.Equal(t, []mail.Kind{mail.KindReceipt, mail.KindAccepted, mail.KindDeactivated, mail.KindReactivated}, h.mailKinds())
+		assert.GreaterOrEqual(t, h.runs, 2, "the space still continues as new at its phase changes")
+	})
+
+	t.Run("a reactivation taken in while the deletion runs is answered that nothing is left, and the workflow ends", func(t *testing.T) {
+		h, _ := activeSpace(t)
+		h.fail["RemoveSpace"] = func(attempt int) error {
+			if attempt <= 8 {
+				return errors.New("instance host unreachable") // about 4 minutes of retries
+			}
+			return nil
+		}
+		var reactivate decisionAnswer
+		h.send(time.Hour+120*day+time.Minute, UpdateReactivate, ActionInput{Actor: "camille", Reason: "l'association a écrit"}, &reactivate)
+		h.run(130 * day)
+
+		require.NoError(t, h.err, "the workflow ends rather than waits")
+		assert.Equal(t, models.StatusDeleted, h.result.Status)
+		require.NoError(t, reactivate.rejected, "the space was still deactivated when the reactivation came")
+		require.True(t, reactivate.done, "the reactivation is answered")
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, reactivate.err, &appErr)
+		assert.Equal(t, ErrTypeNotAllowed, appErr.Type())
+		assert.Contains(t, appErr.Error(), "n'a plus d'objet")
+		assert.Empty(t, h.mailsOf(mail.KindReactivated))
 	})
 }

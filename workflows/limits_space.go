@@ -71,7 +71,7 @@ func (s *space) validateLimits(in SetLimitsInput) error {
 			return err
 		}
 	}
-	if s.action != nil {
+	if s.busy() {
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
 	}
 	return checkTransition(UpdateSetLimits, s.in.Slug, s.st.Status)

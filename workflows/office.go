@@ -63,7 +63,7 @@ func (s *space) validateOffice(in OfficeInput) error {
 		return refuseField("suite", "suite bureautique inconnue %q : collabora, onlyoffice ou none", in.Suite)
 	case in.Actor != models.ActorContact && in.Actor != models.ActorSystem && in.Reason == "":
 		return refuseField("reason", "la raison est obligatoire")
-	case s.action != nil:
+	case s.busy():
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
 	}
 	if err := checkReason(in.Reason); err != nil {

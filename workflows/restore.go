@@ -73,7 +73,7 @@ func (s *space) validateRestore(ctx workflow.Context, in RestoreInput) error {
 		return refuseField("at", "l'espace ne peut être restauré qu'à une date des %d derniers jours", int(RestoreWindow/(24*time.Hour)))
 	case s.st.Status != models.StatusActive:
 		return refuse(ErrTypeNotAllowed, "seul un espace en service peut être restauré (l'espace %q est à l'état %s)", s.in.Slug, s.st.Status)
-	case s.action != nil:
+	case s.busy():
 		return refuse(ErrTypeBusy, "une autre action est en cours sur cet espace, réessayez dans un instant")
 	}
 	return checkReason(in.Reason)

@@ -48,6 +48,9 @@ type space struct {
 	shown *database.Schedule
 	// restoring is a restore waiting for the main loop (restore.go).
 	restoring *restoreRequest
+	// closing is set once the run ends or continues as new: the main loop takes no
+	// more updates, so the validators refuse them (busy).
+	closing bool
 }
 
 // decision is a moderator's update waiting for the main loop to apply it.
@@ -105,7 +108,7 @@ func (s *space) decisionValidator(update string) func(workflow.Context, Decision
 			return refuseField("moderator", "le nom du modérateur est obligatoire")
 		} else if err := checkReason(in.Reason); err != nil {
 			return err
-		} else if s.pending != nil {
+		} else if s.pending != nil || s.closing {
 			return refuse(ErrTypeBusy, "une autre décision est en cours d'application pour cet espace")
 		}
 		return checkTransition(update, s.in.Slug, s.st.Status)
@@ -144,7 +147,11 @@ func (s *space) run(ctx workflow.Context) (SpaceResult, error) {
 				// Just provisioned: the review is over, the life in service starts in a
 				// run of its own.
 				s.st.Lifecycle.LastActivity, s.st.Lifecycle.Countdown = workflow.Now(ctx), 1
-				return SpaceResult{}, s.continueAsNew(ctx)
+				if s.action == nil {
+					return SpaceResult{}, s.continueAsNew(ctx)
+				}
+				// An action came in while the acceptance mail went out: this run takes
+				// it first, since it waits for this run's main loop.
 			}
 			return s.live(ctx)
 		default:
@@ -247,6 +254,12 @@ func (s *space) accept(ctx workflow.Context, d *decision) error {
 // finish lets pending update handlers complete, and answers waiting upgrade requests,
 // before the workflow ends.
 func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
+	s.closing = true
+	if a := s.action; a != nil {
+		// Taken in while the space's last step ran: there is nothing left to act on.
+		a.dropped = refuse(ErrTypeNotAllowed, "l'espace %q est à l'état %s : l'action n'a plus d'objet", s.in.Slug, s.st.Status)
+		a.done, s.action = true, nil
+	}
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return SpaceResult{}, err
 	}
@@ -258,6 +271,7 @@ func (s *space) finish(ctx workflow.Context) (SpaceResult, error) {
 // continueAsNew starts a fresh run carrying the state, once every update handler has
 // answered: a space lives for years, a run for one phase of it.
 func (s *space) continueAsNew(ctx workflow.Context) error {
+	s.closing = true // an update taken in now would wait for a main loop that is over
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
