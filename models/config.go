@@ -40,17 +40,24 @@ type Config struct {
 	// MailRate (MAIL_RATE) is how many mails per second the whole fleet sends at most:
 	// what the relay and the receiving providers accept without taking the service for
 	// a spammer. Temporal's rate limit of the mail task queue enforces it across workers.
-	MailRate         float64
-	NextcloudDriver  string    // NEXTCLOUD_DRIVER: sim
-	NextcloudVersion string    // NEXTCLOUD_VERSION: the version new spaces get
-	NextcloudApps    []string  // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
-	NextcloudSimDir  string    // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
-	Occ              OccConfig // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
-	FleetDatabaseURL string    // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
-	BaseDomain       string    // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
-	PublicURL        string    // PUBLIC_URL: where the API is reached, for links in mails
-	TemporalUIURL    string    // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
-	APIAddr          string    // API_ADDR
+	MailRate float64
+	// WorkflowCacheSize (WORKFLOW_CACHE_SIZE) is how many workflows a worker process
+	// keeps in memory between their tasks (the SDK's sticky cache). A space waiting
+	// weeks for its next step need not stay there: when its timer fires, the worker
+	// reads its short history again. Each cached space holds about 40 KB; the cache
+	// should hold the spaces a fleet upgrade runs at once (up to 1,000), or their
+	// histories are read again at each of their steps.
+	WorkflowCacheSize int
+	NextcloudDriver   string    // NEXTCLOUD_DRIVER: sim
+	NextcloudVersion  string    // NEXTCLOUD_VERSION: the version new spaces get
+	NextcloudApps     []string  // NEXTCLOUD_APPS: the operator-approved apps every new space gets, comma-separated
+	NextcloudSimDir   string    // NEXTCLOUD_SIM_DIR: the simulator's spaces, kept across restarts; "" (set "-" or "none"): in memory only
+	Occ               OccConfig // NEXTCLOUD_*: where the occ driver finds the fleet (NEXTCLOUD_DRIVER=occ)
+	FleetDatabaseURL  string    // FLEET_DATABASE_URL: admin postgres:// URL where the simulator creates the spaces' databases; empty: in memory
+	BaseDomain        string    // BASE_DOMAIN: spaces live at https://<slug>.<BaseDomain>
+	PublicURL         string    // PUBLIC_URL: where the API is reached, for links in mails
+	TemporalUIURL     string    // TEMPORAL_UI_URL: the Temporal web UI, linked from the console's space pages; "" for no link
+	APIAddr           string    // API_ADDR
 	// MetricsAddr is where the worker and the cron runner serve /metrics (the API serves
 	// it on API_ADDR); "" serves none. Each process on one machine needs its own.
 	MetricsAddr    string   // METRICS_ADDR
@@ -109,6 +116,14 @@ var DefaultSpaceApps = []string{"announcementcenter", "calendar", "collectives",
 // appID is what an app id of Nextcloud looks like.
 var appID = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
+// DefaultWorkflowCacheSize is the workers' sticky cache (WORKFLOW_CACHE_SIZE): twice a
+// fleet upgrade at its largest concurrency, a fifth of the SDK's default of 10,000.
+// MinWorkflowCacheSize leaves room for the fleet's own workflows and an upgrade of 200.
+const (
+	DefaultWorkflowCacheSize = 2000
+	MinWorkflowCacheSize     = 200
+)
+
 // DefaultConfig returns the configuration of a development machine.
 func DefaultConfig() Config {
 	return Config{
@@ -124,6 +139,7 @@ func DefaultConfig() Config {
 		MailFrom:          "Jardinier <ne-pas-repondre@jardinier.localhost>",
 		ModeratorsEmail:   "moderation@jardinier.localhost",
 		MailRate:          5,
+		WorkflowCacheSize: DefaultWorkflowCacheSize,
 		NextcloudDriver:   "sim",
 		Occ:               DefaultOccConfig(),
 		NextcloudVersion:  "31.0.9",
@@ -166,6 +182,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("MAIL_FROM", &c.MailFrom)
 	e.str("MODERATORS_EMAIL", &c.ModeratorsEmail)
 	e.number("MAIL_RATE", &c.MailRate)
+	e.integer("WORKFLOW_CACHE_SIZE", &c.WorkflowCacheSize)
 	e.str("MAIL_RETURN_PATH", &c.MailReturnPath)
 	e.str("BOUNCE_ADDR", &c.BounceAddr)
 	e.str("NEXTCLOUD_DRIVER", &c.NextcloudDriver)
@@ -303,6 +320,9 @@ func (c Config) Validate() error {
 	}
 	if c.SubmitRate < 1 {
 		return fmt.Errorf("SUBMIT_RATE: must be at least 1 application per hour")
+	}
+	if c.WorkflowCacheSize < MinWorkflowCacheSize {
+		return fmt.Errorf("WORKFLOW_CACHE_SIZE: must be at least %d workflows, such as %d", MinWorkflowCacheSize, DefaultWorkflowCacheSize)
 	}
 	if !(c.MailRate > 0) || math.IsInf(c.MailRate, 0) {
 		return fmt.Errorf("MAIL_RATE: must be a number of mails per second above 0, such as 5 or 0.5")

@@ -72,6 +72,10 @@ func New(o Options) (worker.Worker, error) {
 		return nil, err
 	}
 
+	// The process's one cache, sized before its first worker starts (WORKFLOW_CACHE_SIZE).
+	if cfg.WorkflowCacheSize > 0 {
+		worker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
+	}
 	w := worker.New(o.Client, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
 		// Most activities wait on I/O (S3, SQL, SMTP, occ): more pollers keep tasks

@@ -31,6 +31,7 @@ type IdleOptions struct {
 // IdleReport is what an idle run measured.
 type IdleReport struct {
 	Spaces      int
+	Cache       int           // the worker's sticky cache (WORKFLOW_CACHE_SIZE)
 	StartWall   time.Duration // from the first start until every space waits for its first check
 	WorkerRSSMB int64         // peak resident memory of the worker process
 	ServerRSSMB int64         // peak resident memory of the Temporal server process
@@ -39,8 +40,8 @@ type IdleReport struct {
 
 // String is the report's one line.
 func (r IdleReport) String() string {
-	return fmt.Sprintf("idle: spaces=%d start_wall=%.1fs worker_rss=%dMB server_rss=%dMB %s",
-		r.Spaces, r.StartWall.Seconds(), r.WorkerRSSMB, r.ServerRSSMB, r.Floor)
+	return fmt.Sprintf("idle: spaces=%d cache=%d start_wall=%.1fs worker_rss=%dMB server_rss=%dMB %s",
+		r.Spaces, r.Cache, r.StartWall.Seconds(), r.WorkerRSSMB, r.ServerRSSMB, r.Floor)
 }
 
 // Idle brings o.Spaces active spaces under watch: their rows are written as provisioning
@@ -67,7 +68,7 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 	if err := watchSpaces(ctx, db, c, cfg, o.Spaces, o.Concurrency, o.Output, nil); err != nil {
 		return IdleReport{}, err
 	}
-	r := IdleReport{Spaces: o.Spaces, StartWall: time.Since(start), Floor: floor,
+	r := IdleReport{Spaces: o.Spaces, Cache: cfg.WorkflowCacheSize, StartWall: time.Since(start), Floor: floor,
 		WorkerRSSMB: PeakRSSMB(stack.Worker.Pid()), ServerRSSMB: PeakRSSMB(stack.Temporal.Pid())}
 	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, watchedSample(o.Spaces), nil, o.Spaces)
 	return r, err
