@@ -210,8 +210,8 @@ func TestWarningsDelivered(t *testing.T) {
 				toAdmin = append(toAdmin, m.Kind)
 			}
 		}
-		assert.Equal(t, []mail.Kind{mail.KindSecondWarning, mail.KindDeactivated, mail.KindDeletionNotice}, toAdmin,
-			"the admin gets the mails from when they gave an address, sealed in history")
+		assert.Equal(t, []mail.Kind{mail.KindSecondWarning, mail.KindDeactivated, mail.KindDeletionNotice, mail.KindDeleted}, toAdmin,
+			"the admin gets the mails from when they gave an address, sealed in history, down to the deletion's")
 	})
 
 	t.Run("an admin's bounce with the contact's delivered changes nothing", func(t *testing.T) {

@@ -263,6 +263,11 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 	}
 }
 
+// deletedAdminsChange is the change ID (workflow.GetVersion) of the runs that tell the
+// space's Nextcloud admins, as well as its contact, that it was deleted: their
+// addresses are read before the instance is removed.
+const deletedAdminsChange = "deleted-mail-admins"
+
 // changePolicySignals is the change ID (workflow.GetVersion) of the space workflows
 // that listen for SignalPolicyChanged and project their whole plan.
 const changePolicySignals = "policy-signals"
@@ -574,6 +579,10 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 		s.st.Lifecycle.Request.Used = true
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var admins []models.Sealed
+	if workflow.GetVersion(ctx, deletedAdminsChange, workflow.DefaultVersion, 1) >= 1 && s.delivering(ctx) {
+		admins = s.readAdmins(dctx) // while the instance is there to tell them
+	}
 	var (
 		na *nextcloud.Activities
 		sa *storage.Activities
@@ -595,7 +604,12 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	if in.Actor == models.ActorSystem {
 		contactReason = "" // the mail explains inactivity itself
 	}
-	s.mail(ctx, mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now})
+	deleted := mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now}
+	s.mail(ctx, deleted)
+	for _, to := range admins {
+		deleted.AdminTo = to
+		s.mail(ctx, deleted)
+	}
 	s.mail(ctx, mail.SendInput{Kind: mail.KindDeletedModerators, Actor: in.Actor, Reason: in.Reason, DeletionAt: now})
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeleted, Actor: in.Actor,
 		Action: UpdateDelete, Reason: in.Reason, Schedule: &database.Schedule{}}); err != nil {

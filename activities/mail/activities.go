@@ -282,6 +282,7 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		ReservedDays:     models.SlugReservationDays,
 		ConsoleURL:       publicURL + "/moderation/espaces/" + url.PathEscape(in.Slug),
 	}
+	data.ToAdmin = in.AdminTo != ""
 	if in.Kind == KindDeleted && !in.DeletionAt.IsZero() {
 		data.BackupsGoneDate = in.DeletionAt.Add(models.BackupDailyRetention)
 	}

@@ -146,6 +146,28 @@ func TestWarningsToAdmins(t *testing.T) {
 		assert.Equal(t, id, token)
 	})
 
+	t.Run("the deletion a contact asked for is told to an admin as the contact's request", func(t *testing.T) {
+		app := f.newApplication(t, "admins-deleted")
+		in := mail.SendInput{Slug: "admins-deleted", ApplicationID: app.ID, Kind: mail.KindDeleted, Actor: "contact",
+			DeletionAt: submitted, AdminTo: f.sealer.Seal("tresorier@asso.example")}
+		res, err := f.send(t, a, in)
+		require.NoError(t, err)
+		got := f.messagesWithID(res.MessageID)
+		require.Len(t, got, 1)
+		assert.Equal(t, []string{"tresorier@asso.example"}, got[0].To)
+		assert.Contains(t, got[0].Body, "À la demande de la personne qui en est le contact auprès de Jardinier, l'espace « admins-deleted » et toutes ses données ont été supprimés")
+		assert.Contains(t, got[0].Body, "parce que vous administriez cet espace")
+		assert.NotContains(t, got[0].Body, "Comme vous l'avez demandé")
+
+		in.AdminTo = ""
+		res, err = f.send(t, a, in)
+		require.NoError(t, err)
+		got = f.messagesWithID(res.MessageID)
+		require.Len(t, got, 1)
+		assert.Contains(t, got[0].Body, "Comme vous l'avez demandé", "the contact's own mail")
+		assert.NotContains(t, got[0].Body, "administriez")
+	})
+
 	t.Run("an admin's address that cannot be opened is refused for good", func(t *testing.T) {
 		app := f.newApplication(t, "admins-forged")
 		_, err := f.send(t, a, mail.SendInput{Slug: "admins-forged", ApplicationID: app.ID, Kind: mail.KindFirstWarning,

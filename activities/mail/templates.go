@@ -57,6 +57,9 @@ type Data struct {
 	ReservedDays     int       // how long a deleted space's name stays reserved
 	NewContact       string    // contact_change_current, contact_changed_previous: the new contact address
 	BackupsGoneDate  time.Time // deleted: when the space's last database backups are deleted, at the latest
+	// ToAdmin: the mail goes to one of the space's Nextcloud admins (AdminTo), not
+	// its contact; a text that speaks of the contact's own request says so.
+	ToAdmin bool
 
 	// The mails to moderators.
 	ConsoleURL    string // the console screen the mail is about
