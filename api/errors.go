@@ -34,6 +34,8 @@ var codeOfRefusal = map[string]string{
 	workflows.ErrTypeStaleLink:    models.ECONFLICT,
 	workflows.ErrTypeTooSoon:      models.ECONFLICT,
 	workflows.ErrTypeNotApplied:   models.EUNAVAILABLE,
+	// A switch that failed was undone: the space keeps its suite, try again later.
+	workflows.ErrTypeOfficeFailed: models.EUNAVAILABLE,
 }
 
 // updateError turns the failure of an update into an error for the user: a validator's

@@ -71,7 +71,7 @@ func TestSpaceOffice(t *testing.T) {
 		assert.Zero(t, f.updates())
 	})
 
-	t.Run("a switch the workflow refuses is a conflict with its message; one that failed an internal error", func(t *testing.T) {
+	t.Run("a switch the workflow refuses is a conflict with its message; one that failed and was undone is unavailable, with its message", func(t *testing.T) {
 		f := newFixture(t)
 		f.expectOffice(workflows.OfficeResult{}, temporal.NewApplicationError(
 			"l'espace \"amis-du-jardin\" offre déjà cette suite bureautique", workflows.ErrTypeNotAllowed))
@@ -79,9 +79,12 @@ func TestSpaceOffice(t *testing.T) {
 		require.Equal(t, http.StatusConflict, w.Code, w.Body.String())
 		assert.Contains(t, errorOf(t, w).Message, "offre déjà")
 
-		f.expectOffice(workflows.OfficeResult{}, temporal.NewApplicationError("occ a refusé", workflows.ErrTypeOfficeFailed))
+		f.expectOffice(workflows.OfficeResult{}, temporal.NewApplicationError(
+			"la suite bureautique de l'espace \"amis-du-jardin\" n'a pas pu être changée : occ a refusé", workflows.ErrTypeOfficeFailed))
 		w = f.do("POST", "/api/v1/spaces/amis-du-jardin/office", f.mod, map[string]any{"suite": "none", "reason": "x"})
-		require.Equal(t, http.StatusInternalServerError, w.Code, w.Body.String())
+		require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+		assert.Equal(t, models.EUNAVAILABLE, errorOf(t, w).Code)
+		assert.Contains(t, errorOf(t, w).Message, "n'a pas pu être changée : occ a refusé")
 	})
 
 	t.Run("a visitor without a token is refused", func(t *testing.T) {
