@@ -43,8 +43,8 @@ type serviceFacts struct {
 	BaseDomain   string
 }
 
-// serviceFacts reads the facts, with the inactivity policy in force: an admin may
-// have changed it since the process started.
+// serviceFacts reads the facts, with the inactivity policy and the default limits in
+// force: an admin may have changed them since the process started.
 func (s *Server) serviceFacts(ctx context.Context) (serviceFacts, error) {
 	v, err := models.CurrentPolicy(ctx, s.db, s.cfg.Policy)
 	if err != nil {
@@ -54,8 +54,13 @@ func (s *Server) serviceFacts(ctx context.Context) (serviceFacts, error) {
 	if err != nil {
 		return serviceFacts{}, err
 	}
-	return serviceFacts{MaxAccounts: models.MaxSpaceAccounts, StorageGB: models.MaxSpaceStorageGB,
-		MaxVideoMB: models.MaxVideoFileMB, Apps: s.cfg.NextcloudApps, Policy: newPolicyWords(p),
+	lv, err := models.CurrentLimits(ctx, s.db, s.cfg.Limits)
+	if err != nil {
+		return serviceFacts{}, err
+	}
+	l := lv.Limits()
+	return serviceFacts{MaxAccounts: l.MaxAccounts, StorageGB: int(l.QuotaGB()),
+		MaxVideoMB: int(l.MaxVideoMB()), Apps: s.cfg.NextcloudApps, Policy: newPolicyWords(p),
 		ReservedDays: models.SlugReservationDays, BaseDomain: s.cfg.BaseDomain}, nil
 }
 

@@ -50,6 +50,19 @@ func TestPublicPages(t *testing.T) {
 			"Collabora Online", "OnlyOffice", "entreprises", `href="/demande"`)
 	})
 
+	t.Run("the home page and the terms say the default limits an admin set, not the built-in ones", func(t *testing.T) {
+		f := newFixture(t)
+		_, changed, err := models.ChangeLimits(t.Context(), f.db, models.DefaultLimits(), models.LimitsChange{
+			Limits: models.LimitsOf(30, 40, 400), Reason: "moins de place cette année", Actor: "dominique"})
+		require.NoError(t, err)
+		require.True(t, changed)
+		w := f.do(http.MethodGet, "/", "", nil)
+		assertPage(t, w, http.StatusOK, "30 comptes", "40 Go", "400 Mo")
+		assert.NotContains(t, w.Body.String(), "50 Go")
+		w = f.do(http.MethodGet, "/conditions", "", nil)
+		assertPage(t, w, http.StatusOK, "30 comptes et 40 Go", "400 Mo")
+	})
+
 	t.Run("the form asks every answer of the API, under its name, with every choice", func(t *testing.T) {
 		w := f.do(http.MethodGet, "/demande", "", nil)
 		assertPage(t, w, http.StatusOK, `action="/demande"`, `src="/static/demande.js"`)

@@ -225,6 +225,24 @@ func toModerators(kind Kind) bool {
 	return slices.Contains([]Kind{KindProvisioningFailed, KindDeletedModerators}, kind)
 }
 
+// spaceLimits puts in data the limits provisioning gave the space, as its row holds
+// them: the fleet's defaults of the day, or a moderator's for this space. A row
+// without them (written before limits were recorded) leaves the built-in ones.
+func (a *Activities) spaceLimits(ctx context.Context, slug string, data *Data) error {
+	var sp models.Space
+	err := a.DB.WithContext(ctx).Select("max_accounts", "quota_bytes", "max_video_bytes").Where("slug = ?", slug).Take(&sp).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read the limits of %q: %w", slug, err)
+	}
+	if sp.MaxAccounts > 0 && sp.QuotaBytes > 0 && sp.MaxVideoBytes > 0 {
+		l := models.Limits{MaxAccounts: sp.MaxAccounts, QuotaBytes: sp.QuotaBytes, MaxVideoBytes: sp.MaxVideoBytes}
+		data.MaxAccounts, data.StorageGB, data.MaxVideoMB = l.MaxAccounts, int(l.QuotaGB()), int(l.MaxVideoMB())
+	}
+	return nil
+}
+
 // reserve returns the row of the mail, inserting it unsent if this is the first attempt.
 // ON CONFLICT makes concurrent first attempts share one row and one Message-ID.
 func (a *Activities) reserve(ctx context.Context, key string, in SendInput) (models.SentMail, error) {
@@ -283,6 +301,11 @@ func (a *Activities) compose(ctx context.Context, in SendInput) (Message, error)
 		ConsoleURL:       publicURL + "/moderation/espaces/" + url.PathEscape(in.Slug),
 	}
 	data.ToAdmin = in.AdminTo != ""
+	if in.Kind == KindAccepted {
+		if err := a.spaceLimits(ctx, in.Slug, &data); err != nil {
+			return Message{}, err
+		}
+	}
 	if in.Kind == KindDeleted && !in.DeletionAt.IsZero() {
 		data.BackupsGoneDate = in.DeletionAt.Add(models.BackupDailyRetention)
 	}

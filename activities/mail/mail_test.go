@@ -179,6 +179,21 @@ func TestSend(t *testing.T) {
 		}
 	})
 
+	t.Run("the accepted mail gives the limits provisioning recorded for the space", func(t *testing.T) {
+		app := f.newApplication(t, "jardin-limits")
+		l := models.LimitsOf(30, 40, 400)
+		require.NoError(t, f.db.Create(&models.Space{Slug: app.Slug, ApplicationID: &app.ID, Status: models.StatusActive,
+			MaxAccounts: l.MaxAccounts, QuotaBytes: l.QuotaBytes, MaxVideoBytes: l.MaxVideoBytes}).Error)
+		res, err := f.send(t, a, mail.SendInput{Slug: app.Slug, ApplicationID: app.ID, Kind: mail.KindAccepted, AdminUser: "admin",
+			Password: f.sealer.Seal("Mot-de-passe-43")})
+		require.NoError(t, err)
+		got := f.messagesWithID(res.MessageID)
+		require.Len(t, got, 1)
+		for _, p := range []string{"30 comptes au maximum", "40 Go de stockage au total", "400 Mo au maximum par fichier vidéo"} {
+			assert.Contains(t, got[0].Body, p)
+		}
+	})
+
 	t.Run("the accepted mail carries the password in clear, the input only sealed", func(t *testing.T) {
 		app := f.newApplication(t, "jardin-password")
 		sealed := f.sealer.Seal("Mot-de-passe-42")
