@@ -73,6 +73,9 @@ type harness struct {
 	nc           instanceView
 	upgradeSteps []string
 	failStep     map[string]error
+	// stepErr, when set, says whether a step fails before it reaches the simulator,
+	// given its input (after failStep).
+	stepErr func(in nextcloud.UpgradeStepInput) error
 	reports      []SpaceUpgradeReport
 	// missed is the target of the fleet upgrade the space missed, as MissedUpgrade reads it.
 	missed string
@@ -248,6 +251,10 @@ func (h *harness) runUpgradeStep(ctx context.Context, in nextcloud.UpgradeStepIn
 	h.upgradeSteps = append(h.upgradeSteps, in.Step)
 	if err := cmp.Or(h.failStep[in.Step], h.failStep[in.Step+"@"+in.Version]); err != nil {
 		return nextcloud.UpgradeStepResult{}, err
+	} else if h.stepErr != nil {
+		if err := h.stepErr(in); err != nil {
+			return nextcloud.UpgradeStepResult{}, err
+		}
 	}
 	res, err := h.activities.RunUpgradeStep(ctx, in)
 	if inst, ok := h.sim.Instance(in.Slug); ok {

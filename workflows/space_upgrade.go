@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -21,6 +23,22 @@ const upgradeWebCheckChange = "upgrade-web-check"
 // upgradeAttempts bounds the retries of one upgrade step: past that the upgrade is
 // rolled back. The rollback itself retries until it works.
 const upgradeAttempts = 3
+
+// upgradeWorkerLossChange names the change after which a step whose every attempt
+// lost its worker (a heartbeat timeout: a crash, a restart during a deployment) is
+// tried again, up to upgradeWorkerLosses times, rather than rolled back: nothing
+// says the instance is at fault.
+const (
+	upgradeWorkerLossChange = "upgrade-worker-loss"
+	upgradeWorkerLosses     = 3
+)
+
+// workerLost reports whether an activity's last attempt ended because its worker
+// stopped heartbeating.
+func workerLost(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT
+}
 
 // pendingUpgrades moves the upgrade requests waiting in the signal channel into the
 // state, so that none is lost across Continue-As-New or while the space is busy.
@@ -192,13 +210,20 @@ func (s *space) upgradeTo(ctx workflow.Context, target string, inService bool) (
 		return rep, "", err
 	}
 
+	forgiveLosses := workflow.GetVersion(ctx, upgradeWorkerLossChange, workflow.DefaultVersion, 1) >= 1
 	step := func(actx workflow.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
 		in.Slug = s.in.Slug
 		var na *nextcloud.Activities
 		var res nextcloud.UpgradeStepResult
 		actx = workflow.WithStartToCloseTimeout(actx, upgradeStepTimeout(in.Step))
-		err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, &res)
-		return res, err
+		for lost := 0; ; lost++ {
+			err := workflow.ExecuteActivity(actx, na.RunUpgradeStep, in).Get(ctx, &res)
+			if err == nil || !forgiveLosses || lost == upgradeWorkerLosses || !workerLost(err) {
+				return res, err
+			}
+			logger.Warn("Upgrade step lost its worker at every attempt: tried again", "slug", s.in.Slug,
+				"step", in.Step, "losses", lost+1)
+		}
 	}
 	try := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		HeartbeatTimeout: heartbeatTimeout, // the space is down meanwhile

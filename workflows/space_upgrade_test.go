@@ -66,6 +66,36 @@ func TestSpaceUpgrade(t *testing.T) {
 		assert.Equal(t, models.StatusActive, st.Status)
 	})
 
+	t.Run("a step whose worker is lost at every attempt is tried again, not rolled back; past the bound it is", func(t *testing.T) {
+		for _, tc := range []struct {
+			losses  int
+			outcome string
+		}{{upgradeAttempts*upgradeWorkerLosses + 1, SpaceUpgraded}, {upgradeAttempts * (upgradeWorkerLosses + 1), SpaceUpgradeFailed}} {
+			h, _ := activeSpace(t)
+			lost := 0
+			h.stepErr = func(in nextcloud.UpgradeStepInput) error {
+				if in.Step == nextcloud.UpgradeStepUpgrade && lost < tc.losses {
+					lost++
+					return temporal.NewHeartbeatTimeoutError() // as the server says of a worker killed mid-step
+				}
+				return nil
+			}
+			h.requestUpgrade(2*day, "32.0.0")
+			h.run(4 * day)
+
+			require.Len(t, h.reports, 1)
+			assert.Equal(t, tc.outcome, h.reports[0].Outcome, "%d losses: %s", tc.losses, h.reports[0].Error)
+			upgrades := 0
+			for _, s := range h.upgradeSteps {
+				if s == nextcloud.UpgradeStepUpgrade {
+					upgrades++
+				}
+			}
+			assert.Equal(t, min(tc.losses+1, upgradeAttempts*(upgradeWorkerLosses+1)), upgrades, "%d losses", tc.losses)
+			assert.False(t, h.nc.maintenance, "never left in maintenance")
+		}
+	})
+
 	t.Run("a failing health check rolls back too", func(t *testing.T) {
 		h, _ := activeSpace(t)
 		h.failStep[nextcloud.UpgradeStepHealth] = temporal.NewNonRetryableApplicationError("status: not installed", nextcloud.ErrTypePermanent, nil)
