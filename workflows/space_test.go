@@ -76,7 +76,7 @@ type harness struct {
 	// stepErr, when set, says whether a step fails before it reaches the simulator,
 	// given its input (after failStep).
 	stepErr func(in nextcloud.UpgradeStepInput) error
-	reports      []SpaceUpgradeReport
+	reports []SpaceUpgradeReport
 	// missed is the target of the fleet upgrade the space missed, as MissedUpgrade reads it.
 	missed string
 	// input starts the first run: testInput unless a test sets it.
