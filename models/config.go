@@ -44,7 +44,7 @@ type Config struct {
 	// WorkflowCacheSize (WORKFLOW_CACHE_SIZE) is how many workflows a worker process
 	// keeps in memory between their tasks (the SDK's sticky cache). A space waiting
 	// weeks for its next step need not stay there: when its timer fires, the worker
-	// reads its short history again. Each cached space holds about 40 KB; the cache
+	// reads its short history again. Each cached space holds about 43 KB; the cache
 	// should hold the spaces a fleet upgrade runs at once (up to 1,000), or their
 	// histories are read again at each of their steps.
 	WorkflowCacheSize int
