@@ -237,6 +237,27 @@ func (tab *Tab) Open(tb testing.TB, url string) {
 	tab.Run(tb, chromedp.Navigate(url), chromedp.WaitReady("body", chromedp.ByQuery))
 }
 
+// Leave runs actions that take the tab to another page (a form sent, a link followed)
+// and returns once that page's body is there: a wait for an element afterwards could
+// otherwise be met by the page being left, on a machine slow to navigate.
+func (tab *Tab) Leave(tb testing.TB, actions ...chromedp.Action) {
+	tb.Helper()
+	const mark = `window.leftBehind`
+	tab.Run(tb, chromedp.Evaluate(mark+` = true`, nil))
+	tab.Run(tb, actions...)
+	for deadline := time.Now().Add(actionTimeout); ; {
+		var staying bool
+		// Between two pages the evaluation may fail: the old document is gone.
+		if err := chromedp.Run(tab.ctx, chromedp.Evaluate(mark+` === true`, &staying)); err == nil && !staying {
+			break
+		} else if time.Now().After(deadline) {
+			tb.Fatalf("browser: the page was not left within %s", actionTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tab.Run(tb, chromedp.WaitReady("body", chromedp.ByQuery))
+}
+
 // Status is the HTTP status of the last page the tab loaded.
 func (tab *Tab) Status() int {
 	tab.mu.Lock()

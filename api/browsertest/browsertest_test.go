@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,6 +32,16 @@ func servePages(t *testing.T) *httptest.Server {
 		switch r.URL.Path {
 		case "/bonne":
 			w.Write([]byte(goodPage))
+		case "/lente":
+			// A form whose answer takes a moment, as a busy server's would, and whose
+			// next page has the same heading element.
+			if r.Method == http.MethodPost {
+				time.Sleep(300 * time.Millisecond)
+				w.Write([]byte(`<!DOCTYPE html><html lang="fr"><head><title>Suite</title></head><body><main><h1>Suite</h1></main></body></html>`))
+				return
+			}
+			w.Write([]byte(`<!DOCTYPE html><html lang="fr"><head><title>Départ</title></head><body><main><h1>Départ</h1>
+<form method="post" action="/lente"><button>Envoyer</button></form></main></body></html>`))
 		case "/mauvaise":
 			w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'")
 			w.Write([]byte(badPage))
@@ -78,6 +90,13 @@ func TestBrowser(t *testing.T) {
 		problems := strings.Join(tab.problems, "\n")
 		tab.mu.Unlock()
 		assert.Contains(t, problems, "Content Security Policy")
+	})
+
+	t.Run("a form sent with Leave is read on the page it leads to, not the one it leaves", func(t *testing.T) {
+		tab := b.NewTab(t)
+		tab.Open(t, srv.URL+"/lente")
+		tab.Leave(t, chromedp.Click(`form button`))
+		assert.Equal(t, "Suite", tab.Text(t, "main h1"))
 	})
 
 	t.Run("a missing page's status is seen", func(t *testing.T) {

@@ -76,8 +76,9 @@ func (c *console) linkIn(t *testing.T, body string) string {
 func (c *console) signIn(t *testing.T, tab *browsertest.Tab, email, password, totpSecret string) {
 	t.Helper()
 	tab.Open(t, c.url+"/moderation/connexion")
-	tab.Run(t, chromedp.SendKeys(`#email`, email), chromedp.SendKeys(`#password`, password),
-		chromedp.Click(`form[action="/moderation/connexion"] button`), chromedp.WaitVisible(`main h1`))
+	tab.Leave(t, chromedp.SendKeys(`#email`, email), chromedp.SendKeys(`#password`, password),
+		chromedp.Click(`form[action="/moderation/connexion"] button`))
+	tab.Run(t, chromedp.WaitVisible(`main h1`))
 	if totpSecret != "" {
 		tab.Run(t, chromedp.WaitVisible(`#code`))
 		code, err := totp.GenerateCode(totpSecret, time.Now().Add(30*time.Second))
