@@ -35,12 +35,14 @@ func (s *Server) observeRequests(c *gin.Context) {
 
 // fleetCollector reads, at each scrape, the fleet's state that the alerts watch: the
 // spaces by status, the applications waiting, a provisioning that does not end, the
-// spaces whose background jobs are late, and the fleet upgrades under way. Every API
+// spaces whose background jobs are late or whose backups are missing, and the fleet
+// upgrades under way. Every API
 // instance reports the same figures; alerts take their max.
 type fleetCollector struct {
 	s *Server
 
 	spaces, waiting, oldestWaiting, oldestProvisioning, cronLate *prometheus.Desc
+	backupOldest, backupStale                                    *prometheus.Desc
 	upgrades, upgradeDowntime, scrapeErrors                      *prometheus.Desc
 }
 
@@ -54,6 +56,8 @@ func newFleetCollector(s *Server) *fleetCollector {
 		oldestWaiting:      desc("applications_oldest_waiting_seconds", "Age of the oldest application waiting for a moderator; 0 when none."),
 		oldestProvisioning: desc("spaces_provisioning_oldest_seconds", "Time since the oldest provisioning under way was accepted; 0 when none."),
 		cronLate:           desc("cron_late_spaces", "Spaces in service whose background jobs failed last or have not run for 3 intervals."),
+		backupOldest:       desc("backup_oldest_seconds", "Longest time a space in service has gone without a good backup (since its provisioning when it has none); 0 when no space is in service."),
+		backupStale:        desc("spaces_without_recent_backup", "Spaces in service for more than 48 h without a good backup for 48 h (console: sauvegardes en retard)."),
 		upgrades:           desc("fleet_upgrades", "Fleet upgrades under way, by status (running, paused).", "status"),
 		upgradeDowntime:    desc("fleet_upgrade_downtime_seconds", "Downtime of the spaces of the fleet upgrade under way, by statistic (p50, p95).", "stat"),
 		scrapeErrors:       desc("fleet_scrape_errors", "Parts of the fleet's state this scrape could not read (database, temporal).", "part"),
@@ -62,7 +66,7 @@ func newFleetCollector(s *Server) *fleetCollector {
 
 func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{f.spaces, f.waiting, f.oldestWaiting, f.oldestProvisioning,
-		f.cronLate, f.upgrades, f.upgradeDowntime, f.scrapeErrors} {
+		f.cronLate, f.backupOldest, f.backupStale, f.upgrades, f.upgradeDowntime, f.scrapeErrors} {
 		ch <- d
 	}
 }
@@ -123,6 +127,13 @@ func (f *fleetCollector) collectDatabase(ctx context.Context, gauge func(*promet
 		return err
 	}
 	gauge(f.cronLate, float64(late))
+
+	backups, err := models.BackupFreshnessAt(db, now)
+	if err != nil {
+		return err
+	}
+	gauge(f.backupOldest, ageSeconds(now, backups.Oldest))
+	gauge(f.backupStale, float64(backups.Stale))
 	return nil
 }
 

@@ -209,6 +209,33 @@ func SpacesWithoutRecentBackup(db *gorm.DB, now time.Time) ([]StaleBackup, error
 	return rows, nil
 }
 
+// BackupFreshness is how the spaces in service stand with their backups, as the
+// metrics show it: no slug, only the worst case and a count.
+type BackupFreshness struct {
+	// Oldest is the oldest, among the spaces in service, of their newest good
+	// backup's time, a space without any counting from its provisioning; nil when
+	// no space is in service.
+	Oldest *time.Time
+	// Stale is how many spaces SpacesWithoutRecentBackup lists at the same time.
+	Stale int64
+}
+
+// BackupFreshnessAt reads the spaces' BackupFreshness at now, with the same rule as
+// SpacesWithoutRecentBackup, in one query for a scrape.
+func BackupFreshnessAt(db *gorm.DB, now time.Time) (BackupFreshness, error) {
+	since := now.Add(-BackupStaleAfter)
+	var f BackupFreshness
+	err := db.Raw(`SELECT MIN(COALESCE(t.last_good_at, t.provisioned_at)) AS oldest,
+		COUNT(*) FILTER (WHERE t.provisioned_at <= ? AND (t.last_good_at IS NULL OR t.last_good_at <= ?)) AS stale
+		FROM (SELECT s.provisioned_at,
+			(SELECT max(b.taken_at) FROM backups b WHERE b.space_id = s.id AND b.status = ?) AS last_good_at
+			FROM spaces s WHERE s.status = ?) t`, since, since, BackupOK, StatusActive).Scan(&f).Error
+	if err != nil {
+		return BackupFreshness{}, fmt.Errorf("backups' freshness: %w", err)
+	}
+	return f, nil
+}
+
 // LatestBackupBefore returns the space's newest good backup taken at or before t,
 // not expired; gorm.ErrRecordNotFound when there is none.
 func LatestBackupBefore(db *gorm.DB, spaceID uint, t time.Time) (Backup, error) {

@@ -213,7 +213,9 @@ func (s *space) live(ctx workflow.Context) (SpaceResult, error) {
 		default:
 			wait := sc.NextStepAt.Sub(workflow.Now(ctx))
 			if wait > 0 {
-				ok, err := workflow.AwaitWithTimeout(ctx, wait, woken)
+				// The timer's summary is metadata: histories recorded before it replay.
+				ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait,
+					TimerOptions: workflow.TimerOptions{Summary: stepTimerSummary(sc)}}, woken)
 				if err != nil {
 					return SpaceResult{}, err
 				}

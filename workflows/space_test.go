@@ -89,6 +89,8 @@ type harness struct {
 	delivery deliveryFake
 	// restoredFilesAt is the time the last restore put the files back to.
 	restoredFilesAt time.Time
+	// timers are the timers the workflow started, with their summaries (summaries_test.go).
+	timers []timerSeen
 }
 
 // harnessSealedContact is what SealContactEmail answers: the current address, sealed.
@@ -155,6 +157,7 @@ func (h *harness) newEnv(elapsed time.Duration) {
 	h.env.SetTestTimeout(30 * time.Second)
 	h.env.SetStartTime(h.start.Add(elapsed))
 	h.env.RegisterWorkflow(SpaceWorkflow)
+	h.recordTimers()
 	register(h, "RecordTransition", func(in database.RecordTransitionInput) database.RecordTransitionResult {
 		if in.Action == "" {
 			h.projections = append(h.projections, in)

@@ -16,8 +16,9 @@ import (
 // What the Temporal UI shows of a space's workflow, so that its event history reads as
 // the space's story for the operator: a static summary set at start (SpaceStaticSummary),
 // current details kept up to date with the projection (spaceDetails), and a summary on
-// every activity (SummaryInterceptor) and on the policy's timers. The operator reads
-// French, as the moderators do; these words are for the UI only, never for a mail.
+// every activity (SummaryInterceptor) and on the policy's timers (stepTimerSummary).
+// The operator reads French, as the moderators do; these words are for the UI only,
+// never for a mail.
 
 // statusWords names each status in the UI.
 var statusWords = map[models.Status]string{
@@ -104,6 +105,17 @@ func spaceDetails(slug, domain string, status models.Status, sc *database.Schedu
 			sc.NextStepAt.UTC().Format("2006-01-02 15:04")))
 	}
 	return b.String()
+}
+
+// stepTimerSummary is the UI's line for the timer that waits for the policy's next
+// step: "attente : 1er avertissement le 5 mars 2026 à 10 h 00", in Paris time as the
+// mails say it.
+func stepTimerSummary(sc *database.Schedule) string {
+	s := "attente : " + words(stepWords, sc.NextStep)
+	if at, err := models.FrenchDateTime(sc.NextStepAt); err == nil {
+		s += " le " + at
+	}
+	return s
 }
 
 // activitySummary is the UI's line for one activity of type name called with args.

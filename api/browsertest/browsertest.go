@@ -349,6 +349,19 @@ func (tab *Tab) Axe(tb testing.TB) []Violation {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9._-]+`)
 
+// Screenshot writes a full-page screenshot <name>-<width>.png of the page as it is, at
+// the desktop width, with none of Check's checks: for a page that is not the service's
+// own (the Temporal UI), whose accessibility is not ours to answer for.
+func (tab *Tab) Screenshot(tb testing.TB, name string) {
+	tb.Helper()
+	var png []byte
+	tab.Run(tb, chromedp.EmulateViewport(Desktop, 900), chromedp.FullScreenshot(&png, 100))
+	file := filepath.Join(tab.b.shots, fmt.Sprintf("%s-%d.png", unsafeName.ReplaceAllString(strings.ToLower(name), "-"), Desktop))
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		tb.Errorf("screenshot %s: %v", file, err)
+	}
+}
+
 // Check looks at the page as a reviewer would, at each width (Desktop and Phone when
 // none is given): a full-page screenshot <name>-<width>.png, axe-core's serious and
 // critical violations, a page wider than the screen, and anything the page's console

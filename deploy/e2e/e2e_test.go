@@ -54,7 +54,13 @@ type system struct {
 
 func startSystem(t *testing.T, configure ...func(*models.Config)) *system {
 	t.Helper()
-	tmp := devstacktest.StartTemporal(t)
+	return startSystemOn(t, devstacktest.StartTemporal(t), configure...)
+}
+
+// startSystemOn is startSystem on a Temporal server the test started itself, such as
+// one with its web UI.
+func startSystemOn(t *testing.T, tmp *devstacktest.Temporal, configure ...func(*models.Config)) *system {
+	t.Helper()
 	s3 := devstacktest.StartMinIO(t)
 	smtp := mailtest.Start(t)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

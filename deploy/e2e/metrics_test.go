@@ -94,6 +94,9 @@ func TestMetricsEndToEnd(t *testing.T) {
 		assert.Equal(t, "1", sample(t, text, `jardinier_http_requests_total{method="POST",route="/api/v1/applications",status="201"}`))
 		assert.Equal(t, "1", sample(t, text, `jardinier_http_requests_total{method="POST",route="/api/v1/applications/:id/:decision",status="200"}`))
 		assert.NotEqual(t, "0", sample(t, text, `jardinier_cron_runs_total{outcome="ok"}`))
+		// The space just provisioned has no backup yet, counted from its provisioning.
+		assert.Equal(t, "0", sample(t, text, `jardinier_spaces_without_recent_backup`))
+		assert.NotEqual(t, "0", sample(t, text, `jardinier_backup_oldest_seconds`))
 		assert.Equal(t, "0", sample(t, text, `jardinier_fleet_scrape_errors{part="database"}`))
 		assert.Equal(t, "0", sample(t, text, `jardinier_fleet_scrape_errors{part="temporal"}`))
 		// The SDK's own, by activity type: the failed attempt of the install.

@@ -65,6 +65,8 @@ type Temporal struct {
 	HostPort string
 	// Namespace is the namespace of temporal-dev.yaml, created at start-up.
 	Namespace string
+	// UIURL is the address of its web UI (StartTemporalUI); empty without one.
+	UIURL string
 	// Process is the running server.
 	Process *devstack.Process
 }
@@ -74,6 +76,18 @@ type Temporal struct {
 // on a free port, without web UI and with an in-memory store. It is stopped
 // at the end of the test.
 func StartTemporal(tb testing.TB) *Temporal {
+	tb.Helper()
+	return startTemporal(tb, false)
+}
+
+// StartTemporalUI is StartTemporal with the server's web UI on a free port, for a
+// browser test that looks at a workflow as the operator would.
+func StartTemporalUI(tb testing.TB) *Temporal {
+	tb.Helper()
+	return startTemporal(tb, true)
+}
+
+func startTemporal(tb testing.TB, ui bool) *Temporal {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("needs a real Temporal server: not run in -short mode")
@@ -95,6 +109,11 @@ func StartTemporal(tb testing.TB) *Temporal {
 	}
 	cfg.IP = "127.0.0.1"
 	cfg.UIPort = 0
+	if ui {
+		if cfg.UIPort, err = devstack.FreePort(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	cfg.DBFilename = ""
 
 	p, err := devstack.StartTemporal(context.Background(), devstack.TemporalOptions{Bin: bin, Config: cfg})
@@ -102,7 +121,11 @@ func StartTemporal(tb testing.TB) *Temporal {
 		tb.Fatal(err)
 	}
 	stopAtEnd(tb, p)
-	return &Temporal{HostPort: cfg.HostPort(), Namespace: cfg.Namespace, Process: p}
+	t := &Temporal{HostPort: cfg.HostPort(), Namespace: cfg.Namespace, Process: p}
+	if ui {
+		t.UIURL = "http://" + cfg.IP + ":" + strconv.Itoa(cfg.UIPort)
+	}
+	return t
 }
 
 // stopAtEnd stops p when the test ends, showing its output if the test failed.
