@@ -120,7 +120,8 @@ func (n *backupNight) dumpAll(ctx workflow.Context, page []backup.SpaceRef) {
 		if n.st.Total > 0 && n.in.Window > 0 {
 			due := n.st.StartedAt.Add(n.in.Window * time.Duration(n.handed) / time.Duration(n.st.Total))
 			if wait := due.Sub(workflow.Now(ctx)); wait > 0 {
-				_ = workflow.Sleep(ctx, wait)
+				_ = workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{
+					Summary: "attente : la place de la sauvegarde suivante dans la fenêtre de la nuit"}).Get(ctx, nil)
 			}
 		}
 		n.handed++

@@ -129,7 +129,7 @@ func (r *limitsRollout) run(ctx workflow.Context) (LimitsProgress, error) {
 			return LimitsProgress{}, r.continueAsNew(ctx, reports)
 		}
 		status := r.st.Status
-		if _, err := workflow.AwaitWithTimeout(ctx, limitsTick, func() bool {
+		if _, err := workflow.AwaitWithOptions(ctx, waitAnswers(limitsTick, "des espaces sur leurs nouvelles limites"), func() bool {
 			return reports.Len() > 0 || r.st.Status != status
 		}); err != nil {
 			return LimitsProgress{}, err

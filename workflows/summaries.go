@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
@@ -110,6 +111,12 @@ func spaceDetails(slug, domain string, status models.Status, sc *database.Schedu
 // stepTimerSummary is the UI's line for the timer that waits for the policy's next
 // step: "attente : 1er avertissement le 5 mars 2026 à 10 h 00", in Paris time as the
 // mails say it.
+// waitAnswers is how a fleet workflow waits, at most tick, for the answers of its
+// spaces: the UI's line for that timer says whose.
+func waitAnswers(tick time.Duration, whose string) workflow.AwaitOptions {
+	return workflow.AwaitOptions{Timeout: tick, TimerOptions: workflow.TimerOptions{Summary: "attente : réponses " + whose}}
+}
+
 func stepTimerSummary(sc *database.Schedule) string {
 	s := "attente : " + words(stepWords, sc.NextStep)
 	if at, err := models.FrenchDateTime(sc.NextStepAt); err == nil {

@@ -336,7 +336,7 @@ func (f *fleet) run(ctx workflow.Context) (UpgradeProgress, error) {
 			return UpgradeProgress{}, f.continueAsNew(ctx, reports)
 		}
 		status := f.st.Status
-		if _, err := workflow.AwaitWithTimeout(ctx, upgradeTick, func() bool {
+		if _, err := workflow.AwaitWithOptions(ctx, waitAnswers(upgradeTick, "des espaces en cours de mise à niveau"), func() bool {
 			return reports.Len() > 0 || f.st.Status != status
 		}); err != nil {
 			return UpgradeProgress{}, err
