@@ -92,13 +92,12 @@ type applicationsData struct {
 
 // applicationsPage lists applications, with the status filter and search of the API.
 func (s *Server) applicationsPage(c *gin.Context) {
-	page, status, err := listParams(c)
+	q, err := applicationQueryOf(c)
 	v := s.newView(c, "demandes", nil)
 	if err != nil {
 		s.formFailed(c, err, consoleApps, v)
 		return
 	}
-	q := applicationQuery{Page: page, Status: status, Search: strings.TrimSpace(c.Query("q"))}
 	list, err := s.findApplications(c.Request.Context(), q)
 	if err != nil {
 		s.formFailed(c, err, consoleApps, v)
@@ -150,7 +149,10 @@ func (s *Server) applicationView(c *gin.Context) (*consoleView, error) {
 }
 
 // formatEuros writes an amount the French way: "4 200 €".
-func formatEuros(n int64) string {
+func formatEuros(n int64) string { return groupThousands(n) + "\u00a0€" }
+
+// groupThousands writes a number with its thousands apart, by narrow no-break spaces.
+func groupThousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	var b strings.Builder
 	for i, r := range s {
@@ -159,7 +161,7 @@ func formatEuros(n int64) string {
 		}
 		b.WriteRune(r)
 	}
-	return b.String() + "\u00a0€"
+	return b.String()
 }
 
 // applicationPage shows every answer of an application, the contact's other requests,
