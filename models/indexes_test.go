@@ -51,6 +51,9 @@ func TestListQueriesUseIndexes(t *testing.T) {
 		{"one space", "idx_spaces_slug",
 			`SELECT * FROM spaces WHERE slug = ? ORDER BY CASE WHEN status IN ('rejected', 'deleted') THEN 1 ELSE 0 END, submitted_at DESC LIMIT 1`,
 			[]any{"asso-001234"}},
+		{"policy preview", "idx_spaces_plan_due",
+			`SELECT slug FROM spaces WHERE status IN ? AND NOT exempt AND LEAST(next_step_at, deletion_due_at) <= now() + interval '365 days'`,
+			[]any{[]models.Status{models.StatusActive, models.StatusDeactivated}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var lines []string
