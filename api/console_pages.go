@@ -86,8 +86,7 @@ func (s *Server) homePage(c *gin.Context) {
 type applicationsData struct {
 	List   listResponse[applicationSummary]
 	Query  applicationQuery
-	Params url.Values
-	Pages  int
+	Params url.Values // the filters, for the links of the pages
 }
 
 // applicationsPage lists applications, with the status filter and search of the API.
@@ -110,7 +109,7 @@ func (s *Server) applicationsPage(c *gin.Context) {
 	if q.Search != "" {
 		params.Set("q", q.Search)
 	}
-	v.Page = &applicationsData{List: list, Query: q, Params: params, Pages: pagesOf(list.Total)}
+	v.Page = &applicationsData{List: list, Query: q, Params: params}
 	s.renderConsole(c, http.StatusOK, consoleApps, v)
 }
 
@@ -198,8 +197,7 @@ type spacesData struct {
 	Exempt string // the exemption filter: "true", "false" or ""
 	List   *listResponse[spaceView]
 	Query  spaceQuery
-	Params url.Values
-	Pages  int
+	Params url.Values // the filters, for the links of the pages
 }
 
 // spacesPage lists spaces with the filters of the API.
@@ -207,7 +205,7 @@ func (s *Server) spacesPage(c *gin.Context) {
 	v := s.newView(c, "espaces", nil)
 	q, err := spaceQueryOf(c)
 	if err != nil {
-		v.Page = &spacesData{List: &listResponse[spaceView]{Page: 1}, Query: q, Pages: 1}
+		v.Page = &spacesData{List: &listResponse[spaceView]{Page: 1}, Query: q}
 		s.formFailed(c, err, consoleSpaces, v)
 		return
 	}
@@ -216,7 +214,7 @@ func (s *Server) spacesPage(c *gin.Context) {
 		s.formFailed(c, err, consoleSpaces, v)
 		return
 	}
-	v.Page = &spacesData{List: list, Query: q, Params: q.Values(), Pages: pagesOf(list.Total), Exempt: q.Values().Get("exempt")}
+	v.Page = &spacesData{List: list, Query: q, Params: q.Values(), Exempt: q.Values().Get("exempt")}
 	s.renderConsole(c, http.StatusOK, consoleSpaces, v)
 }
 
