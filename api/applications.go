@@ -313,26 +313,20 @@ type listResponse[T any] struct {
 	Items []T   `json:"items"`
 	Page  int   `json:"page"`
 	Total int64 `json:"total"`
+	// TotalCapped: the lists that stop counting at listCountCap have more rows than Total.
+	TotalCapped bool `json:"total_capped,omitempty"`
+	// NextCursor opens the next page of the lists read by keyset; "" on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // pageParam reads ?page= (from 1).
 func pageParam(c *gin.Context) (int, error) {
 	v := c.DefaultQuery("page", "1")
 	page, err := strconv.Atoi(v)
-	if err != nil || page < 1 || page > 100_000 {
+	if err != nil || page < 1 || page > maxPage {
 		return 0, models.FieldError("page", "doit être un nombre entier à partir de 1")
 	}
 	return page, nil
-}
-
-// listParams reads the ?page= and ?status= of a list screen.
-func listParams(c *gin.Context) (int, models.Status, error) {
-	page, err := pageParam(c)
-	if err != nil {
-		return 0, "", err
-	}
-	status, err := statusParam(c)
-	return page, status, err
 }
 
 // statusParam reads ?status=; "" means any.
@@ -351,20 +345,32 @@ func statusParam(c *gin.Context) (models.Status, error) {
 
 // applicationQuery is what a list of applications is filtered by.
 type applicationQuery struct {
-	Page   int
+	listPage
 	Status models.Status // "" for any
 	Search string        // in the organisation name, slug and contact address
+}
+
+// applicationQueryOf reads an applicationQuery from the request's URL parameters, for
+// the API and the console.
+func applicationQueryOf(c *gin.Context) (applicationQuery, error) {
+	q := applicationQuery{Search: strings.TrimSpace(c.Query("q"))}
+	var err error
+	if q.listPage, err = listPageParam(c, func(key string) bool { return uuid.Validate(key) == nil }); err != nil {
+		return q, err
+	}
+	q.Status, err = statusParam(c)
+	return q, err
 }
 
 // listApplications lists applications, newest first, filtered by status and by a
 // search in the organisation name, slug and contact address.
 func (s *Server) listApplications(c *gin.Context) {
-	page, status, err := listParams(c)
+	aq, err := applicationQueryOf(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	resp, err := s.findApplications(c.Request.Context(), applicationQuery{Page: page, Status: status, Search: c.Query("q")})
+	resp, err := s.findApplications(c.Request.Context(), aq)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -372,11 +378,13 @@ func (s *Server) listApplications(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-// findApplications is the list of applications of the API and the console.
+// findApplications is the list of applications of the API and the console: its total
+// counted up to listCountCap, its pages read by keyset from a cursor, or with OFFSET
+// from a page number.
 func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (listResponse[applicationSummary], error) {
 	var resp listResponse[applicationSummary]
-	q := s.db.WithContext(ctx).Table("applications").
-		Joins("JOIN spaces ON spaces.application_id = applications.id")
+	db := s.db.WithContext(ctx)
+	q := db.Table("applications").Joins("JOIN spaces ON spaces.application_id = applications.id")
 	if aq.Status != "" {
 		q = q.Where("spaces.status = ?", aq.Status)
 	}
@@ -386,17 +394,21 @@ func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (lis
 		}
 		q = q.Where("applications.organization_name ILIKE ? OR applications.slug ILIKE ? OR applications.contact_email ILIKE ?", likePattern(search), likePattern(search), likePattern(search))
 	}
-	if err := q.Count(&resp.Total).Error; err != nil {
+	q = q.Session(&gorm.Session{}) // the count and the page each build on it
+	var err error
+	if resp.Total, resp.TotalCapped, err = countUpTo(db, q); err != nil {
 		return resp, err
 	}
 	resp.Page, resp.Items = max(aq.Page, 1), []applicationSummary{}
-	if err := q.Select("applications.id, applications.slug, applications.organization_name, applications.organization_type, " +
-		"spaces.status, applications.contact_email, applications.created_at AS submitted_at").
-		Order("applications.created_at DESC, applications.id").Offset((resp.Page - 1) * pageSize).Limit(pageSize).
-		Scan(&resp.Items).Error; err != nil {
-		return resp, err
-	}
-	return resp, nil
+	resp.NextCursor, err = readPage(q.Select("applications.id, applications.slug, applications.organization_name, "+
+		"applications.organization_type, spaces.status, applications.contact_email, applications.created_at AS submitted_at"),
+		aq.listPage, "applications.created_at DESC, applications.id",
+		func(q *gorm.DB, c *listCursor) *gorm.DB {
+			// The order mixes directions: the bound on created_at is what the index reads.
+			return q.Where("applications.created_at <= ? AND (applications.created_at < ? OR applications.id > ?)", c.At, c.At, c.Key)
+		},
+		func(a *applicationSummary) (time.Time, string) { return a.SubmittedAt, a.ID }, &resp.Items)
+	return resp, err
 }
 
 // likePattern matches a search anywhere in a text, its wildcards taken literally.

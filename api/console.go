@@ -363,7 +363,29 @@ func (v *consoleView) Query(path string, params url.Values, page int) string {
 type pager struct {
 	Prev, Next  string
 	Page, Pages int
+	More        bool // the list counted up to listCountCap: Pages is a lower bound
 }
+
+// ListPager returns the links of a list read by keyset (applications, spaces): the
+// next page through the cursor the list gave, the previous one by its number.
+func (v *consoleView) ListPager(path string, params url.Values, page int, total int64, capped bool, next string) pager {
+	p := pager{Page: page, Pages: max(pagesOf(total), page), More: capped}
+	if page > 1 {
+		p.Prev = v.Query(path, params, page-1)
+	}
+	if next != "" {
+		q := url.Values{}
+		for k, vs := range params {
+			q[k] = vs
+		}
+		q.Set("cursor", next)
+		p.Next = path + "?" + q.Encode()
+	}
+	return p
+}
+
+// Number writes a number the French way, its thousands apart: "1 000".
+func (v *consoleView) Number(n int64) string { return groupThousands(n) }
 
 // Pager returns the links to a list's previous and next pages.
 func (v *consoleView) Pager(path string, params url.Values, page, pages int) pager {

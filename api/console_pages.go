@@ -86,19 +86,17 @@ func (s *Server) homePage(c *gin.Context) {
 type applicationsData struct {
 	List   listResponse[applicationSummary]
 	Query  applicationQuery
-	Params url.Values
-	Pages  int
+	Params url.Values // the filters, for the links of the pages
 }
 
 // applicationsPage lists applications, with the status filter and search of the API.
 func (s *Server) applicationsPage(c *gin.Context) {
-	page, status, err := listParams(c)
+	q, err := applicationQueryOf(c)
 	v := s.newView(c, "demandes", nil)
 	if err != nil {
 		s.formFailed(c, err, consoleApps, v)
 		return
 	}
-	q := applicationQuery{Page: page, Status: status, Search: strings.TrimSpace(c.Query("q"))}
 	list, err := s.findApplications(c.Request.Context(), q)
 	if err != nil {
 		s.formFailed(c, err, consoleApps, v)
@@ -111,7 +109,7 @@ func (s *Server) applicationsPage(c *gin.Context) {
 	if q.Search != "" {
 		params.Set("q", q.Search)
 	}
-	v.Page = &applicationsData{List: list, Query: q, Params: params, Pages: pagesOf(list.Total)}
+	v.Page = &applicationsData{List: list, Query: q, Params: params}
 	s.renderConsole(c, http.StatusOK, consoleApps, v)
 }
 
@@ -150,7 +148,10 @@ func (s *Server) applicationView(c *gin.Context) (*consoleView, error) {
 }
 
 // formatEuros writes an amount the French way: "4 200 €".
-func formatEuros(n int64) string {
+func formatEuros(n int64) string { return groupThousands(n) + "\u00a0€" }
+
+// groupThousands writes a number with its thousands apart, by narrow no-break spaces.
+func groupThousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	var b strings.Builder
 	for i, r := range s {
@@ -159,7 +160,7 @@ func formatEuros(n int64) string {
 		}
 		b.WriteRune(r)
 	}
-	return b.String() + "\u00a0€"
+	return b.String()
 }
 
 // applicationPage shows every answer of an application, the contact's other requests,
@@ -196,8 +197,7 @@ type spacesData struct {
 	Exempt string // the exemption filter: "true", "false" or ""
 	List   *listResponse[spaceView]
 	Query  spaceQuery
-	Params url.Values
-	Pages  int
+	Params url.Values // the filters, for the links of the pages
 }
 
 // spacesPage lists spaces with the filters of the API.
@@ -205,7 +205,7 @@ func (s *Server) spacesPage(c *gin.Context) {
 	v := s.newView(c, "espaces", nil)
 	q, err := spaceQueryOf(c)
 	if err != nil {
-		v.Page = &spacesData{List: &listResponse[spaceView]{Page: 1}, Query: q, Pages: 1}
+		v.Page = &spacesData{List: &listResponse[spaceView]{Page: 1}, Query: q}
 		s.formFailed(c, err, consoleSpaces, v)
 		return
 	}
@@ -214,7 +214,7 @@ func (s *Server) spacesPage(c *gin.Context) {
 		s.formFailed(c, err, consoleSpaces, v)
 		return
 	}
-	v.Page = &spacesData{List: list, Query: q, Params: q.Values(), Pages: pagesOf(list.Total), Exempt: q.Values().Get("exempt")}
+	v.Page = &spacesData{List: list, Query: q, Params: q.Values(), Exempt: q.Values().Get("exempt")}
 	s.renderConsole(c, http.StatusOK, consoleSpaces, v)
 }
 

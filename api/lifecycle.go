@@ -238,8 +238,9 @@ func (s *Server) previewFor(ctx context.Context, days int) (*previewResponse, er
 	var spaces []models.Space
 	if err := s.db.WithContext(ctx).
 		Select("slug, status, exempt, next_step, next_step_at, deletion_due_at, plan").
-		Where("status IN ? AND NOT exempt AND (next_step_at <= ? OR deletion_due_at <= ?)",
-			[]models.Status{models.StatusActive, models.StatusDeactivated}, until, until).
+		// LEAST skips a NULL: the earlier of the two dates, which idx_spaces_plan_due reads.
+		Where("status IN ? AND NOT exempt AND LEAST(next_step_at, deletion_due_at) <= ?",
+			[]models.Status{models.StatusActive, models.StatusDeactivated}, until).
 		Find(&spaces).Error; err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"jardinier/models"
 )
@@ -23,7 +24,7 @@ const maxInactiveDays = 3650
 // spaceQuery is what a list of spaces is filtered by; the API and the console read it
 // from the same URL parameters.
 type spaceQuery struct {
-	Page         int
+	listPage
 	Status       models.Status      // status=
 	Version      string             // version=, a Nextcloud version or its major ("31")
 	OfficeSuite  models.OfficeSuite // office=
@@ -64,11 +65,18 @@ func (q spaceQuery) Values() url.Values {
 
 // spaceQueryOf reads a spaceQuery from the request's URL parameters.
 func spaceQueryOf(c *gin.Context) (spaceQuery, error) {
-	page, status, err := listParams(c)
+	lp, err := listPageParam(c, func(key string) bool {
+		_, err := strconv.ParseUint(key, 10, 64)
+		return err == nil
+	})
 	if err != nil {
 		return spaceQuery{}, err
 	}
-	q := spaceQuery{Page: page, Status: status, Version: strings.TrimSpace(c.Query("version")),
+	status, err := statusParam(c)
+	if err != nil {
+		return spaceQuery{}, err
+	}
+	q := spaceQuery{listPage: lp, Status: status, Version: strings.TrimSpace(c.Query("version")),
 		OfficeSuite: models.OfficeSuite(c.Query("office")), Search: strings.TrimSpace(c.Query("q"))}
 	if q.OfficeSuite != "" && !slices.Contains(models.OfficeSuites, q.OfficeSuite) {
 		return q, models.FieldError("office", "suite bureautique inconnue %q", q.OfficeSuite)
@@ -112,9 +120,11 @@ func spaceQueryOf(c *gin.Context) (spaceQuery, error) {
 }
 
 // findSpaces is the list of spaces of the API and the console, from the database
-// projection, newest first.
+// projection, newest first: its total counted up to listCountCap, its pages read by
+// keyset from a cursor, or with OFFSET from a page number.
 func (s *Server) findSpaces(ctx context.Context, sq spaceQuery) (*listResponse[spaceView], error) {
-	q := s.db.WithContext(ctx).Model(&models.Space{})
+	db := s.db.WithContext(ctx)
+	q := db.Model(&models.Space{})
 	if sq.Status != "" {
 		q = q.Where("spaces.status = ?", sq.Status)
 	}
@@ -143,13 +153,23 @@ func (s *Server) findSpaces(ctx context.Context, sq spaceQuery) (*listResponse[s
 		q = q.Where("spaces.slug ILIKE ? OR spaces.application_id IN (SELECT id FROM applications WHERE organization_name ILIKE ?)",
 			likePattern(sq.Search), likePattern(sq.Search))
 	}
+	q = q.Session(&gorm.Session{}) // the count and the page each build on it
 	var resp listResponse[spaceView]
-	if err := q.Count(&resp.Total).Error; err != nil {
+	var err error
+	if resp.Total, resp.TotalCapped, err = countUpTo(db, q); err != nil {
 		return nil, err
 	}
 	var rows []models.Space
 	resp.Page = max(sq.Page, 1)
-	if err := q.Order("submitted_at DESC, id DESC").Offset((resp.Page - 1) * pageSize).Limit(pageSize).Find(&rows).Error; err != nil {
+	if resp.NextCursor, err = readPage(q, sq.listPage, "spaces.submitted_at DESC, spaces.id DESC",
+		func(q *gorm.DB, c *listCursor) *gorm.DB {
+			id, _ := strconv.ParseUint(c.Key, 10, 64) // checked by spaceQueryOf
+			return q.Where("(spaces.submitted_at, spaces.id) < (?, ?)", c.At, id)
+		},
+		func(sp *models.Space) (time.Time, string) {
+			return sp.SubmittedAt, strconv.FormatUint(uint64(sp.ID), 10)
+		},
+		&rows); err != nil {
 		return nil, err
 	}
 	resp.Items = make([]spaceView, 0, len(rows))

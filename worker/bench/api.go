@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -85,9 +87,16 @@ func API(ctx context.Context, o APIOptions) (APIReport, error) {
 		return r, err
 	}
 	base := "http://" + cfg.APIAddr
+	httpc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Clients},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	cursor500, err := cursorOfPage(ctx, httpc, base+"/api/v1/applications", token, 500)
+	if err != nil {
+		return r, err
+	}
 	endpoints := []apiEndpoint{
 		{"list", "/api/v1/applications", false},
-		{"list_page500", "/api/v1/applications?page=500", false},
+		{"list_page500", "/api/v1/applications?cursor=" + url.QueryEscape(cursor500), false},
+		{"list_page500_offset", "/api/v1/applications?page=500", false},
 		{"search", "/api/v1/applications?q=n%C2%B04242", false},
 		{"search_broad", "/api/v1/applications?q=jardin", false},
 		{"status", "/api/v1/applications?status=submitted", false},
@@ -98,8 +107,6 @@ func API(ctx context.Context, o APIOptions) (APIReport, error) {
 		{"console_applications", "/moderation/demandes", true},
 		{"console_spaces", "/moderation/espaces", true},
 	}
-	httpc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Clients},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, e := range endpoints {
 		fmt.Fprintf(o.Output, "bench: %s, %d requests\n", e.Path, o.Requests)
 		lat, err := measure(ctx, httpc, base+e.Path, e.Console, token, session, o.Clients, o.Requests)
@@ -111,6 +118,40 @@ func API(ctx context.Context, o APIOptions) (APIReport, error) {
 		r.P99 = append(r.P99, models.Percentile(lat, 99))
 	}
 	return r, nil
+}
+
+// cursorOfPage follows the list's next_cursor from its first page to the given page, as
+// a moderator paging through it does, and returns the cursor that opens that page.
+func cursorOfPage(ctx context.Context, c *http.Client, list, token string, page int) (string, error) {
+	cursor := ""
+	for p := 1; p < page; p++ {
+		u := list
+		if cursor != "" {
+			u += "?cursor=" + url.QueryEscape(cursor)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return "", err
+		}
+		var body struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("page %d of %s: HTTP %d: %v", p, list, resp.StatusCode, err)
+		}
+		if body.NextCursor == "" {
+			return "", fmt.Errorf("%s ends before page %d", list, page)
+		}
+		cursor = body.NextCursor
+	}
+	return cursor, nil
 }
 
 // measure sends n GETs from clients goroutines at once and returns their latencies.
