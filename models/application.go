@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/lib/pq"
 	"golang.org/x/text/unicode/norm"
@@ -232,6 +233,8 @@ func validateSectors(sectors []string) error {
 func ValidateEmail(field, value string) error {
 	if value == "" {
 		return FieldError(field, "est obligatoire")
+	} else if !utf8.ValidString(value) {
+		return errUnreadable(field)
 	} else if len(value) > MaxEmailLength {
 		return FieldError(field, "ne peut dépasser %d caractères", MaxEmailLength)
 	}
@@ -246,12 +249,20 @@ func ValidateEmail(field, value string) error {
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 func validateText(field, value string, max int) error {
-	if strings.TrimSpace(value) == "" {
+	if !utf8.ValidString(value) {
+		return errUnreadable(field)
+	} else if strings.TrimSpace(value) == "" {
 		return FieldError(field, "est obligatoire")
 	} else if len([]rune(value)) > max {
 		return FieldError(field, "ne peut dépasser %d caractères", max)
 	}
 	return nil
+}
+
+// errUnreadable refuses a text that is not UTF-8, as a browser set to another
+// encoding may send: the database would refuse it.
+func errUnreadable(field string) error {
+	return FieldError(field, "contient des caractères illisibles : retapez-le sans copier-coller")
 }
 
 func join[T ~string](values []T) string {

@@ -176,6 +176,8 @@ func checkLimitsReason(reason string) error {
 	switch {
 	case reason == "":
 		return FieldError("reason", "est obligatoire : l'historique dit pourquoi les limites ont changé")
+	case !utf8.ValidString(reason):
+		return errUnreadable("reason")
 	case utf8.RuneCountInString(reason) > MaxReasonLength:
 		return FieldError("reason", "ne peut dépasser %d caractères", MaxReasonLength)
 	}

@@ -38,7 +38,9 @@ type Opening struct {
 func (o *Opening) Validate() error {
 	var errs FieldErrors
 	o.Message = strings.TrimSpace(o.Message)
-	if utf8.RuneCountInString(o.Message) > MaxOpeningMessageLength {
+	if !utf8.ValidString(o.Message) {
+		errs.Add(errUnreadable("message"))
+	} else if utf8.RuneCountInString(o.Message) > MaxOpeningMessageLength {
 		errs.Add(FieldError("message", "ne peut dépasser %d caractères", MaxOpeningMessageLength))
 	}
 	if o.MaxSpaces < 0 || o.MaxSpaces > MaxCountPerField {

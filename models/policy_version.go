@@ -96,6 +96,8 @@ func ChangePolicy(ctx context.Context, db *gorm.DB, seed InactivityPolicy, ch Po
 			"(unités s, m, h ou d), par exemple warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d (%v)", perr)
 	case reason == "":
 		return v, false, FieldError("reason", "est obligatoire : l'historique de la règle dit pourquoi elle a changé")
+	case !utf8.ValidString(reason):
+		return v, false, errUnreadable("reason")
 	case utf8.RuneCountInString(reason) > MaxReasonLength:
 		return v, false, FieldError("reason", "ne peut dépasser %d caractères", MaxReasonLength)
 	case ch.Actor == "":

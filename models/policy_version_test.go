@@ -49,6 +49,24 @@ func TestPolicyVersions(t *testing.T) {
 		assert.Equal(t, 60*24, int(p.Offset(models.StepDeactivation).Hours()))
 	})
 
+	t.Run("a reason that is not UTF-8 is refused naming it, for the policy and the limits, and records nothing", func(t *testing.T) {
+		db := modeltest.NewDB(t)
+		_, _, err := models.ChangePolicy(t.Context(), db, seed, models.PolicyChange{
+			Policy: "warn1=30d,warn2=45d,deactivate=60d,notice=75d,delete=90d", Reason: "d\xe9cision", Actor: "alix"})
+		var fe *models.Error
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "reason", fe.Field)
+		_, _, err = models.ChangeLimits(t.Context(), db, models.DefaultLimits(), models.LimitsChange{
+			Limits: models.LimitsOf(30, 40, 400), Reason: "d\xe9cision", Actor: "alix"})
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "reason", fe.Field)
+		var n int64
+		require.NoError(t, db.Model(&models.PolicyVersion{}).Where("version > 1").Count(&n).Error)
+		assert.Zero(t, n)
+		require.NoError(t, db.Model(&models.LimitsVersion{}).Where("version > 1").Count(&n).Error)
+		assert.Zero(t, n)
+	})
+
 	t.Run("two changes at once: one wins, the other is a conflict and records nothing", func(t *testing.T) {
 		db := modeltest.NewDB(t)
 		_, err := models.CurrentPolicy(t.Context(), db, seed)
