@@ -35,10 +35,13 @@ func (s *space) mailPeople(ctx workflow.Context, in mail.SendInput) {
 		s.mail(ctx, in)
 		return
 	}
-	admins := s.readAdmins(ctx)
+	s.mailWithAdmins(ctx, in, s.readAdmins(ctx))
+}
+
+// mailWithAdmins sends a mail to the contact, then a copy to each admin's address.
+func (s *space) mailWithAdmins(ctx workflow.Context, in mail.SendInput, admins []models.Sealed) {
 	s.mail(ctx, in)
 	for _, to := range admins {
-		in := in
 		in.AdminTo = to
 		s.mail(ctx, in)
 	}

@@ -606,12 +606,7 @@ func (s *space) delete(ctx workflow.Context, in ActionInput) error {
 	if in.Actor == models.ActorSystem {
 		contactReason = "" // the mail explains inactivity itself
 	}
-	deleted := mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now}
-	s.mail(ctx, deleted)
-	for _, to := range admins {
-		deleted.AdminTo = to
-		s.mail(ctx, deleted)
-	}
+	s.mailWithAdmins(ctx, mail.SendInput{Kind: mail.KindDeleted, Actor: in.Actor, Reason: contactReason, DeletionAt: now}, admins)
 	s.mail(ctx, mail.SendInput{Kind: mail.KindDeletedModerators, Actor: in.Actor, Reason: in.Reason, DeletionAt: now})
 	if err := s.record(ctx, database.RecordTransitionInput{Status: models.StatusDeleted, Actor: in.Actor,
 		Action: UpdateDelete, Reason: in.Reason, Schedule: &database.Schedule{}}); err != nil {
