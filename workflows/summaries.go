@@ -108,15 +108,15 @@ func spaceDetails(slug, domain string, status models.Status, sc *database.Schedu
 	return b.String()
 }
 
-// stepTimerSummary is the UI's line for the timer that waits for the policy's next
-// step: "attente : 1er avertissement le 5 mars 2026 à 10 h 00", in Paris time as the
-// mails say it.
 // waitAnswers is how a fleet workflow waits, at most tick, for the answers of its
 // spaces: the UI's line for that timer says whose.
 func waitAnswers(tick time.Duration, whose string) workflow.AwaitOptions {
 	return workflow.AwaitOptions{Timeout: tick, TimerOptions: workflow.TimerOptions{Summary: "attente : réponses " + whose}}
 }
 
+// stepTimerSummary is the UI's line for the timer that waits for the policy's next
+// step: "attente : 1er avertissement le 5 mars 2026 à 10 h 00", in Paris time as the
+// mails say it.
 func stepTimerSummary(sc *database.Schedule) string {
 	s := "attente : " + words(stepWords, sc.NextStep)
 	if at, err := models.FrenchDateTime(sc.NextStepAt); err == nil {
