@@ -346,12 +346,20 @@ func (v *consoleView) OfficeSuites() []models.OfficeSuite { return models.Office
 
 // Query returns the URL of a list's page: the list's parameters and ?page=.
 func (v *consoleView) Query(path string, params url.Values, page int) string {
+	if page > 1 {
+		return listURL(path, params, "page", strconv.Itoa(page))
+	}
+	return listURL(path, params, "", "")
+}
+
+// listURL is path with a list's parameters and, when key is set, key=value.
+func listURL(path string, params url.Values, key, value string) string {
 	q := url.Values{}
 	for k, vs := range params {
 		q[k] = vs
 	}
-	if page > 1 {
-		q.Set("page", strconv.Itoa(page))
+	if key != "" {
+		q.Set(key, value)
 	}
 	if len(q) == 0 {
 		return path
@@ -374,12 +382,7 @@ func (v *consoleView) ListPager(path string, params url.Values, page int, total 
 		p.Prev = v.Query(path, params, page-1)
 	}
 	if next != "" {
-		q := url.Values{}
-		for k, vs := range params {
-			q[k] = vs
-		}
-		q.Set("cursor", next)
-		p.Next = path + "?" + q.Encode()
+		p.Next = listURL(path, params, "cursor", next)
 	}
 	return p
 }
