@@ -162,20 +162,21 @@ type LimitsChange struct {
 func (ch LimitsChange) Validate() error {
 	var errs FieldErrors
 	errs.Add(ch.Limits.Validate())
-	errs.Add(checkLimitsReason(ch.Reason))
+	errs.Add(checkChangeReason(ch.Reason, "l'historique dit pourquoi les limites ont changé"))
 	if ch.Actor == "" {
 		errs.Add(FieldError("actor", "l'auteur du changement est obligatoire"))
 	}
 	return errs.Err()
 }
 
-// checkLimitsReason requires a reason of at most MaxReasonLength characters: the history of
-// the limits says why they changed.
-func checkLimitsReason(reason string) error {
+// checkChangeReason requires the reason of a change of the fleet's rules (the limits,
+// the inactivity policy): a text of at most MaxReasonLength characters, which why says
+// the history keeps.
+func checkChangeReason(reason, why string) error {
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		return FieldError("reason", "est obligatoire : l'historique dit pourquoi les limites ont changé")
+		return FieldError("reason", "est obligatoire : %s", why)
 	case !utf8.ValidString(reason):
 		return errUnreadable("reason")
 	case utf8.RuneCountInString(reason) > MaxReasonLength:

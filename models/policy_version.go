@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -90,17 +89,12 @@ type PolicyChange struct {
 func ChangePolicy(ctx context.Context, db *gorm.DB, seed InactivityPolicy, ch PolicyChange) (v PolicyVersion, changed bool, err error) {
 	p, perr := ParseInactivityPolicy(strings.TrimSpace(ch.Policy))
 	reason := strings.TrimSpace(ch.Reason)
-	switch {
-	case perr != nil:
+	if perr != nil {
 		return v, false, FieldError("policy", "doit donner les cinq étapes dans l'ordre, en durées strictement croissantes "+
 			"(unités s, m, h ou d), par exemple warn1=60d,warn2=75d,deactivate=90d,notice=105d,delete=120d (%v)", perr)
-	case reason == "":
-		return v, false, FieldError("reason", "est obligatoire : l'historique de la règle dit pourquoi elle a changé")
-	case !utf8.ValidString(reason):
-		return v, false, errUnreadable("reason")
-	case utf8.RuneCountInString(reason) > MaxReasonLength:
-		return v, false, FieldError("reason", "ne peut dépasser %d caractères", MaxReasonLength)
-	case ch.Actor == "":
+	} else if err := checkChangeReason(reason, "l'historique de la règle dit pourquoi elle a changé"); err != nil {
+		return v, false, err
+	} else if ch.Actor == "" {
 		return v, false, FieldError("actor", "l'auteur du changement est obligatoire")
 	}
 	cur, err := CurrentPolicy(ctx, db, seed)
