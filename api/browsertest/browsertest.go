@@ -354,12 +354,21 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9._-]+`)
 // own (the Temporal UI), whose accessibility is not ours to answer for.
 func (tab *Tab) Screenshot(tb testing.TB, name string) {
 	tb.Helper()
+	tab.Run(tb, chromedp.EmulateViewport(Desktop, 900))
+	tab.shot(tb, name, Desktop)
+}
+
+// shot writes a full-page screenshot of the page as it is, <name>-<width>.png, and
+// returns its file.
+func (tab *Tab) shot(tb testing.TB, name string, width int) string {
+	tb.Helper()
 	var png []byte
-	tab.Run(tb, chromedp.EmulateViewport(Desktop, 900), chromedp.FullScreenshot(&png, 100))
-	file := filepath.Join(tab.b.shots, fmt.Sprintf("%s-%d.png", unsafeName.ReplaceAllString(strings.ToLower(name), "-"), Desktop))
+	tab.Run(tb, chromedp.FullScreenshot(&png, 100)) // 100: PNG, lossless
+	file := filepath.Join(tab.b.shots, fmt.Sprintf("%s-%d.png", unsafeName.ReplaceAllString(strings.ToLower(name), "-"), width))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		tb.Errorf("screenshot %s: %v", file, err)
 	}
+	return file
 }
 
 // Check looks at the page as a reviewer would, at each width (Desktop and Phone when
@@ -372,20 +381,14 @@ func (tab *Tab) Check(tb testing.TB, name string, widths ...int) {
 	if len(widths) == 0 {
 		widths = []int{Desktop, Phone}
 	}
-	name = unsafeName.ReplaceAllString(strings.ToLower(name), "-")
 	for _, w := range widths {
-		var png []byte
 		var overflow int
 		tab.Run(tb,
 			chromedp.EmulateViewport(int64(w), 900),
 			chromedp.WaitReady("body", chromedp.ByQuery),
 			chromedp.Evaluate(`document.documentElement.scrollWidth - document.documentElement.clientWidth`, &overflow),
-			chromedp.FullScreenshot(&png, 100), // 100: PNG, lossless
 		)
-		file := filepath.Join(tab.b.shots, fmt.Sprintf("%s-%d.png", name, w))
-		if err := os.WriteFile(file, png, 0o644); err != nil {
-			tb.Errorf("screenshot %s: %v", file, err)
-		}
+		file := tab.shot(tb, name, w)
 		if overflow > 0 {
 			tb.Errorf("page %q at %d px is %d px wider than the screen (see %s)", name, w, overflow, file)
 		}
