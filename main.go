@@ -45,8 +45,9 @@ Commands:
                                          they sign in to the console (README.md)
   bench-provision [--spaces N]           submit and accept N applications, and report
   bench-idle [--spaces N]                bring N active spaces under watch, and report
-  bench-upgrade [--spaces N --concurrency C --occ T]
-                                         upgrade N simulated spaces, C at once, and report
+  bench-upgrade [--spaces N --concurrency C --occ T --profile DIR]
+                                         upgrade N simulated spaces, C at once, and report;
+                                         DIR gets the worker's CPU and heap profiles
   bench-backup [--spaces N --size BYTES --concurrency C]
                                          back up N simulated spaces, dumps of BYTES
                                          each, C at once, and report
@@ -233,6 +234,7 @@ func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout 
 	spaces := fs.Int("spaces", 200, "spaces to upgrade")
 	concurrency := fs.Int("concurrency", 20, "spaces upgrading at once")
 	occ := fs.Duration("occ", 2*time.Second, "how long the simulated occ upgrade of one space takes")
+	profile := fs.String("profile", "", "directory where the worker's CPU and heap profiles of the run are written")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -240,7 +242,7 @@ func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout 
 		return usageError("--spaces and --concurrency must be at least 1, --occ positive")
 	}
 	r, err := bench.Upgrade(ctx, bench.UpgradeOptions{Config: cfg, Spaces: *spaces, Concurrency: *concurrency, OCC: *occ,
-		Output: stdout, Logger: logger})
+		Profile: *profile, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -260,7 +262,7 @@ func runCron(ctx context.Context, cfg models.Config, logger *slog.Logger) error 
 	}
 	reg := metrics.New(logger)
 	defer reg.Close()
-	if err := reg.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
+	if err := reg.Serve(ctx, cfg.MetricsAddr, cfg.MetricsPprof, logger); err != nil {
 		return err
 	}
 	r, err := cron.New(cron.Options{DB: db, Driver: driver, Config: cfg.Cron, Logger: logger, Metrics: reg})

@@ -60,7 +60,10 @@ type Config struct {
 	APIAddr           string    // API_ADDR
 	// MetricsAddr is where the worker and the cron runner serve /metrics (the API serves
 	// it on API_ADDR); "" serves none. Each process on one machine needs its own.
-	MetricsAddr    string   // METRICS_ADDR
+	MetricsAddr string // METRICS_ADDR
+	// MetricsPprof also serves Go's profiles (/debug/pprof/) on MetricsAddr, for an
+	// operator or a benchmark profiling the worker; off by default.
+	MetricsPprof   bool     // METRICS_PPROF
 	TrustedProxies []string // TRUSTED_PROXIES, comma-separated addresses or CIDRs
 	SubmitRate     int      // SUBMIT_RATE: applications per client address and hour
 	SecretKey      []byte   // SECRET_KEY: 32 bytes, base64; seals secrets in workflow history
@@ -209,6 +212,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.str("TEMPORAL_UI_URL", &c.TemporalUIURL)
 	e.str("API_ADDR", &c.APIAddr)
 	e.str("METRICS_ADDR", &c.MetricsAddr)
+	e.boolean("METRICS_PPROF", &c.MetricsPprof)
 	e.list("NEXTCLOUD_APPS", &c.NextcloudApps)
 	e.list("TRUSTED_PROXIES", &c.TrustedProxies)
 	e.integer("SUBMIT_RATE", &c.SubmitRate)

@@ -279,7 +279,7 @@ func Run(ctx context.Context, cfg models.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
-	if err := reg.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
+	if err := reg.Serve(ctx, cfg.MetricsAddr, cfg.MetricsPprof, logger); err != nil {
 		return err
 	}
 	w, err := New(Options{Config: cfg, DB: db, Client: c, Logger: logger, Metrics: reg})

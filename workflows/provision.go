@@ -131,16 +131,20 @@ func (s *space) provision(ctx workflow.Context) (adminUser string, password mode
 // failureMessage says what went wrong, once. Temporal turns every level of a wrapped
 // activity error into a failure of its own, and the Error of each repeats the text of
 // those below it; the outermost application error's message already holds the whole
-// chain, with its context.
+// chain, with its context. A local activity's error comes back as it was returned,
+// inside the activity error: its own text is the message.
 func failureMessage(err error) string {
-	cause := err
-	if act, ok := err.(*temporal.ActivityError); ok && act.Unwrap() != nil {
-		cause = act.Unwrap()
+	act, ok := err.(*temporal.ActivityError)
+	if !ok || act.Unwrap() == nil {
+		return err.Error()
 	}
-	if app, ok := cause.(*temporal.ApplicationError); ok && app.Message() != "" {
+	if app, ok := act.Unwrap().(*temporal.ApplicationError); ok && app.Message() != "" {
 		return app.Message()
 	}
-	return err.Error()
+	if _, ok := act.Unwrap().(*temporal.TimeoutError); ok {
+		return err.Error() // which activity timed out matters
+	}
+	return act.Unwrap().Error()
 }
 
 func (s *space) deleteBucket(uctx workflow.Context) error {

@@ -72,6 +72,7 @@ type harness struct {
 	activities   *nextcloud.Activities
 	nc           instanceView
 	upgradeSteps []string
+	remoteSteps  []string // the steps run as activities, not local ones
 	failStep     map[string]error
 	// stepErr, when set, says whether a step fails before it reaches the simulator,
 	// given its input (after failStep).
@@ -252,6 +253,9 @@ func (h *harness) newEnv(elapsed time.Duration) {
 // and keeps what the simulator says of the instance after it.
 func (h *harness) runUpgradeStep(ctx context.Context, in nextcloud.UpgradeStepInput) (nextcloud.UpgradeStepResult, error) {
 	h.upgradeSteps = append(h.upgradeSteps, in.Step)
+	if !activity.GetInfo(ctx).IsLocalActivity {
+		h.remoteSteps = append(h.remoteSteps, in.Step)
+	}
 	if err := cmp.Or(h.failStep[in.Step], h.failStep[in.Step+"@"+in.Version]); err != nil {
 		return nextcloud.UpgradeStepResult{}, err
 	} else if h.stepErr != nil {

@@ -38,6 +38,8 @@ func TestSpaceUpgrade(t *testing.T) {
 		assert.Equal(t, []string{"maintenance", "cron", "snapshot", "switch-code", "upgrade", "health", "maintenance", "web",
 			"cron", "post-upgrade", "drop-snapshot"}, h.upgradeSteps,
 			"checked over HTTP out of maintenance; slow optional steps run after the space is back in service")
+		assert.Equal(t, []string{"snapshot", "upgrade", "post-upgrade"}, h.remoteSteps,
+			"the short steps are local activities, without a round trip through the task queue")
 		assert.Equal(t, "32.0.0", st.NextcloudVersion)
 		assert.False(t, h.nc.maintenance, "out of maintenance")
 		assert.True(t, h.nc.cron, "cron back")

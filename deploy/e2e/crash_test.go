@@ -149,6 +149,15 @@ func TestWorkerCrashEndToEnd(t *testing.T) {
 		}
 		assert.True(t, found, "%+v", list)
 	})
+
+	// RECORD_HISTORIES=dir keeps what this test ran, for the replay test: an upgrade
+	// whose short steps are local activities, its occ upgrade run again on another
+	// worker.
+	if dir := os.Getenv("RECORD_HISTORIES"); dir != "" {
+		time.Sleep(3 * time.Second) // the steps after the upgrade, once in service
+		s.recordHistories(dir, "v6-upgraded-after-worker-loss", workflows.SpaceWorkflowID(upgraded))
+		s.recordHistories(dir, "v6-fleet-upgrade", workflows.UpgradeWorkflowID(started.ID))
+	}
 }
 
 // callInBackground sends a moderator's request to the API without waiting for its

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -179,9 +180,9 @@ func (r *Registry) Close() error {
 }
 
 // Serve serves /metrics on addr until ctx is cancelled: the worker's and the cron
-// runner's endpoint (the API serves it on its own address). An empty addr serves
-// nothing.
-func (r *Registry) Serve(ctx context.Context, addr string, logger *slog.Logger) error {
+// runner's endpoint (the API serves it on its own address), and with withPprof Go's
+// profiles under /debug/pprof/ (METRICS_PPROF). An empty addr serves nothing.
+func (r *Registry) Serve(ctx context.Context, addr string, withPprof bool, logger *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
@@ -191,6 +192,12 @@ func (r *Registry) Serve(ctx context.Context, addr string, logger *slog.Logger) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", r.Handler())
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

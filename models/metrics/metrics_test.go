@@ -46,7 +46,7 @@ func TestRegistry(t *testing.T) {
 		l.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		require.NoError(t, r.Serve(ctx, addr, logger))
+		require.NoError(t, r.Serve(ctx, addr, false, logger))
 
 		var body string
 		require.Eventually(t, func() bool {
@@ -70,13 +70,36 @@ func TestRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("Go's profiles are served only when asked (METRICS_PPROF)", func(t *testing.T) {
+		for _, withPprof := range []bool{false, true} {
+			r := metrics.New(logger)
+			defer r.Close()
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			addr := l.Addr().String()
+			l.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			require.NoError(t, r.Serve(ctx, addr, withPprof, logger))
+			want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[withPprof]
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == want
+			}, 5*time.Second, 50*time.Millisecond, "pprof %v: want %d", withPprof, want)
+		}
+	})
+
 	t.Run("a taken address is refused, naming the variable", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		defer l.Close()
 		r := metrics.New(logger)
 		defer r.Close()
-		err = r.Serve(context.Background(), l.Addr().String(), logger)
+		err = r.Serve(context.Background(), l.Addr().String(), false, logger)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "METRICS_ADDR")
 	})

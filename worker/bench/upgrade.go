@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -21,6 +24,7 @@ type UpgradeOptions struct {
 	Spaces      int           // spaces upgraded
 	Concurrency int           // spaces upgrading at once
 	OCC         time.Duration // how long the simulated `occ upgrade` of one space takes
+	Profile     string        // a directory for the worker's CPU and heap profiles; "" for none
 	Output      io.Writer
 	Logger      *slog.Logger
 }
@@ -66,7 +70,8 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	cfg.NextcloudVersion = benchFrom
 	// About 70 history events per space: the store stays in memory.
 	stack, cleanup, err := startStack(ctx, cfg, "upgrade", false, o.Logger,
-		"NEXTCLOUD_SIM_UPGRADE_DURATION="+o.OCC.String(), "NEXTCLOUD_VERSION="+benchFrom)
+		"NEXTCLOUD_SIM_UPGRADE_DURATION="+o.OCC.String(), "NEXTCLOUD_VERSION="+benchFrom,
+		"METRICS_PPROF="+strconv.FormatBool(o.Profile != ""))
 	if err != nil {
 		return UpgradeReport{}, err
 	}
@@ -110,11 +115,23 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	if err != nil {
 		return r, fmt.Errorf("start fleet upgrade: %w", err)
 	}
+	profiled := make(chan error, 1)
+	if o.Profile != "" {
+		// The middle of the run, where the fleet is in its stride.
+		go func() { profiled <- profileWorker(ctx, stack.WorkerMetrics, o.Profile, r.Ideal()) }()
+	}
 	var p workflows.UpgradeProgress
 	if err := run.Get(ctx, &p); err != nil {
 		return r, fmt.Errorf("fleet upgrade: %w", err)
 	}
 	r.Wall = time.Since(start)
+	if o.Profile != "" {
+		if err := <-profiled; err != nil {
+			return r, err
+		}
+		fmt.Fprintf(o.Output, "bench: worker profiles in %s (go tool pprof -top %s)\n", o.Profile,
+			filepath.Join(o.Profile, "worker-cpu.pprof"))
+	}
 	r.DowntimeP50, r.DowntimeP95, r.Upgraded, r.Failed = p.DowntimeP50, p.DowntimeP95, p.Upgraded, p.Failed
 	if p.Upgraded != o.Spaces {
 		return r, fmt.Errorf("fleet upgrade ended %s with %d upgraded, %d failed, %d skipped of %d",
@@ -122,4 +139,53 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	}
 	r.Floor.EventsPerSpace, err = EventsPerSpace(ctx, c, watchedSample(o.Spaces), []string{workflows.UpgradeWorkflowID(id)}, o.Spaces)
 	return r, err
+}
+
+// profileWorker writes the worker's CPU profile of the middle half of a run expected
+// to last about ideal, then its heap profile, to dir, from the worker's metrics address
+// (METRICS_PPROF).
+func profileWorker(ctx context.Context, addr, dir string, ideal time.Duration) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(ideal / 4):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	seconds := max(int(ideal.Seconds()/2), 1)
+	for name, path := range map[string]string{
+		"worker-cpu.pprof":  fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds),
+		"worker-heap.pprof": "/debug/pprof/heap",
+	} {
+		if err := fetchTo(ctx, "http://"+addr+path, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("worker profile %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// fetchTo writes the body of a GET of url to file.
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
