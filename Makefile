@@ -194,8 +194,8 @@ clean-dev: ## Delete the local servers' data in .dev/ (workflows, buckets).
 SPACES ?=
 
 .PHONY: bench-provision
-bench-provision: build tools ## Submit and accept SPACES applications (default 1000) through the API and report.
-	bin/jardinier bench-provision --spaces $(or $(SPACES),1000)
+bench-provision: build tools $(if $(CLUSTER),cluster-tools) ## Submit and accept SPACES applications (default 1000) through the API and report; CLUSTER=1 on the real Temporal server.
+	bin/jardinier bench-provision --spaces $(or $(SPACES),1000) $(if $(CLUSTER),--cluster)
 
 .PHONY: bench-idle
 bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watch on the dev server and report.
@@ -217,8 +217,8 @@ bench-stats: ## Make the yearly statistics over 100,000 records and 10,000 space
 	go test ./models/ -run '^$$' -bench BenchmarkYearlyStats -benchtime 20x
 
 .PHONY: bench-upgrade
-bench-upgrade: build tools ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report.
-	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s)
+bench-upgrade: build tools $(if $(CLUSTER),cluster-tools) ## Upgrade SPACES simulated spaces (200), CONCURRENCY at once (20), each occ upgrade taking OCC (2s), and report; CLUSTER=1 on the real Temporal server, PROFILE=dir for the worker's profiles.
+	bin/jardinier bench-upgrade --spaces $(or $(SPACES),200) --concurrency $(or $(CONCURRENCY),20) --occ $(or $(OCC),2s) $(if $(CLUSTER),--cluster) $(if $(PROFILE),--profile $(PROFILE))
 
 .PHONY: bench-backup
 bench-backup: build tools ## Back up SPACES simulated spaces (200), dumps of SIZE bytes (20 MiB), CONCURRENCY at once (4), and report spaces per hour and a night of 10,000.

@@ -43,11 +43,12 @@ Commands:
                                          create a moderator (ROLE: moderator or admin)
                                          and print their API token; with an address,
                                          they sign in to the console (README.md)
-  bench-provision [--spaces N]           submit and accept N applications, and report
+  bench-provision [--spaces N --cluster] submit and accept N applications, and report
   bench-idle [--spaces N]                bring N active spaces under watch, and report
-  bench-upgrade [--spaces N --concurrency C --occ T --profile DIR]
+  bench-upgrade [--spaces N --concurrency C --occ T --profile DIR --cluster]
                                          upgrade N simulated spaces, C at once, and report;
-                                         DIR gets the worker's CPU and heap profiles
+                                         DIR gets the worker's CPU and heap profiles;
+                                         --cluster: on the real Temporal server
   bench-backup [--spaces N --size BYTES --concurrency C]
                                          back up N simulated spaces, dumps of BYTES
                                          each, C at once, and report
@@ -174,6 +175,7 @@ func benchProvision(ctx context.Context, cfg models.Config, args []string, stdou
 	fs := flag.NewFlagSet("bench-provision", flag.ContinueOnError)
 	spaces := fs.Int("spaces", 1000, "applications to submit and accept")
 	clients := fs.Int("concurrency", 16, "HTTP clients at once")
+	onCluster := fs.Bool("cluster", false, "run on the real Temporal server of make cluster, not the development server")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -181,7 +183,7 @@ func benchProvision(ctx context.Context, cfg models.Config, args []string, stdou
 		return usageError("--spaces and --concurrency must be at least 1")
 	}
 	r, err := bench.Provision(ctx, bench.ProvisionOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
-		Output: stdout, Logger: logger})
+		Cluster: *onCluster, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -235,6 +237,7 @@ func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout 
 	concurrency := fs.Int("concurrency", 20, "spaces upgrading at once")
 	occ := fs.Duration("occ", 2*time.Second, "how long the simulated occ upgrade of one space takes")
 	profile := fs.String("profile", "", "directory where the worker's CPU and heap profiles of the run are written")
+	onCluster := fs.Bool("cluster", false, "run on the real Temporal server of make cluster, not the development server")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -242,7 +245,7 @@ func benchUpgrade(ctx context.Context, cfg models.Config, args []string, stdout 
 		return usageError("--spaces and --concurrency must be at least 1, --occ positive")
 	}
 	r, err := bench.Upgrade(ctx, bench.UpgradeOptions{Config: cfg, Spaces: *spaces, Concurrency: *concurrency, OCC: *occ,
-		Profile: *profile, Output: stdout, Logger: logger})
+		Profile: *profile, Cluster: *onCluster, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -22,6 +23,7 @@ const floorDuration = 3 * time.Second
 // Floor is the engine's ceiling measured on the server of the run, and the history
 // the run caused per space: a benchmark's ratio reads against these.
 type Floor struct {
+	Server         string  // the Temporal server measured: "cluster" for the real one, else the development server
 	ActivitiesPerS float64 // a chain of no-op activities, one after the other
 	LocalPerS      float64 // the same chain as local activities
 	EventsPerSpace float64 // history events per space, from a sample of histories
@@ -29,8 +31,8 @@ type Floor struct {
 
 // String is the floor's part of a benchmark's line.
 func (f Floor) String() string {
-	return fmt.Sprintf("floor_activities_per_s=%.0f floor_local_per_s=%.0f events_per_space=%.0f",
-		f.ActivitiesPerS, f.LocalPerS, f.EventsPerSpace)
+	return fmt.Sprintf("server=%s floor_activities_per_s=%.0f floor_local_per_s=%.0f events_per_space=%.0f",
+		cmp.Or(f.Server, "dev"), f.ActivitiesPerS, f.LocalPerS, f.EventsPerSpace)
 }
 
 // floorInput is one chain: Steps activities, local or not.

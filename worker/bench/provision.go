@@ -35,6 +35,7 @@ type ProvisionOptions struct {
 	Config      models.Config // DatabaseURL names the server; the run uses its own database on it
 	Spaces      int           // applications submitted and accepted
 	Concurrency int           // HTTP clients at once
+	Cluster     bool          // on the real Temporal server (deploy/cluster), not the development server
 	Output      io.Writer     // progress and the final line
 	Logger      *slog.Logger
 }
@@ -59,7 +60,7 @@ func (r ProvisionReport) String() string {
 // Provision submits and accepts o.Spaces applications through the API of a fresh stack
 // and waits until every space is active.
 func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error) {
-	stack, cleanup, err := startBenchStack(ctx, o.Config, "provision", o.Logger, o.Output)
+	stack, cleanup, err := startRunStack(ctx, o.Config, "provision", true, o.Cluster, o.Logger)
 	if err != nil {
 		return ProvisionReport{}, err
 	}
@@ -81,6 +82,9 @@ func Provision(ctx context.Context, o ProvisionOptions) (ProvisionReport, error)
 	floor, err := MeasureFloor(ctx, c)
 	if err != nil {
 		return ProvisionReport{}, err
+	}
+	if o.Cluster {
+		floor.Server = "cluster"
 	}
 	base := "http://" + cfg.APIAddr + "/api/v1"
 	httpc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}

@@ -25,6 +25,7 @@ type UpgradeOptions struct {
 	Concurrency int           // spaces upgrading at once
 	OCC         time.Duration // how long the simulated `occ upgrade` of one space takes
 	Profile     string        // a directory for the worker's CPU and heap profiles; "" for none
+	Cluster     bool          // on the real Temporal server (deploy/cluster), not the development server
 	Output      io.Writer
 	Logger      *slog.Logger
 }
@@ -69,9 +70,9 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	cfg := o.Config
 	cfg.NextcloudVersion = benchFrom
 	// About 70 history events per space: the store stays in memory.
-	stack, cleanup, err := startStack(ctx, cfg, "upgrade", false, o.Logger,
-		"NEXTCLOUD_SIM_UPGRADE_DURATION="+o.OCC.String(), "NEXTCLOUD_VERSION="+benchFrom,
-		"METRICS_PPROF="+strconv.FormatBool(o.Profile != ""))
+	env := []string{"NEXTCLOUD_SIM_UPGRADE_DURATION=" + o.OCC.String(), "NEXTCLOUD_VERSION=" + benchFrom,
+		"METRICS_PPROF=" + strconv.FormatBool(o.Profile != "")}
+	stack, cleanup, err := startRunStack(ctx, cfg, "upgrade", false, o.Cluster, o.Logger, env...)
 	if err != nil {
 		return UpgradeReport{}, err
 	}
@@ -85,6 +86,9 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 	floor, err := MeasureFloor(ctx, c)
 	if err != nil {
 		return UpgradeReport{}, err
+	}
+	if o.Cluster {
+		floor.Server = "cluster"
 	}
 
 	// The worker's simulator reads each space's state from its directory when it first
