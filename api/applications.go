@@ -317,6 +317,8 @@ type listResponse[T any] struct {
 	TotalCapped bool `json:"total_capped,omitempty"`
 	// NextCursor opens the next page of the lists read by keyset; "" on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
+	// PrevCursor opens the previous page the same way; "" on the first page.
+	PrevCursor string `json:"prev_cursor,omitempty"`
 }
 
 // pageParam reads ?page= (from 1).
@@ -400,14 +402,19 @@ func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (lis
 		return resp, err
 	}
 	resp.Page, resp.Items = max(aq.Page, 1), []applicationSummary{}
-	resp.NextCursor, err = readPage(q.Select("applications.id, applications.slug, applications.organization_name, "+
+	resp.NextCursor, resp.PrevCursor, err = readPage(q.Select("applications.id, applications.slug, applications.organization_name, "+
 		"applications.organization_type, spaces.status, applications.contact_email, applications.created_at AS submitted_at"),
-		aq.listPage, "applications.created_at DESC, applications.id",
-		func(q *gorm.DB, c *listCursor) *gorm.DB {
+		aq.listPage, keyset[applicationSummary]{
+			order: "applications.created_at DESC, applications.id", reverse: "applications.created_at, applications.id DESC",
 			// The order mixes directions: the bound on created_at is what the index reads.
-			return q.Where("applications.created_at <= ? AND (applications.created_at < ? OR applications.id > ?)", c.At, c.At, c.Key)
-		},
-		func(a *applicationSummary) (time.Time, string) { return a.SubmittedAt, a.ID }, &resp.Items)
+			after: func(q *gorm.DB, c *listCursor) *gorm.DB {
+				return q.Where("applications.created_at <= ? AND (applications.created_at < ? OR applications.id > ?)", c.At, c.At, c.Key)
+			},
+			before: func(q *gorm.DB, c *listCursor) *gorm.DB {
+				return q.Where("applications.created_at >= ? AND (applications.created_at > ? OR applications.id < ?)", c.At, c.At, c.Key)
+			},
+			keyOf: func(a *applicationSummary) (time.Time, string) { return a.SubmittedAt, a.ID },
+		}, &resp.Items)
 	return resp, err
 }
 

@@ -375,11 +375,14 @@ type pager struct {
 }
 
 // ListPager returns the links of a list read by keyset (applications, spaces): the
-// next page through the cursor the list gave, the previous one by its number.
-func (v *consoleView) ListPager(path string, params url.Values, page int, total int64, capped bool, next string) pager {
+// next and the previous pages through the cursors the list gave.
+func (v *consoleView) ListPager(path string, params url.Values, page int, total int64, capped bool, next, prev string) pager {
 	p := pager{Page: page, Pages: max(pagesOf(total), page), More: capped}
-	if page > 1 {
-		p.Prev = v.Query(path, params, page-1)
+	switch {
+	case page == 2:
+		p.Prev = v.Query(path, params, 1) // the first page, as the menu links it
+	case prev != "":
+		p.Prev = listURL(path, params, "cursor", prev)
 	}
 	if next != "" {
 		p.Next = listURL(path, params, "cursor", next)

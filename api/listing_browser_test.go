@@ -55,6 +55,16 @@ func TestLongListsInABrowser(t *testing.T) {
 			assert.Contains(t, tab.Text(t, "nav.pager"), "Page 2 sur plus de "+strconv.Itoa(listCountCap/pageSize))
 			assert.Contains(t, tab.Text(t, "nav.pager"), "Page précédente")
 			tab.Check(t, l.shot+"-page-2")
+
+			// Back from page 3 by its cursor too, not by skipping two pages.
+			first := tab.Text(t, "tbody tr")
+			tab.Leave(t, chromedp.Click(`nav.pager a[rel=next]`, chromedp.ByQuery))
+			assert.Contains(t, tab.Text(t, "nav.pager"), "Page 3 sur")
+			tab.Leave(t, chromedp.Click(`nav.pager a[rel=prev]`, chromedp.ByQuery))
+			assert.Contains(t, tab.URL(t), "cursor=")
+			assert.NotContains(t, tab.URL(t), "page=")
+			assert.Contains(t, tab.Text(t, "nav.pager"), "Page 2 sur")
+			assert.Equal(t, first, tab.Text(t, "tbody tr"), "the same page 2")
 		})
 	}
 }

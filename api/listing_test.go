@@ -39,6 +39,28 @@ func walkList[T any](t *testing.T, f *fixture, path string) []listResponse[T] {
 	}
 }
 
+// walkBack follows prev_cursor from the last of pages (as walkList returned them)
+// back to the first, and checks each page against the one read forward.
+func walkBack[T any](t *testing.T, f *fixture, path string, pages []listResponse[T]) {
+	t.Helper()
+	u, err := url.Parse(path)
+	require.NoError(t, err)
+	page := pages[len(pages)-1]
+	for i := len(pages) - 2; i >= 0; i-- {
+		require.NotEmpty(t, page.PrevCursor, "page %d has no way back", i+2)
+		q := u.Query()
+		q.Set("cursor", page.PrevCursor)
+		w := f.do("GET", u.Path+"?"+q.Encode(), f.mod, nil)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		page = listResponse[T]{}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &page))
+		assert.Equal(t, i+1, page.Page)
+		assert.Equal(t, pages[i].Items, page.Items, "page %d read back", i+1)
+		assert.Equal(t, pages[i].NextCursor, page.NextCursor, "page %d read back", i+1)
+	}
+	assert.Empty(t, page.PrevCursor, "the first page has nothing before it")
+}
+
 func TestListPagesByCursor(t *testing.T) {
 	f := newFixture(t)
 	const n = listCountCap + 120
@@ -64,6 +86,17 @@ func TestListPagesByCursor(t *testing.T) {
 			}
 		}
 		assert.Len(t, seen, n)
+	})
+
+	t.Run("prev_cursor goes back through the same pages, to the first", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/applications?status=submitted", "/api/v1/applications"} {
+			pages := walkList[applicationSummary](t, f, path)
+			require.Greater(t, len(pages), 3)
+			assert.Empty(t, pages[0].PrevCursor)
+			walkBack(t, f, path, pages)
+		}
+		pages := walkList[spaceView](t, f, "/api/v1/spaces")
+		walkBack(t, f, "/api/v1/spaces", pages)
 	})
 
 	t.Run("a page by its number is the page its cursor opens", func(t *testing.T) {
@@ -113,6 +146,8 @@ func TestListPagesByCursor(t *testing.T) {
 			"/api/v1/applications?cursor=pas-un-curseur",
 			"/api/v1/applications?cursor=" + enc("2|hier|x"),
 			"/api/v1/applications?cursor=" + enc("0|2025-01-01T00:00:00Z|00000000-0000-0000-0000-000000000000"),
+			"/api/v1/applications?cursor=" + enc("<0|2025-01-01T00:00:00Z|00000000-0000-0000-0000-000000000000"),
+			"/api/v1/applications?cursor=" + enc("1|2025-01-01T00:00:00Z|00000000-0000-0000-0000-000000000000"),
 			"/api/v1/applications?cursor=" + spacesPage.NextCursor, // a space's cursor holds no application
 			"/api/v1/applications?page=2&cursor=" + spacesPage.NextCursor,
 			"/api/v1/spaces?cursor=" + enc("2|2025-01-01T00:00:00Z|asso-000001"),

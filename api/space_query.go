@@ -161,15 +161,22 @@ func (s *Server) findSpaces(ctx context.Context, sq spaceQuery) (*listResponse[s
 	}
 	var rows []models.Space
 	resp.Page = max(sq.Page, 1)
-	if resp.NextCursor, err = readPage(q, sq.listPage, "spaces.submitted_at DESC, spaces.id DESC",
-		func(q *gorm.DB, c *listCursor) *gorm.DB {
-			id, _ := strconv.ParseUint(c.Key, 10, 64) // checked by spaceQueryOf
-			return q.Where("(spaces.submitted_at, spaces.id) < (?, ?)", c.At, id)
+	id := func(c *listCursor) uint64 {
+		id, _ := strconv.ParseUint(c.Key, 10, 64) // checked by spaceQueryOf
+		return id
+	}
+	if resp.NextCursor, resp.PrevCursor, err = readPage(q, sq.listPage, keyset[models.Space]{
+		order: "spaces.submitted_at DESC, spaces.id DESC", reverse: "spaces.submitted_at, spaces.id",
+		after: func(q *gorm.DB, c *listCursor) *gorm.DB {
+			return q.Where("(spaces.submitted_at, spaces.id) < (?, ?)", c.At, id(c))
 		},
-		func(sp *models.Space) (time.Time, string) {
+		before: func(q *gorm.DB, c *listCursor) *gorm.DB {
+			return q.Where("(spaces.submitted_at, spaces.id) > (?, ?)", c.At, id(c))
+		},
+		keyOf: func(sp *models.Space) (time.Time, string) {
 			return sp.SubmittedAt, strconv.FormatUint(uint64(sp.ID), 10)
 		},
-		&rows); err != nil {
+	}, &rows); err != nil {
 		return nil, err
 	}
 	resp.Items = make([]spaceView, 0, len(rows))
