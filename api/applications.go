@@ -398,7 +398,7 @@ func (s *Server) findApplications(ctx context.Context, aq applicationQuery) (lis
 	}
 	q = q.Session(&gorm.Session{}) // the count and the page each build on it
 	var err error
-	if resp.Total, resp.TotalCapped, err = countUpTo(db, q); err != nil {
+	if resp.Total, resp.TotalCapped, err = countUpTo(db, q, countCap(strings.TrimSpace(aq.Search))); err != nil {
 		return resp, err
 	}
 	resp.Page, resp.Items = max(aq.Page, 1), []applicationSummary{}

@@ -91,13 +91,28 @@ func listPageParam(c *gin.Context, validKey func(string) bool) (listPage, error)
 	return listPage{Page: at.Page, Cursor: at}, nil
 }
 
-// countUpTo counts the rows of q, stopping at listCountCap: capped says there are more.
-func countUpTo(db, q *gorm.DB) (n int64, capped bool, err error) {
-	if err := db.Table("(?) AS capped", q.Select("1").Limit(listCountCap+1)).Count(&n).Error; err != nil {
+// searchCountCap is where a list stops counting when it is searched: a search that
+// matches a tenth of 100,000 applications tested the pattern on about 10,000 of them
+// to count to 1,000, and a moderator who reads "plus de 200" narrows the search rather
+// than pages through it.
+const searchCountCap = 200
+
+// countCap is where a list stops counting: searchCountCap for a search, else
+// listCountCap.
+func countCap(search string) int {
+	if search != "" {
+		return searchCountCap
+	}
+	return listCountCap
+}
+
+// countUpTo counts the rows of q, stopping at limit: capped says there are more.
+func countUpTo(db, q *gorm.DB, limit int) (n int64, capped bool, err error) {
+	if err := db.Table("(?) AS capped", q.Select("1").Limit(limit+1)).Count(&n).Error; err != nil {
 		return 0, false, err
 	}
-	if n > listCountCap {
-		return listCountCap, true, nil
+	if n > int64(limit) {
+		return int64(limit), true, nil
 	}
 	return n, false, nil
 }

@@ -45,7 +45,7 @@ func TestLongListsInABrowser(t *testing.T) {
 		{"/moderation/demandes", "console-demandes-plus-de-1000", "Plus de 1\u202f000 demandes."},
 		{"/moderation/espaces", "console-espaces-plus-de-1000", "Plus de 1\u202f000 espaces."},
 	} {
-		t.Run(l.path+" dit « plus de » et suit la page suivante par son curseur", func(t *testing.T) {
+		t.Run(l.path+" dit « plus de » et suit les pages suivante et précédente par leur curseur", func(t *testing.T) {
 			tab.Open(t, srv.URL+l.path)
 			assert.Contains(t, tab.TextNow(t, "main"), l.total)
 			assert.Contains(t, tab.Text(t, "nav.pager"), "Page 1 sur plus de "+strconv.Itoa(listCountCap/pageSize))
@@ -67,4 +67,10 @@ func TestLongListsInABrowser(t *testing.T) {
 			assert.Equal(t, first, tab.Text(t, "tbody tr"), "the same page 2")
 		})
 	}
+	t.Run("une recherche compte jusqu'à 200", func(t *testing.T) {
+		tab.Open(t, srv.URL+"/moderation/demandes?q=Association")
+		assert.Contains(t, tab.TextNow(t, "main"), "Plus de 200 demandes.")
+		assert.Contains(t, tab.Text(t, "nav.pager"), "Page 1 sur plus de 4")
+		tab.Check(t, "console-demandes-recherche-plus-de-200")
+	})
 }

@@ -99,6 +99,22 @@ func TestListPagesByCursor(t *testing.T) {
 		walkBack(t, f, "/api/v1/spaces", pages)
 	})
 
+	t.Run("a search stops counting sooner, and still pages through every match", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/applications?q=Association", "/api/v1/spaces?q=asso-"} {
+			w := f.do("GET", path, f.mod, nil)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			var page listResponse[json.RawMessage]
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &page))
+			assert.EqualValues(t, searchCountCap, page.Total, path)
+			assert.True(t, page.TotalCapped, path)
+		}
+		matches := 0
+		for _, p := range walkList[applicationSummary](t, f, "/api/v1/applications?q=Association") {
+			matches += len(p.Items)
+		}
+		assert.Equal(t, n, matches)
+	})
+
 	t.Run("a page by its number is the page its cursor opens", func(t *testing.T) {
 		pages := walkList[applicationSummary](t, f, "/api/v1/applications?status=submitted")
 		require.Greater(t, len(pages), 3)

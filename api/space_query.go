@@ -156,7 +156,7 @@ func (s *Server) findSpaces(ctx context.Context, sq spaceQuery) (*listResponse[s
 	q = q.Session(&gorm.Session{}) // the count and the page each build on it
 	var resp listResponse[spaceView]
 	var err error
-	if resp.Total, resp.TotalCapped, err = countUpTo(db, q); err != nil {
+	if resp.Total, resp.TotalCapped, err = countUpTo(db, q, countCap(sq.Search)); err != nil {
 		return nil, err
 	}
 	var rows []models.Space
