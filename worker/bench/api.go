@@ -109,6 +109,11 @@ func API(ctx context.Context, o APIOptions) (APIReport, error) {
 	}
 	for _, e := range endpoints {
 		fmt.Fprintf(o.Output, "bench: %s, %d requests\n", e.Path, o.Requests)
+		// One request per client first, not counted: the connections of the API's pool
+		// opened and its statements prepared, as on a server in use.
+		if _, err := measure(ctx, httpc, base+e.Path, e.Console, token, session, o.Clients, o.Clients); err != nil {
+			return r, fmt.Errorf("%s: %w", e.Path, err)
+		}
 		lat, err := measure(ctx, httpc, base+e.Path, e.Console, token, session, o.Clients, o.Requests)
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", e.Path, err)
