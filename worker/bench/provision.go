@@ -305,3 +305,37 @@ func PeakRSSMB(pid int) int64 {
 	}
 	return 0
 }
+
+// cpuSeconds is the CPU time (user and system) the processes have used so far: pids,
+// and every process named comm when comm is not "" (PostgreSQL's backends). A process
+// that ended counts nothing.
+func cpuSeconds(comm string, pids ...int) float64 {
+	if comm != "" {
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			if name, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(name)) == comm {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	var ticks int64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command's name, which is in parentheses: utime and
+		// stime are the 12th and 13th of them.
+		fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(fields) > 12 {
+			u, _ := strconv.ParseInt(fields[11], 10, 64)
+			s, _ := strconv.ParseInt(fields[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return float64(ticks) / 100 // USER_HZ, 100 on Linux
+}

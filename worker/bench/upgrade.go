@@ -41,6 +41,9 @@ type UpgradeReport struct {
 	Upgraded     int
 	Failed       int
 	SpaceStartup time.Duration // time to bring the spaces under watch first (not in Wall)
+	// The CPU seconds the worker, the Temporal server and PostgreSQL used during the
+	// upgrade: what the 2 × Wall seconds of two cores went to.
+	WorkerCPU, ServerCPU, PostgresCPU float64
 	Floor        Floor
 }
 
@@ -53,9 +56,9 @@ func (r UpgradeReport) Ideal() time.Duration {
 func (r UpgradeReport) String() string {
 	ideal := r.Ideal()
 	overhead := time.Duration(float64(r.Wall)*float64(r.Concurrency)/float64(r.Spaces)) - r.OCC
-	return fmt.Sprintf("upgrade: spaces=%d concurrency=%d occ=%gs wall=%.1fs ideal=%.1fs ratio=%.2f overhead_per_space=%.2fs downtime_p50=%.2fs downtime_p95=%.2fs %s",
+	return fmt.Sprintf("upgrade: spaces=%d concurrency=%d occ=%gs wall=%.1fs ideal=%.1fs ratio=%.2f overhead_per_space=%.2fs downtime_p50=%.2fs downtime_p95=%.2fs worker_cpu=%.0fs server_cpu=%.0fs postgres_cpu=%.0fs %s",
 		r.Spaces, r.Concurrency, r.OCC.Seconds(), r.Wall.Seconds(), ideal.Seconds(), r.Wall.Seconds()/ideal.Seconds(),
-		overhead.Seconds(), r.DowntimeP50.Seconds(), r.DowntimeP95.Seconds(), r.Floor)
+		overhead.Seconds(), r.DowntimeP50.Seconds(), r.DowntimeP95.Seconds(), r.WorkerCPU, r.ServerCPU, r.PostgresCPU, r.Floor)
 }
 
 // benchFrom and benchTo are the versions the run upgrades between.
@@ -113,6 +116,7 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 		o.Spaces, benchFrom, benchTo, o.Concurrency, o.OCC)
 	id := fmt.Sprintf("bench-%d", time.Now().Unix())
 	start = time.Now()
+	workerCPU, serverCPU, postgresCPU := cpuSeconds("", stack.Worker.Pid()), cpuSeconds("", stack.Temporal.Pid()), cpuSeconds("postgres")
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.UpgradeWorkflowID(id), TaskQueue: workflows.TaskQueue},
 		workflows.FleetUpgradeWorkflow, workflows.FleetUpgradeInput{ID: id, Target: benchTo, Concurrency: o.Concurrency,
 			MaxFailureRatio: 1, Requester: "bench"})
@@ -129,6 +133,9 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (UpgradeReport, error) {
 		return r, fmt.Errorf("fleet upgrade: %w", err)
 	}
 	r.Wall = time.Since(start)
+	r.WorkerCPU = cpuSeconds("", stack.Worker.Pid()) - workerCPU
+	r.ServerCPU = cpuSeconds("", stack.Temporal.Pid()) - serverCPU
+	r.PostgresCPU = cpuSeconds("postgres") - postgresCPU
 	if o.Profile != "" {
 		if err := <-profiled; err != nil {
 			return r, err
