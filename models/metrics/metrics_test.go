@@ -40,13 +40,7 @@ func TestRegistry(t *testing.T) {
 		r.ObserveHTTP("", "GET", 404, time.Millisecond)
 		r.Temporal().Counter("temporal_test_requests").Inc(3)
 
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		l.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		require.NoError(t, r.Serve(ctx, addr, false, logger))
+		addr := serve(t, r, false, logger)
 
 		var body string
 		require.Eventually(t, func() bool {
@@ -74,13 +68,7 @@ func TestRegistry(t *testing.T) {
 		for _, withPprof := range []bool{false, true} {
 			r := metrics.New(logger)
 			defer r.Close()
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			addr := l.Addr().String()
-			l.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			require.NoError(t, r.Serve(ctx, addr, withPprof, logger))
+			addr := serve(t, r, withPprof, logger)
 			want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[withPprof]
 			require.Eventually(t, func() bool {
 				resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
@@ -106,3 +94,16 @@ func TestRegistry(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// serve serves r on a free address until the test ends, and returns the address.
+func serve(t *testing.T, r *metrics.Registry, withPprof bool, logger *slog.Logger) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	require.NoError(t, r.Serve(ctx, addr, withPprof, logger))
+	return addr
+}
