@@ -198,8 +198,8 @@ bench-provision: build tools $(if $(CLUSTER),cluster-tools) ## Submit and accept
 	bin/jardinier bench-provision --spaces $(or $(SPACES),1000) $(if $(CLUSTER),--cluster)
 
 .PHONY: bench-idle
-bench-idle: build tools ## Bring SPACES active spaces (default 10000) under watch on the dev server and report.
-	bin/jardinier bench-idle --spaces $(or $(SPACES),10000)
+bench-idle: build tools $(if $(CLUSTER),cluster-tools) ## Bring SPACES active spaces (default 10000) under watch on the dev server and report; CLUSTER=1 on the real Temporal server.
+	bin/jardinier bench-idle --spaces $(or $(SPACES),10000) $(if $(CLUSTER),--cluster)
 
 CONCURRENCY ?=
 OCC ?=

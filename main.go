@@ -44,7 +44,7 @@ Commands:
                                          and print their API token; with an address,
                                          they sign in to the console (README.md)
   bench-provision [--spaces N --cluster] submit and accept N applications, and report
-  bench-idle [--spaces N]                bring N active spaces under watch, and report
+  bench-idle [--spaces N --cluster]      bring N active spaces under watch, and report
   bench-upgrade [--spaces N --concurrency C --occ T --profile DIR --cluster]
                                          upgrade N simulated spaces, C at once, and report;
                                          DIR gets the worker's CPU and heap profiles;
@@ -216,6 +216,7 @@ func benchIdle(ctx context.Context, cfg models.Config, args []string, stdout io.
 	fs := flag.NewFlagSet("bench-idle", flag.ContinueOnError)
 	spaces := fs.Int("spaces", 10000, "active spaces to bring under watch")
 	clients := fs.Int("concurrency", 32, "workflow starts at once")
+	onCluster := fs.Bool("cluster", false, "run on the real Temporal server of make cluster, not the development server")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -223,7 +224,7 @@ func benchIdle(ctx context.Context, cfg models.Config, args []string, stdout io.
 		return usageError("--spaces and --concurrency must be at least 1")
 	}
 	r, err := bench.Idle(ctx, bench.IdleOptions{Config: cfg, Spaces: *spaces, Concurrency: *clients,
-		Output: stdout, Logger: logger})
+		Cluster: *onCluster, Output: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

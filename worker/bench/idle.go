@@ -24,6 +24,7 @@ type IdleOptions struct {
 	Config      models.Config // DatabaseURL names the server; the run uses its own database on it
 	Spaces      int           // active spaces brought under watch
 	Concurrency int           // workflow starts at once
+	Cluster     bool          // on the real Temporal server (deploy/cluster), not the development server
 	Output      io.Writer
 	Logger      *slog.Logger
 }
@@ -48,7 +49,7 @@ func (r IdleReport) String() string {
 // leaves them, and their workflows start where provisioning hands over, in service with
 // a fresh countdown. It returns once every one waits on its first inactivity timer.
 func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
-	stack, cleanup, err := startBenchStack(ctx, o.Config, "idle", o.Logger, o.Output)
+	stack, cleanup, err := startRunStack(ctx, o.Config, "idle", true, o.Cluster, o.Logger)
 	if err != nil {
 		return IdleReport{}, err
 	}
@@ -62,6 +63,9 @@ func Idle(ctx context.Context, o IdleOptions) (IdleReport, error) {
 	floor, err := MeasureFloor(ctx, c)
 	if err != nil {
 		return IdleReport{}, err
+	}
+	if o.Cluster {
+		floor.Server = "cluster"
 	}
 
 	start := time.Now()

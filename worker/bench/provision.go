@@ -193,14 +193,10 @@ func post(ctx context.Context, c *http.Client, url, token string, body any, want
 	return nil
 }
 
-// startBenchStack starts a stack on free ports, a fresh state directory under .dev/
-// and a fresh database, both removed by cleanup.
-func startBenchStack(ctx context.Context, cfg models.Config, name string, log *slog.Logger, out io.Writer, env ...string) (*devstack.Stack, func(), error) {
-	return startStack(ctx, cfg, name, true, log, env...)
-}
-
-// startStack is startBenchStack; with persistent false the Temporal server keeps its
-// store in memory, for runs whose millions of events would otherwise wait on the disk.
+// startStack starts a stack on free ports, a fresh state directory under .dev/ and a
+// fresh database, both removed by cleanup. With persistent the development server
+// keeps its store on disk, as in make dev; else in memory, for runs whose millions of
+// events would otherwise wait on the disk.
 func startStack(ctx context.Context, cfg models.Config, name string, persistent bool, log *slog.Logger, env ...string) (*devstack.Stack, func(), error) {
 	root, err := devstack.RepoRoot()
 	if err != nil {
