@@ -62,7 +62,9 @@ type chaosRun struct {
 }
 
 var (
-	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 1, killGap: 6 * time.Second, occ: 2 * time.Second, concurrency: 3, within: 4 * time.Minute}
+	// The short run's occ upgrade outlasts the first kill (6 s at most): with its short
+	// steps local, an upgrade of 2 s could end the run before any worker was killed.
+	shortChaos = chaosRun{spaces: 4, deleted: 2, minKills: 1, killGap: 6 * time.Second, occ: 5 * time.Second, concurrency: 3, within: 4 * time.Minute}
 	longChaos  = chaosRun{spaces: 60, deleted: 20, minKills: 30, killGap: 6 * time.Second, occ: 2 * time.Second, concurrency: 10, within: 20 * time.Minute}
 )
 
