@@ -44,7 +44,7 @@ type UpgradeReport struct {
 	// The CPU seconds the worker, the Temporal server and PostgreSQL used during the
 	// upgrade: what the 2 × Wall seconds of two cores went to.
 	WorkerCPU, ServerCPU, PostgresCPU float64
-	Floor        Floor
+	Floor                             Floor
 }
 
 // Ideal is the wall time if nothing but `occ upgrade` took time: N·T/C.
